@@ -1,0 +1,76 @@
+"""The write path every source shares: tracking commands, imports and UI edits.
+
+Everything is validated before the first request, so bad input changes no data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from propsync.errors import InvalidPropertyError
+from propsync.identity import resolve_customer, validate_customer_ids
+from propsync.merge_rule import PropertyVersion
+from propsync.properties import encode_property_value, validate_property_name
+from propsync.store import CustomerStore
+from propsync.timestamps import normalize_timestamp
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What happened to one customer update: the customer it resolved to,
+    whether that customer was created by it, and which properties were stored
+    and which lost to a newer stored value ("ignored as stale")."""
+
+    customer_id: str
+    created: bool
+    applied: tuple[str, ...]
+    ignored: tuple[str, ...]
+
+
+def prepare_property_versions(properties: Any, timestamp: float) -> dict[str, PropertyVersion]:
+    """Validate names and values and encode them; no I/O."""
+    if not isinstance(properties, Mapping):
+        raise InvalidPropertyError(
+            'properties must be an object of property name to value, e.g. {"first_name": "Marian"}'
+        )
+    return {
+        validate_property_name(name): PropertyVersion(encode_property_value(name, value), timestamp)
+        for name, value in properties.items()
+    }
+
+
+def update_customer(
+    store: CustomerStore,
+    project: str,
+    customer_ids: Any,
+    properties: Any,
+    *,
+    update_timestamp: Any | None,
+    received_at: float,
+    known_owners: Mapping[tuple[str, str], str] | None = None,
+) -> UpdateResult:
+    """Apply one ``customers`` update with the merge rule.
+
+    ``update_timestamp`` (any accepted form, see :mod:`propsync.timestamps`)
+    applies to every property; without it the update is stamped with
+    ``received_at``, the server time when the request arrived.
+    """
+    ids = validate_customer_ids(customer_ids)
+    timestamp = (
+        received_at
+        if update_timestamp is None
+        else normalize_timestamp(update_timestamp, now=received_at)
+    )
+    versions = prepare_property_versions(properties, timestamp)
+    resolution = resolve_customer(store, project, ids, known_owners)
+    if not versions:
+        return UpdateResult(resolution.customer_id, resolution.created, (), ())
+    written = store.write_properties(project, resolution.customer_id, versions)
+    return UpdateResult(
+        customer_id=resolution.customer_id,
+        created=resolution.created,
+        applied=written.applied,
+        ignored=written.ignored,
+    )

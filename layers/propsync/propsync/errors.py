@@ -1,0 +1,46 @@
+"""Domain exceptions. Handlers map these to HTTP statuses in one place.
+
+Every message says what was wrong and what is allowed, so that it can be shown
+to the client as it is.
+"""
+
+
+class PropsyncError(Exception):
+    """Base of every error propsync raises on purpose."""
+
+
+class InvalidInputError(PropsyncError, ValueError):
+    """The request is malformed; nothing was stored."""
+
+
+class InvalidTimestampError(InvalidInputError):
+    """An update timestamp that propsync refuses."""
+
+
+class InvalidPropertyError(InvalidInputError):
+    """A property name or value that propsync refuses."""
+
+
+class InvalidCustomerIdsError(InvalidInputError):
+    """customer_ids that cannot identify a customer."""
+
+
+class IdentityConflictError(PropsyncError):
+    """The ids of a command belong to different customers, or would give a
+    customer a second value of a hard id. Nothing of the command was written."""
+
+
+class CustomerTooLargeError(PropsyncError):
+    """The customer would outgrow DynamoDB's 400 KB item limit.
+
+    ``applied`` lists the properties that were written before the limit was hit
+    (a command split into several updates can be partly applied)."""
+
+    def __init__(self, message: str, applied: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.applied = applied
+
+
+class WriteContentionError(PropsyncError):
+    """The conditional write kept failing because other writers kept changing
+    the same properties; retrying the command later is safe."""

@@ -1,0 +1,162 @@
+"""Identity: a command's ``customer_ids`` -> one internal customer id.
+
+- The first sighting of an id creates the customer. Its first id is claimed
+  with a conditional put, so two concurrent first sightings agree on one
+  customer (the loser adopts the winner's customer).
+- ``registered`` is the hard id: one value per customer. Other id types
+  (``cookie``, ...) are soft: a customer may collect many values.
+- Ids that belong to two different customers, or that would give a customer a
+  second hard id, fail the command with IdentityConflictError. Merging
+  customers is not supported yet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from propsync.errors import IdentityConflictError, InvalidCustomerIdsError
+from propsync.limits import MAX_ID_TYPE_CHARS, MAX_ID_VALUE_BYTES
+from propsync.store import CustomerStore
+
+HARD_ID_TYPES = frozenset({"registered"})
+_ID_TYPE = re.compile(r"[A-Za-z0-9_.\-]+")
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    customer_id: str
+    created: bool
+
+
+def validate_customer_ids(customer_ids: Any) -> dict[str, str]:
+    """Check the shape of ``customer_ids`` and return it as a plain dict."""
+    if not isinstance(customer_ids, Mapping):
+        raise InvalidCustomerIdsError(
+            'customer_ids must be an object of id type to id value, e.g. {"registered": "jane"}'
+        )
+    if not customer_ids:
+        raise InvalidCustomerIdsError("At least one id should be specified.")
+    validated: dict[str, str] = {}
+    for id_type, id_value in customer_ids.items():
+        if (
+            not isinstance(id_type, str)
+            or len(id_type) > MAX_ID_TYPE_CHARS
+            or not _ID_TYPE.fullmatch(id_type)
+        ):
+            raise InvalidCustomerIdsError(
+                f"id type {id_type!r} is not allowed: use 1 to {MAX_ID_TYPE_CHARS} letters, "
+                "digits, '_', '.' or '-'"
+            )
+        if not isinstance(id_value, str):
+            raise InvalidCustomerIdsError(
+                f"customer_ids.{id_type} must be a string, got {type(id_value).__name__}"
+            )
+        _check_id_value(id_type, id_value)
+        validated[id_type] = id_value
+    return validated
+
+
+def _check_id_value(id_type: str, id_value: str) -> None:
+    if not id_value:
+        raise InvalidCustomerIdsError(f"customer_ids.{id_type} must not be empty")
+    try:
+        size = len(id_value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidCustomerIdsError(f"customer_ids.{id_type} is not valid unicode") from None
+    if size > MAX_ID_VALUE_BYTES:
+        raise InvalidCustomerIdsError(
+            f"customer_ids.{id_type} is {size} bytes; at most {MAX_ID_VALUE_BYTES} are allowed"
+        )
+    if any(unicodedata.category(char) == "Cc" for char in id_value):
+        raise InvalidCustomerIdsError(
+            f"customer_ids.{id_type} contains a control character; they are not allowed in ids"
+        )
+
+
+def new_customer_id(now: float | None = None) -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, 26 characters of
+    Crockford base32, so ids sort by creation time and never collide in practice."""
+    millis = int((time.time() if now is None else now) * 1000)
+    number = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        number, digit = divmod(number, 32)
+        chars.append(_CROCKFORD[digit])
+    return "".join(reversed(chars))
+
+
+def resolve_customer(
+    store: CustomerStore,
+    project: str,
+    customer_ids: Mapping[str, str],
+    known_owners: Mapping[tuple[str, str], str] | None = None,
+) -> Resolution:
+    """Find (or create) the one customer that ``customer_ids`` name.
+
+    ``customer_ids`` must have passed :func:`validate_customer_ids`.
+    ``known_owners`` lets a caller pass owners it already looked up for a whole
+    batch (one ``BatchGetItem`` for many commands); ids missing from it are
+    looked up here.
+    """
+    ids = dict(customer_ids)
+    owners = dict(known_owners or {})
+    unknown = [pair for pair in ids.items() if pair not in owners]
+    if known_owners is None or unknown:
+        owners.update(store.lookup_identities(project, unknown))
+    owners = {pair: owner for pair, owner in owners.items() if pair in ids.items()}
+
+    distinct = set(owners.values())
+    if len(distinct) > 1:
+        raise IdentityConflictError(
+            "customer_ids belong to different customers ("
+            + ", ".join(f"{t}={v!r} -> {owners[(t, v)]}" for t, v in sorted(owners))
+            + "); merging customers is not supported"
+        )
+    if distinct:
+        customer_id = distinct.pop()
+        missing = {t: v for t, v in ids.items() if (t, v) not in owners}
+        _attach(store, project, customer_id, missing)
+        return Resolution(customer_id, created=False)
+
+    # First sighting: claim one id, hard id first, so that concurrent first
+    # sightings of the same ids race on the same identity item.
+    first_type = min(ids, key=lambda t: (t not in HARD_ID_TYPES, t))
+    candidate = new_customer_id()
+    owner = store.claim_identity(project, first_type, ids[first_type], candidate)
+    created = owner == candidate
+    if created:
+        store.add_customer_ids(project, candidate, {first_type: ids[first_type]}, HARD_ID_TYPES)
+    rest = {t: v for t, v in ids.items() if t != first_type}
+    _attach(store, project, owner, rest)
+    return Resolution(owner, created=created)
+
+
+def _attach(store: CustomerStore, project: str, customer_id: str, ids: dict[str, str]) -> None:
+    """Give ``customer_id`` ids it does not have yet.
+
+    The customer item is updated first (its condition enforces one hard id per
+    customer), then each identity item is claimed. An id claimed by another
+    customer in the meantime is removed again and the command fails.
+    """
+    if not ids:
+        return
+    store.add_customer_ids(project, customer_id, ids, HARD_ID_TYPES)
+    taken: dict[str, tuple[str, str]] = {}
+    for id_type, id_value in sorted(ids.items()):
+        owner = store.claim_identity(project, id_type, id_value, customer_id)
+        if owner != customer_id:
+            taken[id_type] = (id_value, owner)
+    if taken:
+        store.remove_customer_ids(project, customer_id, {t: v for t, (v, _) in taken.items()})
+        raise IdentityConflictError(
+            "customer_ids belong to different customers ("
+            + ", ".join(f"{t}={v!r} -> {o}" for t, (v, o) in sorted(taken.items()))
+            + f", the other ids -> {customer_id}); merging customers is not supported"
+        )

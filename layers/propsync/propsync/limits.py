@@ -1,0 +1,26 @@
+"""Limits of the API and of DynamoDB, in one place.
+
+Sizes are in bytes of UTF-8; DynamoDB counts 1 KB as 1024 bytes.
+"""
+
+MAX_PROPERTY_NAME_BYTES = 256
+MAX_PROPERTY_VALUE_BYTES = 16 * 1024  # the original service: "under 16 KB" per value
+MAX_VALUE_NESTING = 64  # lists/objects inside each other; deeper is almost surely abuse
+
+MAX_ID_TYPE_CHARS = 64
+MAX_ID_VALUE_BYTES = 1024  # the identity item's partition key must stay under 2048 bytes
+
+# DynamoDB expression limits: each expression string at most 4 KB, and at most
+# 300 operators/functions. We count the update and the condition expression of
+# one request together against the operator limit, which is stricter than
+# needed and therefore safe.
+MAX_EXPRESSION_BYTES = 4 * 1024
+MAX_EXPRESSION_OPERATORS = 300
+MAX_ITEM_BYTES = 400 * 1024
+
+# Bounded retries of a conditional write that lost a race (each retry carries
+# only the properties that still win).
+MAX_CONDITIONAL_RETRIES = 8
+
+DEFAULT_MAX_FUTURE_SKEW_SECONDS = 3600.0
+MAX_FUTURE_SKEW_ENV = "PROPSYNC_MAX_FUTURE_SKEW_SECONDS"

@@ -1,0 +1,450 @@
+"""The store: the only module that talks to DynamoDB.
+
+One table, keyed by ``pk`` (see template.yaml and docs/ARCHITECTURE.md):
+
+- customer item ``<project>#c#<customer_id>``: one top-level attribute per
+  property, ``p:<name>`` = ``{"v": <canonical JSON>, "t": <update time>}``
+  (``t`` is missing for a property written before synchronization), and one
+  string set per id type, ``i:<id_type>``;
+- identity item ``<project>#id#<id_type>#<id_value>``: ``cid`` = the customer
+  the id belongs to.
+
+Writes follow the merge rule (:mod:`propsync.merge_rule`) inside DynamoDB:
+every property of an ``UpdateItem`` carries a condition on its stored
+timestamp, so a write never replaces a newer value, whatever runs beside it.
+The low-level client is used on purpose: values are plain strings and numbers
+here, and the client is cheaper to import and call than the resource layer.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from propsync import merge_rule
+from propsync.errors import (
+    CustomerTooLargeError,
+    IdentityConflictError,
+    WriteContentionError,
+)
+from propsync.limits import (
+    MAX_CONDITIONAL_RETRIES,
+    MAX_EXPRESSION_BYTES,
+    MAX_EXPRESSION_OPERATORS,
+)
+from propsync.merge_rule import PropertyVersion
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+else:
+    DynamoDBClient = Any
+
+TABLE_NAME_ENV = "PROPSYNC_TABLE_NAME"
+PROPERTY_PREFIX = "p:"
+ID_SET_PREFIX = "i:"
+_BATCH_GET_MAX_KEYS = 100
+
+# Operators and functions one property adds to a request: the condition
+# "(attribute_not_exists(a) OR a < b OR (a = b AND c < d))" has 7, the AND
+# joining it to the next one 1, and its "x = :y" in the SET clause 1.
+_OPERATORS_PER_PROPERTY = 9
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Which properties a write stored, and which lost to a newer stored value."""
+
+    applied: tuple[str, ...]
+    ignored: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """A customer as stored: ids by type, and every property version
+    (tombstones included; :mod:`propsync.customer_view` hides them)."""
+
+    customer_id: str
+    ids: dict[str, list[str]]
+    properties: dict[str, PropertyVersion] = field(default_factory=dict)
+
+
+def customer_key(project: str, customer_id: str) -> str:
+    return f"{project}#c#{customer_id}"
+
+
+def identity_key(project: str, id_type: str, id_value: str) -> str:
+    # id types never contain "#" (propsync.identity validates them), so the key
+    # is unambiguous even when the id value does.
+    return f"{project}#id#{id_type}#{id_value}"
+
+
+class CustomerStore:
+    """Customer and identity items of one DynamoDB table."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str):
+        self._client = client
+        self._table = table_name
+
+    # ---------------------------------------------------------------- identities
+
+    def lookup_identities(
+        self, project: str, ids: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], str]:
+        """Owners of the given ``(id_type, id_value)`` pairs, in as few
+        ``BatchGetItem`` requests as DynamoDB allows (100 keys each). Unknown
+        ids are absent from the result."""
+        by_key = {identity_key(project, t, v): (t, v) for t, v in ids}
+        found: dict[tuple[str, str], str] = {}
+        keys = list(by_key)
+        for start in range(0, len(keys), _BATCH_GET_MAX_KEYS):
+            request = {
+                self._table: {
+                    "Keys": [{"pk": {"S": k}} for k in keys[start : start + _BATCH_GET_MAX_KEYS]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, cid",
+                }
+            }
+            for item in self._batch_get(request):
+                found[by_key[item["pk"]["S"]]] = item["cid"]["S"]
+        return found
+
+    def claim_identity(self, project: str, id_type: str, id_value: str, customer_id: str) -> str:
+        """Point the id at ``customer_id`` unless it already points somewhere.
+
+        Returns the id's owner: ``customer_id`` when the claim won (or the id
+        was already ours), the other customer when someone else was first. The
+        conditional put makes two concurrent first sightings agree on one owner.
+        """
+        key = identity_key(project, id_type, id_value)
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": key},
+                    "cid": {"S": customer_id},
+                    "created": {"N": _number(time.time())},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return customer_id
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            item = error.response.get("Item") or self._get_item(key, "cid")
+        if not item:  # released between our put and our read: try again
+            return self.claim_identity(project, id_type, id_value, customer_id)
+        return item["cid"]["S"]
+
+    def release_identity(self, project: str, id_type: str, id_value: str, customer_id: str) -> None:
+        """Delete the identity item if it still points at ``customer_id``."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": identity_key(project, id_type, id_value)}},
+                ConditionExpression="cid = :cid",
+                ExpressionAttributeValues={":cid": {"S": customer_id}},
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+
+    def add_customer_ids(
+        self,
+        project: str,
+        customer_id: str,
+        ids: Mapping[str, str],
+        hard_id_types: frozenset[str],
+    ) -> None:
+        """Record ids on the customer item (creating it if needed).
+
+        A hard id type holds one value per customer: adding a second value
+        fails with IdentityConflictError and changes nothing.
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":cid": {"S": customer_id}, ":now": {"N": _number(time.time())}}
+        adds: list[str] = []
+        conditions: list[str] = []
+        for index, (id_type, id_value) in enumerate(sorted(ids.items())):
+            names[f"#i{index}"] = ID_SET_PREFIX + id_type
+            values[f":i{index}"] = {"SS": [id_value]}
+            adds.append(f"#i{index} :i{index}")
+            if id_type in hard_id_types:
+                values[f":h{index}"] = {"S": id_value}
+                conditions.append(
+                    f"(attribute_not_exists(#i{index}) OR contains(#i{index}, :h{index}))"
+                )
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": customer_key(project, customer_id)}},
+            "UpdateExpression": "SET cid = :cid, created = if_not_exists(created, :now) ADD "
+            + ", ".join(adds),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if conditions:
+            request["ConditionExpression"] = " AND ".join(conditions)
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            item = error.response.get("Item") or self._get_item(
+                customer_key(project, customer_id), None
+            )
+            existing = _ids_of(item or {})
+            clashes = [
+                f"{t}={existing[t][0]!r} (not {v!r})"
+                for t, v in sorted(ids.items())
+                if t in hard_id_types and existing.get(t) and v not in existing[t]
+            ]
+            raise IdentityConflictError(
+                "the customer already has "
+                + (", ".join(clashes) or "another value of a hard id")
+                + "; a customer has at most one value of each hard id type"
+            ) from None
+
+    def remove_customer_ids(self, project: str, customer_id: str, ids: Mapping[str, str]) -> None:
+        """Undo :meth:`add_customer_ids` for ids that turned out to belong elsewhere."""
+        if not ids:
+            return
+        id_types = sorted(ids)
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": customer_key(project, customer_id)}},
+            UpdateExpression="DELETE " + ", ".join(f"#i{i} :i{i}" for i in range(len(id_types))),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={f"#i{i}": ID_SET_PREFIX + t for i, t in enumerate(id_types)},
+            ExpressionAttributeValues={f":i{i}": {"SS": [ids[t]]} for i, t in enumerate(id_types)},
+        )
+
+    # ---------------------------------------------------------------- properties
+
+    def write_properties(
+        self, project: str, customer_id: str, updates: Mapping[str, PropertyVersion]
+    ) -> WriteResult:
+        """Store every update that wins against the stored version.
+
+        Common case: one ``UpdateItem``. When a condition fails, the stored
+        item (from the error, or read when the engine does not return it) tells
+        which properties still win; only those are retried, at most
+        ``MAX_CONDITIONAL_RETRIES`` times. Commands too large for one request
+        are split into several, each with its own conditions.
+        """
+        key = customer_key(project, customer_id)
+        applied: list[str] = []
+        ignored: list[str] = []
+        for chunk in _chunks(updates):
+            try:
+                chunk_applied, chunk_ignored = self._write_chunk(key, chunk)
+            except CustomerTooLargeError as error:
+                raise CustomerTooLargeError(str(error), tuple(applied)) from None
+            applied += chunk_applied
+            ignored += chunk_ignored
+        return WriteResult(applied=tuple(applied), ignored=tuple(ignored))
+
+    def _write_chunk(
+        self, key: str, chunk: dict[str, PropertyVersion]
+    ) -> tuple[list[str], list[str]]:
+        pending = chunk
+        ignored: list[str] = []
+        for _attempt in range(MAX_CONDITIONAL_RETRIES + 1):
+            if not pending:
+                return [], ignored
+            try:
+                self._client.update_item(**_conditional_update(self._table, key, pending))
+                return list(pending), ignored
+            except ClientError as error:
+                if _is_item_too_large(error):
+                    raise CustomerTooLargeError(
+                        "the customer would exceed DynamoDB's 400 KB item limit; "
+                        "store fewer or smaller properties (at most 16 KB each)"
+                    ) from None
+                if not _is_conditional_failure(error):
+                    raise
+                stored_item = error.response.get("Item")
+                if stored_item is None:  # engines without ReturnValuesOnConditionCheckFailure
+                    stored_item = self._get_item(key, None) or {}
+            stored = _properties_of(stored_item)
+            still_winning = merge_rule.winners(pending, stored)
+            ignored += [name for name in pending if name not in still_winning]
+            pending = still_winning
+        raise WriteContentionError(
+            f"{len(pending)} properties were changed by other writers during each of "
+            f"{MAX_CONDITIONAL_RETRIES + 1} attempts; retry the command"
+        )
+
+    # ---------------------------------------------------------------- reading
+
+    def read_customer(self, project: str, customer_id: str) -> CustomerRecord | None:
+        item = self._get_item(customer_key(project, customer_id), None)
+        if item is None:
+            return None
+        return CustomerRecord(
+            customer_id=customer_id, ids=_ids_of(item), properties=_properties_of(item)
+        )
+
+    # ---------------------------------------------------------------- helpers
+
+    def _get_item(self, key: str, projection: str | None) -> dict[str, Any] | None:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": key}},
+            # A reader must see the writes that were acknowledged to it.
+            "ConsistentRead": True,
+        }
+        if projection:
+            request["ProjectionExpression"] = projection
+        return self._client.get_item(**request).get("Item")
+
+    def _batch_get(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        attempt = 0
+        while request:
+            response = self._client.batch_get_item(RequestItems=request)
+            items += response["Responses"].get(self._table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if request:
+                attempt += 1
+                time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
+        return items
+
+
+# -------------------------------------------------------------------- requests
+
+
+def _chunks(updates: Mapping[str, PropertyVersion]) -> Iterable[dict[str, PropertyVersion]]:
+    """Split updates into groups whose request fits DynamoDB's expression limits."""
+    chunk: dict[str, PropertyVersion] = {}
+    for name, version in updates.items():
+        candidate = {**chunk, name: version}
+        if chunk and not _fits(candidate):
+            yield chunk
+            candidate = {name: version}
+        chunk = candidate
+    if chunk:
+        yield chunk
+
+
+def _fits(chunk: dict[str, PropertyVersion]) -> bool:
+    request = _conditional_update("t", "k", chunk)
+    return (
+        len(chunk) * _OPERATORS_PER_PROPERTY <= MAX_EXPRESSION_OPERATORS
+        and len(request["UpdateExpression"].encode()) <= MAX_EXPRESSION_BYTES
+        and len(request["ConditionExpression"].encode()) <= MAX_EXPRESSION_BYTES
+    )
+
+
+def _conditional_update(table: str, key: str, updates: Mapping[str, PropertyVersion]) -> dict:
+    """``UpdateItem`` arguments that SET every property iff it wins (merge rule).
+
+    Per property: no stored timestamp, or an older one, or the same one and a
+    smaller canonical value. This is :func:`merge_rule.wins` in DynamoDB's
+    condition language; property names only ever appear as placeholders.
+    """
+    names = {"#t": "t", "#v": "v"}
+    values: dict[str, Any] = {}
+    timestamp_placeholders: dict[float, str] = {}
+    assignments: list[str] = []
+    conditions: list[str] = []
+    for index, (name, version) in enumerate(updates.items()):
+        if version.timestamp is None:
+            raise ValueError(f"update of {name!r} has no timestamp")
+        ts = timestamp_placeholders.get(version.timestamp)
+        if ts is None:
+            ts = timestamp_placeholders[version.timestamp] = f":t{len(timestamp_placeholders)}"
+            values[ts] = {"N": _number(version.timestamp)}
+        attr = f"#p{index}"
+        names[attr] = PROPERTY_PREFIX + name
+        values[f":m{index}"] = {
+            "M": {"v": {"S": version.encoded_value}, "t": {"N": _number(version.timestamp)}}
+        }
+        values[f":v{index}"] = {"S": version.encoded_value}
+        assignments.append(f"{attr} = :m{index}")
+        conditions.append(
+            f"(attribute_not_exists({attr}.#t) OR {attr}.#t < {ts}"
+            f" OR ({attr}.#t = {ts} AND {attr}.#v < :v{index}))"
+        )
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": key}},
+        "UpdateExpression": "SET " + ", ".join(assignments),
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+# -------------------------------------------------------------------- items
+
+
+def _properties_of(item: Mapping[str, Any]) -> dict[str, PropertyVersion]:
+    properties: dict[str, PropertyVersion] = {}
+    for attribute, value in item.items():
+        if not attribute.startswith(PROPERTY_PREFIX) or "M" not in value:
+            continue
+        stored = value["M"]
+        timestamp = float(stored["t"]["N"]) if "t" in stored else None
+        properties[attribute[len(PROPERTY_PREFIX) :]] = PropertyVersion(
+            encoded_value=stored["v"]["S"], timestamp=timestamp
+        )
+    return properties
+
+
+def _ids_of(item: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {
+        attribute[len(ID_SET_PREFIX) :]: sorted(value["SS"])
+        for attribute, value in item.items()
+        if attribute.startswith(ID_SET_PREFIX) and "SS" in value
+    }
+
+
+def _number(value: float) -> str:
+    # repr() is the shortest text that reads back as the same float, so the
+    # stored number compares in DynamoDB exactly as the float does in Python.
+    return str(Decimal(repr(float(value))))
+
+
+def _error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _is_conditional_failure(error: ClientError) -> bool:
+    return _error_code(error) == "ConditionalCheckFailedException"
+
+
+def _is_item_too_large(error: ClientError) -> bool:
+    message = error.response.get("Error", {}).get("Message", "")
+    return _error_code(error) == "ValidationException" and "item size" in message.lower()
+
+
+# -------------------------------------------------------------------- factory
+
+
+@functools.cache
+def store_from_environment() -> CustomerStore:
+    """The store of a Lambda or of the local stack: table from
+    ``PROPSYNC_TABLE_NAME``; endpoint, region and credentials the standard
+    boto3 way (``AWS_ENDPOINT_URL_DYNAMODB`` points it at a local engine)."""
+    import boto3  # noqa: PLC0415 - keeps boto3 off the import path of pure modules
+    from botocore.config import Config  # noqa: PLC0415
+
+    table = os.environ.get(TABLE_NAME_ENV)
+    if not table:
+        raise RuntimeError(f"{TABLE_NAME_ENV} is not set: name the DynamoDB table of propsync")
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=2,
+        read_timeout=5,
+    )
+    return CustomerStore(boto3.client("dynamodb", config=config), table)

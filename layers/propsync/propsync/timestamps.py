@@ -1,0 +1,91 @@
+"""Update timestamps: UNIX time in float seconds, validated.
+
+The refusals protect the merge rule: a timestamp far in the future would win
+against every honest update for as long as the skew lasts, so it is refused
+rather than stored.
+"""
+
+import math
+import os
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from propsync.errors import InvalidTimestampError
+from propsync.limits import DEFAULT_MAX_FUTURE_SKEW_SECONDS, MAX_FUTURE_SKEW_ENV
+
+
+def max_future_skew() -> float:
+    """Allowed distance into the future, from ``PROPSYNC_MAX_FUTURE_SKEW_SECONDS``."""
+    raw = os.environ.get(MAX_FUTURE_SKEW_ENV)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_MAX_FUTURE_SKEW_SECONDS
+    try:
+        skew = float(raw)
+    except ValueError:
+        skew = math.nan
+    if not math.isfinite(skew) or skew < 0:
+        raise RuntimeError(
+            f"{MAX_FUTURE_SKEW_ENV}={raw!r} is not valid: set it to a number of seconds >= 0"
+        )
+    return skew
+
+
+def normalize_timestamp(value: Any, *, now: float | None = None) -> float:
+    """Return ``value`` as float seconds, or raise InvalidTimestampError.
+
+    Accepted: int, float, Decimal, and strings holding a decimal number.
+    Refused: booleans, other types, non-numeric strings, NaN, infinities,
+    negative values, and values more than the allowed skew in the future
+    (with a hint when the value looks like milliseconds or microseconds).
+    """
+    number = _as_number(value)
+    if math.isnan(number) or math.isinf(number):
+        raise InvalidTimestampError(
+            f"update_timestamp {value!r} is not a finite number; send UNIX time in seconds"
+        )
+    if number < 0:
+        raise InvalidTimestampError(
+            f"update_timestamp {value!r} is negative; send UNIX time in seconds (>= 0)"
+        )
+    now = time.time() if now is None else now
+    skew = max_future_skew()
+    if number > now + skew:
+        raise InvalidTimestampError(_future_message(value, number, now, skew))
+    return number
+
+
+def _as_number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise InvalidTimestampError(
+            f"update_timestamp must be a number of seconds, got the boolean {value!r}"
+        )
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else math.nan
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidTimestampError(
+                f"update_timestamp {value!r} is not a number; send UNIX time in seconds, "
+                "e.g. 1570001049 or 1570001049.25"
+            ) from None
+        return float(parsed) if parsed.is_finite() else math.nan
+    raise InvalidTimestampError(
+        f"update_timestamp must be a number of seconds, got {type(value).__name__}"
+    )
+
+
+def _future_message(value: Any, number: float, now: float, skew: float) -> str:
+    digits = len(str(int(number)))
+    hint = ""
+    if digits == 13:
+        hint = " It has 13 digits and looks like milliseconds: divide it by 1000."
+    elif digits == 16:
+        hint = " It has 16 digits and looks like microseconds: divide it by 1000000."
+    return (
+        f"update_timestamp {value!r} is {number - now:.0f} s in the future; at most "
+        f"{skew:.0f} s ahead of the server clock is allowed. Send UNIX time in seconds.{hint}"
+    )
