@@ -65,11 +65,11 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidPropertyError(f"number {value!r} is not allowed: {_NO_NAN}")
-        out.append(repr(value))
+        out.append(_decimal_text(Decimal(repr(value))))
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise InvalidPropertyError(f"number {value} is not allowed: {_NO_NAN}")
-        out.append(str(value))
+        out.append(_decimal_text(value))
     elif isinstance(value, list | tuple):
         _check_depth(depth)
         out.append("[")
@@ -96,6 +96,15 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
             f"values of type {type(value).__name__} are not allowed; "
             "use a string, number, boolean, list, object or null"
         )
+
+
+def _decimal_text(value: Decimal) -> str:
+    # Floats go through Decimal too, so that a number reads back (as Decimal)
+    # and writes again as the very same text: "1e+16" would come back "1E+16".
+    text = str(value)
+    if text.lstrip("-").isdigit():  # "-0" would come back as the integer 0
+        return str(int(value))
+    return text
 
 
 def _check_depth(depth: int) -> None:

@@ -1,0 +1,115 @@
+"""The merge rule: exhaustive cases and convergence under any delivery order."""
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from propsync import canonical_json
+from propsync.merge_rule import PropertyVersion, merge, winners, wins
+
+
+def version(value, timestamp):
+    return PropertyVersion(canonical_json.dumps(value), timestamp)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "stored", "expected"),
+    [
+        # 1. nothing stored, or stored without a timestamp: any timestamped write wins
+        (version("a", 0.0), None, True),
+        (version("a", 5.0), PropertyVersion('"legacy"', None), True),
+        (version("a", 0.0), PropertyVersion('"legacy"', None), True),
+        (version(None, 0.0), PropertyVersion('"legacy"', None), True),
+        # 2. timestamps differ: the newer wins, whatever the values
+        (version("a", 10.0), version("z", 9.0), True),
+        (version("z", 9.0), version("a", 10.0), False),
+        (version("a", 10.000001), version("a", 10.0), True),
+        (version(None, 11.0), version("a", 10.0), True),  # a newer deletion wins
+        (version("a", 9.0), version(None, 10.0), False),  # an older write cannot undo it
+        # 3. equal timestamps: the greater canonical JSON wins; equal values do not
+        (version("b", 10.0), version("a", 10.0), True),
+        (version("a", 10.0), version("b", 10.0), False),
+        (version("a", 10.0), version("a", 10.0), False),
+        (version({"x": 1}, 10.0), version([1], 10.0), True),  # '{' > '['
+        (version(None, 10.0), version("a", 10.0), True),  # 'n' > '"'
+        (version(2, 10.0), version(10, 10.0), True),  # text order: "2" > "10"
+    ],
+)
+def test_wins(candidate, stored, expected):
+    assert wins(candidate, stored) is expected
+
+
+def test_an_update_must_carry_a_timestamp():
+    with pytest.raises(ValueError, match="timestamp"):
+        wins(PropertyVersion('"a"', None), None)
+
+
+def test_winners_keeps_only_the_candidates_that_beat_what_is_stored():
+    stored = {"email": version("new@example.com", 9.0), "tier": version("gold", 1.0)}
+    candidates = {
+        "email": version("old@example.com", 8.0),
+        "tier": version("silver", 8.0),
+        "first_name": version("Marian", 8.0),
+    }
+    assert set(winners(candidates, stored)) == {"tier", "first_name"}
+
+
+def test_tie_break_is_a_total_order_on_every_pair():
+    values = [None, True, False, 0, 1, -1, 1.5, "", "a", "b", [], [1], {}, {"a": 1}]
+    versions = [version(v, 1.0) for v in values]
+    for a, b in itertools.permutations(versions, 2):
+        if a.encoded_value != b.encoded_value:
+            assert wins(a, b) != wins(b, a)
+
+
+# Small alphabets force many collisions of names, timestamps and values.
+json_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from(["", "a", "b", "é", "日本"]),
+    st.lists(st.integers(0, 2), max_size=2),
+    st.dictionaries(st.sampled_from(["k", "l"]), st.integers(0, 2), max_size=2),
+)
+updates = st.lists(
+    st.tuples(
+        st.sampled_from(["first_name", "email", "tier"]),
+        st.builds(version, json_values, st.sampled_from([1.0, 2.0, 3.0])),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300)
+@given(updates=updates, data=st.data())
+def test_any_permutation_and_duplication_converges(updates, data):
+    reference = merge({}, updates)
+    shuffled = data.draw(st.permutations(updates))
+    duplicated = shuffled + data.draw(
+        st.lists(st.sampled_from(updates), max_size=10) if updates else st.just([])
+    )
+    reordered = data.draw(st.permutations(duplicated))
+    assert merge({}, reordered) == reference
+
+
+@settings(max_examples=200)
+@given(updates=updates)
+def test_result_is_the_maximum_of_each_property(updates):
+    """Equivalent statement of the rule: each property ends at its greatest
+    (timestamp, canonical value) pair, independent of order."""
+    expected = {}
+    for name, candidate in updates:
+        best = expected.get(name)
+        if best is None or (candidate.timestamp, candidate.encoded_value) > (
+            best.timestamp,
+            best.encoded_value,
+        ):
+            expected[name] = candidate
+    assert merge({}, updates) == expected
+
+
+@given(updates=updates, split=st.integers(0, 25))
+def test_merging_in_two_batches_equals_merging_at_once(updates, split):
+    assert merge(merge({}, updates[:split]), updates[split:]) == merge({}, updates)

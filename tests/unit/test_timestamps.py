@@ -1,0 +1,84 @@
+from decimal import Decimal
+
+import pytest
+
+from propsync.errors import InvalidTimestampError
+from propsync.timestamps import max_future_skew, normalize_timestamp
+
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1570001049, 1570001049.0),
+        (1570001049.25, 1570001049.25),
+        (Decimal("1570001049.5"), 1570001049.5),
+        ("1570001049", 1570001049.0),
+        (" 1570001049.75 ", 1570001049.75),
+        ("1.5e9", 1.5e9),
+        (0, 0.0),
+        (NOW + 3600, NOW + 3600),  # exactly at the allowed skew
+    ],
+)
+def test_accepted_forms_normalise_to_float_seconds(value, expected):
+    result = normalize_timestamp(value, now=NOW)
+    assert result == expected
+    assert type(result) is float
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "boolean"),
+        (False, "boolean"),
+        ("yesterday", "not a number"),
+        ("", "not a number"),
+        ("0x10", "not a number"),
+        (None, "got NoneType"),
+        ([1], "got list"),
+        (-1, "negative"),
+        ("-0.5", "negative"),
+        (float("nan"), "not a finite number"),
+        (float("inf"), "not a finite number"),
+        ("NaN", "not a finite number"),
+        (Decimal("Infinity"), "not a finite number"),
+        (NOW + 3601, "in the future"),
+    ],
+)
+def test_refusals_say_what_is_wrong(value, message):
+    with pytest.raises(InvalidTimestampError, match=message):
+        normalize_timestamp(value, now=NOW)
+
+
+def test_thirteen_digits_are_called_milliseconds():
+    with pytest.raises(InvalidTimestampError, match="looks like milliseconds"):
+        normalize_timestamp(1_570_001_049_000, now=NOW)
+
+
+def test_sixteen_digits_are_called_microseconds():
+    with pytest.raises(InvalidTimestampError, match="looks like microseconds"):
+        normalize_timestamp(1_570_001_049_000_000, now=NOW)
+
+
+def test_skew_is_configurable_through_the_environment(monkeypatch):
+    monkeypatch.setenv("PROPSYNC_MAX_FUTURE_SKEW_SECONDS", "10")
+    assert max_future_skew() == 10.0
+    assert normalize_timestamp(NOW + 10, now=NOW) == NOW + 10
+    with pytest.raises(InvalidTimestampError, match="at most 10 s ahead"):
+        normalize_timestamp(NOW + 11, now=NOW)
+
+
+def test_default_skew_is_one_hour():
+    assert max_future_skew() == 3600.0
+
+
+@pytest.mark.parametrize("raw", ["-1", "soon", "nan"])
+def test_a_bad_skew_setting_fails_loudly(monkeypatch, raw):
+    monkeypatch.setenv("PROPSYNC_MAX_FUTURE_SKEW_SECONDS", raw)
+    with pytest.raises(RuntimeError, match="PROPSYNC_MAX_FUTURE_SKEW_SECONDS"):
+        normalize_timestamp(NOW, now=NOW)
+
+
+def test_without_now_the_clock_is_used():
+    assert normalize_timestamp(1570001049) == 1570001049.0
