@@ -39,6 +39,7 @@ from propsync.limits import (
     MAX_CONDITIONAL_RETRIES,
     MAX_EXPRESSION_BYTES,
     MAX_EXPRESSION_OPERATORS,
+    MAX_ITEM_BYTES,
 )
 from propsync.merge_rule import PropertyVersion
 
@@ -51,6 +52,11 @@ TABLE_NAME_ENV = "PROPSYNC_TABLE_NAME"
 PROPERTY_PREFIX = "p:"
 ID_SET_PREFIX = "i:"
 _BATCH_GET_MAX_KEYS = 100
+
+_TOO_LARGE = (
+    "the customer would exceed DynamoDB's 400 KB item limit; "
+    "store fewer or smaller properties (at most 16 KB each)"
+)
 
 # Operators and functions one property adds to a request: the condition
 # "(attribute_not_exists(a) OR a < b OR (a = b AND c < d))" has 7, the AND
@@ -241,6 +247,8 @@ class CustomerStore:
         are split into several, each with its own conditions.
         """
         key = customer_key(project, customer_id)
+        if _stored_size(updates) > MAX_ITEM_BYTES:
+            raise CustomerTooLargeError(_TOO_LARGE)
         applied: list[str] = []
         ignored: list[str] = []
         for chunk in _chunks(updates):
@@ -265,10 +273,7 @@ class CustomerStore:
                 return list(pending), ignored
             except ClientError as error:
                 if _is_item_too_large(error):
-                    raise CustomerTooLargeError(
-                        "the customer would exceed DynamoDB's 400 KB item limit; "
-                        "store fewer or smaller properties (at most 16 KB each)"
-                    ) from None
+                    raise CustomerTooLargeError(_TOO_LARGE) from None
                 if not _is_conditional_failure(error):
                     raise
                 stored_item = error.response.get("Item")
@@ -386,6 +391,15 @@ def _conditional_update(table: str, key: str, updates: Mapping[str, PropertyVers
 
 
 # -------------------------------------------------------------------- items
+
+
+def _stored_size(updates: Mapping[str, PropertyVersion]) -> int:
+    """Lower bound of the bytes these properties take in an item (names and
+    values; DynamoDB adds a few bytes of overhead per attribute)."""
+    return sum(
+        len(PROPERTY_PREFIX.encode()) + len(name.encode()) + len(version.encoded_value.encode())
+        for name, version in updates.items()
+    )
 
 
 def _properties_of(item: Mapping[str, Any]) -> dict[str, PropertyVersion]:

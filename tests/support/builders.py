@@ -1,0 +1,18 @@
+"""Small builders shared by tests."""
+
+from propsync import canonical_json
+from propsync.merge_rule import PropertyVersion
+
+
+def versions(properties: dict, timestamp: float) -> dict[str, PropertyVersion]:
+    return {
+        name: PropertyVersion(canonical_json.dumps(v), timestamp) for name, v in properties.items()
+    }
+
+
+def values_of(record) -> dict:
+    """name -> (decoded value, timestamp) of a stored record, tombstones included."""
+    return {
+        name: (canonical_json.loads(v.encoded_value), v.timestamp)
+        for name, v in record.properties.items()
+    }
