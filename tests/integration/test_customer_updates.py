@@ -1,0 +1,134 @@
+"""The shared write path (validation, identity, merge rule) and the read shapes."""
+
+import time
+
+import pytest
+
+from propsync.customer_updates import update_customer
+from propsync.customer_view import plain_properties, properties_with_timestamps
+from propsync.errors import (
+    IdentityConflictError,
+    InvalidCustomerIdsError,
+    InvalidPropertyError,
+    InvalidTimestampError,
+)
+from propsync.store import customer_key
+from tests.conftest import PROJECT, TABLE_NAME
+
+NOW = 1_700_000_000.0
+
+
+def update(store, ids, properties, update_timestamp=None, received_at=NOW):
+    return update_customer(
+        store,
+        PROJECT,
+        ids,
+        properties,
+        update_timestamp=update_timestamp,
+        received_at=received_at,
+    )
+
+
+def test_a_command_is_stamped_with_its_update_timestamp(store):
+    result = update(store, {"registered": "mgalik"}, {"first_name": "Marian"}, 1570001049)
+    record = store.read_customer(PROJECT, result.customer_id)
+    assert properties_with_timestamps(record) == {
+        "first_name": {"value": "Marian", "last_update": 1570001049}
+    }
+
+
+def test_without_update_timestamp_the_receive_time_is_used(store):
+    result = update(store, {"registered": "mgalik"}, {"a": 1}, received_at=NOW + 0.5)
+    record = store.read_customer(PROJECT, result.customer_id)
+    assert properties_with_timestamps(record)["a"]["last_update"] == NOW + 0.5
+
+
+def test_result_reports_applied_and_stale_properties(store):
+    update(store, {"registered": "m"}, {"email": "new@example.com"}, NOW - 10)
+    result = update(
+        store, {"registered": "m"}, {"email": "old@example.com", "tier": "gold"}, NOW - 20
+    )
+    assert result.applied == ("tier",)
+    assert result.ignored == ("email",)
+    assert not result.created
+
+
+def test_an_existing_customer_whose_properties_all_win_costs_one_read_and_one_write(
+    store, request_log
+):
+    update(store, {"registered": "m", "cookie": "c"}, {"a": 1}, NOW - 10)
+    request_log.clear()
+    update(store, {"registered": "m", "cookie": "c"}, {"a": 2, "b": 3}, NOW - 5)
+    assert request_log.counts == {"BatchGetItem": 1, "UpdateItem": 1}
+
+
+@pytest.mark.parametrize(
+    ("ids", "properties", "update_timestamp", "error"),
+    [
+        ({}, {"a": 1}, None, InvalidCustomerIdsError),
+        ({"registered": 1}, {"a": 1}, None, InvalidCustomerIdsError),
+        ({"registered": "m"}, ["a"], None, InvalidPropertyError),
+        ({"registered": "m"}, {"": 1}, None, InvalidPropertyError),
+        ({"registered": "m"}, {"a": "x" * 20000}, None, InvalidPropertyError),
+        ({"registered": "m"}, {"a": 1}, "soon", InvalidTimestampError),
+        ({"registered": "m"}, {"a": 1}, NOW * 1000, InvalidTimestampError),
+        ({"registered": "m"}, {"a": 1}, -5, InvalidTimestampError),
+    ],
+)
+def test_bad_input_is_refused_before_any_request(
+    store, request_log, ids, properties, update_timestamp, error
+):
+    with pytest.raises(error):
+        update(store, ids, properties, update_timestamp)
+    assert request_log.calls == []
+
+
+def test_an_identity_conflict_writes_no_property(store):
+    jane = update(store, {"registered": "jane"}, {"a": "jane"}, NOW - 10)
+    update(store, {"cookie": "johns"}, {"a": "john"}, NOW - 10)
+    with pytest.raises(IdentityConflictError):
+        update(store, {"registered": "jane", "cookie": "johns"}, {"a": "both"}, NOW)
+    assert plain_properties(store.read_customer(PROJECT, jane.customer_id)) == {"a": "jane"}
+
+
+def test_plain_and_timestamped_reads_hide_tombstones_and_show_legacy_as_minus_one(
+    store, dynamodb_client
+):
+    result = update(
+        store, {"registered": "mgalik"}, {"first_name": "Marian", "tier": "gold"}, 1570001049
+    )
+    update(store, {"registered": "mgalik"}, {"tier": None}, 1570001050.5)
+    dynamodb_client.update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": customer_key(PROJECT, result.customer_id)}},
+        UpdateExpression="SET #n = :v",
+        ExpressionAttributeNames={"#n": "p:last_name"},
+        ExpressionAttributeValues={":v": {"M": {"v": {"S": '"Galik"'}}}},
+    )
+    record = store.read_customer(PROJECT, result.customer_id)
+
+    assert plain_properties(record) == {"first_name": "Marian", "last_name": "Galik"}
+    assert properties_with_timestamps(record) == {
+        "first_name": {"value": "Marian", "last_update": 1570001049},
+        "last_name": {"value": "Galik", "last_update": -1},
+    }
+    assert record.properties["tier"].timestamp == 1570001050.5  # the tombstone is kept
+    assert record.ids == {"registered": ["mgalik"]}
+
+
+def test_unknown_customer_reads_as_none(store):
+    assert store.read_customer(PROJECT, "01HNOSUCHCUSTOMER000000000") is None
+
+
+def test_empty_properties_still_resolve_the_customer(store):
+    result = update(store, {"registered": "only-ids"}, {})
+    assert result.created
+    assert (result.applied, result.ignored) == ((), ())
+    assert store.read_customer(PROJECT, result.customer_id).ids == {"registered": ["only-ids"]}
+
+
+def test_default_clock_is_real_time(store):
+    before = time.time()
+    result = update(store, {"registered": "clock"}, {"a": 1}, received_at=time.time())
+    stamp = store.read_customer(PROJECT, result.customer_id).properties["a"].timestamp
+    assert before <= stamp <= time.time()

@@ -1,0 +1,132 @@
+"""customer_ids -> one customer, against moto."""
+
+import pytest
+
+from propsync.errors import IdentityConflictError
+from propsync.identity import resolve_customer
+from propsync.store import identity_key
+from tests.conftest import PROJECT, TABLE_NAME
+
+OTHER_PROJECT = "11111111-1111-1111-1111-111111111111"
+
+
+def identity_owner(client, id_type, id_value, project=PROJECT):
+    item = client.get_item(
+        TableName=TABLE_NAME, Key={"pk": {"S": identity_key(project, id_type, id_value)}}
+    ).get("Item")
+    return item and item["cid"]["S"]
+
+
+def test_first_sighting_creates_a_customer_and_later_sightings_find_it(store):
+    first = resolve_customer(store, PROJECT, {"registered": "mgalik"})
+    again = resolve_customer(store, PROJECT, {"registered": "mgalik"})
+    assert first.created
+    assert not again.created
+    assert again.customer_id == first.customer_id
+    assert store.read_customer(PROJECT, first.customer_id).ids == {"registered": ["mgalik"]}
+
+
+def test_any_known_id_finds_the_customer_and_new_soft_ids_are_added(store, dynamodb_client):
+    created = resolve_customer(store, PROJECT, {"registered": "mgalik", "cookie": "c1"})
+    by_cookie = resolve_customer(store, PROJECT, {"cookie": "c1"})
+    with_new_cookie = resolve_customer(store, PROJECT, {"registered": "mgalik", "cookie": "c2"})
+
+    assert by_cookie.customer_id == with_new_cookie.customer_id == created.customer_id
+    assert identity_owner(dynamodb_client, "cookie", "c2") == created.customer_id
+    assert store.read_customer(PROJECT, created.customer_id).ids == {
+        "registered": ["mgalik"],
+        "cookie": ["c1", "c2"],
+    }
+
+
+def test_an_existing_customer_costs_one_batched_read(store, request_log):
+    resolve_customer(store, PROJECT, {"registered": "a", "cookie": "b", "email": "c"})
+    request_log.clear()
+    resolve_customer(store, PROJECT, {"registered": "a", "cookie": "b", "email": "c"})
+    assert request_log.counts == {"BatchGetItem": 1}
+
+
+def test_ids_of_two_customers_fail_with_a_clear_error_and_change_nothing(store, dynamodb_client):
+    jane = resolve_customer(store, PROJECT, {"registered": "jane"})
+    john = resolve_customer(store, PROJECT, {"cookie": "johns-cookie"})
+
+    with pytest.raises(IdentityConflictError, match="belong to different customers"):
+        resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "johns-cookie"})
+
+    assert store.read_customer(PROJECT, jane.customer_id).ids == {"registered": ["jane"]}
+    assert store.read_customer(PROJECT, john.customer_id).ids == {"cookie": ["johns-cookie"]}
+
+
+def test_a_second_hard_id_for_a_customer_is_refused(store, dynamodb_client):
+    jane = resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "c"})
+
+    with pytest.raises(IdentityConflictError, match="registered='jane' \\(not 'janet'\\)"):
+        resolve_customer(store, PROJECT, {"registered": "janet", "cookie": "c"})
+
+    assert identity_owner(dynamodb_client, "registered", "janet") is None
+    assert store.read_customer(PROJECT, jane.customer_id).ids == {
+        "registered": ["jane"],
+        "cookie": ["c"],
+    }
+
+
+def test_a_soft_id_customer_can_later_get_its_hard_id(store):
+    anonymous = resolve_customer(store, PROJECT, {"cookie": "c"})
+    registered = resolve_customer(store, PROJECT, {"cookie": "c", "registered": "jane"})
+    assert registered.customer_id == anonymous.customer_id
+    assert resolve_customer(store, PROJECT, {"registered": "jane"}).customer_id == (
+        anonymous.customer_id
+    )
+
+
+def test_concurrent_first_sightings_end_with_one_customer(store, monkeypatch):
+    """Both requests look up the id before either claims it (the race); the
+    conditional put on the identity item lets only one customer be born."""
+    monkeypatch.setattr(store, "lookup_identities", lambda project, ids: {})
+
+    first = resolve_customer(store, PROJECT, {"registered": "race", "cookie": "c1"})
+    second = resolve_customer(store, PROJECT, {"registered": "race", "cookie": "c2"})
+
+    assert first.created
+    assert not second.created
+    assert second.customer_id == first.customer_id
+    assert store.read_customer(PROJECT, first.customer_id).ids == {
+        "registered": ["race"],
+        "cookie": ["c1", "c2"],
+    }
+
+
+def test_a_soft_id_taken_by_another_customer_meanwhile_is_given_back(
+    store, dynamodb_client, monkeypatch
+):
+    jane = resolve_customer(store, PROJECT, {"registered": "jane"})
+    john = resolve_customer(store, PROJECT, {"registered": "john", "cookie": "shared"})
+    real_lookup = store.lookup_identities
+    # jane's command looked up before john's command claimed the cookie
+    monkeypatch.setattr(
+        store,
+        "lookup_identities",
+        lambda project, ids: {
+            k: v for k, v in real_lookup(project, ids).items() if k[0] != "cookie"
+        },
+    )
+
+    with pytest.raises(IdentityConflictError, match="cookie='shared'"):
+        resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "shared"})
+
+    assert identity_owner(dynamodb_client, "cookie", "shared") == john.customer_id
+    assert store.read_customer(PROJECT, jane.customer_id).ids == {"registered": ["jane"]}
+
+
+def test_projects_do_not_share_customers(store):
+    mine = resolve_customer(store, PROJECT, {"registered": "same"})
+    theirs = resolve_customer(store, OTHER_PROJECT, {"registered": "same"})
+    assert theirs.created
+    assert theirs.customer_id != mine.customer_id
+    assert store.read_customer(OTHER_PROJECT, mine.customer_id) is None
+
+
+def test_id_values_with_separator_characters_stay_distinct(store):
+    a = resolve_customer(store, PROJECT, {"registered": "a#b"})
+    b = resolve_customer(store, PROJECT, {"registered": "a"})
+    assert a.customer_id != b.customer_id
