@@ -130,3 +130,30 @@ def test_id_values_with_separator_characters_stay_distinct(store):
     a = resolve_customer(store, PROJECT, {"registered": "a#b"})
     b = resolve_customer(store, PROJECT, {"registered": "a"})
     assert a.customer_id != b.customer_id
+
+
+def test_owners_looked_up_for_a_whole_batch_are_not_read_again(store, request_log):
+    created = resolve_customer(store, PROJECT, {"registered": "batched"})
+    owners = store.lookup_identities(PROJECT, [("registered", "batched"), ("cookie", "x")])
+    request_log.clear()
+
+    again = resolve_customer(store, PROJECT, {"registered": "batched"}, known_owners=owners)
+
+    assert again.customer_id == created.customer_id
+    assert request_log.calls == []
+
+
+def test_an_id_released_during_a_claim_is_claimed_again(store, dynamodb_client):
+    """The conditional put fails, but the owner is gone when we read it."""
+    dynamodb_client.put_item(
+        TableName=TABLE_NAME,
+        Item={"pk": {"S": identity_key(PROJECT, "cookie", "c")}, "cid": {"S": "someone"}},
+    )
+
+    def release_before_read(parsed, **_kwargs):
+        parsed.pop("Item", None)
+        store.release_identity(PROJECT, "cookie", "c", "someone")
+
+    dynamodb_client.meta.events.register("after-call.dynamodb.PutItem", release_before_read)
+    assert store.claim_identity(PROJECT, "cookie", "c", "me") == "me"
+    assert identity_owner(dynamodb_client, "cookie", "c") == "me"

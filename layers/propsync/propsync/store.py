@@ -130,25 +130,27 @@ class CustomerStore:
         conditional put makes two concurrent first sightings agree on one owner.
         """
         key = identity_key(project, id_type, id_value)
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": key},
-                    "cid": {"S": customer_id},
-                    "created": {"N": _number(time.time())},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            return customer_id
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
-            item = error.response.get("Item") or self._get_item(key, "cid")
-        if not item:  # released between our put and our read: try again
-            return self.claim_identity(project, id_type, id_value, customer_id)
-        return item["cid"]["S"]
+        for _attempt in range(MAX_CONDITIONAL_RETRIES + 1):
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={
+                        "pk": {"S": key},
+                        "cid": {"S": customer_id},
+                        "created": {"N": _number(time.time())},
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return customer_id
+            except ClientError as error:
+                if not _is_conditional_failure(error):
+                    raise
+                item = error.response.get("Item") or self._get_item(key, "cid")
+            if item:
+                return item["cid"]["S"]
+            # The owner released the id between our put and our read: claim again.
+        raise WriteContentionError(f"identity {id_type}={id_value!r} kept changing; retry")
 
     def release_identity(self, project: str, id_type: str, id_value: str, customer_id: str) -> None:
         """Delete the identity item if it still points at ``customer_id``."""

@@ -1,0 +1,26 @@
+import pytest
+
+from propsync import store as store_module
+
+
+@pytest.fixture(autouse=True)
+def _fresh_factory():
+    store_module.store_from_environment.cache_clear()
+    yield
+    store_module.store_from_environment.cache_clear()
+
+
+def test_the_table_name_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PROPSYNC_TABLE_NAME", "my-table")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4566")
+    store = store_module.store_from_environment()
+    assert store._table == "my-table"
+    assert store._client.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert store._client.meta.config.retries["mode"] == "standard"
+    assert store_module.store_from_environment() is store  # one client per container
+
+
+def test_a_missing_table_name_fails_with_a_clear_message(monkeypatch):
+    monkeypatch.delenv("PROPSYNC_TABLE_NAME", raising=False)
+    with pytest.raises(RuntimeError, match="PROPSYNC_TABLE_NAME is not set"):
+        store_module.store_from_environment()
