@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make venv   build the dev virtualenv ($(VENV)) with Python 3.13 where available, else 3.11+"
 	@echo "make test   lint (ruff, cfn-lint) and run the whole test suite"
-	@echo "make lint   ruff check, ruff format --check, cfn-lint template.yaml"
+	@echo "make lint   ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
 	@echo "make format apply ruff's formatting and autofixes"
 	@echo "make clean  remove the virtualenv and caches"
 
@@ -26,6 +26,7 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml
 
 format: $(STAMP)

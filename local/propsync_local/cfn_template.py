@@ -1,6 +1,7 @@
 """Read template.yaml and turn its resources into boto3 create calls, so that
 tests and the local stack create exactly the tables the stack deploys."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ class _TemplateLoader(yaml.SafeLoader):
     pass
 
 
-def _intrinsic(tag: str):
+def _intrinsic(tag: str) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any]]:
     key = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"
 
     def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
@@ -31,6 +32,7 @@ def _intrinsic(tag: str):
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
+            assert isinstance(node, yaml.MappingNode)
             value = loader.construct_mapping(node, deep=True)
         return {key: value}
 
@@ -43,7 +45,8 @@ for _tag in _INTRINSICS:
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_TemplateLoader)  # a SafeLoader subclass
+        template: dict[str, Any] = yaml.load(handle, Loader=_TemplateLoader)  # a SafeLoader
+        return template
 
 
 def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:

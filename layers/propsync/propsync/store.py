@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -43,10 +43,12 @@ from propsync.limits import (
 )
 from propsync.merge_rule import PropertyVersion
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # stubs are a dev dependency only
     from mypy_boto3_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
+
+Item = dict[str, Any]  # a DynamoDB item in attribute-value form
 
 TABLE_NAME_ENV = "PROPSYNC_TABLE_NAME"
 PROPERTY_PREFIX = "p:"
@@ -146,9 +148,9 @@ class CustomerStore:
             except ClientError as error:
                 if not _is_conditional_failure(error):
                     raise
-                item = error.response.get("Item") or self._get_item(key, "cid")
+                item = _returned_item(error) or self._get_item(key, "cid")
             if item:
-                return item["cid"]["S"]
+                return str(item["cid"]["S"])
             # The owner released the id between our put and our read: claim again.
         raise WriteContentionError(f"identity {id_type}={id_value!r} kept changing; retry")
 
@@ -206,9 +208,7 @@ class CustomerStore:
         except ClientError as error:
             if not _is_conditional_failure(error):
                 raise
-            item = error.response.get("Item") or self._get_item(
-                customer_key(project, customer_id), None
-            )
+            item = _returned_item(error) or self._get_item(customer_key(project, customer_id), None)
             existing = _ids_of(item or {})
             clashes = [
                 f"{t}={existing[t][0]!r} (not {v!r})"
@@ -278,7 +278,7 @@ class CustomerStore:
                     raise CustomerTooLargeError(_TOO_LARGE) from None
                 if not _is_conditional_failure(error):
                     raise
-                stored_item = error.response.get("Item")
+                stored_item = _returned_item(error)
                 if stored_item is None:  # engines without ReturnValuesOnConditionCheckFailure
                     stored_item = self._get_item(key, None) or {}
             stored = _properties_of(stored_item)
@@ -351,7 +351,9 @@ def _fits(chunk: dict[str, PropertyVersion]) -> bool:
     )
 
 
-def _conditional_update(table: str, key: str, updates: Mapping[str, PropertyVersion]) -> dict:
+def _conditional_update(
+    table: str, key: str, updates: Mapping[str, PropertyVersion]
+) -> dict[str, Any]:
     """``UpdateItem`` arguments that SET every property iff it wins (merge rule).
 
     Per property: no stored timestamp, or an older one, or the same one and a
@@ -429,6 +431,12 @@ def _number(value: float) -> str:
     # repr() is the shortest text that reads back as the same float, so the
     # stored number compares in DynamoDB exactly as the float does in Python.
     return str(Decimal(repr(float(value))))
+
+
+def _returned_item(error: ClientError) -> Item | None:
+    """The old item a conditional failure carries (ReturnValuesOnConditionCheckFailure)."""
+    item = error.response.get("Item")
+    return cast(Item, item) if item is not None else None
 
 
 def _error_code(error: ClientError) -> str:
