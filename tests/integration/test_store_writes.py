@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from propsync import canonical_json
-from propsync.errors import CustomerTooLargeError
+from propsync.errors import CustomerTooLargeError, WriteContentionError
 from propsync.store import customer_key
 from tests.conftest import PROJECT, TABLE_NAME
 from tests.support.builders import values_of, versions
@@ -289,3 +289,40 @@ def test_timestamps_keep_full_float_precision(store):
     assert store.write_properties(PROJECT, CUSTOMER, versions({"a": 2}, ts + 1e-6)).applied == (
         "a",
     )
+
+
+def test_contention_on_a_later_part_reports_what_earlier_parts_stored(
+    store, dynamodb_client, monkeypatch
+):
+    """Every attempt of the second update loses to a newer competing write."""
+    monkeypatch.setattr("propsync.store.MAX_CONDITIONAL_RETRIES", 2)
+    properties = {f"p{i}": "mine" for i in range(60)}  # two updates
+    updates_seen = []
+
+    def competitor(params, **_kwargs):
+        if (
+            params["Key"]["pk"]["S"] != customer_key(PROJECT, CUSTOMER)
+            or "ConditionExpression" not in params
+        ):
+            return  # the competitor's own write
+        updates_seen.append(params)
+        if len(updates_seen) >= 2:  # from the second update on, someone is always newer
+            name = sorted(set(params["ExpressionAttributeNames"].values()) - {"t", "v"})[0]
+            dynamodb_client.update_item(
+                TableName=TABLE_NAME,
+                Key={"pk": {"S": customer_key(PROJECT, CUSTOMER)}},
+                UpdateExpression="SET #n = :m",
+                ExpressionAttributeNames={"#n": name},
+                ExpressionAttributeValues={
+                    ":m": {"M": {"v": {"S": '"theirs"'}, "t": {"N": str(1000 + len(updates_seen))}}}
+                },
+            )
+
+    dynamodb_client.meta.events.register("provide-client-params.dynamodb.UpdateItem", competitor)
+
+    with pytest.raises(WriteContentionError, match="retry the command") as raised:
+        store.write_properties(PROJECT, CUSTOMER, versions(properties, 500.0))
+
+    first_part = set(updates_seen[0]["ExpressionAttributeNames"].values()) - {"t", "v"}
+    assert len(first_part) < len(properties)
+    assert {f"p:{name}" for name in raised.value.applied} == first_part

@@ -30,17 +30,20 @@ class IdentityConflictError(PropsyncError):
     customer a second value of a hard id. Nothing of the command was written."""
 
 
-class CustomerTooLargeError(PropsyncError):
-    """The customer would outgrow DynamoDB's 400 KB item limit.
-
-    ``applied`` lists the properties that were written before the limit was hit
-    (a command split into several updates can be partly applied)."""
+class PartiallyAppliedError(PropsyncError):
+    """A write that stopped part way. A command split into several updates (see
+    ``store.write_properties``) can have stored some of them: ``applied`` lists
+    those properties, so a caller never reports less than what was stored."""
 
     def __init__(self, message: str, applied: tuple[str, ...] = ()):
         super().__init__(message)
         self.applied = applied
 
 
-class WriteContentionError(PropsyncError):
+class CustomerTooLargeError(PartiallyAppliedError):
+    """The customer would outgrow DynamoDB's 400 KB item limit."""
+
+
+class WriteContentionError(PartiallyAppliedError):
     """The conditional write kept failing because other writers kept changing
     the same properties; retrying the command later is safe."""

@@ -33,6 +33,7 @@ from propsync import merge_rule
 from propsync.errors import (
     CustomerTooLargeError,
     IdentityConflictError,
+    PartiallyAppliedError,
     WriteContentionError,
 )
 from propsync.limits import (
@@ -226,14 +227,24 @@ class CustomerStore:
         if not ids:
             return
         id_types = sorted(ids)
-        self._client.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": customer_key(project, customer_id)}},
-            UpdateExpression="DELETE " + ", ".join(f"#i{i} :i{i}" for i in range(len(id_types))),
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={f"#i{i}": ID_SET_PREFIX + t for i, t in enumerate(id_types)},
-            ExpressionAttributeValues={f":i{i}": {"SS": [ids[t]]} for i, t in enumerate(id_types)},
-        )
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": customer_key(project, customer_id)}},
+                UpdateExpression="DELETE "
+                + ", ".join(f"#i{i} :i{i}" for i in range(len(id_types))),
+                # without it, DELETE on a missing item would create an empty one
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={
+                    f"#i{i}": ID_SET_PREFIX + t for i, t in enumerate(id_types)
+                },
+                ExpressionAttributeValues={
+                    f":i{i}": {"SS": [ids[t]]} for i, t in enumerate(id_types)
+                },
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
 
     # ---------------------------------------------------------------- properties
 
@@ -256,8 +267,8 @@ class CustomerStore:
         for chunk in _chunks(updates):
             try:
                 chunk_applied, chunk_ignored = self._write_chunk(key, chunk)
-            except CustomerTooLargeError as error:
-                raise CustomerTooLargeError(str(error), tuple(applied)) from None
+            except PartiallyAppliedError as error:
+                raise type(error)(str(error), tuple(applied)) from None
             applied += chunk_applied
             ignored += chunk_ignored
         return WriteResult(applied=tuple(applied), ignored=tuple(ignored))
