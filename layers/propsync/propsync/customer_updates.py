@@ -49,7 +49,7 @@ def update_customer(
     *,
     update_timestamp: Any | None,
     received_at: float,
-    known_owners: Mapping[tuple[str, str], str] | None = None,
+    known_owners: Mapping[tuple[str, str], str | None] | None = None,
 ) -> UpdateResult:
     """Apply one ``customers`` update with the merge rule.
 

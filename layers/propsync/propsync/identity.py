@@ -96,21 +96,23 @@ def resolve_customer(
     store: CustomerStore,
     project: str,
     customer_ids: Mapping[str, str],
-    known_owners: Mapping[tuple[str, str], str] | None = None,
+    known_owners: Mapping[tuple[str, str], str | None] | None = None,
 ) -> Resolution:
     """Find (or create) the one customer that ``customer_ids`` name.
 
     ``customer_ids`` must have passed :func:`validate_customer_ids`.
-    ``known_owners`` lets a caller pass owners it already looked up for a whole
-    batch (one ``BatchGetItem`` for many commands); ids missing from it are
-    looked up here.
+    ``known_owners`` lets a caller pass what it already looked up for a whole
+    batch (one ``BatchGetItem`` for many commands): ``(id_type, id_value)`` ->
+    owner, or ``None`` for an id that was looked up and not found. Ids it does
+    not mention are looked up here.
     """
     ids = dict(customer_ids)
-    owners = dict(known_owners or {})
-    unknown = [pair for pair in ids.items() if pair not in owners]
-    if known_owners is None or unknown:
-        owners.update(store.lookup_identities(project, unknown))
-    owners = {pair: owner for pair, owner in owners.items() if pair in ids.items()}
+    looked_up = dict(known_owners or {})
+    unknown = [pair for pair in ids.items() if pair not in looked_up]
+    if unknown:
+        found = store.lookup_identities(project, unknown)
+        looked_up.update({pair: found.get(pair) for pair in unknown})
+    owners = {pair: owner for pair in ids.items() if (owner := looked_up[pair]) is not None}
 
     distinct = set(owners.values())
     if len(distinct) > 1:
