@@ -154,9 +154,16 @@ def test_an_id_released_during_a_claim_is_claimed_again(store, dynamodb_client):
         Item={"pk": {"S": identity_key(PROJECT, "cookie", "c")}, "cid": {"S": "someone"}},
     )
 
+    released = []
+
     def release_before_read(parsed, **_kwargs):
+        if released:
+            return
+        released.append(True)
         parsed.pop("Item", None)
-        store.release_identity(PROJECT, "cookie", "c", "someone")
+        dynamodb_client.delete_item(  # the owner gives the id up
+            TableName=TABLE_NAME, Key={"pk": {"S": identity_key(PROJECT, "cookie", "c")}}
+        )
 
     dynamodb_client.meta.events.register("after-call.dynamodb.PutItem", release_before_read)
     assert store.claim_identity(PROJECT, "cookie", "c", "me") == "me"

@@ -5,9 +5,16 @@ from propsync import store as store_module
 
 @pytest.fixture(autouse=True)
 def _fresh_factory():
-    store_module.store_from_environment.cache_clear()
+    caches = (
+        store_module.store_from_environment,
+        store_module.access_store_from_environment,
+        store_module._client_and_table_from_environment,
+    )
+    for cached in caches:
+        cached.cache_clear()
     yield
-    store_module.store_from_environment.cache_clear()
+    for cached in caches:
+        cached.cache_clear()
 
 
 def test_the_table_name_comes_from_the_environment(monkeypatch):

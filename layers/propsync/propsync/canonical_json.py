@@ -27,11 +27,12 @@ _encode_string = json.JSONEncoder(ensure_ascii=False).encode
 _NO_NAN = "JSON has no NaN or infinity"
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, *, max_depth: int = MAX_VALUE_NESTING) -> str:
     """Canonical JSON text of ``value``; raises InvalidPropertyError for what
-    JSON cannot represent (NaN, infinities, non-string keys, other types)."""
+    JSON cannot represent (NaN, infinities, non-string keys, other types) and
+    for nesting deeper than ``max_depth``."""
     parts: list[str] = []
-    _encode(value, parts, 0)
+    _encode(value, parts, 0, max_depth)
     text = "".join(parts)
     try:
         text.encode("utf-8")
@@ -48,7 +49,7 @@ def loads(text: str) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
-def _encode(value: Any, out: list[str], depth: int) -> None:
+def _encode(value: Any, out: list[str], depth: int, max_depth: int) -> None:
     if value is None:
         out.append("null")
     elif value is True:
@@ -71,15 +72,15 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
             raise InvalidPropertyError(f"number {value} is not allowed: {_NO_NAN}")
         out.append(_decimal_text(value))
     elif isinstance(value, list | tuple):
-        _check_depth(depth)
+        _check_depth(depth, max_depth)
         out.append("[")
         for index, item in enumerate(value):
             if index:
                 out.append(",")
-            _encode(item, out, depth + 1)
+            _encode(item, out, depth + 1, max_depth)
         out.append("]")
     elif isinstance(value, dict):
-        _check_depth(depth)
+        _check_depth(depth, max_depth)
         for key in value:
             if not isinstance(key, str):
                 raise InvalidPropertyError(f"object keys must be strings, got {type(key).__name__}")
@@ -89,7 +90,7 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
                 out.append(",")
             out.append(_encode_string(key))
             out.append(":")
-            _encode(value[key], out, depth + 1)
+            _encode(value[key], out, depth + 1, max_depth)
         out.append("}")
     else:
         raise InvalidPropertyError(
@@ -107,8 +108,6 @@ def _decimal_text(value: Decimal) -> str:
     return text
 
 
-def _check_depth(depth: int) -> None:
-    if depth >= MAX_VALUE_NESTING:
-        raise InvalidPropertyError(
-            f"value is nested more than {MAX_VALUE_NESTING} levels deep; flatten it"
-        )
+def _check_depth(depth: int, max_depth: int) -> None:
+    if depth >= max_depth:
+        raise InvalidPropertyError(f"value is nested more than {max_depth} levels deep; flatten it")

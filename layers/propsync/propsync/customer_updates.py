@@ -74,3 +74,20 @@ def update_customer(
         applied=written.applied,
         ignored=written.ignored,
     )
+
+
+def edit_customer(
+    store: CustomerStore, project: str, customer_id: str, properties: Any, *, now: float
+) -> UpdateResult | None:
+    """A UI edit of an existing customer: every property stamped with ``now``
+    (server time). None if the customer does not exist (nothing is created)."""
+    versions = prepare_property_versions(properties, now)
+    if store.read_customer(project, customer_id) is None:
+        return None
+    written = store.write_properties(project, customer_id, versions) if versions else None
+    return UpdateResult(
+        customer_id=customer_id,
+        created=False,
+        applied=written.applied if written else (),
+        ignored=written.ignored if written else (),
+    )

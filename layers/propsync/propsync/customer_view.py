@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from propsync import canonical_json
+from propsync.identity import HARD_ID_TYPES
 from propsync.store import CustomerRecord
 
 UNKNOWN_LAST_UPDATE = -1
@@ -41,3 +42,12 @@ def _last_update(timestamp: float | None) -> int | float:
         return UNKNOWN_LAST_UPDATE
     # Whole seconds read as the product document shows them (1570001049, not 1570001049.0).
     return int(timestamp) if timestamp.is_integer() else timestamp
+
+
+def export_ids(record: CustomerRecord) -> dict[str, str | list[str]]:
+    """Ids as export-one shows them: a hard id as its one value, a soft id
+    type as the list of its values."""
+    return {
+        id_type: values[0] if id_type in HARD_ID_TYPES and len(values) == 1 else values
+        for id_type, values in sorted(record.ids.items())
+    }

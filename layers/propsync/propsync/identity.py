@@ -27,6 +27,7 @@ from propsync.store import CustomerStore
 HARD_ID_TYPES = frozenset({"registered"})
 _ID_TYPE = re.compile(r"[A-Za-z0-9_.\-]+")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CUSTOMER_ID = re.compile(f"[{_CROCKFORD}]{{26}}")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,17 @@ def new_customer_id(now: float | None = None) -> str:
         number, digit = divmod(number, 32)
         chars.append(_CROCKFORD[digit])
     return "".join(reversed(chars))
+
+
+def is_customer_id(value: str) -> bool:
+    """True for a well-formed internal customer id (a ULID)."""
+    return bool(_CUSTOMER_ID.fullmatch(value))
+
+
+def find_customer_id(store: CustomerStore, project: str, id_type: str, id_value: str) -> str | None:
+    """The customer an external id belongs to, without creating anything."""
+    ids = validate_customer_ids({id_type: id_value})
+    return store.lookup_identities(project, ids.items()).get((id_type, id_value))
 
 
 def resolve_customer(

@@ -24,3 +24,9 @@ MAX_CONDITIONAL_RETRIES = 8
 
 DEFAULT_MAX_FUTURE_SKEW_SECONDS = 3600.0
 MAX_FUTURE_SKEW_ENV = "PROPSYNC_MAX_FUTURE_SKEW_SECONDS"
+
+# The tracking API (the original service's limits where known).
+MAX_BATCH_COMMANDS = 50
+MAX_COMMAND_BYTES = 800 * 1024
+MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+MAX_CONCURRENT_COMMANDS = 16  # threads per batch; also the DynamoDB connection pool size

@@ -37,6 +37,7 @@ from propsync.errors import (
     WriteContentionError,
 )
 from propsync.limits import (
+    MAX_CONCURRENT_COMMANDS,
     MAX_CONDITIONAL_RETRIES,
     MAX_EXPRESSION_BYTES,
     MAX_EXPRESSION_OPERATORS,
@@ -121,7 +122,7 @@ class CustomerStore:
                     "ProjectionExpression": "pk, cid",
                 }
             }
-            for item in self._batch_get(request):
+            for item in _batch_get(self._client, self._table, request):
                 found[by_key[item["pk"]["S"]]] = item["cid"]["S"]
         return found
 
@@ -154,19 +155,6 @@ class CustomerStore:
                 return str(item["cid"]["S"])
             # The owner released the id between our put and our read: claim again.
         raise WriteContentionError(f"identity {id_type}={id_value!r} kept changing; retry")
-
-    def release_identity(self, project: str, id_type: str, id_value: str, customer_id: str) -> None:
-        """Delete the identity item if it still points at ``customer_id``."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"pk": {"S": identity_key(project, id_type, id_value)}},
-                ConditionExpression="cid = :cid",
-                ExpressionAttributeValues={":cid": {"S": customer_id}},
-            )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
 
     def add_customer_ids(
         self,
@@ -324,20 +312,23 @@ class CustomerStore:
             request["ProjectionExpression"] = projection
         return self._client.get_item(**request).get("Item")
 
-    def _batch_get(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        attempt = 0
-        while request:
-            response = self._client.batch_get_item(RequestItems=request)
-            items += response["Responses"].get(self._table, [])
-            request = response.get("UnprocessedKeys") or {}
-            if request:
-                attempt += 1
-                time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
-        return items
-
 
 # -------------------------------------------------------------------- requests
+
+
+def _batch_get(client: DynamoDBClient, table: str, request: dict[str, Any]) -> list[Item]:
+    """BatchGetItem until DynamoDB has answered every key (it may leave some
+    unprocessed under load; those are asked again after a jittered pause)."""
+    items: list[Item] = []
+    attempt = 0
+    while request:
+        response = client.batch_get_item(RequestItems=request)
+        items += response["Responses"].get(table, [])
+        request = dict(response.get("UnprocessedKeys") or {})
+        if request:
+            attempt += 1
+            time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
+    return items
 
 
 def _chunks(updates: Mapping[str, PropertyVersion]) -> Iterable[dict[str, PropertyVersion]]:
@@ -467,10 +458,10 @@ def _is_item_too_large(error: ClientError) -> bool:
 
 
 @functools.cache
-def store_from_environment() -> CustomerStore:
-    """The store of a Lambda or of the local stack: table from
-    ``PROPSYNC_TABLE_NAME``; endpoint, region and credentials the standard
-    boto3 way (``AWS_ENDPOINT_URL_DYNAMODB`` points it at a local engine)."""
+def _client_and_table_from_environment() -> tuple[DynamoDBClient, str]:
+    """One client per Lambda container: table from ``PROPSYNC_TABLE_NAME``;
+    endpoint, region and credentials the standard boto3 way
+    (``AWS_ENDPOINT_URL_DYNAMODB`` points it at a local engine)."""
     import boto3  # noqa: PLC0415 - keeps boto3 off the import path of pure modules
     from botocore.config import Config  # noqa: PLC0415
 
@@ -481,5 +472,153 @@ def store_from_environment() -> CustomerStore:
         retries={"mode": "standard", "max_attempts": 5},
         connect_timeout=2,
         read_timeout=5,
+        # commands of a batch run on up to this many threads (propsync.tracking)
+        max_pool_connections=MAX_CONCURRENT_COMMANDS,
     )
-    return CustomerStore(boto3.client("dynamodb", config=config), table)
+    return boto3.client("dynamodb", config=config), table
+
+
+@functools.cache
+def store_from_environment() -> CustomerStore:
+    return CustomerStore(*_client_and_table_from_environment())
+
+
+@functools.cache
+def access_store_from_environment() -> AccessStore:
+    return AccessStore(*_client_and_table_from_environment())
+
+
+# ------------------------------------------------------------------ projects and keys
+
+
+def project_key(project: str) -> str:
+    return f"project#{project}"
+
+
+def api_key_key(key_id: str) -> str:
+    return f"apikey#{key_id}"
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as stored: only a salted hash of its secret."""
+
+    key_id: str
+    project: str
+    permissions: frozenset[str]
+    salt: str
+    secret_hash: str
+    iterations: int
+    created: float
+    revoked: bool
+
+
+class AccessStore:
+    """Projects and API keys (same table as the customers, other key prefixes)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str):
+        self._client = client
+        self._table = table_name
+
+    def create_project(self, project: str, name: str) -> bool:
+        """Create the project; False if it already existed (nothing changed)."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": project_key(project)},
+                    "name": {"S": name},
+                    "created": {"N": _number(time.time())},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            return False
+
+    def project_exists(self, project: str) -> bool:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": project_key(project)}},
+            ProjectionExpression="pk",
+        )
+        return "Item" in response
+
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key and list it on its project (the project must exist)."""
+        self._client.put_item(
+            TableName=self._table,
+            Item=_api_key_item(record),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": project_key(record.project)}},
+            UpdateExpression="ADD api_keys :k",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":k": {"SS": [record.key_id]}},
+        )
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": api_key_key(key_id)}}, ConsistentRead=True
+        ).get("Item")
+        return _api_key_record(item) if item else None
+
+    def list_api_keys(self, project: str) -> list[ApiKeyRecord]:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": project_key(project)}},
+            ConsistentRead=True,
+        ).get("Item")
+        key_ids = sorted(item.get("api_keys", {}).get("SS", [])) if item else []
+        records: list[ApiKeyRecord] = []
+        for start in range(0, len(key_ids), _BATCH_GET_MAX_KEYS):
+            keys = [{"pk": {"S": api_key_key(k)}} for k in key_ids[start : start + 100]]
+            request = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            records += [_api_key_record(i) for i in _batch_get(self._client, self._table, request)]
+        return sorted(records, key=lambda r: r.created)
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Mark the key revoked; False if there is no such key."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": api_key_key(key_id)}},
+                UpdateExpression="SET revoked = :yes",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+            return True
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            return False
+
+
+def _api_key_item(record: ApiKeyRecord) -> Item:
+    return {
+        "pk": {"S": api_key_key(record.key_id)},
+        "project": {"S": record.project},
+        "permissions": {"SS": sorted(record.permissions)},
+        "salt": {"S": record.salt},
+        "secret_hash": {"S": record.secret_hash},
+        "iterations": {"N": str(record.iterations)},
+        "created": {"N": _number(record.created)},
+        "revoked": {"BOOL": record.revoked},
+    }
+
+
+def _api_key_record(item: Item) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id=str(item["pk"]["S"]).removeprefix("apikey#"),
+        project=item["project"]["S"],
+        permissions=frozenset(item["permissions"]["SS"]),
+        salt=item["salt"]["S"],
+        secret_hash=item["secret_hash"]["S"],
+        iterations=int(item["iterations"]["N"]),
+        created=float(item["created"]["N"]),
+        revoked=bool(item.get("revoked", {}).get("BOOL", False)),
+    )

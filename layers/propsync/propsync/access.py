@@ -1,0 +1,132 @@
+"""API keys: creation, salted hashing and verification, and permissions.
+
+Secrets are shown once, when a key is created, and stored only as a salted
+PBKDF2-SHA256 hash; verification compares hashes in constant time. A key
+belongs to one project and carries permissions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from propsync.store import AccessStore, ApiKeyRecord
+
+HASH_ITERATIONS = 20_000  # random 256-bit secrets need no more; bounds authorizer latency
+
+
+class Permission(StrEnum):
+    GET_CUSTOMER_PROPERTIES = "customer_properties:get"
+    SET_CUSTOMER_PROPERTIES = "customer_properties:set"
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key_id: str
+    secret: str  # returned once, never stored
+    record: ApiKeyRecord
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling a private route: the key's id, project and permissions."""
+
+    key_id: str
+    project: str
+    permissions: frozenset[str]
+
+    def can(self, permission: Permission) -> bool:
+        return permission.value in self.permissions
+
+
+class AuthenticationError(Exception):
+    """A request that may not pass, with the status and message the client gets."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def parse_permissions(names: list[str]) -> frozenset[str]:
+    known = {p.value for p in Permission}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return frozenset(names)
+
+
+def hash_secret(secret: str, salt: str, iterations: int = HASH_ITERATIONS) -> str:
+    digest = hashlib.pbkdf2_hmac("sha256", secret.encode(), bytes.fromhex(salt), iterations)
+    return digest.hex()
+
+
+def create_api_key(
+    access: AccessStore,
+    project: str,
+    permissions: frozenset[str],
+    *,
+    key_id: str | None = None,
+    secret: str | None = None,
+) -> NewApiKey:
+    """Create a key for an existing project. ``key_id``/``secret`` are
+    generated unless given (the local stack uses fixed demo values)."""
+    key_id = key_id or "key_" + secrets.token_urlsafe(12)
+    secret = secret or secrets.token_urlsafe(32)
+    if ":" in key_id:
+        raise ValueError("an API key id must not contain ':' (it is the Basic auth user name)")
+    salt = secrets.token_hex(16)
+    record = ApiKeyRecord(
+        key_id=key_id,
+        project=project,
+        permissions=permissions,
+        salt=salt,
+        secret_hash=hash_secret(secret, salt),
+        iterations=HASH_ITERATIONS,
+        created=time.time(),
+        revoked=False,
+    )
+    access.put_api_key(record)
+    return NewApiKey(key_id=key_id, secret=secret, record=record)
+
+
+ACCESS_KEY_NOT_PROVIDED = "Access key not provided"
+
+
+def parse_basic_authorization(header: str | None) -> tuple[str, str]:
+    """``Basic base64(key_id:secret)`` -> (key_id, secret), or 401."""
+    if not header:
+        raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED)
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED)
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED) from None
+    key_id, separator, secret = decoded.partition(":")
+    if not separator or not key_id or not secret:
+        raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED)
+    return key_id, secret
+
+
+def authenticate(access: AccessStore, authorization_header: str | None) -> Principal:
+    """Check a Basic credential against the stored key, or raise
+    AuthenticationError (401 not provided / not found, 403 invalid secret)."""
+    key_id, secret = parse_basic_authorization(authorization_header)
+    record = access.get_api_key(key_id)
+    if record is None or record.revoked:
+        # a revoked key is as good as unknown: say nothing more about it
+        raise AuthenticationError(401, "Access key not found")
+    candidate = hash_secret(secret, record.salt, record.iterations)
+    if not hmac.compare_digest(candidate, record.secret_hash):
+        raise AuthenticationError(403, "invalid secret")
+    return Principal(key_id=record.key_id, project=record.project, permissions=record.permissions)

@@ -1,0 +1,60 @@
+"""JSON in and out of the HTTP routes, keeping numbers exact.
+
+Request bodies are parsed with non-integer numbers as ``Decimal`` (so a value
+such as ``0.1000000000000000055511151231257827`` is stored digit for digit),
+and ``NaN``/``Infinity``, which are not JSON, are refused. Responses are written
+with the same exact number formatting as stored values.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from propsync import canonical_json
+from propsync.errors import InvalidInputError
+from propsync.limits import MAX_REQUEST_BYTES, MAX_VALUE_NESTING
+
+
+class InvalidJsonError(InvalidInputError):
+    """The body is not JSON (the original service answers "Invalid JSON")."""
+
+
+class RequestTooLargeError(InvalidInputError):
+    """The body is over Lambda's 6 MB payload limit (HTTP 413)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_body(body: str | bytes | None) -> Any:
+    """The request body as Python values, or InvalidJsonError / RequestTooLargeError."""
+    if not body:
+        raise InvalidJsonError("Invalid JSON")
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise RequestTooLargeError(
+            f"request body is {len(raw)} bytes; at most {MAX_REQUEST_BYTES} bytes (6 MB) "
+            "are allowed: split the batch"
+        )
+    try:
+        return json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError and bad UTF-8 are ValueErrors
+        raise InvalidJsonError("Invalid JSON") from None
+
+
+# Responses hold stored values (at most MAX_VALUE_NESTING deep) inside a few
+# levels of envelope.
+_RESPONSE_MAX_DEPTH = MAX_VALUE_NESTING + 8
+
+
+def dumps(value: Any) -> str:
+    """Response JSON; numbers are written exactly (Decimal digit for digit)."""
+    return canonical_json.dumps(value, max_depth=_RESPONSE_MAX_DEPTH)
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON (for the per-command size limit)."""
+    return len(json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":")).encode())

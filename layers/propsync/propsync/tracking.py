@@ -1,0 +1,215 @@
+"""The tracking API's commands: one batch in, one result per command out.
+
+A batch is refused whole only when it is not a batch (no ``commands`` list, or
+more than 50). Otherwise every command gets its own result, in the order sent,
+and one bad command never fails the others. Commands run concurrently (the
+original service does not order them either: clients that need an order send
+``update_timestamp``), and the identity lookups of all ``customers`` commands
+are made together, in as few ``BatchGetItem`` requests as possible.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from propsync.customer_updates import UpdateResult, update_customer
+from propsync.errors import InvalidInputError, PartiallyAppliedError, PropsyncError
+from propsync.http_json import json_size
+from propsync.identity import validate_customer_ids
+from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES, MAX_CONCURRENT_COMMANDS
+from propsync.models import CustomersCommandData, parse_model
+from propsync.store import CustomerStore
+
+logger = logging.getLogger(__name__)
+
+CUSTOMERS = "customers"
+CUSTOMER_EVENTS = "customers/events"
+SYSTEM_TIME = "system/time"
+SYSTEM_COOKIE = "system/cookie"
+KNOWN_COMMANDS = (CUSTOMERS, CUSTOMER_EVENTS, SYSTEM_TIME, SYSTEM_COOKIE)
+RETRY_LATER = "temporary server error; the command was not completed, retry it"
+
+Result = dict[str, Any]
+
+
+class BatchError(InvalidInputError):
+    """The request is not a batch; the whole request is refused with 400."""
+
+
+def batch_commands(payload: Any) -> list[Any]:
+    """The ``commands`` of a batch body, or BatchError."""
+    if not isinstance(payload, dict):
+        raise BatchError('the body must be a JSON object: {"commands": [...]}')
+    commands = payload.get("commands")
+    if commands is None:
+        raise BatchError('"commands" is required: a list of 1 to 50 commands')
+    if not isinstance(commands, list):
+        raise BatchError('"commands" must be a list of 1 to 50 commands')
+    if not commands:
+        raise BatchError('"commands" is empty: send 1 to 50 commands')
+    if len(commands) > MAX_BATCH_COMMANDS:
+        raise BatchError(
+            f'"commands" has {len(commands)} commands; at most {MAX_BATCH_COMMANDS} are allowed '
+            "in one batch"
+        )
+    return commands
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A customers command that passed validation, waiting to be written."""
+
+    data: CustomersCommandData
+    ids: dict[str, str]
+
+
+def run_batch(
+    store: CustomerStore,
+    project: str,
+    commands: list[Any],
+    *,
+    received_at: float,
+    clock: Callable[[], float] = time.time,
+) -> list[Result]:
+    """Results of ``commands``, ``results[i]`` answering ``commands[i]``."""
+    results: list[Result | None] = [None] * len(commands)
+    prepared: dict[int, _Prepared] = {}
+    for index, command in enumerate(commands):
+        try:
+            name, data = _name_and_data(command)
+            if name == CUSTOMERS:
+                prepared[index] = _prepare_customers(command, data)
+            elif name == SYSTEM_TIME:
+                results[index] = {"success": True, "time": clock()}
+            elif name == SYSTEM_COOKIE:
+                results[index] = {"success": True, "cookie": str(uuid.uuid4())}
+            else:  # customers/events
+                raise InvalidInputError(
+                    f"{CUSTOMER_EVENTS} is not supported yet; this service stores customer "
+                    "properties only"
+                )
+        except PropsyncError as error:
+            results[index] = _failure(str(error))
+
+    if prepared:
+        pairs = {pair for p in prepared.values() for pair in p.ids.items()}
+        found = _lookup(store, project, pairs)
+        known = {pair: found.get(pair) for pair in pairs} if found is not None else None
+
+        def write(item: tuple[int, _Prepared]) -> tuple[int, Result]:
+            index, command = item
+            return index, _run_customers(store, project, command, received_at, known)
+
+        workers = min(MAX_CONCURRENT_COMMANDS, len(prepared))
+        if workers == 1:
+            done = [write(item) for item in prepared.items()]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="command") as pool:
+                done = list(pool.map(write, prepared.items()))
+        for index, result in done:
+            results[index] = result
+
+    for index, command in enumerate(commands):
+        command_id = command.get("command_id") if isinstance(command, dict) else None
+        if isinstance(command_id, str):
+            results[index] = {**(results[index] or {}), "command_id": command_id}
+    return [result or _failure("command was not run") for result in results]
+
+
+def run_customers_command(
+    store: CustomerStore, project: str, payload: Any, *, received_at: float
+) -> Result:
+    """``POST /track/v2/projects/{token}/customers``: one customers command."""
+    try:
+        data = parse_model(CustomersCommandData, payload)
+        prepared = _Prepared(data=data, ids=validate_customer_ids(data.customer_ids))
+    except PropsyncError as error:
+        return _failure(str(error))
+    return _run_customers(store, project, prepared, received_at, None)
+
+
+def _name_and_data(command: Any) -> tuple[str, Any]:
+    if not isinstance(command, dict):
+        raise InvalidInputError('a command must be an object: {"name": ..., "data": {...}}')
+    name = command.get("name")
+    if name not in KNOWN_COMMANDS:
+        raise InvalidInputError(
+            f"unknown command name {name!r}; known commands: {', '.join(KNOWN_COMMANDS)}"
+        )
+    command_id = command.get("command_id")
+    if command_id is not None and not isinstance(command_id, str):
+        raise InvalidInputError("command_id must be a string")
+    return name, command.get("data")
+
+
+def _prepare_customers(command: dict[str, Any], data: Any) -> _Prepared:
+    size = json_size(command)
+    if size > MAX_COMMAND_BYTES:
+        raise InvalidInputError(
+            f"command is {size} bytes; one update must be at most {MAX_COMMAND_BYTES} bytes "
+            "(800 KB)"
+        )
+    if data is None:
+        raise InvalidInputError('"data" is required for a customers command')
+    parsed = parse_model(CustomersCommandData, data)
+    return _Prepared(data=parsed, ids=validate_customer_ids(parsed.customer_ids))
+
+
+def _lookup(
+    store: CustomerStore, project: str, pairs: set[tuple[str, str]]
+) -> dict[tuple[str, str], str] | None:
+    """One batched lookup for the whole batch; None (each command then looks
+    up its own ids) if it fails, so a read error costs no command its result."""
+    try:
+        return store.lookup_identities(project, sorted(pairs))
+    except Exception:
+        logger.exception("batched identity lookup failed; commands will look up their own ids")
+        return None
+
+
+def _run_customers(
+    store: CustomerStore,
+    project: str,
+    command: _Prepared,
+    received_at: float,
+    known_owners: dict[tuple[str, str], str | None] | None,
+) -> Result:
+    try:
+        result = update_customer(
+            store,
+            project,
+            command.ids,
+            command.data.properties,
+            update_timestamp=command.data.update_timestamp,
+            received_at=received_at,
+            known_owners=known_owners,
+        )
+    except PartiallyAppliedError as error:
+        return {**_failure(str(error)), "applied": list(error.applied)}
+    except PropsyncError as error:
+        return _failure(str(error))
+    except Exception:
+        # DynamoDB still failing after botocore's retries, a bug, ...: this
+        # command reports it and the rest of the batch goes on.
+        logger.exception("customers command failed")
+        return _failure(RETRY_LATER)
+    return _success(result)
+
+
+def _success(result: UpdateResult) -> Result:
+    return {
+        "success": True,
+        "customer_id": result.customer_id,
+        "applied": list(result.applied),
+        "stale": list(result.ignored),
+    }
+
+
+def _failure(message: str) -> Result:
+    return {"success": False, "errors": [message]}
