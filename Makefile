@@ -5,11 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lint format unit integration test clean
+.PHONY: help venv lint format unit integration test clean run
 
 help:
 	@echo "make venv   build the dev virtualenv ($(VENV)) with Python 3.13 where available, else 3.11+"
-	@echo "make test   lint (ruff, cfn-lint) and run the whole test suite"
+	@echo "make run    start the local stack: API on 127.0.0.1:3000, moto on 127.0.0.1:4566"
+	@echo "make test   lint (ruff, mypy, cfn-lint) and run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
 	@echo "make format apply ruff's formatting and autofixes"
 	@echo "make clean  remove the virtualenv and caches"
@@ -44,3 +45,7 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# The Docker-free local stack (moto + HTTP front to the real handlers); Ctrl-C stops it.
+run: $(STAMP)
+	PYTHONPATH=layers/propsync:local $(PY) -m propsync_local.stack

@@ -1,0 +1,236 @@
+"""`make run`: propsync on this machine, without Docker.
+
+- a single-threaded moto server (DynamoDB, S3) on 127.0.0.1:$PROPSYNC_AWS_PORT
+  (4566), with every table and bucket of template.yaml created from the
+  template; or, when AWS_ENDPOINT_URL_DYNAMODB is set, that DynamoDB (dynalite,
+  DynamoDB Local, a real region), its table created if missing;
+- an HTTP front on 127.0.0.1:$PROPSYNC_API_PORT (3000) that routes each request
+  as API Gateway would, authorizer first for private routes, to the real
+  handlers (propsync_local.apigw);
+- a demo project and API key (PROPSYNC_LOCAL_PROJECT_TOKEN, PROPSYNC_LOCAL_KEY_ID,
+  PROPSYNC_LOCAL_KEY_SECRET, or the defaults below), printed and written to
+  .local/credentials.json.
+
+Runs in the foreground until Ctrl-C (or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from propsync_local.cfn_template import (
+    REPO_ROOT,
+    create_table_kwargs,
+    load_template,
+    resources_of_type,
+)
+
+DEFAULT_PROJECT_TOKEN = "00000000-0000-0000-0000-000000000000"
+DEFAULT_KEY_ID = "demo-key"
+DEFAULT_KEY_SECRET = "demo-secret-change-me"  # local only: never used on AWS
+TABLE_NAME = "propsync-local"
+CREDENTIALS_PATH = REPO_ROOT / ".local" / "credentials.json"
+MOTO_LOG_PATH = REPO_ROOT / ".local" / "moto.log"
+
+
+def _port(variable: str, default: int) -> int:
+    return int(os.environ.get(variable, default))
+
+
+def start_moto(port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "local")}
+    MOTO_LOG_PATH.parent.mkdir(exist_ok=True)
+    with MOTO_LOG_PATH.open("wb") as log:  # the child keeps its own handle
+        process = subprocess.Popen(
+            [sys.executable, "-m", "propsync_local.moto_server", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(
+                f"moto server exited with {process.returncode}: is port {port} free? "
+                f"(see {MOTO_LOG_PATH})"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.terminate()
+    raise SystemExit(f"moto server did not listen on 127.0.0.1:{port}")
+
+
+def create_resources(template: dict[str, Any]) -> dict[str, str]:
+    """Tables (and buckets) of the template, named for the local stack; an
+    existing table is kept (a persistent engine keeps its data)."""
+    import boto3  # noqa: PLC0415
+
+    dynamodb = boto3.client("dynamodb")
+    names: dict[str, str] = {}
+    for logical_id in resources_of_type(template, "AWS::DynamoDB::Table"):
+        name = TABLE_NAME if logical_id == "PropsyncTable" else f"propsync-local-{logical_id}"
+        with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+            dynamodb.create_table(**create_table_kwargs(template, logical_id, name))
+        dynamodb.get_waiter("table_exists").wait(TableName=name)
+        names[logical_id] = name
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    if buckets:
+        s3 = boto3.client("s3")
+        for logical_id in buckets:
+            name = f"propsync-local-{logical_id.lower()}"
+            with contextlib.suppress(
+                s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists
+            ):
+                s3.create_bucket(
+                    Bucket=name,
+                    CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name},
+                )
+            names[logical_id] = name
+    return names
+
+
+def create_demo_access(project: str, key_id: str, secret: str) -> None:
+    from propsync.access import Permission, authenticate, create_api_key  # noqa: PLC0415
+    from propsync.store import access_store_from_environment  # noqa: PLC0415
+
+    access = access_store_from_environment()
+    access.create_project(project, "local demo")
+    if access.get_api_key(key_id) is None:
+        create_api_key(
+            access,
+            project,
+            frozenset(p.value for p in Permission),
+            key_id=key_id,
+            secret=secret,
+        )
+    else:  # a persistent engine from an earlier run: the secret must still match
+        import base64  # noqa: PLC0415
+
+        header = "Basic " + base64.b64encode(f"{key_id}:{secret}".encode()).decode()
+        authenticate(access, header)
+
+
+class _Front(BaseHTTPRequestHandler):
+    """One request at a time, as one Lambda container serves one event at a time."""
+
+    server_version = "propsync-local"
+
+    def _serve(self) -> None:
+        from propsync_local.apigw import handle  # noqa: PLC0415
+
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        try:
+            response = handle(
+                self.command,
+                url.path,
+                query=dict(parse_qsl(url.query, keep_blank_values=True)) or None,
+                headers=dict(self.headers.items()),
+                body=body,
+            )
+            status, headers, payload = response.status, response.headers, response.body
+        except Exception as error:  # a crash of a handler is a 502 at API Gateway
+            status, headers = 502, {"Content-Type": "application/json"}
+            payload = json.dumps({"message": "Internal server error", "detail": repr(error)})
+        data = payload.encode("utf-8")
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(
+            f"[api] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n"
+        )
+
+
+def main() -> int:
+    aws_port = _port("PROPSYNC_AWS_PORT", 4566)
+    api_port = _port("PROPSYNC_API_PORT", 3000)
+    project = os.environ.get("PROPSYNC_LOCAL_PROJECT_TOKEN", DEFAULT_PROJECT_TOKEN)
+    key_id = os.environ.get("PROPSYNC_LOCAL_KEY_ID", DEFAULT_KEY_ID)
+    secret = os.environ.get("PROPSYNC_LOCAL_KEY_SECRET", DEFAULT_KEY_SECRET)
+
+    # Credentials that can only ever reach the local engine, unless the
+    # developer points DynamoDB somewhere else on purpose.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
+    aws_url = f"http://127.0.0.1:{aws_port}"
+    os.environ["AWS_ENDPOINT_URL"] = aws_url  # every service; DynamoDB may be overridden
+    dynamodb_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", aws_url)
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "propsync")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "propsync")
+    os.environ.setdefault("POWERTOOLS_DEV", "false")
+
+    moto = start_moto(aws_port)
+    stop = {"now": False}
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        stop["now"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        names = create_resources(load_template())
+        os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
+        create_demo_access(project, key_id, secret)
+        api_url = f"http://127.0.0.1:{api_port}"
+        credentials = {
+            "project_token": project,
+            "api_key_id": key_id,
+            "api_secret": secret,
+            "api_url": api_url,
+            "aws_endpoint_url": aws_url,
+            "dynamodb_endpoint_url": dynamodb_url,
+            "table_name": names["PropsyncTable"],
+            "import_bucket": next((n for logical, n in names.items() if "Bucket" in logical), None),
+        }
+        CREDENTIALS_PATH.parent.mkdir(exist_ok=True)
+        CREDENTIALS_PATH.write_text(json.dumps(credentials, indent=2) + "\n")
+        server = HTTPServer(("127.0.0.1", api_port), _Front)
+        print(
+            "propsync local stack is up (Ctrl-C stops it)\n"
+            + "\n".join(f"  {k}: {v}" for k, v in credentials.items())
+            + f"\n  written to {CREDENTIALS_PATH.relative_to(REPO_ROOT)}",
+            flush=True,
+        )
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        moto.terminate()
+        try:
+            moto.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            moto.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
