@@ -2,7 +2,14 @@
 moto DynamoDB whose table is created from template.yaml's own definition."""
 
 import collections
+import os
 from collections.abc import Iterator
+
+# Powertools reads these when the handlers are imported: no X-Ray, and metrics
+# with a namespace, as template.yaml's Globals set them in Lambda.
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "propsync")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "propsync")
 
 import boto3
 import pytest
@@ -77,3 +84,17 @@ def request_log(dynamodb_client) -> RequestLog:
     log = RequestLog()
     dynamodb_client.meta.events.register("provide-client-params.dynamodb", log.record)
     return log
+
+
+@pytest.fixture
+def api(dynamodb_client, monkeypatch):
+    """The HTTP API as API Gateway serves it (routes and authorizer from
+    template.yaml, events from events/), over the real handlers and moto, with
+    a project and a full-permission key."""
+    from tests.support.api import ApiClient, reset_service_caches  # noqa: PLC0415
+
+    monkeypatch.setenv("PROPSYNC_TABLE_NAME", TABLE_NAME)
+    reset_service_caches()
+    client = ApiClient.with_new_project(dynamodb_client, TABLE_NAME, PROJECT)
+    yield client
+    reset_service_caches()

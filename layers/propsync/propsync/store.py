@@ -602,7 +602,9 @@ def _api_key_item(record: ApiKeyRecord) -> Item:
     return {
         "pk": {"S": api_key_key(record.key_id)},
         "project": {"S": record.project},
-        "permissions": {"SS": sorted(record.permissions)},
+        # a list, not a string set: a key may have no permission, and DynamoDB
+        # refuses empty sets
+        "permissions": {"L": [{"S": p} for p in sorted(record.permissions)]},
         "salt": {"S": record.salt},
         "secret_hash": {"S": record.secret_hash},
         "iterations": {"N": str(record.iterations)},
@@ -615,7 +617,7 @@ def _api_key_record(item: Item) -> ApiKeyRecord:
     return ApiKeyRecord(
         key_id=str(item["pk"]["S"]).removeprefix("apikey#"),
         project=item["project"]["S"],
-        permissions=frozenset(item["permissions"]["SS"]),
+        permissions=frozenset(p["S"] for p in item["permissions"]["L"]),
         salt=item["salt"]["S"],
         secret_hash=item["secret_hash"]["S"],
         iterations=int(item["iterations"]["N"]),

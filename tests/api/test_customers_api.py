@@ -1,0 +1,180 @@
+"""The customers API through the authorizer and the real handler."""
+
+import time
+
+import pytest
+
+from propsync.access import Permission
+from propsync.store import customer_key
+from tests.conftest import PROJECT, TABLE_NAME
+
+OTHER_PROJECT = "22222222-2222-2222-2222-222222222222"
+
+
+@pytest.fixture
+def customer(api):
+    return api.track(
+        {"registered": "mgalik", "cookie": "c1"},
+        {"first_name": "Marian", "tier": "gold"},
+        1570001049,
+    )["customer_id"]
+
+
+def test_plain_values_without_include_timestamps_or_with_0(api, customer):
+    expected = {"properties": {"first_name": "Marian", "tier": "gold"}}
+    assert api.get_customer(customer).json() == expected
+    assert api.get_customer(customer, query={"include_timestamps": "0"}).json() == expected
+
+
+def test_values_and_last_update_with_include_timestamps_1(api, customer, dynamodb_client):
+    dynamodb_client.update_item(  # a property from before synchronization
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": customer_key(PROJECT, customer)}},
+        UpdateExpression="SET #n = :v",
+        ExpressionAttributeNames={"#n": "p:last_name"},
+        ExpressionAttributeValues={":v": {"M": {"v": {"S": '"Galik"'}}}},
+    )
+    response = api.get_customer(customer, query={"include_timestamps": "1"})
+    assert response.status == 200
+    assert response.json() == {
+        "properties": {
+            "first_name": {"value": "Marian", "last_update": 1570001049},
+            "last_name": {"value": "Galik", "last_update": -1},
+            "tier": {"value": "gold", "last_update": 1570001049},
+        }
+    }
+
+
+@pytest.mark.parametrize("value", ["2", "true", "yes", ""])
+def test_other_include_timestamps_values_are_refused(api, customer, value):
+    response = api.get_customer(customer, query={"include_timestamps": value})
+    assert response.status == 400
+    assert "use 1" in response.json()["error"]
+
+
+def test_reading_by_an_external_id(api, customer):
+    for id_type, value in (("registered", "mgalik"), ("cookie", "c1")):
+        response = api.get_customer(value, query={"id_type": id_type})
+        assert response.json() == {"properties": {"first_name": "Marian", "tier": "gold"}}
+    missing = api.get_customer("nobody", query={"id_type": "registered"})
+    assert missing.status == 404
+
+
+def test_tombstoned_properties_are_not_shown(api, customer):
+    api.track({"registered": "mgalik"}, {"tier": None}, 1570001050)
+    assert api.get_customer(customer).json() == {"properties": {"first_name": "Marian"}}
+
+
+@pytest.mark.parametrize("customer_id", ["01JDQ6Z0Q9X6V1N0K3W9M5T2RB", "not-an-id", "a%3Ab"])
+def test_unknown_customer_is_404(api, customer_id):
+    response = api.get_customer(customer_id)
+    assert response.status == 404
+    assert response.json() == {"success": False, "error": "Customer does not exist"}
+
+
+def test_a_path_segment_with_an_encoded_hash_is_not_found(api):
+    assert api.get_customer("a%23b").status == 404
+
+
+def test_patch_stamps_server_time_and_returns_the_customer(api, customer):
+    before = time.time()
+    response = api.patch_customer(customer, {"properties": {"tier": "platinum", "note": "vip"}})
+    assert response.status == 200
+    body = response.json()
+    assert body["success"] is True
+    assert sorted(body["applied"]) == ["note", "tier"]
+    assert body["stale"] == []
+    properties = body["properties"]
+    assert properties["first_name"] == {"value": "Marian", "last_update": 1570001049}
+    assert properties["tier"]["value"] == "platinum"
+    assert before - 1 <= properties["tier"]["last_update"] <= time.time()
+    # an older tracked value cannot undo the UI edit
+    assert api.track({"registered": "mgalik"}, {"tier": "bronze"}, 1570001100)["stale"] == ["tier"]
+
+
+def test_patch_of_an_unknown_customer_is_404_and_creates_nothing(api):
+    response = api.patch_customer("01JDQ6Z0Q9X6V1N0K3W9M5T2RB", {"properties": {"a": 1}})
+    assert response.status == 404
+    assert api.get_customer("01JDQ6Z0Q9X6V1N0K3W9M5T2RB").status == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "properties is required"),
+        ({"properties": [1]}, "properties must be an object, got a list"),
+        ({"properties": {"": 1}}, "must not be empty"),
+        ({"properties": {"a": "x" * 17000}}, "at most 16384 bytes"),
+    ],
+)
+def test_bad_patch_bodies_are_refused(api, customer, payload, message):
+    response = api.patch_customer(customer, payload)
+    assert response.status == 400
+    assert message in response.json()["error"]
+    assert api.get_customer(customer).json()["properties"] == {
+        "first_name": "Marian",
+        "tier": "gold",
+    }
+
+
+def test_export_one(api, customer):
+    response = api.export_one({"registered": "mgalik"})
+    assert response.status == 200
+    assert response.json() == {
+        "success": True,
+        "ids": {"cookie": ["c1"], "registered": "mgalik"},
+        "properties": {"first_name": "Marian", "tier": "gold"},
+        "events": [],
+    }
+    assert api.export_one({"registered": "nobody"}).status == 404
+    assert api.export_one({}).status == 400
+
+
+def test_export_one_needs_the_keys_own_project(api, customer):
+    api.access.create_project(OTHER_PROJECT, "other")
+    response = api.export_one({"registered": "mgalik"}, project=OTHER_PROJECT)
+    assert response.status == 403
+    assert "No permission" in response.json()["error"]
+
+
+def test_a_key_of_another_project_never_sees_or_changes_this_projects_customer(api, customer):
+    api.access.create_project(OTHER_PROJECT, "other")
+    other = api.new_key(OTHER_PROJECT, frozenset(p.value for p in Permission))
+
+    assert api.get_customer(customer, authorization=other).status == 404
+    assert (
+        api.get_customer("mgalik", query={"id_type": "registered"}, authorization=other).status
+        == 404
+    )
+    assert (
+        api.patch_customer(customer, {"properties": {"tier": "x"}}, authorization=other).status
+        == 404
+    )
+    assert (
+        api.export_one({"registered": "mgalik"}, project=OTHER_PROJECT, authorization=other).status
+        == 404
+    )
+    assert api.get_customer(customer).json()["properties"]["tier"] == "gold"
+
+
+@pytest.mark.parametrize(
+    ("permissions", "allowed"),
+    [
+        (frozenset({Permission.GET_CUSTOMER_PROPERTIES.value}), {"get", "export"}),
+        (frozenset({Permission.SET_CUSTOMER_PROPERTIES.value}), {"patch"}),
+        (frozenset(), set()),
+    ],
+)
+def test_permissions_are_enforced_per_route(api, customer, permissions, allowed):
+    key = api.new_key(PROJECT, permissions)
+    statuses = {
+        "get": api.get_customer(customer, authorization=key),
+        "export": api.export_one({"registered": "mgalik"}, authorization=key),
+        "patch": api.patch_customer(customer, {"properties": {"tier": "x"}}, authorization=key),
+    }
+    for route, response in statuses.items():
+        if route in allowed:
+            assert response.status == 200, route
+        else:
+            assert response.status == 403, route
+            assert response.json()["error"].startswith("No permission to ")

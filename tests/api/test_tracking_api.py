@@ -1,0 +1,170 @@
+"""The tracking API through API Gateway's routing and the real handler."""
+
+import time
+
+from tests.conftest import PROJECT, RequestLog
+
+OTHER_PROJECT = "11111111-1111-1111-1111-111111111111"
+
+
+def test_the_product_documents_batch(api):
+    response = api.batch(
+        [
+            {"name": "system/time"},
+            {"name": "system/cookie"},
+            {
+                "name": "customers",
+                "data": {
+                    "customer_ids": {"registered": "mgalik"},
+                    "properties": {"first_name": "Marian", "last_name": "Galik"},
+                    "update_timestamp": 1570001049,
+                },
+            },
+        ]
+    )
+    assert response.status == 200
+    body = response.json()
+    assert body["success"] is True
+    assert body["start_time"] <= body["end_time"]
+    time_result, cookie_result, customers_result = body["results"]
+    assert time_result["success"] is True
+    assert abs(time_result["time"] - time.time()) < 60
+    assert cookie_result["success"] is True
+    assert len(cookie_result["cookie"]) == 36
+    assert customers_result["success"] is True
+    assert sorted(customers_result["applied"]) == ["first_name", "last_name"]
+    assert customers_result["stale"] == []
+
+    read = api.get_customer(customers_result["customer_id"], query={"include_timestamps": "1"})
+    assert read.json() == {
+        "properties": {
+            "first_name": {"value": "Marian", "last_update": 1570001049},
+            "last_name": {"value": "Galik", "last_update": 1570001049},
+        }
+    }
+
+
+def test_results_answer_commands_in_order_and_echo_command_ids(api):
+    commands = [
+        {"name": "customers", "command_id": "a", "data": {"customer_ids": {"registered": "x"}}},
+        {"name": "nope", "command_id": "b"},
+        {"name": "system/time", "command_id": "c"},
+        {"name": "customers", "data": {"customer_ids": {}}},
+    ]
+    results = api.batch(commands).json()["results"]
+    assert [r.get("command_id") for r in results] == ["a", "b", "c", None]
+    assert [r["success"] for r in results] == [True, False, True, False]
+    assert results[1]["errors"] == [
+        "unknown command name 'nope'; known commands: customers, customers/events, "
+        "system/time, system/cookie"
+    ]
+    assert results[3]["errors"] == ["At least one id should be specified."]
+
+
+def test_an_older_update_is_reported_stale_and_not_applied(api):
+    first = api.track({"registered": "m"}, {"email": "new@example.com"}, 1570001100)
+    older = api.track({"registered": "m"}, {"email": "old@example.com", "tier": "gold"}, 1570001000)
+    assert older == {
+        "success": True,
+        "customer_id": first["customer_id"],
+        "applied": ["tier"],
+        "stale": ["email"],
+    }
+    read = api.get_customer(first["customer_id"]).json()
+    assert read == {"properties": {"email": "new@example.com", "tier": "gold"}}
+
+
+def test_without_update_timestamp_the_request_arrival_time_is_used(api):
+    before = time.time()
+    result = api.track({"registered": "now"}, {"a": 1})
+    stamp = api.get_customer(result["customer_id"], query={"include_timestamps": "1"}).json()
+    assert before - 1 <= stamp["properties"]["a"]["last_update"] <= time.time()
+
+
+def test_customers_events_are_answered_with_a_per_command_error(api):
+    results = api.batch(
+        [
+            {
+                "name": "customers/events",
+                "data": {"customer_ids": {"registered": "x"}, "event_type": "view"},
+            },
+            {"name": "system/time"},
+        ]
+    ).json()["results"]
+    assert results[0]["success"] is False
+    assert "not supported yet" in results[0]["errors"][0]
+    assert results[1]["success"] is True
+
+
+def test_single_customers_route(api):
+    response = api.track_customer(
+        {"customer_ids": {"registered": "solo"}, "properties": {"a": 1}, "update_timestamp": 10}
+    )
+    assert response.status == 200
+    assert response.json()["applied"] == ["a"]
+    bad = api.track_customer({"customer_ids": {}, "properties": {"a": 1}})
+    assert bad.status == 400
+    assert bad.json() == {"success": False, "errors": ["At least one id should be specified."]}
+
+
+def test_system_time_route(api):
+    response = api.request("GET", f"/track/v2/projects/{PROJECT}/system/time", authorization=None)
+    assert response.status == 200
+    assert response.json()["success"] is True
+    assert abs(response.json()["time"] - time.time()) < 60
+
+
+def test_an_unknown_project_is_an_invalid_project_id(api):
+    for project in (OTHER_PROJECT, "not-a-token"):
+        response = api.batch([{"name": "system/time"}], project=project)
+        assert response.status == 400
+        assert response.json() == {"success": False, "error": "Invalid project id"}
+    response = api.request(
+        "GET", f"/track/v2/projects/{OTHER_PROJECT}/system/time", authorization=None
+    )
+    assert response.status == 400
+
+
+def test_exact_numbers_survive_tracking_and_reading(api):
+    body = (
+        '{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "n"}, '
+        '"properties": {"big": 123456789012345678901234567890, '
+        '"precise": 0.1000000000000000055511151231257827, "list": [1.50, 2E+3]}}}]}'
+    )
+    result = api.batch(body=body).json()["results"][0]
+    raw = api.get_customer(result["customer_id"]).body
+    assert '"big":123456789012345678901234567890' in raw
+    assert '"precise":0.1000000000000000055511151231257827' in raw
+    assert '"list":[1.50,2E+3]' in raw
+
+
+def test_a_batch_of_50_existing_customers_costs_50_writes_and_at_most_2_reads(api):
+    from propsync.store import store_from_environment  # noqa: PLC0415
+
+    commands = [
+        {
+            "name": "customers",
+            "data": {
+                "customer_ids": {"registered": f"c{i}"},
+                "properties": {"n": i},
+                "update_timestamp": 100,
+            },
+        }
+        for i in range(50)
+    ]
+    assert all(r["success"] for r in api.batch(commands).json()["results"])
+    newer = [
+        {**c, "data": {**c["data"], "properties": {"n": -1, "m": 2}, "update_timestamp": 200}}
+        for c in commands
+    ]
+    log = RequestLog()
+    store_from_environment()._client.meta.events.register(
+        "provide-client-params.dynamodb", log.record
+    )
+
+    results = api.batch(newer).json()["results"]
+
+    assert all(r["applied"] == ["n", "m"] for r in results)
+    assert log.writes == 50
+    assert log.counts["UpdateItem"] == 50
+    assert log.reads <= 2
