@@ -11,11 +11,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from propsync import http_json
 from propsync.access import Permission
 from propsync.api import (
     CustomerNotFoundError,
     ForbiddenError,
+    json_body,
     json_response,
     new_resolver,
     principal_from_event,
@@ -75,7 +75,7 @@ def get_customer(customer_id: str) -> Response[str]:
 def patch_customer(customer_id: str) -> Response[str]:
     principal = principal_from_event(app.current_event.raw_event)
     require_permission(principal, Permission.SET_CUSTOMER_PROPERTIES)
-    body = parse_model(CustomerPatch, http_json.parse_body(app.current_event.decoded_body))
+    body = parse_model(CustomerPatch, json_body(app.current_event.raw_event))
     if not is_customer_id(customer_id):
         raise CustomerNotFoundError(customer_id)
     store = store_from_environment()
@@ -103,7 +103,7 @@ def export_one(project_token: str) -> Response[str]:
     if project_token != principal.project:
         raise ForbiddenError("No permission to access this project with this API key")
     require_permission(principal, Permission.GET_CUSTOMER_PROPERTIES)
-    body = parse_model(ExportOneRequest, http_json.parse_body(app.current_event.decoded_body))
+    body = parse_model(ExportOneRequest, json_body(app.current_event.raw_event))
     ids = validate_customer_ids(body.customer_ids)
     store = store_from_environment()
     owners = store.lookup_identities(principal.project, ids.items())

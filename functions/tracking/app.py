@@ -12,8 +12,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from propsync import http_json, tracking
-from propsync.api import json_response, new_resolver, received_at, require_project
+from propsync import tracking
+from propsync.api import (
+    json_body,
+    json_response,
+    new_resolver,
+    received_at,
+    require_project,
+)
 from propsync.observability import logger, metrics, tracer
 from propsync.store import access_store_from_environment, store_from_environment
 
@@ -25,7 +31,7 @@ app = new_resolver()
 def batch(project_token: str) -> Response[str]:
     arrived = received_at(app.current_event.raw_event)
     require_project(access_store_from_environment(), project_token)
-    commands = tracking.batch_commands(http_json.parse_body(app.current_event.decoded_body))
+    commands = tracking.batch_commands(json_body(app.current_event.raw_event))
     results = tracking.run_batch(
         store_from_environment(), project_token, commands, received_at=arrived
     )
@@ -44,7 +50,7 @@ def batch(project_token: str) -> Response[str]:
 def customers(project_token: str) -> Response[str]:
     arrived = received_at(app.current_event.raw_event)
     require_project(access_store_from_environment(), project_token)
-    payload = http_json.parse_body(app.current_event.decoded_body)
+    payload = json_body(app.current_event.raw_event)
     result = tracking.run_customers_command(
         store_from_environment(), project_token, payload, received_at=arrived
     )

@@ -4,6 +4,8 @@ identity as the authorizer passed it."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import time
 from typing import Any
@@ -90,6 +92,26 @@ def new_resolver() -> APIGatewayRestResolver:
         return json_response(500, {"success": False, "error": "internal server error; retry"})
 
     return app
+
+
+def request_body(event: dict[str, Any]) -> bytes | None:
+    """The raw body bytes. API Gateway base64-encodes bodies it does not take
+    for text; those are decoded here, not as UTF-8 text, so that a body which
+    is not valid UTF-8 becomes "Invalid JSON" rather than a crash."""
+    body = event.get("body")
+    if body is None:
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except (binascii.Error, ValueError):
+            return b""
+    return str(body).encode("utf-8", errors="surrogatepass")
+
+
+def json_body(event: dict[str, Any]) -> Any:
+    """The request body parsed as JSON with exact numbers (see http_json)."""
+    return http_json.parse_body(request_body(event))
 
 
 def received_at(event: dict[str, Any]) -> float:
