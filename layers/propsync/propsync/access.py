@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from enum import StrEnum
 
 from propsync.store import AccessStore, ApiKeyRecord
 
+_PROJECT_TOKEN = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 HASH_ITERATIONS = 20_000  # random 256-bit secrets need no more; bounds authorizer latency
 
 
@@ -52,6 +56,12 @@ class AuthenticationError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def is_project_token(value: str) -> bool:
+    """Project tokens are UUIDs, as in the original service (and the path of
+    every tracking route); anything else names no project."""
+    return bool(_PROJECT_TOKEN.fullmatch(value))
 
 
 def parse_permissions(names: list[str]) -> frozenset[str]:

@@ -19,7 +19,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from propsync.access import Permission, create_api_key, parse_permissions
+from propsync.access import Permission, create_api_key, is_project_token, parse_permissions
 from propsync.store import access_store_from_environment
 
 
@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "create-project":
         token = args.token or str(uuid.uuid4())
+        if not is_project_token(token):
+            print(f"--token {token!r} is not a UUID; project tokens are UUIDs", file=sys.stderr)
+            return 2
         if not access.create_project(token, args.name):
             print(f"project {token} already exists", file=sys.stderr)
             return 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import time
 from typing import Any
 
@@ -14,15 +13,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from propsync import http_json
-from propsync.access import AuthenticationError, Permission, Principal
+from propsync.access import AuthenticationError, Permission, Principal, is_project_token
 from propsync.errors import IdentityConflictError, InvalidInputError, PropsyncError
 from propsync.observability import logger
 from propsync.store import AccessStore
 from propsync.tracking import BatchError
 
-_PROJECT_TOKEN = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 _PROJECT_CACHE_SECONDS = 60.0
 _known_projects: dict[str, float] = {}
 
@@ -127,7 +123,7 @@ def require_project(access: AccessStore, project_token: str) -> None:
     """400 ``Invalid project id`` unless the project exists. Known projects are
     remembered for a minute per container: the token is checked on every
     tracking request, and projects are never deleted while in use."""
-    if not _PROJECT_TOKEN.fullmatch(project_token):
+    if not is_project_token(project_token):
         raise InvalidProjectError(project_token)
     now = time.monotonic()
     if _known_projects.get(project_token, 0.0) > now:
@@ -167,7 +163,3 @@ def require_permission(principal: Principal, permission: Permission) -> None:
             f"No permission to {_PERMISSION_WORDS[permission]} "
             f"(the key needs the {permission.value} permission)"
         )
-
-
-def is_project_token(value: str) -> bool:
-    return bool(_PROJECT_TOKEN.fullmatch(value))

@@ -1,0 +1,70 @@
+"""python -m propsync.admin against moto (the same code runs against AWS)."""
+
+import json
+
+import pytest
+
+from propsync import admin
+from tests.support.api import basic
+
+NEW_PROJECT = "33333333-3333-3333-3333-333333333333"
+
+
+def run(capsys, *argv):
+    code = admin.main(list(argv))
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines() if line.strip()]
+    return code, lines, captured.err
+
+
+def test_create_project_key_list_and_revoke(api, capsys):
+    code, [project], _ = run(capsys, "create-project", "--name", "Shop", "--token", NEW_PROJECT)
+    assert code == 0
+    assert project["project_token"] == NEW_PROJECT
+
+    code, [key], _ = run(
+        capsys, "create-key", "--project", NEW_PROJECT, "--permission", "customer_properties:get"
+    )
+    assert code == 0
+    assert key["permissions"] == ["customer_properties:get"]
+    header = basic(key["api_key_id"], key["api_secret"])
+    response = api.export_one({"registered": "x"}, project=NEW_PROJECT, authorization=header)
+    assert response.status == 404  # authenticated, and the customer does not exist
+
+    code, keys, _ = run(capsys, "list-keys", "--project", NEW_PROJECT)
+    assert code == 0
+    assert [k["api_key_id"] for k in keys] == [key["api_key_id"]]
+    assert "api_secret" not in keys[0]
+    assert key["api_secret"] not in json.dumps(keys)
+
+    code, [revoked], _ = run(capsys, "revoke-key", key["api_key_id"])
+    assert (code, revoked["revoked"]) == (0, True)
+    response = api.export_one({"registered": "x"}, project=NEW_PROJECT, authorization=header)
+    assert response.status == 401
+    _, [listed], _ = run(capsys, "list-keys", "--project", NEW_PROJECT)
+    assert listed["revoked"] is True
+
+
+def test_a_new_project_gets_a_uuid_token(api, capsys):
+    code, [project], _ = run(capsys, "create-project", "--name", "Auto")
+    assert code == 0
+    assert len(project["project_token"]) == 36
+
+
+def test_errors_are_reported_with_exit_code_1(api, capsys):
+    run(capsys, "create-project", "--name", "Shop", "--token", NEW_PROJECT)
+    code, _, err = run(capsys, "create-project", "--name", "Again", "--token", NEW_PROJECT)
+    assert (code, err.strip()) == (1, f"project {NEW_PROJECT} already exists")
+    code, _, err = run(capsys, "create-key", "--project", "44444444-4444-4444-4444-444444444444")
+    assert code == 1
+    assert "create it first" in err
+    code, _, err = run(capsys, "create-project", "--name", "X", "--token", "shop-1")
+    assert code == 2
+    assert "not a UUID" in err
+    code, _, err = run(capsys, "revoke-key", "no-such-key")
+    assert (code, err.strip()) == (1, "no API key no-such-key")
+
+
+def test_unknown_permissions_are_refused(api, capsys):
+    with pytest.raises(SystemExit):
+        admin.main(["create-key", "--project", api.project, "--permission", "everything"])
