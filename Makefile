@@ -4,13 +4,19 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SAM_VENV ?= .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM := $(SAM_VENV)/bin/sam
+# No telemetry, and a region so that sam validate never asks for one.
+SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
 
-.PHONY: help venv lint format unit integration test clean run
+.PHONY: help venv lint format unit integration test clean run sam-check
 
 help:
 	@echo "make venv   build the dev virtualenv ($(VENV)) with Python 3.13 where available, else 3.11+"
 	@echo "make run    start the local stack: API on 127.0.0.1:3000, moto on 127.0.0.1:4566"
 	@echo "make test   lint (ruff, mypy, cfn-lint) and run the whole test suite"
+	@echo "make sam-check  sam validate (+ --lint) and sam build, with SAM CLI in .venv-sam"
 	@echo "make lint   ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
 	@echo "make format apply ruff's formatting and autofixes"
 	@echo "make clean  remove the virtualenv and caches"
@@ -23,6 +29,26 @@ $(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-pyt
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+$(SAM_STAMP): requirements-sam.txt scripts/find-python.sh
+	@python=$$(scripts/find-python.sh) && "$$python" -m venv --clear $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	@touch $(SAM_STAMP)
+
+# sam validate (SAM transform) and --lint (cfn-lint through SAM), then a real
+# `sam build` without a container: python3.13, the Lambda runtime, must be on
+# PATH for it, so it is taken from where find-python.sh found it.
+sam-check: $(SAM_STAMP)
+	$(SAM_ENV) $(SAM) validate
+	$(SAM_ENV) $(SAM) validate --lint
+	@python=$$(scripts/find-python.sh); \
+	if "$$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
+	  echo "sam build (arm64, no container) into .aws-sam/"; \
+	  PATH="$$(dirname "$$python"):$$PATH" $(SAM_ENV) $(SAM) build --parallel > .aws-sam-build.log 2>&1 \
+	    || { tail -40 .aws-sam-build.log; exit 1; }; \
+	  echo "sam build succeeded"; \
+	else echo "skipping sam build: it needs python3.13, this machine has $$("$$python" -V)"; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -40,11 +66,11 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration
 
-test: lint
+test: lint sam-check
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .aws-sam-build.log .pytest_cache .ruff_cache .hypothesis .local
 
 # The Docker-free local stack (moto + HTTP front to the real handlers); Ctrl-C stops it.
 run: $(STAMP)
