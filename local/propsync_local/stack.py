@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -39,8 +40,10 @@ DEFAULT_PROJECT_TOKEN = "00000000-0000-0000-0000-000000000000"
 DEFAULT_KEY_ID = "demo-key"
 DEFAULT_KEY_SECRET = "demo-secret-change-me"  # local only: never used on AWS
 TABLE_NAME = "propsync-local"
-CREDENTIALS_PATH = REPO_ROOT / ".local" / "credentials.json"
-MOTO_LOG_PATH = REPO_ROOT / ".local" / "moto.log"
+# Local state (git-ignored); PROPSYNC_LOCAL_DIR moves it (the tests use a temporary one).
+LOCAL_DIR = Path(os.environ.get("PROPSYNC_LOCAL_DIR", REPO_ROOT / ".local"))
+CREDENTIALS_PATH = LOCAL_DIR / "credentials.json"
+MOTO_LOG_PATH = LOCAL_DIR / "moto.log"
 
 
 def _port(variable: str, default: int) -> int:
@@ -49,7 +52,7 @@ def _port(variable: str, default: int) -> int:
 
 def start_moto(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "local")}
-    MOTO_LOG_PATH.parent.mkdir(exist_ok=True)
+    MOTO_LOG_PATH.parent.mkdir(parents=True, exist_ok=True)
     with MOTO_LOG_PATH.open("wb") as log:  # the child keeps its own handle
         process = subprocess.Popen(
             [sys.executable, "-m", "propsync_local.moto_server", "--port", str(port)],
@@ -208,13 +211,13 @@ def main() -> int:
             "table_name": names["PropsyncTable"],
             "import_bucket": next((n for logical, n in names.items() if "Bucket" in logical), None),
         }
-        CREDENTIALS_PATH.parent.mkdir(exist_ok=True)
+        CREDENTIALS_PATH.parent.mkdir(parents=True, exist_ok=True)
         CREDENTIALS_PATH.write_text(json.dumps(credentials, indent=2) + "\n")
         server = HTTPServer(("127.0.0.1", api_port), _Front)
         print(
             "propsync local stack is up (Ctrl-C stops it)\n"
             + "\n".join(f"  {k}: {v}" for k, v in credentials.items())
-            + f"\n  written to {CREDENTIALS_PATH.relative_to(REPO_ROOT)}",
+            + f"\n  written to {CREDENTIALS_PATH}",
             flush=True,
         )
         try:

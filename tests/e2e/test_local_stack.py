@@ -1,0 +1,149 @@
+"""`make run` as a newcomer uses it: start the stack as a subprocess, then run
+the README's curl walk-through over real HTTP and check every answer."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from propsync_local.cfn_template import REPO_ROOT
+from tests.support.servers import free_port
+
+
+def readme_walkthrough() -> tuple[dict[str, str], list[str]]:
+    """The variables and curl commands of the README's "Try it" block."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Try it", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block, "README has no sh block under 'Try it'"
+    variables, commands = {}, []
+    for line in block.group(1).splitlines():
+        if line.startswith("curl "):
+            commands.append(line)
+        elif "=" in line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            variables[name] = value
+    return variables, commands
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    api_port, aws_port = free_port(), free_port()
+    local_dir = tmp_path_factory.mktemp("local")
+    env = {
+        **os.environ,
+        "PROPSYNC_API_PORT": str(api_port),
+        "PROPSYNC_AWS_PORT": str(aws_port),
+        "PROPSYNC_LOCAL_DIR": str(local_dir),
+    }
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "PROPSYNC_TABLE_NAME"):
+        env.pop(variable, None)
+    log_path = local_dir / "make-run.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so the whole group (make, stack, moto) can be stopped
+        )
+    try:
+        _wait_until_up(f"http://127.0.0.1:{api_port}", process, log_path)
+        yield {"api": f"http://127.0.0.1:{api_port}", "dir": local_dir, "log": log_path}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_until_up(api: str, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 180  # a fresh machine builds the venv first
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"make run exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{api}/nothing-here", timeout=2):
+                pass
+        except urllib.error.HTTPError:
+            return  # the front answered (404): it is up
+        except OSError:
+            time.sleep(0.25)
+    raise AssertionError(f"make run did not come up:\n{log_path.read_text()[-3000:]}")
+
+
+def run_curl(command: str, variables: dict[str, str]) -> dict:
+    result = subprocess.run(
+        ["bash", "-c", command],
+        env={**os.environ, **variables},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def test_the_readme_walkthrough(stack):
+    variables, commands = readme_walkthrough()
+    assert len(commands) == 4
+    variables["API"] = stack["api"]  # the README's port, moved to a free one
+
+    tracked = run_curl(commands[0], variables)
+    assert tracked["success"] is True
+    first = tracked["results"][0]
+    assert first["success"] is True
+    assert first["applied"] == ["first_name", "email"]
+
+    read = run_curl(commands[1], variables)
+    assert read == {
+        "properties": {
+            "first_name": {"value": "Marian", "last_update": 1570001049},
+            "email": {"value": "marian@new.example", "last_update": 1570001049},
+        }
+    }
+
+    older = run_curl(commands[2], variables)["results"][0]
+    assert older == {
+        "success": True,
+        "customer_id": first["customer_id"],
+        "applied": ["loyalty_tier"],
+        "stale": ["email"],
+    }
+
+    again = run_curl(commands[3], variables)
+    assert again["properties"]["email"] == {
+        "value": "marian@new.example",
+        "last_update": 1570001049,
+    }
+    assert again["properties"]["loyalty_tier"] == {"value": "gold", "last_update": 1570000000}
+
+
+def test_credentials_are_written_for_other_tools(stack):
+    credentials = json.loads((stack["dir"] / "credentials.json").read_text())
+    assert credentials["project_token"] == "00000000-0000-0000-0000-000000000000"
+    assert credentials["api_key_id"] == "demo-key"
+    assert credentials["api_secret"] == "demo-secret-change-me"
+    assert credentials["api_url"] == stack["api"]
+    assert credentials["aws_endpoint_url"].startswith("http://127.0.0.1:")
+    assert "import_bucket" in credentials
+
+
+def test_private_routes_need_the_key_over_http(stack):
+    request = urllib.request.Request(f"{stack['api']}/api/customers/01JDQ6Z0Q9X6V1N0K3W9M5T2RB")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
+    assert json.loads(refused.value.read()) == {
+        "success": False,
+        "error": "Access key not provided",
+    }
