@@ -168,3 +168,35 @@ def test_a_batch_of_50_existing_customers_costs_50_writes_and_at_most_2_reads(ap
     assert log.writes == 50
     assert log.counts["UpdateItem"] == 50
     assert log.reads <= 2
+
+
+def test_commands_of_a_batch_run_concurrently_and_bounded(api):
+    import threading  # noqa: PLC0415
+
+    from propsync.store import store_from_environment  # noqa: PLC0415
+
+    in_flight, peak, lock = [0], [0], threading.Lock()
+
+    def enter(**_kwargs):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.02)  # a slow network round trip
+
+    def leave(**_kwargs):
+        with lock:
+            in_flight[0] -= 1
+
+    events = store_from_environment()._client.meta.events
+    events.register("before-call.dynamodb.UpdateItem", enter)
+    events.register("after-call.dynamodb.UpdateItem", leave)
+    commands = [
+        {
+            "name": "customers",
+            "data": {"customer_ids": {"registered": f"p{i}"}, "properties": {"a": i}},
+        }
+        for i in range(40)
+    ]
+    results = api.batch(commands).json()["results"]
+    assert all(r["success"] for r in results)
+    assert 1 < peak[0] <= 16

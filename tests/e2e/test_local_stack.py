@@ -8,12 +8,15 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import pytest
 
 from propsync_local.cfn_template import REPO_ROOT
-from tests.support.servers import free_port
+from tests.support.servers import free_port, single_threaded_moto_server
 
 
 def readme_walkthrough() -> tuple[dict[str, str], list[str]]:
@@ -32,10 +35,10 @@ def readme_walkthrough() -> tuple[dict[str, str], list[str]]:
     return variables, commands
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+@contextmanager
+def running_stack(local_dir: Path, **extra_env: str) -> Iterator[dict]:
+    """`make run` in its own process group on free ports; stopped on exit."""
     api_port, aws_port = free_port(), free_port()
-    local_dir = tmp_path_factory.mktemp("local")
     env = {
         **os.environ,
         "PROPSYNC_API_PORT": str(api_port),
@@ -44,6 +47,7 @@ def stack(tmp_path_factory):
     }
     for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "PROPSYNC_TABLE_NAME"):
         env.pop(variable, None)
+    env.update(extra_env)
     log_path = local_dir / "make-run.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -64,6 +68,12 @@ def stack(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("local")) as running:
+        yield running
 
 
 def _wait_until_up(api: str, process: subprocess.Popen, log_path: Path) -> None:
@@ -147,3 +157,24 @@ def test_private_routes_need_the_key_over_http(stack):
         "success": False,
         "error": "Access key not provided",
     }
+
+
+def test_another_dynamodb_endpoint_is_used_and_its_table_created(tmp_path):
+    """AWS_ENDPOINT_URL_DYNAMODB points the stack at another engine (dynalite,
+    DynamoDB Local, a region); here a second moto server plays that engine."""
+    with single_threaded_moto_server() as engine:
+        with running_stack(tmp_path, AWS_ENDPOINT_URL_DYNAMODB=engine) as running:
+            variables, commands = readme_walkthrough()
+            variables["API"] = running["api"]
+            assert run_curl(commands[0], variables)["results"][0]["success"] is True
+        other = boto3.client(
+            "dynamodb",
+            endpoint_url=engine,
+            region_name="eu-west-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        items = other.scan(TableName="propsync-local")["Items"]
+        assert any("p:first_name" in item for item in items)
+    credentials = json.loads((tmp_path / "credentials.json").read_text())
+    assert credentials["dynamodb_endpoint_url"] == engine
