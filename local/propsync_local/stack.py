@@ -20,15 +20,13 @@ import contextlib
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from propsync_local import moto_server
 from propsync_local.cfn_template import (
     REPO_ROOT,
     create_table_kwargs,
@@ -48,33 +46,6 @@ MOTO_LOG_PATH = LOCAL_DIR / "moto.log"
 
 def _port(variable: str, default: int) -> int:
     return int(os.environ.get(variable, default))
-
-
-def start_moto(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "local")}
-    MOTO_LOG_PATH.parent.mkdir(parents=True, exist_ok=True)
-    with MOTO_LOG_PATH.open("wb") as log:  # the child keeps its own handle
-        process = subprocess.Popen(
-            [sys.executable, "-m", "propsync_local.moto_server", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(
-                f"moto server exited with {process.returncode}: is port {port} free? "
-                f"(see {MOTO_LOG_PATH})"
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.terminate()
-    raise SystemExit(f"moto server did not listen on 127.0.0.1:{port}")
 
 
 def create_resources(template: dict[str, Any]) -> dict[str, str]:
@@ -167,6 +138,43 @@ class _Front(BaseHTTPRequestHandler):
         )
 
 
+def _stop(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the stack as Ctrl-C does
+
+
+def serve(
+    *, api_port: int, project: str, key_id: str, secret: str, aws_url: str, dynamodb_url: str
+) -> None:
+    """Create resources and demo access, then serve HTTP until interrupted."""
+    names = create_resources(load_template())
+    os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
+    create_demo_access(project, key_id, secret)
+    api_url = f"http://127.0.0.1:{api_port}"
+    credentials = {
+        "project_token": project,
+        "api_key_id": key_id,
+        "api_secret": secret,
+        "api_url": api_url,
+        "aws_endpoint_url": aws_url,
+        "dynamodb_endpoint_url": dynamodb_url,
+        "table_name": names["PropsyncTable"],
+        "import_bucket": next((n for logical, n in names.items() if "Bucket" in logical), None),
+    }
+    CREDENTIALS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    CREDENTIALS_PATH.write_text(json.dumps(credentials, indent=2) + "\n")
+    server = HTTPServer(("127.0.0.1", api_port), _Front)
+    print(
+        "propsync local stack is up (Ctrl-C stops it)\n"
+        + "\n".join(f"  {k}: {v}" for k, v in credentials.items())
+        + f"\n  written to {CREDENTIALS_PATH}",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 def main() -> int:
     aws_port = _port("PROPSYNC_AWS_PORT", 4566)
     api_port = _port("PROPSYNC_API_PORT", 3000)
@@ -188,50 +196,22 @@ def main() -> int:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "propsync")
     os.environ.setdefault("POWERTOOLS_DEV", "false")
 
-    moto = start_moto(aws_port)
-    stop = {"now": False}
-
-    def _stop(_signum: int, _frame: Any) -> None:
-        stop["now"] = True
-        raise KeyboardInterrupt
-
     signal.signal(signal.SIGTERM, _stop)
+    MOTO_LOG_PATH.parent.mkdir(parents=True, exist_ok=True)
     try:
-        names = create_resources(load_template())
-        os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
-        create_demo_access(project, key_id, secret)
-        api_url = f"http://127.0.0.1:{api_port}"
-        credentials = {
-            "project_token": project,
-            "api_key_id": key_id,
-            "api_secret": secret,
-            "api_url": api_url,
-            "aws_endpoint_url": aws_url,
-            "dynamodb_endpoint_url": dynamodb_url,
-            "table_name": names["PropsyncTable"],
-            "import_bucket": next((n for logical, n in names.items() if "Bucket" in logical), None),
-        }
-        CREDENTIALS_PATH.parent.mkdir(parents=True, exist_ok=True)
-        CREDENTIALS_PATH.write_text(json.dumps(credentials, indent=2) + "\n")
-        server = HTTPServer(("127.0.0.1", api_port), _Front)
-        print(
-            "propsync local stack is up (Ctrl-C stops it)\n"
-            + "\n".join(f"  {k}: {v}" for k, v in credentials.items())
-            + f"\n  written to {CREDENTIALS_PATH}",
-            flush=True,
-        )
-        try:
-            server.serve_forever()
-        finally:
-            server.server_close()
+        with MOTO_LOG_PATH.open("wb") as moto_log, moto_server.running(aws_port, moto_log):
+            serve(
+                api_port=api_port,
+                project=project,
+                key_id=key_id,
+                secret=secret,
+                aws_url=aws_url,
+                dynamodb_url=dynamodb_url,
+            )
     except KeyboardInterrupt:
         pass
-    finally:
-        moto.terminate()
-        try:
-            moto.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            moto.kill()
+    except moto_server.MotoServerError as error:
+        raise SystemExit(f"{error} (see {MOTO_LOG_PATH})") from None
     return 0
 
 

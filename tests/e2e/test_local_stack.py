@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
 import pytest
 
 from propsync_local.cfn_template import REPO_ROOT
-from tests.support.servers import free_port, single_threaded_moto_server
+from tests.support.servers import dynamodb_client_for, free_port, single_threaded_moto_server
 
 
 def readme_walkthrough() -> tuple[dict[str, str], list[str]]:
@@ -167,13 +166,7 @@ def test_another_dynamodb_endpoint_is_used_and_its_table_created(tmp_path):
             variables, commands = readme_walkthrough()
             variables["API"] = running["api"]
             assert run_curl(commands[0], variables)["results"][0]["success"] is True
-        other = boto3.client(
-            "dynamodb",
-            endpoint_url=engine,
-            region_name="eu-west-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        other = dynamodb_client_for(engine)
         items = other.scan(TableName="propsync-local")["Items"]
         assert any("p:first_name" in item for item in items)
     credentials = json.loads((tmp_path / "credentials.json").read_text())

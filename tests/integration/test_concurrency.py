@@ -6,9 +6,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from propsync.identity import resolve_customer
 from propsync.merge_rule import merge
@@ -16,7 +14,7 @@ from propsync.store import CustomerStore
 from propsync_local.cfn_template import create_table_kwargs, load_template
 from tests.conftest import PROJECT
 from tests.support.builders import versions
-from tests.support.servers import single_threaded_moto_server
+from tests.support.servers import dynamodb_client_for, single_threaded_moto_server
 
 WRITERS = 8
 
@@ -29,13 +27,8 @@ def endpoint():
 
 @pytest.fixture
 def server_store(endpoint) -> CustomerStore:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(max_pool_connections=WRITERS * 2, retries={"mode": "standard"}),
+    client = dynamodb_client_for(
+        endpoint, max_pool_connections=WRITERS * 2, retries={"mode": "standard"}
     )
     table = f"propsync-{uuid.uuid4().hex[:8]}"
     client.create_table(**create_table_kwargs(load_template(), "PropsyncTable", table))

@@ -1,14 +1,14 @@
 """Start and stop local servers for tests (always on 127.0.0.1, always stopped)."""
 
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from propsync_local.cfn_template import REPO_ROOT
+import boto3
+from botocore.config import Config
+
+from propsync_local import moto_server
 
 
 def free_port() -> int:
@@ -17,38 +17,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
-
-
 @contextmanager
 def single_threaded_moto_server() -> Iterator[str]:
     """Yields the endpoint URL of a fresh single-threaded moto server."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "local")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "propsync_local.moto_server", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    with moto_server.running(free_port()) as url:
+        yield url
+
+
+def dynamodb_client_for(endpoint: str, **config: Any) -> Any:
+    """A DynamoDB client for a local engine, with credentials that cannot reach AWS."""
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(**config) if config else None,
     )
-    try:
-        wait_for_port(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
