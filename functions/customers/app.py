@@ -5,10 +5,10 @@ PATCH /api/customers/{customer_id}                                  (UI edits)
 POST  /data/v2/projects/{project_token}/customers/export-one
 """
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from propsync.access import Permission
@@ -19,6 +19,7 @@ from propsync.api import (
     json_response,
     new_resolver,
     principal_from_event,
+    received_at,
     require_permission,
 )
 from propsync.customer_updates import edit_customer
@@ -67,6 +68,7 @@ def get_customer(customer_id: str) -> Response[str]:
     else:
         record = _read(principal.project, customer_id)
     shape = properties_with_timestamps if with_timestamps else plain_properties
+    metrics.add_metric("CustomerReads", MetricUnit.Count, 1)
     return json_response(200, {"properties": shape(record)})
 
 
@@ -79,9 +81,11 @@ def patch_customer(customer_id: str) -> Response[str]:
     if not is_customer_id(customer_id):
         raise CustomerNotFoundError(customer_id)
     store = store_from_environment()
-    result = edit_customer(store, principal.project, customer_id, body.properties, now=time.time())
+    now = received_at(app.current_event.raw_event)  # UI edits carry the server's time
+    result = edit_customer(store, principal.project, customer_id, body.properties, now=now)
     if result is None:
         raise CustomerNotFoundError(customer_id)
+    metrics.add_metric("CustomerEdits", MetricUnit.Count, 1)
     logger.info("customer edited", extra={"applied": len(result.applied)})
     record = _read(principal.project, customer_id)
     return json_response(
@@ -110,6 +114,7 @@ def export_one(project_token: str) -> Response[str]:
     if len(set(owners.values())) != 1 or len(owners) != len(ids):
         raise CustomerNotFoundError(ids)
     record = _read(principal.project, next(iter(owners.values())))
+    metrics.add_metric("CustomerExports", MetricUnit.Count, 1)
     return json_response(
         200,
         {
