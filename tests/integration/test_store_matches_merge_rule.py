@@ -21,6 +21,7 @@ commands = st.lists(
     st.tuples(
         st.dictionaries(st.sampled_from(["first_name", "email", "a.b", "#x"]), values, min_size=1),
         st.sampled_from([1.0, 2.0, 2.5, 3.0]),  # few timestamps: many ties
+        st.sampled_from([0, 0, 1, 9, 10]),  # sequences: tracking (0) and import rows
     ),
     min_size=1,
     max_size=12,
@@ -36,8 +37,8 @@ commands = st.lists(
 def test_store_converges_to_the_pure_rule(store, commands):
     customer = new_customer_id()  # a fresh customer per example, same table
     expected_state: dict = {}
-    for properties, timestamp in commands:
-        command = versions(properties, timestamp)
+    for properties, timestamp, sequence in commands:
+        command = versions(properties, timestamp, sequence)
         should_win = {n for n, v in command.items() if wins(v, expected_state.get(n))}
         result = store.write_properties(PROJECT, customer, command)
         assert set(result.applied) == should_win

@@ -137,6 +137,15 @@ def test_equal_timestamps_resolve_to_the_greater_value_in_any_order(store):
     assert stored(store) == {"x": ("c", TEN)}
 
 
+def test_at_equal_timestamps_the_later_import_row_wins_whichever_is_written_first(store):
+    store.write_properties(PROJECT, CUSTOMER, versions({"tier": "zzz"}, TEN, sequence=2))
+    result = store.write_properties(PROJECT, CUSTOMER, versions({"tier": "aaa"}, TEN, sequence=9))
+    assert result.applied == ("tier",)
+    late = store.write_properties(PROJECT, CUSTOMER, versions({"tier": "zzz"}, TEN, sequence=2))
+    assert late.ignored == ("tier",)
+    assert stored(store) == {"tier": ("aaa", TEN)}
+
+
 def test_a_deletion_leaves_a_tombstone_an_older_write_cannot_undo(store):
     store.write_properties(PROJECT, CUSTOMER, versions({"tier": "gold"}, 100.0))
     store.write_properties(PROJECT, CUSTOMER, versions({"tier": None}, 200.0))
@@ -314,7 +323,12 @@ def test_contention_on_a_later_part_reports_what_earlier_parts_stored(
                 UpdateExpression="SET #n = :m",
                 ExpressionAttributeNames={"#n": name},
                 ExpressionAttributeValues={
-                    ":m": {"M": {"v": {"S": '"theirs"'}, "t": {"N": str(1000 + len(updates_seen))}}}
+                    ":m": {
+                        "M": {
+                            "v": {"S": '0000000000"theirs"'},
+                            "t": {"N": str(1000 + len(updates_seen))},
+                        }
+                    }
                 },
             )
 

@@ -4,9 +4,10 @@ from propsync import canonical_json
 from propsync.merge_rule import PropertyVersion
 
 
-def versions(properties: dict, timestamp: float) -> dict[str, PropertyVersion]:
+def versions(properties: dict, timestamp: float, sequence: int = 0) -> dict[str, PropertyVersion]:
     return {
-        name: PropertyVersion(canonical_json.dumps(v), timestamp) for name, v in properties.items()
+        name: PropertyVersion(canonical_json.dumps(v), timestamp, sequence)
+        for name, v in properties.items()
     }
 
 

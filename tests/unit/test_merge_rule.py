@@ -10,8 +10,8 @@ from propsync import canonical_json
 from propsync.merge_rule import PropertyVersion, merge, winners, wins
 
 
-def version(value, timestamp):
-    return PropertyVersion(canonical_json.dumps(value), timestamp)
+def version(value, timestamp, sequence=0):
+    return PropertyVersion(canonical_json.dumps(value), timestamp, sequence)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +35,12 @@ def version(value, timestamp):
         (version({"x": 1}, 10.0), version([1], 10.0), True),  # '{' > '['
         (version(None, 10.0), version("a", 10.0), True),  # 'n' > '"'
         (version(2, 10.0), version(10, 10.0), True),  # text order: "2" > "10"
+        # 3. equal timestamps: a greater sequence (a later import row) wins first
+        (version("a", 10.0, 7), version("z", 10.0, 3), True),
+        (version("z", 10.0, 3), version("a", 10.0, 7), False),
+        (version("a", 10.0, 1), version("z", 10.0, 0), True),  # import row vs tracking
+        (version("a", 9.0, 99), version("z", 10.0, 0), False),  # time still comes first
+        (version("a", 10.0, 10), version("a", 10.0, 9), True),  # 10 > 9, not "10" < "9"
     ],
 )
 def test_wins(candidate, stored, expected):
@@ -76,7 +82,9 @@ json_values = st.one_of(
 updates = st.lists(
     st.tuples(
         st.sampled_from(["first_name", "email", "tier"]),
-        st.builds(version, json_values, st.sampled_from([1.0, 2.0, 3.0])),
+        st.builds(
+            version, json_values, st.sampled_from([1.0, 2.0, 3.0]), st.sampled_from([0, 1, 2, 10])
+        ),
     ),
     max_size=25,
 )
@@ -102,8 +110,9 @@ def test_result_is_the_maximum_of_each_property(updates):
     expected = {}
     for name, candidate in updates:
         best = expected.get(name)
-        if best is None or (candidate.timestamp, candidate.encoded_value) > (
+        if best is None or (candidate.timestamp, candidate.sequence, candidate.encoded_value) > (
             best.timestamp,
+            best.sequence,
             best.encoded_value,
         ):
             expected[name] = candidate
@@ -113,3 +122,16 @@ def test_result_is_the_maximum_of_each_property(updates):
 @given(updates=updates, split=st.integers(0, 25))
 def test_merging_in_two_batches_equals_merging_at_once(updates, split):
     assert merge(merge({}, updates[:split]), updates[split:]) == merge({}, updates)
+
+
+def test_the_order_key_round_trips_and_bad_prefixes_read_as_sequence_0():
+    original = version({"k": [1]}, 5.0, 42)
+    assert original.order_key == '0000000042{"k":[1]}'
+    assert PropertyVersion.from_order_key(original.order_key, 5.0) == original
+    assert PropertyVersion.from_order_key('"plain"', 5.0) == PropertyVersion('"plain"', 5.0, 0)
+
+
+@pytest.mark.parametrize("sequence", [-1, 10**10])
+def test_sequences_outside_ten_digits_are_refused(sequence):
+    with pytest.raises(ValueError, match="sequence must be"):
+        PropertyVersion('"a"', 1.0, sequence)

@@ -6,34 +6,68 @@ A candidate version replaces the stored one iff
 1. the stored version has no timestamp (the property is new, or was written
    before synchronization existed), or
 2. the stored timestamp is older, or
-3. the timestamps are equal and the candidate's canonical JSON is greater
-   (code point order, the same as UTF-8 byte order and as DynamoDB's string
-   comparison).
+3. the timestamps are equal and the candidate's order key is greater. The
+   order key is the version's sequence (10 digits) followed by its canonical
+   JSON, compared by code point (the same as UTF-8 byte order and as
+   DynamoDB's string comparison). The sequence is 0 for tracking and UI
+   edits; an import row carries its line number, so that of two rows of one
+   file with the same timestamp the later row wins, however far apart they
+   are and whichever is written first.
 
 Rule 3 makes every delivery order converge: the result of a set of updates
-does not depend on their order or on how often each is delivered. A deletion is
+does not depend on their order or on how often each is delivered, because
+(timestamp, sequence, canonical JSON) is a fixed total order. A deletion is
 the value ``null`` (canonical text ``"null"``): a tombstone with a timestamp
 that an older write cannot undo. ``store._condition_for`` is the DynamoDB form
 of :func:`wins`; tests check the two agree.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 TOMBSTONE = "null"
+SEQUENCE_DIGITS = 10
+MAX_SEQUENCE = 10**SEQUENCE_DIGITS - 1
 
 
 @dataclass(frozen=True, slots=True)
 class PropertyVersion:
-    """One version of a property: its value as canonical JSON, and the time of
-    the update that wrote it (``None``: written before synchronization)."""
+    """One version of a property: its value as canonical JSON, the time of the
+    update that wrote it (``None``: written before synchronization), and its
+    sequence, the tie-break of equal timestamps before the value."""
 
     encoded_value: str
     timestamp: float | None
+    sequence: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sequence <= MAX_SEQUENCE:
+            raise ValueError(f"sequence must be 0 to {MAX_SEQUENCE}, got {self.sequence}")
 
     @property
     def is_tombstone(self) -> bool:
         return self.encoded_value == TOMBSTONE
+
+    @property
+    def order_key(self) -> str:
+        """Sequence then value: what equal timestamps are decided by, and what
+        the store keeps in ``v`` so that DynamoDB compares the same thing."""
+        return f"{self.sequence:0{SEQUENCE_DIGITS}d}{self.encoded_value}"
+
+    @classmethod
+    def from_order_key(cls, order_key: str, timestamp: float) -> PropertyVersion:
+        prefix = order_key[:SEQUENCE_DIGITS]
+        if len(prefix) < SEQUENCE_DIGITS or not prefix.isascii() or not prefix.isdigit():
+            # a value stored without a sequence (e.g. migrated by hand): read
+            # the whole text as the value, with sequence 0, rather than fail
+            return cls(encoded_value=order_key, timestamp=timestamp)
+        return cls(
+            encoded_value=order_key[SEQUENCE_DIGITS:],
+            timestamp=timestamp,
+            sequence=int(prefix),
+        )
 
 
 def wins(candidate: PropertyVersion, stored: PropertyVersion | None) -> bool:
@@ -44,7 +78,7 @@ def wins(candidate: PropertyVersion, stored: PropertyVersion | None) -> bool:
         return True
     if candidate.timestamp != stored.timestamp:
         return candidate.timestamp > stored.timestamp
-    return candidate.encoded_value > stored.encoded_value
+    return candidate.order_key > stored.order_key
 
 
 def winners(

@@ -3,9 +3,10 @@
 One table, keyed by ``pk`` (see template.yaml and docs/ARCHITECTURE.md):
 
 - customer item ``<project>#c#<customer_id>``: one top-level attribute per
-  property, ``p:<name>`` = ``{"v": <canonical JSON>, "t": <update time>}``
-  (``t`` is missing for a property written before synchronization), and one
-  string set per id type, ``i:<id_type>``;
+  property, ``p:<name>`` = ``{"v": <order key>, "t": <update time>}`` where
+  the order key is the 10-digit sequence then the canonical JSON (see
+  merge_rule); a property written before synchronization has no ``t`` and its
+  ``v`` is the canonical JSON alone. One string set per id type, ``i:<id_type>``;
 - identity item ``<project>#id#<id_type>#<id_value>``: ``cid`` = the customer
   the id belongs to.
 
@@ -377,9 +378,9 @@ def _conditional_update(
         attr = f"#p{index}"
         names[attr] = PROPERTY_PREFIX + name
         values[f":m{index}"] = {
-            "M": {"v": {"S": version.encoded_value}, "t": {"N": _number(version.timestamp)}}
+            "M": {"v": {"S": version.order_key}, "t": {"N": _number(version.timestamp)}}
         }
-        values[f":v{index}"] = {"S": version.encoded_value}
+        values[f":v{index}"] = {"S": version.order_key}
         assignments.append(f"{attr} = :m{index}")
         conditions.append(
             f"(attribute_not_exists({attr}.#t) OR {attr}.#t < {ts}"
@@ -403,7 +404,7 @@ def _stored_size(updates: Mapping[str, PropertyVersion]) -> int:
     """Lower bound of the bytes these properties take in an item (names and
     values; DynamoDB adds a few bytes of overhead per attribute)."""
     return sum(
-        len(PROPERTY_PREFIX.encode()) + len(name.encode()) + len(version.encoded_value.encode())
+        len(PROPERTY_PREFIX.encode()) + len(name.encode()) + len(version.order_key.encode())
         for name, version in updates.items()
     )
 
@@ -414,10 +415,13 @@ def _properties_of(item: Mapping[str, Any]) -> dict[str, PropertyVersion]:
         if not attribute.startswith(PROPERTY_PREFIX) or "M" not in value:
             continue
         stored = value["M"]
-        timestamp = float(stored["t"]["N"]) if "t" in stored else None
-        properties[attribute[len(PROPERTY_PREFIX) :]] = PropertyVersion(
-            encoded_value=stored["v"]["S"], timestamp=timestamp
-        )
+        name = attribute[len(PROPERTY_PREFIX) :]
+        if "t" in stored:  # v = order key: sequence digits, then canonical JSON
+            properties[name] = PropertyVersion.from_order_key(
+                stored["v"]["S"], float(stored["t"]["N"])
+            )
+        else:  # written before synchronization: v is the canonical JSON alone
+            properties[name] = PropertyVersion(encoded_value=stored["v"]["S"], timestamp=None)
     return properties
 
 

@@ -78,14 +78,19 @@ def _as_number(value: Any) -> float:
     )
 
 
-def _future_message(value: Any, number: float, now: float, skew: float) -> str:
-    digits = len(str(int(number)))
-    hint = ""
+def unit_hint(number: float) -> str:
+    """A hint when a number of seconds looks like milliseconds or microseconds."""
+    digits = len(str(int(abs(number))))
     if digits == 13:
-        hint = " It has 13 digits and looks like milliseconds: divide it by 1000."
-    elif digits == 16:
-        hint = " It has 16 digits and looks like microseconds: divide it by 1000000."
+        return " It has 13 digits and looks like milliseconds: divide it by 1000."
+    if digits == 16:
+        return " It has 16 digits and looks like microseconds: divide it by 1000000."
+    return ""
+
+
+def _future_message(value: Any, number: float, now: float, skew: float) -> str:
     return (
         f"update_timestamp {value!r} is {number - now:.0f} s in the future; at most "
-        f"{skew:.0f} s ahead of the server clock is allowed. Send UNIX time in seconds.{hint}"
+        f"{skew:.0f} s ahead of the server clock is allowed. Send UNIX time in seconds."
+        + unit_hint(number)
     )
