@@ -1,0 +1,221 @@
+"""The import mapping: shape, columns, types, times and timezones."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from propsync.errors import InvalidTimestampError
+from propsync.import_mapping import (
+    InvalidCellError,
+    InvalidMappingError,
+    check_columns,
+    parse_cell,
+    parse_mapping,
+    parse_time,
+    parse_update_time,
+    row_ids,
+)
+
+NOW = 1_700_000_000.0
+PRODUCT_MAPPING = {
+    "properties": [{"from_column": "meno", "to_property": "first_name", "type": "string"}],
+    "update_timestamp": {"from_column": "update_timestamp"},
+    "ids": [{"from_column": "idecko", "to_id": "registered"}],
+    "constant_columns": [],
+    "timezone": "UTC",
+}
+
+
+def test_the_product_documents_mapping_parses():
+    mapping = parse_mapping(PRODUCT_MAPPING)
+    assert mapping.properties[0].name == "first_name"
+    assert mapping.ids[0].id_type == "registered"
+    assert mapping.update_timestamp_column == "update_timestamp"
+    assert mapping.timezone_name == "UTC"
+    check_columns(mapping, ["idecko", "meno", "update_timestamp"])
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(InvalidMappingError) as raised:
+        parse_mapping(
+            {
+                "properties": [
+                    {"from_column": "a", "to_property": "x", "type": "colour"},
+                    {"from_column": "b", "to_property": "", "type": "string"},
+                    {"from_column": "c", "to_property": "y", "type": "string", "extra": 1},
+                    {"from_column": "d", "type": "string"},
+                    {"from_column": "e", "to_property": "z", "type": "string"},
+                    {"from_column": "f", "to_property": "z", "type": "string"},
+                ],
+                "ids": [],
+                "timezone": "Mars/Olympus",
+                "update_timestamp": "col",
+                "delimiter": ":",
+                "surprise": True,
+            }
+        )
+    problems = "\n".join(raised.value.problems)
+    for expected in [
+        "unknown key 'surprise'",
+        "unknown type 'colour'",
+        "to_property: property name must not be empty",
+        "properties[2]: unknown key 'extra'",
+        "properties[3]: 'to_property' is required",
+        "property 'z' is mapped twice",
+        "ids: at least one id column is required",
+        "unknown timezone 'Mars/Olympus'",
+        'update_timestamp must be {"from_column": "<column>"}',
+        "delimiter ':' is not allowed",
+    ]:
+        assert expected in problems, expected
+
+
+def test_columns_must_exist_in_the_header_or_as_constants():
+    mapping = parse_mapping(
+        {**PRODUCT_MAPPING, "constant_columns": [{"name": "update_timestamp", "value": 1570000000}]}
+    )
+    check_columns(mapping, ["idecko", "meno"])  # the timestamp is a constant column
+    with pytest.raises(InvalidMappingError) as raised:
+        check_columns(mapping, ["id", "meno", "meno"])
+    problems = "\n".join(raised.value.problems)
+    assert "from_column 'idecko' of id 'registered' is neither a column" in problems
+    assert "repeats column(s) 'meno'" in problems
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    [
+        ("1570001049", "UTC", 1570001049.0),
+        ("1570001049.25", "UTC", 1570001049.25),
+        ("2018-08-05", "UTC", datetime(2018, 8, 5, tzinfo=UTC).timestamp()),
+        ("2018-8-5 12:20:25", "UTC", datetime(2018, 8, 5, 12, 20, 25, tzinfo=UTC).timestamp()),
+        ("2018-8-5T12:20:25Z", "UTC", datetime(2018, 8, 5, 12, 20, 25, tzinfo=UTC).timestamp()),
+        (
+            "2018-8-5 12:20:25.555Z",
+            "UTC",
+            datetime(2018, 8, 5, 12, 20, 25, tzinfo=UTC).timestamp() + 0.555,
+        ),
+        (
+            "2018-08-05T12:20:25+01:00",
+            "UTC",
+            datetime(2018, 8, 5, 11, 20, 25, tzinfo=UTC).timestamp(),
+        ),
+        (
+            "2018-08-05T12:20:25+0100",
+            "UTC",
+            datetime(2018, 8, 5, 11, 20, 25, tzinfo=UTC).timestamp(),
+        ),
+        (
+            "2018-08-05T12:20:25-05:30",
+            "UTC",
+            datetime(2018, 8, 5, 17, 50, 25, tzinfo=UTC).timestamp(),
+        ),
+        ("2018-08-05 12:20", "UTC", datetime(2018, 8, 5, 12, 20, tzinfo=UTC).timestamp()),
+        # naive times are read in the mapping's timezone (summer time: UTC+2)
+        (
+            "2018-08-05 12:20:25",
+            "Europe/Bratislava",
+            datetime(2018, 8, 5, 10, 20, 25, tzinfo=UTC).timestamp(),
+        ),
+        # an explicit offset wins over the mapping's timezone
+        (
+            "2018-08-05 12:20:25Z",
+            "Europe/Bratislava",
+            datetime(2018, 8, 5, 12, 20, 25, tzinfo=UTC).timestamp(),
+        ),
+    ],
+)
+def test_time_formats(text, zone, expected):
+    assert parse_time(text, ZoneInfo(zone)) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1570001049000", "looks like milliseconds"),
+        ("yesterday", "is not a time"),
+        ("2018-13-01", "not a valid date"),
+        ("2018-02-30 10:00", "not a valid date"),
+        ("05/08/2018", "is not a time"),
+    ],
+)
+def test_bad_times_are_refused_with_a_reason(text, message):
+    with pytest.raises(InvalidTimestampError, match=message):
+        parse_time(text, UTC)
+
+
+def test_update_times_get_the_future_skew_guard_and_no_negatives():
+    assert parse_update_time("1699999999", UTC, now=NOW) == 1699999999.0
+    with pytest.raises(InvalidTimestampError, match="in the future"):
+        parse_update_time("1800000000", UTC, now=NOW)
+    with pytest.raises(InvalidTimestampError, match="negative"):
+        parse_update_time("1969-12-31", UTC, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "type_name", "expected"),
+    [
+        ("Marian", "string", "Marian"),
+        ("  keeps spaces ", "string", "  keeps spaces "),
+        ("a long\nstory", "long text", "a long\nstory"),
+        ("42", "number", 42),
+        ("-7", "number", -7),
+        ("3.14", "number", Decimal("3.14")),
+        ("1e3", "number", Decimal("1E+3")),
+        ("12345678901234567890123", "number", 12345678901234567890123),
+        ("TRUE", "boolean", True),
+        ("Yes", "boolean", True),
+        ("1", "boolean", True),
+        ("false", "boolean", False),
+        ("NO", "boolean", False),
+        ("0", "boolean", False),
+        ("2018-08-05", "date", 1533427200),
+        ("1950-01-01", "date", -631152000),
+        ("2018-08-05T12:20:25.5Z", "datetime", Decimal("1533471625.5")),
+        ("2099-01-01T00:00:00Z", "datetime", 4070908800),
+        ('[1, "a", 2.50]', "list", [1, "a", Decimal("2.50")]),
+        ('{"a": {"b": null}}', "object", {"a": {"b": None}}),
+    ],
+)
+def test_cell_types(text, type_name, expected):
+    assert parse_cell(text, type_name, UTC) == expected
+
+
+def test_dates_are_midnight_in_the_mappings_timezone():
+    assert parse_cell("2018-08-05", "date", ZoneInfo("Europe/Bratislava")) == 1533420000
+
+
+@pytest.mark.parametrize(
+    ("text", "type_name", "message"),
+    [
+        ("forty", "number", "is not a number"),
+        ("NaN", "number", "is not a number"),
+        ("1,5", "number", "is not a number"),
+        ("maybe", "boolean", "is not a boolean"),
+        ("soon", "date", "is not a time"),
+        ("1570001049000", "datetime", "milliseconds"),
+        ('{"a": 1}', "list", "is not a JSON array"),
+        ("[1]", "object", "is not a JSON object"),
+        ("[1", "list", "is not JSON"),
+    ],
+)
+def test_cells_that_do_not_parse_say_why(text, type_name, message):
+    with pytest.raises(InvalidCellError, match=message):
+        parse_cell(text, type_name, UTC)
+
+
+def test_row_ids_skip_empty_cells_and_use_constants():
+    mapping = parse_mapping(
+        {
+            "properties": [],
+            "ids": [
+                {"from_column": "email", "to_id": "email"},
+                {"from_column": "reg", "to_id": "registered"},
+                {"from_column": "source", "to_id": "crm"},
+            ],
+            "constant_columns": [{"name": "source", "value": "crm-1"}],
+        }
+    )
+    assert row_ids(mapping, {"email": " a@b.c ", "reg": ""}) == {"email": "a@b.c", "crm": "crm-1"}
