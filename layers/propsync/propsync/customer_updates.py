@@ -5,16 +5,23 @@ Everything is validated before the first request, so bad input changes no data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from propsync.errors import InvalidPropertyError
 from propsync.identity import resolve_customer, validate_customer_ids
+from propsync.limits import MAX_CONCURRENT_COMMANDS
 from propsync.merge_rule import PropertyVersion
 from propsync.properties import encode_property_value, validate_property_name
 from propsync.store import CustomerStore
 from propsync.timestamps import normalize_timestamp
+
+logger = logging.getLogger(__name__)
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,17 @@ def update_customer(
         else normalize_timestamp(update_timestamp, now=received_at)
     )
     versions = prepare_property_versions(properties, timestamp)
+    return write_update(store, project, ids, versions, known_owners)
+
+
+def write_update(
+    store: CustomerStore,
+    project: str,
+    ids: dict[str, str],
+    versions: Mapping[str, PropertyVersion],
+    known_owners: Mapping[tuple[str, str], str | None] | None = None,
+) -> UpdateResult:
+    """Resolve validated ids and write validated versions with the merge rule."""
     resolution = resolve_customer(store, project, ids, known_owners)
     if not versions:
         return UpdateResult(resolution.customer_id, resolution.created, (), ())
@@ -74,6 +92,32 @@ def update_customer(
         applied=written.applied,
         ignored=written.ignored,
     )
+
+
+def lookup_owners(
+    store: CustomerStore, project: str, id_sets: Iterable[Mapping[str, str]]
+) -> dict[tuple[str, str], str | None] | None:
+    """Owners of every id of many updates, in as few BatchGetItem requests as
+    possible (None for an id nobody owns yet). None if the lookup failed: each
+    update then looks up its own ids, so a read error costs no update."""
+    pairs = sorted({pair for ids in id_sets for pair in ids.items()})
+    try:
+        found = store.lookup_identities(project, pairs)
+    except Exception:
+        logger.exception("batched identity lookup failed; updates will look up their own ids")
+        return None
+    return {pair: found.get(pair) for pair in pairs}
+
+
+def run_concurrently(
+    items: Sequence[ItemT], work: Callable[[ItemT], ResultT], workers: int = MAX_CONCURRENT_COMMANDS
+) -> list[ResultT]:
+    """``work`` over ``items`` on a bounded thread pool, results in order."""
+    workers = min(workers, len(items))
+    if workers <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix="write") as pool:
+        return list(pool.map(work, items))
 
 
 def edit_customer(

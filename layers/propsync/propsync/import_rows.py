@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from propsync import canonical_json
 from propsync.errors import PropsyncError
@@ -60,6 +60,7 @@ class RowUpdate:
     line: int
     ids: dict[str, str]
     versions: dict[str, PropertyVersion]
+    cells: list[str]  # as read, for the rejected file if the store refuses the row
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _record_end(data: bytes, start: int) -> tuple[int | None, int]:
     return None, newlines
 
 
-def plan_chunks(stream: BinaryIO, layout: FileLayout, chunk_bytes: int) -> list[Chunk]:
+def plan_chunks(stream: IO[bytes], layout: FileLayout, chunk_bytes: int) -> list[Chunk]:
     """Cut the data part of a file (``stream`` from byte 0) into ranges of about
     ``chunk_bytes`` that each hold whole rows. One pass, a block at a time: a
     newline is a row boundary when the number of quotes before it is even (CSV
@@ -150,7 +151,7 @@ def plan_chunks(stream: BinaryIO, layout: FileLayout, chunk_bytes: int) -> list[
 
 
 def iter_records(
-    stream: BinaryIO, delimiter: str, first_line: int
+    stream: IO[bytes], delimiter: str, first_line: int
 ) -> Iterator[tuple[int, list[str], str | None]]:
     """(line number, cells, problem) of each record of a stream of whole rows.
 
@@ -230,14 +231,17 @@ def map_record(
     except PropsyncError as error:
         column_hint = f" (column {column.column!r})" if "column" in locals() else ""
         return RejectedRow(line, cells, f"{error}{column_hint}")
-    return RowUpdate(line=line, ids=ids, versions=versions)
+    return RowUpdate(line=line, ids=ids, versions=versions, cells=cells)
 
 
-def rejected_csv(rows: Iterable[RejectedRow], header: list[str], delimiter: str) -> bytes:
+def rejected_csv(
+    rows: Iterable[RejectedRow], header: list[str], delimiter: str, *, with_header: bool = True
+) -> bytes:
     """The rejected rows as they were, with their line and reason first."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
-    writer.writerow(["line", "reason", *header])
+    if with_header:
+        writer.writerow(["line", "reason", *header])
     for row in rows:
         writer.writerow([row.line, row.reason, *row.cells])
     return buffer.getvalue().encode("utf-8", errors="surrogateescape")

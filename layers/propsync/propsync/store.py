@@ -20,6 +20,7 @@ here, and the client is cheaper to import and call than the resource layer.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import random
 import time
@@ -628,3 +629,165 @@ def _api_key_record(item: Item) -> ApiKeyRecord:
         created=float(item["created"]["N"]),
         revoked=bool(item.get("revoked", {}).get("BOOL", False)),
     )
+
+
+# ------------------------------------------------------------------ import executions
+
+COUNTERS = (
+    "rows_read",
+    "rows_written",
+    "rows_rejected",
+    "properties_applied",
+    "properties_ignored",
+    "bytes_done",
+)
+
+
+def execution_key(execution_id: str) -> str:
+    return f"import#{execution_id}"
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """An import execution as stored; ``plan`` holds what every chunk needs
+    (mapping, header, delimiter) so all chunks use the same ones."""
+
+    execution_id: str
+    project: str
+    file_key: str
+    status: str
+    started_at: float
+    chunks_total: int
+    bytes_total: int
+    done_chunks: frozenset[int]
+    counters: dict[str, int]
+    plan: dict[str, Any]
+    problems: list[str]
+    finished_at: float | None
+
+    @property
+    def chunks_done(self) -> int:
+        return len(self.done_chunks)
+
+
+class ImportStore:
+    """Execution records of imports: the start time fixed once, and counts
+    added exactly once per chunk however often a chunk is delivered."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str):
+        self._client = client
+        self._table = table_name
+
+    def start(self, execution_id: str, project: str, file_key: str, now: float) -> ExecutionRecord:
+        """Create the record unless it exists; either way return it. The first
+        start time stays: a redelivered event or a rerun reuses it."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": execution_key(execution_id)},
+                    "project": {"S": project},
+                    "file_key": {"S": file_key},
+                    "status": {"S": "running"},
+                    "started_at": {"N": _number(now)},
+                    "chunks_total": {"N": "0"},
+                    **{name: {"N": "0"} for name in COUNTERS},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+        record = self.get(execution_id)
+        if record is None:
+            raise RuntimeError(f"import execution {execution_id} vanished")
+        return record
+
+    def get(self, execution_id: str) -> ExecutionRecord | None:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": execution_key(execution_id)}},
+            ConsistentRead=True,
+        ).get("Item")
+        return _execution(item) if item else None
+
+    def set_plan(
+        self, execution_id: str, plan: dict[str, Any], chunks_total: int, bytes_total: int
+    ) -> None:
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": execution_key(execution_id)}},
+            UpdateExpression="SET #plan = :plan, chunks_total = :chunks, bytes_total = :bytes",
+            ExpressionAttributeNames={"#plan": "plan"},
+            ExpressionAttributeValues={
+                ":plan": {"S": json.dumps(plan)},
+                ":chunks": {"N": str(chunks_total)},
+                ":bytes": {"N": str(bytes_total)},
+            },
+        )
+
+    def complete_chunk(
+        self, execution_id: str, chunk_index: int, counters: dict[str, int]
+    ) -> ExecutionRecord | None:
+        """Add a chunk's counts, once. None if the chunk was already counted
+        (a redelivered message); else the record after the addition."""
+        values: dict[str, Any] = {
+            ":chunk": {"SS": [str(chunk_index)]},
+            ":idx": {"S": str(chunk_index)},
+        }
+        adds = ["chunks_done :chunk"]
+        for name in COUNTERS:
+            values[f":{name}"] = {"N": str(counters.get(name, 0))}
+            adds.append(f"{name} :{name}")
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": execution_key(execution_id)}},
+                UpdateExpression="ADD " + ", ".join(adds),
+                ConditionExpression="attribute_exists(pk) AND NOT contains(chunks_done, :idx)",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            return None
+        return _execution(response["Attributes"])
+
+    def finish(
+        self, execution_id: str, status: str, now: float, problems: list[str] | None = None
+    ) -> None:
+        values: dict[str, Any] = {":status": {"S": status}, ":now": {"N": _number(now)}}
+        update = "SET #status = :status, finished_at = :now"
+        if problems is not None:
+            values[":problems"] = {"L": [{"S": p} for p in problems]}
+            update += ", problems = :problems"
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": execution_key(execution_id)}},
+            UpdateExpression=update,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
+
+
+def _execution(item: Item) -> ExecutionRecord:
+    return ExecutionRecord(
+        execution_id=str(item["pk"]["S"]).removeprefix("import#"),
+        project=item["project"]["S"],
+        file_key=item["file_key"]["S"],
+        status=item["status"]["S"],
+        started_at=float(item["started_at"]["N"]),
+        chunks_total=int(item.get("chunks_total", {}).get("N", 0)),
+        bytes_total=int(item.get("bytes_total", {}).get("N", 0)),
+        done_chunks=frozenset(int(i) for i in item.get("chunks_done", {}).get("SS", [])),
+        counters={name: int(item.get(name, {}).get("N", 0)) for name in COUNTERS},
+        plan=json.loads(item["plan"]["S"]) if "plan" in item else {},
+        problems=[p["S"] for p in item.get("problems", {}).get("L", [])],
+        finished_at=float(item["finished_at"]["N"]) if "finished_at" in item else None,
+    )
+
+
+@functools.cache
+def import_store_from_environment() -> ImportStore:
+    return ImportStore(*_client_and_table_from_environment())

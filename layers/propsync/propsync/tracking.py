@@ -14,15 +14,19 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from propsync.customer_updates import UpdateResult, update_customer
+from propsync.customer_updates import (
+    UpdateResult,
+    lookup_owners,
+    run_concurrently,
+    update_customer,
+)
 from propsync.errors import InvalidInputError, PartiallyAppliedError, PropsyncError
 from propsync.http_json import json_size
 from propsync.identity import validate_customer_ids
-from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES, MAX_CONCURRENT_COMMANDS
+from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES
 from propsync.models import CustomersCommandData, parse_model
 from propsync.store import CustomerStore
 
@@ -98,21 +102,13 @@ def run_batch(
             results[index] = _failure(str(error))
 
     if prepared:
-        pairs = {pair for p in prepared.values() for pair in p.ids.items()}
-        found = _lookup(store, project, pairs)
-        known = {pair: found.get(pair) for pair in pairs} if found is not None else None
+        known = lookup_owners(store, project, (p.ids for p in prepared.values()))
 
         def write(item: tuple[int, _Prepared]) -> tuple[int, Result]:
             index, command = item
             return index, _run_customers(store, project, command, received_at, known)
 
-        workers = min(MAX_CONCURRENT_COMMANDS, len(prepared))
-        if workers == 1:
-            done = [write(item) for item in prepared.items()]
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="command") as pool:
-                done = list(pool.map(write, prepared.items()))
-        for index, result in done:
+        for index, result in run_concurrently(list(prepared.items()), write):
             results[index] = result
 
     for index, command in enumerate(commands):
@@ -159,18 +155,6 @@ def _prepare_customers(command: dict[str, Any], data: Any) -> _Prepared:
         raise InvalidInputError('"data" is required for a customers command')
     parsed = parse_model(CustomersCommandData, data)
     return _Prepared(data=parsed, ids=validate_customer_ids(parsed.customer_ids))
-
-
-def _lookup(
-    store: CustomerStore, project: str, pairs: set[tuple[str, str]]
-) -> dict[tuple[str, str], str] | None:
-    """One batched lookup for the whole batch; None (each command then looks
-    up its own ids) if it fails, so a read error costs no command its result."""
-    try:
-        return store.lookup_identities(project, sorted(pairs))
-    except Exception:
-        logger.exception("batched identity lookup failed; commands will look up their own ids")
-        return None
 
 
 def _run_customers(

@@ -1,0 +1,102 @@
+"""An import bucket, a chunk queue and the table, all moto, with a project."""
+
+import gzip
+import itertools
+import json
+from dataclasses import dataclass
+
+import boto3
+import pytest
+
+from propsync.bucket import ChunkQueue, ImportBucket
+from propsync.imports import Services, run_chunk, start_execution
+from propsync.store import AccessStore, CustomerStore, ImportStore
+from tests.conftest import PROJECT, TABLE_NAME
+
+BUCKET = "propsync-imports-test"
+_sequencers = itertools.count(1)
+
+
+class Clock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class ImportHarness:
+    services: Services
+    s3: object
+    sqs: object
+    clock: Clock
+
+    def put_mapping(self, name: str, mapping: dict) -> None:
+        self.s3.put_object(
+            Bucket=BUCKET, Key=f"imports/{PROJECT}/{name}/mapping.json", Body=json.dumps(mapping)
+        )
+
+    def drop(self, name: str, file_name: str, data: bytes, sequencer: str | None = None):
+        """Upload a data file and deliver its S3 event; returns the execution."""
+        key = f"imports/{PROJECT}/{name}/{file_name}"
+        if file_name.endswith(".gz"):
+            data = gzip.compress(data)
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+        sequencer = sequencer or f"{next(_sequencers):016X}"
+        return start_execution(self.services, key, sequencer), sequencer
+
+    def deliver(self, key: str, sequencer: str):
+        return start_execution(self.services, key, sequencer)
+
+    def messages(self) -> list[dict]:
+        """Every chunk message waiting in the queue (taken off it)."""
+        found = []
+        while True:
+            response = self.sqs.receive_message(
+                QueueUrl=self.services.queue.url, MaxNumberOfMessages=10
+            )
+            batch = response.get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.services.queue.url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def run_messages(self, messages: list[dict]) -> None:
+        for message in messages:
+            run_chunk(self.services, message["execution_id"], message["chunk"])
+
+    def report(self, name: str, file_name: str) -> dict:
+        body = self.s3.get_object(Bucket=BUCKET, Key=f"reports/{PROJECT}/{name}/{file_name}.json")
+        return json.loads(body["Body"].read())
+
+    def rejected(self, name: str, file_name: str) -> bytes:
+        key = f"reports/{PROJECT}/{name}/{file_name}.rejected.csv"
+        return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+    def keys(self, prefix: str = "") -> list[str]:
+        response = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return [item["Key"] for item in response.get("Contents", [])]
+
+
+@pytest.fixture
+def imports(dynamodb_client) -> ImportHarness:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    queue_url = sqs.create_queue(QueueName="propsync-chunks-test")["QueueUrl"]
+    access = AccessStore(dynamodb_client, TABLE_NAME)
+    access.create_project(PROJECT, "imports")
+    clock = Clock(1_700_000_000.0)
+    services = Services(
+        customers=CustomerStore(dynamodb_client, TABLE_NAME),
+        access=access,
+        imports=ImportStore(dynamodb_client, TABLE_NAME),
+        bucket=ImportBucket(s3, BUCKET),
+        queue=ChunkQueue(sqs, queue_url),
+        clock=clock,
+    )
+    return ImportHarness(services=services, s3=s3, sqs=sqs, clock=clock)

@@ -1,0 +1,265 @@
+"""Imports from the bucket through the real execution code, S3, SQS and DynamoDB (moto)."""
+
+import pytest
+
+from propsync.customer_view import plain_properties, properties_with_timestamps
+from propsync.identity import find_customer_id
+from tests.conftest import PROJECT
+
+HOUR = 3600.0
+MAPPING = {
+    "properties": [
+        {"from_column": "meno", "to_property": "first_name", "type": "string"},
+        {"from_column": "email", "to_property": "email", "type": "string"},
+        {"from_column": "age", "to_property": "age", "type": "number"},
+    ],
+    "ids": [{"from_column": "idecko", "to_id": "registered"}],
+    "constant_columns": [],
+    "timezone": "UTC",
+}
+
+
+def customer(imports, registered):
+    store = imports.services.customers
+    customer_id = find_customer_id(store, PROJECT, "registered", registered)
+    return store.read_customer(PROJECT, customer_id) if customer_id else None
+
+
+def test_a_file_is_imported_with_the_start_time_and_reported(imports):
+    imports.put_mapping("crm", MAPPING)
+    data = b"idecko,meno,email,age\nm1,Marian,m@example.com,42\nm2,Jana,j@example.com,31\n"
+    record, _ = imports.drop("crm", "people.csv", data)
+
+    assert record.status == "succeeded"
+    report = imports.report("crm", "people.csv")
+    assert report["status"] == "succeeded"
+    assert (report["rows_read"], report["rows_written"], report["rows_rejected"]) == (2, 2, 0)
+    assert report["properties_applied"] == 6
+    assert report["properties_ignored_as_stale"] == 0
+    assert report["default_update_timestamp"] == 1_700_000_000.0
+    assert report["update_timestamp_from"] == "the execution's start time"
+    assert report["rejected_file"] is None
+    assert report["errors"] == []
+    assert properties_with_timestamps(customer(imports, "m1")) == {
+        "first_name": {"value": "Marian", "last_update": 1_700_000_000},
+        "email": {"value": "m@example.com", "last_update": 1_700_000_000},
+        "age": {"value": 42, "last_update": 1_700_000_000},
+    }
+    assert not [k for k in imports.keys("reports/") if "/.parts/" in k]  # parts cleaned up
+
+
+def test_the_product_documents_example(imports):
+    """A snapshot taken at 8:00 is imported while tracking updates one of its
+    customers at 9:00; the import's rows are written at 10:00."""
+    eight = 1_700_000_000.0
+    imports.put_mapping("snapshot", MAPPING)
+    from propsync.customer_updates import update_customer  # noqa: PLC0415
+
+    update_customer(
+        imports.services.customers,
+        PROJECT,
+        {"registered": "m1"},
+        {"email": "old@example.com", "first_name": "M"},
+        update_timestamp=eight - HOUR,
+        received_at=eight - HOUR,
+    )
+    data = b"idecko,meno,email,age\nm1,Marian,old@example.com,42\n"
+    imports.clock.now = eight
+    key = f"imports/{PROJECT}/snapshot/snap.csv"
+    imports.s3.put_object(Bucket="propsync-imports-test", Key=key, Body=data)
+    # the execution starts at 8:00 ...
+    execution = imports.services.imports.start("exec-8", PROJECT, key, eight)
+    assert execution.started_at == eight
+    # ... tracking changes the email at 9:00 ...
+    update_customer(
+        imports.services.customers,
+        PROJECT,
+        {"registered": "m1"},
+        {"email": "new@example.com"},
+        update_timestamp=None,
+        received_at=eight + HOUR,
+    )
+    # ... and the rows are written at 10:00 (a redelivery of the same event
+    # finds the 8:00 start time)
+    imports.clock.now = eight + 2 * HOUR
+    from propsync.imports import execution_id_for  # noqa: PLC0415
+
+    imports.services.imports.start(
+        execution_id_for("propsync-imports-test", key, "SEQ"), PROJECT, key, eight
+    )
+    record = imports.deliver(key, "SEQ")
+    assert record.started_at == eight
+    stored = properties_with_timestamps(customer(imports, "m1"))
+    assert stored["email"] == {"value": "new@example.com", "last_update": eight + HOUR}
+    assert stored["first_name"] == {"value": "Marian", "last_update": eight}
+    assert stored["age"] == {"value": 42, "last_update": eight}
+    report = imports.report("snapshot", "snap.csv")
+    assert report["properties_ignored_as_stale"] == 1
+    assert report["properties_applied"] == 2
+
+
+def test_a_redelivered_event_changes_nothing_and_counts_once(imports):
+    imports.put_mapping("crm", MAPPING)
+    data = b"idecko,meno,email,age\nm1,Marian,m@example.com,42\n"
+    first, sequencer = imports.drop("crm", "again.csv", data)
+    imports.clock.now += 500  # later delivery of the same event
+    second = imports.deliver(f"imports/{PROJECT}/crm/again.csv", sequencer)
+    assert second.execution_id == first.execution_id
+    assert second.started_at == first.started_at
+    assert second.counters == first.counters
+    assert imports.report("crm", "again.csv")["rows_read"] == 1
+    last_update = properties_with_timestamps(customer(imports, "m1"))["age"]["last_update"]
+    assert last_update == first.started_at
+
+
+def test_a_new_upload_of_the_same_file_is_a_new_execution(imports):
+    imports.put_mapping("crm", MAPPING)
+    data = b"idecko,meno,email,age\nm1,Marian,m@example.com,42\n"
+    first, _ = imports.drop("crm", "daily.csv", data)
+    imports.clock.now += 86400
+    second, _ = imports.drop("crm", "daily.csv", data.replace(b"42", b"43"))
+    assert second.execution_id != first.execution_id
+    assert plain_properties(customer(imports, "m1"))["age"] == 43
+
+
+def test_empty_cells_clear_and_bad_rows_are_rejected_without_stopping(imports):
+    imports.put_mapping("crm", MAPPING)
+    imports.drop("crm", "one.csv", b"idecko,meno,email,age\nm1,Marian,m@example.com,42\n")
+    imports.clock.now += 10
+    data = (
+        b"idecko,meno,email,age\n"
+        b"m1,,m@example.com,43\n"  # empty first name: cleared
+        b"m2,Jana,j@example.com,old\n"  # not a number: rejected
+        b",Nobody,n@example.com,1\n"  # no id: rejected
+        b"m3,Short\n"  # missing cells: rejected
+        b"m4,Eva,e@example.com,25\n"
+    )
+    record, _ = imports.drop("crm", "two.csv", data)
+    assert record.status == "partially_succeeded"
+    report = imports.report("crm", "two.csv")
+    assert (report["rows_read"], report["rows_written"], report["rows_rejected"]) == (5, 2, 3)
+    assert [e["line"] for e in report["errors"]] == [3, 4, 5]
+    assert "'old' is not a number" in report["errors"][0]["reason"]
+    assert plain_properties(customer(imports, "m1")) == {"email": "m@example.com", "age": 43}
+    assert customer(imports, "m2") is None
+    assert imports.rejected("crm", "two.csv").decode().splitlines() == [
+        "line,reason,idecko,meno,email,age",
+        "3,'old' is not a number (column 'age'),m2,Jana,j@example.com,old",
+        "4,no id: the id column(s) 'idecko' are empty,,Nobody,n@example.com,1",
+        "5,the row has 2 cells; the header has 4,m3,Short",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "problem"),
+    [
+        ({**MAPPING, "colour": "red"}, "unknown key 'colour'"),
+        ({**MAPPING, "ids": []}, "at least one id column is required"),
+        ({**MAPPING, "timezone": "Nowhere/City"}, "unknown timezone"),
+        (
+            {
+                **MAPPING,
+                "properties": [{"from_column": "meno", "to_property": "x", "type": "blob"}],
+            },
+            "unknown type 'blob'",
+        ),
+        (
+            {**MAPPING, "ids": [{"from_column": "missing", "to_id": "registered"}]},
+            "from_column 'missing' of id 'registered' is neither a column",
+        ),
+    ],
+)
+def test_an_invalid_mapping_fails_before_any_row_is_written(imports, mapping, problem):
+    imports.put_mapping("bad", mapping)
+    record, _ = imports.drop("bad", "x.csv", b"idecko,meno,email,age\nm1,Marian,m@example.com,42\n")
+    assert record.status == "failed"
+    report = imports.report("bad", "x.csv")
+    assert report["status"] == "failed"
+    assert any(problem in p for p in report["problems"]), report["problems"]
+    assert report["rows_read"] == 0
+    assert customer(imports, "m1") is None
+
+
+def test_every_mapping_problem_is_listed(imports):
+    imports.put_mapping(
+        "bad",
+        {
+            "properties": [{"from_column": "nope", "to_property": "x", "type": "string"}],
+            "ids": [{"from_column": "missing", "to_id": "registered"}],
+            "update_timestamp": {"from_column": "also_missing"},
+        },
+    )
+    imports.drop("bad", "x.csv", b"a,b\n1,2\n")
+    assert len(imports.report("bad", "x.csv")["problems"]) == 3
+
+
+def test_a_missing_mapping_or_project_fails_with_a_report(imports):
+    record, _ = imports.drop("nomapping", "x.csv", b"a\n1\n")
+    assert record.status == "failed"
+    assert "upload imports/" in imports.report("nomapping", "x.csv")["problems"][0]
+
+
+def test_the_timestamp_column_may_be_a_constant_or_a_data_column(imports):
+    imports.put_mapping(
+        "ts",
+        {
+            **MAPPING,
+            "update_timestamp": {"from_column": "snapshot"},
+            "constant_columns": [{"name": "snapshot", "value": "2023-11-14T20:00:00+01:00"}],
+        },
+    )
+    imports.drop("ts", "c.csv", b"idecko,meno,email,age\nm1,Marian,m@example.com,42\n")
+    assert properties_with_timestamps(customer(imports, "m1"))["age"]["last_update"] == 1699988400
+    imports.put_mapping(
+        "ts2",
+        {**MAPPING, "update_timestamp": {"from_column": "when"}, "timezone": "Europe/Bratislava"},
+    )
+    imports.drop(
+        "ts2", "d.csv", b"idecko,meno,email,age,when\nm2,Jana,j@x.com,3,2023-11-14 21:00\n"
+    )
+    assert properties_with_timestamps(customer(imports, "m2"))["age"]["last_update"] == 1699992000
+    assert imports.report("ts2", "d.csv")["update_timestamp_from"] == "column 'when'"
+
+
+def test_gzip_semicolons_bom_and_quoted_newlines(imports):
+    imports.put_mapping("gz", MAPPING)
+    data = '\ufeffidecko;meno;email;age\nm1;"Mar;ian\nsecond line";m@x.com;1\n'.encode()
+    record, _ = imports.drop("gz", "people.csv.gz", data)
+    assert record.status == "succeeded"
+    assert plain_properties(customer(imports, "m1"))["first_name"] == "Mar;ian\nsecond line"
+
+
+def test_at_equal_timestamps_the_later_row_wins(imports):
+    imports.put_mapping("dups", {**MAPPING, "update_timestamp": {"from_column": "ts"}})
+    rows = b"".join(b"m1,v%03d,m@x.com,%d,1600000000\n" % (i, i) for i in range(300))
+    # every row has the same timestamp; only the line can decide, not the value
+    imports.drop("dups", "d.csv", b"idecko,meno,email,age,ts\n" + rows)
+    assert plain_properties(customer(imports, "m1"))["age"] == 299
+
+
+def test_a_large_file_is_cut_into_chunks_run_by_separate_invocations(imports, monkeypatch):
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "120")
+    imports.put_mapping("big", {**MAPPING, "update_timestamp": {"from_column": "ts"}})
+    lines = [b"idecko,meno,email,age,ts"]
+    for i in range(60):
+        note = b'"multi\nline"' if i % 7 == 0 else b"plain"
+        lines.append(b"c%02d,%s,x%d@x.com,%d,1600000000" % (i % 20, note, i, i))
+    lines.append(b"bad,row")
+    data = b"\n".join(lines) + b"\n"
+    record, _ = imports.drop("big", "big.csv", data)
+    assert record.status == "running"
+    messages = imports.messages()
+    assert len(messages) == record.chunks_total > 5
+    # chunks run out of order, one of them twice (a redelivered message)
+    imports.run_messages(list(reversed(messages)) + messages[:1])
+
+    report = imports.report("big", "big.csv")
+    assert report["chunks"] == len(messages)
+    assert (report["rows_read"], report["rows_written"], report["rows_rejected"]) == (61, 60, 1)
+    assert report["rows_read"] == report["rows_written"] + report["rows_rejected"]
+    assert report["errors"][0]["line"] == 71  # after the header, 60 rows and 9 quoted newlines
+    # the later row of each customer wins, although its chunk ran first or last
+    for n in range(20):
+        assert plain_properties(customer(imports, f"c{n:02d}"))["age"] == 40 + n
+    first_name = plain_properties(customer(imports, "c00"))["first_name"]
+    assert first_name == "plain"  # row 40 (i=40, not a multiple of 7)
