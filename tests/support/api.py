@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from propsync import api as api_module
+from propsync import bucket as bucket_module
 from propsync import store as store_module
 from propsync.access import Permission, create_api_key
 from propsync.store import AccessStore
@@ -22,6 +23,9 @@ def reset_service_caches() -> None:
     store_module._client_and_table_from_environment.cache_clear()
     store_module.store_from_environment.cache_clear()
     store_module.access_store_from_environment.cache_clear()
+    store_module.import_store_from_environment.cache_clear()
+    bucket_module.bucket_from_environment.cache_clear()
+    bucket_module.queue_from_environment.cache_clear()
     api_module.forget_known_projects()
 
 

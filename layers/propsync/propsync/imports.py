@@ -51,6 +51,7 @@ from propsync.import_rows import (
     read_layout,
     rejected_csv,
 )
+from propsync.merge_rule import merge
 from propsync.store import AccessStore, CustomerStore, ExecutionRecord, ImportStore
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,23 @@ class Services:
     bucket: ImportBucket
     queue: ChunkQueue | None
     clock: Any = time.time
+
+
+def services_from_environment() -> Services:
+    from propsync.bucket import bucket_from_environment, queue_from_environment  # noqa: PLC0415
+    from propsync.store import (  # noqa: PLC0415
+        access_store_from_environment,
+        import_store_from_environment,
+        store_from_environment,
+    )
+
+    return Services(
+        customers=store_from_environment(),
+        access=access_store_from_environment(),
+        imports=import_store_from_environment(),
+        bucket=bucket_from_environment(),
+        queue=queue_from_environment(),
+    )
 
 
 # ---------------------------------------------------------------- start
@@ -306,29 +324,36 @@ def _batches(records: Iterator[tuple[int, list[str], str | None]]) -> Iterator[l
 def _write_batch(
     services: Services, project: str, rows: list[RowUpdate | RejectedRow], outcome: _ChunkOutcome
 ) -> list[RejectedRow]:
-    """Write the batch's updates (ids looked up together, writes concurrent);
-    returns the rows rejected, by mapping or by the store."""
-    updates = [row for row in rows if isinstance(row, RowUpdate)]
+    """Write the batch's updates and return the rows rejected (by the mapping
+    or by the store). Rows naming the same ids are merged first with the merge
+    rule itself, which gives the same result as writing them one by one (the
+    rule is order-independent), in one write instead of several racing for
+    the same item. Ids are looked up together; writes run concurrently."""
     refused = [row for row in rows if isinstance(row, RejectedRow)]
+    groups: dict[tuple[tuple[str, str], ...], list[RowUpdate]] = {}
+    for row in rows:
+        if isinstance(row, RowUpdate):
+            groups.setdefault(tuple(sorted(row.ids.items())), []).append(row)
     known = (
-        lookup_owners(services.customers, project, (u.ids for u in updates)) if updates else None
+        lookup_owners(services.customers, project, (dict(k) for k in groups)) if groups else None
     )
 
-    def write(update: RowUpdate) -> tuple[RowUpdate, int, int] | RejectedRow:
+    def write(group: list[RowUpdate]) -> tuple[list[RowUpdate], int, int, str | None]:
+        versions = merge({}, ((n, v) for row in group for n, v in row.versions.items()))
         try:
-            result = write_update(services.customers, project, update.ids, update.versions, known)
+            result = write_update(services.customers, project, group[0].ids, versions, known)
         except PropsyncError as error:  # identity conflict, customer too large, ...
-            return RejectedRow(update.line, update.cells, str(error))
-        return update, len(result.applied), len(result.ignored)
+            return group, 0, 0, str(error)
+        return group, len(result.applied), len(result.ignored), None
 
     # counted here, on one thread, from what the writers returned
-    for written in run_concurrently(updates, write):
-        if isinstance(written, RejectedRow):
-            refused.append(written)
+    for group, applied, ignored, problem in run_concurrently(list(groups.values()), write):
+        if problem is None:
+            outcome.counters["rows_written"] += len(group)
+            outcome.counters["properties_applied"] += applied
+            outcome.counters["properties_ignored"] += ignored
         else:
-            outcome.counters["rows_written"] += 1
-            outcome.counters["properties_applied"] += written[1]
-            outcome.counters["properties_ignored"] += written[2]
+            refused += [RejectedRow(row.line, row.cells, problem) for row in group]
     outcome.counters["rows_read"] += len(rows)
     outcome.counters["rows_rejected"] += len(refused)
     refused.sort(key=lambda row: row.line)

@@ -1,0 +1,109 @@
+"""The import functions, invoked with the S3 and SQS event samples of events/."""
+
+import copy
+import json
+from urllib.parse import quote_plus
+
+import pytest
+
+from propsync.customer_view import plain_properties
+from propsync.identity import find_customer_id
+from propsync_local.apigw import EVENTS_DIR, LambdaContext, load_handler
+from tests.conftest import PROJECT, TABLE_NAME
+from tests.imports.conftest import BUCKET
+from tests.support.api import reset_service_caches
+
+MAPPING = {
+    "properties": [{"from_column": "First Name", "to_property": "first_name", "type": "string"}],
+    "ids": [{"from_column": "id", "to_id": "registered"}],
+}
+
+
+@pytest.fixture
+def environment(imports, monkeypatch):
+    monkeypatch.setenv("PROPSYNC_TABLE_NAME", TABLE_NAME)
+    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", BUCKET)
+    monkeypatch.setenv("PROPSYNC_CHUNK_QUEUE_URL", imports.services.queue.url)
+    reset_service_caches()
+    yield imports
+    reset_service_caches()
+
+
+def s3_event(key: str, sequencer: str, bucket: str = BUCKET) -> dict:
+    event = json.loads((EVENTS_DIR / "ImportFunction.S3Put.json").read_text())
+    record = copy.deepcopy(event["Records"][0])
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["object"]["key"] = quote_plus(key, safe="/")  # as S3 sends it
+    record["s3"]["object"]["sequencer"] = sequencer
+    return {"Records": [record]}
+
+
+def sqs_event(messages: list[dict]) -> dict:
+    sample = json.loads((EVENTS_DIR / "ImportChunkFunction.SQS.json").read_text())
+    records = []
+    for index, message in enumerate(messages):
+        record = copy.deepcopy(sample["Records"][0])
+        record["messageId"] = f"message-{index}"
+        record["body"] = json.dumps(message)
+        records.append(record)
+    return {"Records": records}
+
+
+def first_name(imports, registered):
+    store = imports.services.customers
+    return plain_properties(
+        store.read_customer(PROJECT, find_customer_id(store, PROJECT, "registered", registered))
+    )["first_name"]
+
+
+def test_an_s3_event_with_an_url_encoded_key_runs_the_import(environment):
+    imports = environment
+    imports.put_mapping("crm snapshot", MAPPING)
+    key = f"imports/{PROJECT}/crm snapshot/people (1).csv"
+    imports.s3.put_object(Bucket=BUCKET, Key=key, Body=b"id,First Name\nm1,Marian\n")
+
+    answer = load_handler("ImportFunction")(s3_event(key, "00A1"), LambdaContext("ImportFunction"))
+
+    assert answer["executions"][0]["status"] == "succeeded"
+    assert first_name(imports, "m1") == "Marian"
+    report = imports.report("crm snapshot", "people (1).csv")
+    assert report["file"] == key
+
+
+def test_mappings_reports_and_other_buckets_start_nothing(environment):
+    imports = environment
+    handler = load_handler("ImportFunction")
+    imports.put_mapping("crm", MAPPING)
+    assert (
+        handler(s3_event(f"imports/{PROJECT}/crm/mapping.json", "1"), LambdaContext("f"))[
+            "executions"
+        ]
+        == []
+    )
+    assert handler(s3_event("reports/x/y/z.csv", "2"), LambdaContext("f"))["executions"] == []
+    other = s3_event(f"imports/{PROJECT}/crm/a.csv", "3", bucket="someone-else")
+    assert handler(other, LambdaContext("f"))["executions"] == []
+
+
+def test_chunk_messages_through_the_sqs_handler_with_a_failed_one_reported(
+    environment, monkeypatch
+):
+    imports = environment
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "40")
+    imports.put_mapping("big", MAPPING)
+    rows = b"".join(b"c%d,Name %d\n" % (i, i) for i in range(30))
+    key = f"imports/{PROJECT}/big/big.csv"
+    imports.s3.put_object(Bucket=BUCKET, Key=key, Body=b"id,First Name\n" + rows)
+    load_handler("ImportFunction")(s3_event(key, "00B2"), LambdaContext("ImportFunction"))
+    messages = imports.messages()
+    assert len(messages) > 3
+    broken = {"execution_id": "no-such-execution", "chunk": 0}
+
+    answer = load_handler("ImportChunkFunction")(
+        sqs_event([*messages, broken]), LambdaContext("ImportChunkFunction")
+    )
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": f"message-{len(messages)}"}]}
+    report = imports.report("big", "big.csv")
+    assert (report["rows_read"], report["rows_written"]) == (30, 30)
+    assert first_name(imports, "c29") == "Name 29"
