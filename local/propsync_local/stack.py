@@ -7,6 +7,8 @@
 - an HTTP front on 127.0.0.1:$PROPSYNC_API_PORT (3000) that routes each request
   as API Gateway would, authorizer first for private routes, to the real
   handlers (propsync_local.apigw);
+- the import triggers: a file put under imports/ in the local bucket runs
+  ImportFunction, chunk messages run ImportChunkFunction (propsync_local.triggers);
 - a demo project and API key (PROPSYNC_LOCAL_PROJECT_TOKEN, PROPSYNC_LOCAL_KEY_ID,
   PROPSYNC_LOCAL_KEY_SECRET, or the defaults below), printed and written to
   .local/credentials.json.
@@ -33,6 +35,7 @@ from propsync_local.cfn_template import (
     load_template,
     resources_of_type,
 )
+from propsync_local.triggers import ImportTriggers
 
 DEFAULT_PROJECT_TOKEN = "00000000-0000-0000-0000-000000000000"
 DEFAULT_KEY_ID = "demo-key"
@@ -66,14 +69,19 @@ def create_resources(template: dict[str, Any]) -> dict[str, str]:
         s3 = boto3.client("s3")
         for logical_id in buckets:
             name = f"propsync-local-{logical_id.lower()}"
-            with contextlib.suppress(
-                s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists
-            ):
+            exists = (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists)
+            with contextlib.suppress(*exists):
                 s3.create_bucket(
                     Bucket=name,
                     CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name},
                 )
             names[logical_id] = name
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    if queues:
+        sqs = boto3.client("sqs")
+        for logical_id in queues:
+            name = f"propsync-local-{logical_id.lower()}"
+            names[logical_id] = sqs.create_queue(QueueName=name)["QueueUrl"]
     return names
 
 
@@ -148,7 +156,15 @@ def serve(
     """Create resources and demo access, then serve HTTP until interrupted."""
     names = create_resources(load_template())
     os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
+    os.environ["PROPSYNC_IMPORT_BUCKET"] = names["ImportBucket"]
+    os.environ["PROPSYNC_CHUNK_QUEUE_URL"] = names["ChunkQueue"]
     create_demo_access(project, key_id, secret)
+    import boto3  # noqa: PLC0415
+
+    triggers = ImportTriggers(
+        boto3.client("s3"), boto3.client("sqs"), names["ImportBucket"], names["ChunkQueue"]
+    )
+    triggers.start()
     api_url = f"http://127.0.0.1:{api_port}"
     credentials = {
         "project_token": project,
@@ -158,7 +174,8 @@ def serve(
         "aws_endpoint_url": aws_url,
         "dynamodb_endpoint_url": dynamodb_url,
         "table_name": names["PropsyncTable"],
-        "import_bucket": next((n for logical, n in names.items() if "Bucket" in logical), None),
+        "import_bucket": names["ImportBucket"],
+        "chunk_queue_url": names["ChunkQueue"],
     }
     CREDENTIALS_PATH.parent.mkdir(parents=True, exist_ok=True)
     CREDENTIALS_PATH.write_text(json.dumps(credentials, indent=2) + "\n")
@@ -172,6 +189,7 @@ def serve(
     try:
         server.serve_forever()
     finally:
+        triggers.stop()
         server.server_close()
 
 

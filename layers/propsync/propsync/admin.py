@@ -4,11 +4,14 @@
     python -m propsync.admin create-key --project TOKEN --permission customer_properties:get ...
     python -m propsync.admin list-keys --project TOKEN
     python -m propsync.admin revoke-key KEY_ID
+    python -m propsync.admin import --project TOKEN --name crm --mapping mapping.json people.csv
 
 The table is PROPSYNC_TABLE_NAME; endpoint, region and credentials come from
 the environment as for any boto3 program (AWS_ENDPOINT_URL for the local stack,
-AWS_PROFILE / AWS_REGION for an account). A secret is printed once, when its key
-is created, and is never stored: only its salted hash is.
+AWS_PROFILE / AWS_REGION for an account); `import` uploads to the bucket
+PROPSYNC_IMPORT_BUCKET (or --bucket) and follows the execution to its report.
+A secret is printed once, when its key is created, and is never stored: only
+its salted hash is.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from propsync.access import Permission, create_api_key, is_project_token, parse_permissions
 from propsync.store import access_store_from_environment
@@ -47,7 +53,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     revoke = commands.add_parser("revoke-key", help="revoke a key; it stops working at once")
     revoke.add_argument("key_id")
 
+    upload = commands.add_parser(
+        "import", help="upload a mapping and a file, follow the import until its report"
+    )
+    upload.add_argument("file", type=Path, help="the CSV file (.csv or .csv.gz)")
+    upload.add_argument("--project", required=True, help="project token")
+    upload.add_argument("--name", required=True, help="import name (a folder of the bucket)")
+    upload.add_argument("--mapping", type=Path, help="mapping.json to upload first")
+    upload.add_argument("--bucket", help="import bucket (default: $PROPSYNC_IMPORT_BUCKET)")
+    upload.add_argument("--timeout", type=float, default=3600.0, help="seconds to follow")
+    upload.add_argument("--no-follow", action="store_true", help="upload only")
+
     args = parser.parse_args(argv)
+    if args.command == "import":
+        return run_import(args)
     access = access_store_from_environment()
 
     if args.command == "create-project":
@@ -97,6 +116,77 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(json.dumps({"api_key_id": args.key_id, "revoked": True}))
     return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Upload, then follow the execution with a progress bar on stderr and
+    print the report's summary on stdout. Exit 0 succeeded, 2 partially
+    succeeded, 1 failed (or not finished in time)."""
+    from propsync.bucket import ImportBucket, bucket_from_environment  # noqa: PLC0415
+    from propsync.store import import_store_from_environment  # noqa: PLC0415
+
+    if not is_project_token(args.project):
+        print(f"--project {args.project!r} is not a project token (a UUID)", file=sys.stderr)
+        return 1
+    if not args.file.name.endswith((".csv", ".csv.gz")):
+        print("the file must end in .csv or .csv.gz", file=sys.stderr)
+        return 1
+    if args.bucket:
+        import boto3  # noqa: PLC0415
+
+        bucket = ImportBucket(boto3.client("s3"), args.bucket)
+    else:
+        bucket = bucket_from_environment()
+    imports = import_store_from_environment()
+    folder = f"imports/{args.project}/{args.name}"
+    key = f"{folder}/{args.file.name}"
+    if args.mapping:
+        bucket.put(f"{folder}/mapping.json", args.mapping.read_bytes(), "application/json")
+    before = imports.latest_for_file(key)
+    with args.file.open("rb") as data:
+        bucket.put(key, data, "text/csv")
+    print(f"uploaded s3://{bucket.name}/{key}", file=sys.stderr)
+    if args.no_follow:
+        return 0
+
+    deadline = time.monotonic() + args.timeout
+    record = None
+    while time.monotonic() < deadline:
+        record = imports.latest_for_file(key)
+        if record and (before is None or record.execution_id != before.execution_id):
+            _progress(record)
+            if record.status != "running":
+                break
+        time.sleep(0.5)
+    print(file=sys.stderr)
+    if record is None or record.status == "running":
+        print(
+            "the import has not finished yet; its report will be written to "
+            f"s3://{bucket.name}/reports/{args.project}/{args.name}/",
+            file=sys.stderr,
+        )
+        return 1
+    report_key = f"reports/{args.project}/{args.name}/{args.file.name}.json"
+    report = json.loads(bucket.read(report_key) or b"{}")
+    summary = {k: v for k, v in report.items() if k != "errors"}
+    summary["first_errors"] = report.get("errors", [])[:5]
+    print(json.dumps(summary, indent=2))
+    return {"succeeded": 0, "partially_succeeded": 2}.get(record.status, 1)
+
+
+def _progress(record: Any) -> None:
+    total = record.bytes_total
+    done = min(max(record.progress_bytes, record.counters["bytes_done"]), total) if total else 0
+    rows = max(record.progress_rows, record.counters["rows_read"])
+    if record.status != "running" and total:
+        done = total
+    fraction = done / total if total else 0.0
+    bar = "#" * int(fraction * 30)
+    sys.stderr.write(
+        f"\r[{bar:<30}] {fraction:6.1%}  {done / 1e6:8.1f} of {total / 1e6:.1f} MB  "
+        f"{rows} rows  {record.status}   "
+    )
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

@@ -277,7 +277,9 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
         with _data_stream(services.bucket, target, start, end) as stream:
             counting = _CountingReader(stream)
             buffered = io.BufferedReader(counting, 1 << 16)
+            progress = _Progress(services, execution_id)
             for batch in _batches(iter_records(buffered, delimiter, first_line)):
+                progress.update(len(batch), counting.count)
                 mapped = [
                     RejectedRow(line, cells, problem)
                     if problem
@@ -295,6 +297,7 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
                 if refused:
                     rejected.write(rejected_csv(refused, header, delimiter, with_header=False))
             outcome.counters["bytes_done"] = counting.count
+            progress.flush(counting.count)
         if outcome.counters["rows_rejected"]:
             rejected.seek(0)
             services.bucket.put(target.part_key(index, "rejected.csv"), rejected.read(), "text/csv")
@@ -360,6 +363,32 @@ def _write_batch(
     room = MAX_REPORTED_ERRORS - len(outcome.errors)
     outcome.errors += [{"line": r.line, "reason": r.reason} for r in refused[: max(room, 0)]]
     return refused
+
+
+class _Progress:
+    """Reports rows and bytes read to the execution record every few seconds."""
+
+    INTERVAL_SECONDS = 2.0
+
+    def __init__(self, services: Services, execution_id: str):
+        self._services = services
+        self._execution_id = execution_id
+        self._rows = 0
+        self._reported_bytes = 0
+        self._last = time.monotonic()
+
+    def update(self, rows: int, bytes_read: int) -> None:
+        self._rows += rows
+        if time.monotonic() - self._last >= self.INTERVAL_SECONDS:
+            self.flush(bytes_read)
+
+    def flush(self, bytes_read: int) -> None:
+        if self._rows or bytes_read > self._reported_bytes:
+            self._services.imports.add_progress(
+                self._execution_id, self._rows, bytes_read - self._reported_bytes
+            )
+        self._rows, self._reported_bytes = 0, bytes_read
+        self._last = time.monotonic()
 
 
 class _CountingReader(io.RawIOBase):

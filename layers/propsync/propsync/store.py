@@ -661,6 +661,8 @@ class ExecutionRecord:
     bytes_total: int
     done_chunks: frozenset[int]
     counters: dict[str, int]
+    progress_rows: int
+    progress_bytes: int
     plan: dict[str, Any]
     problems: list[str]
     finished_at: float | None
@@ -695,6 +697,15 @@ class ImportStore:
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
+            # the newest execution of a file, for whoever uploaded it to follow
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": f"importfile#{file_key}"},
+                    "execution_id": {"S": execution_id},
+                    "started_at": {"N": _number(now)},
+                },
+            )
         except ClientError as error:
             if not _is_conditional_failure(error):
                 raise
@@ -710,6 +721,25 @@ class ImportStore:
             ConsistentRead=True,
         ).get("Item")
         return _execution(item) if item else None
+
+    def latest_for_file(self, file_key: str) -> ExecutionRecord | None:
+        """The newest execution started for an object key, if any."""
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"importfile#{file_key}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return self.get(item["execution_id"]["S"]) if item else None
+
+    def add_progress(self, execution_id: str, rows: int, bytes_read: int) -> None:
+        """Progress while a chunk runs (informational: a retried chunk adds
+        again; the report's counts come from complete_chunk only)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": execution_key(execution_id)}},
+            UpdateExpression="ADD progress_rows :rows, progress_bytes :bytes",
+            ExpressionAttributeValues={":rows": {"N": str(rows)}, ":bytes": {"N": str(bytes_read)}},
+        )
 
     def set_plan(
         self, execution_id: str, plan: dict[str, Any], chunks_total: int, bytes_total: int
@@ -782,6 +812,8 @@ def _execution(item: Item) -> ExecutionRecord:
         bytes_total=int(item.get("bytes_total", {}).get("N", 0)),
         done_chunks=frozenset(int(i) for i in item.get("chunks_done", {}).get("SS", [])),
         counters={name: int(item.get(name, {}).get("N", 0)) for name in COUNTERS},
+        progress_rows=int(item.get("progress_rows", {}).get("N", 0)),
+        progress_bytes=int(item.get("progress_bytes", {}).get("N", 0)),
         plan=json.loads(item["plan"]["S"]) if "plan" in item else {},
         problems=[p["S"] for p in item.get("problems", {}).get("L", [])],
         finished_at=float(item["finished_at"]["N"]) if "finished_at" in item else None,
