@@ -1,0 +1,128 @@
+"""Import throughput and peak memory against the local stack.
+
+    .venv/bin/python bench/import_local.py [--rows 100000] [--customers 20000]
+
+Starts a single-threaded moto server (the local stack's DynamoDB and S3),
+creates the template's resources, writes a CSV of --rows rows over
+--customers customers to disk, uploads it, and runs the real import
+execution in this process, as ImportFunction would. Prints rows per second
+and the peak memory (RSS) of this process before and after the import, and
+writes bench/results/import-local.json. The moto server runs in its own
+process, so its CPU and memory are not counted, as DynamoDB's are not on
+AWS; its single thread does bound the rate, so the figure is a floor for
+AWS, not a forecast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "propsync"), str(ROOT / "local")]
+
+from propsync_local import moto_server  # noqa: E402
+from propsync_local.cfn_template import load_template  # noqa: E402
+
+PROJECT = "00000000-0000-0000-0000-000000000000"
+MAPPING = {
+    "properties": [
+        {"from_column": "first_name", "to_property": "first_name", "type": "string"},
+        {"from_column": "email", "to_property": "email", "type": "string"},
+        {"from_column": "age", "to_property": "age", "type": "number"},
+        {"from_column": "vip", "to_property": "vip", "type": "boolean"},
+        {"from_column": "signed_up", "to_property": "signed_up", "type": "date"},
+    ],
+    "ids": [{"from_column": "id", "to_id": "registered"}],
+}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def write_csv(path: Path, rows: int, customers: int) -> None:
+    rng = random.Random(7)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("id,first_name,email,age,vip,signed_up\n")
+        for row in range(rows):
+            customer = rng.randrange(customers)
+            out.write(
+                f"c{customer},Name {row},c{customer}@example.com,{rng.randrange(18, 90)},"
+                f"{rng.choice(['yes', 'no'])},20{rng.randrange(10, 25)}-0{rng.randrange(1, 9)}-1{rng.randrange(0, 9)}\n"
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--port", type=int, default=4599)
+    args = parser.parse_args()
+
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{args.port}",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+    )
+    with tempfile.TemporaryDirectory() as scratch, moto_server.running(args.port):
+        from propsync_local.stack import create_resources  # noqa: PLC0415
+
+        names = create_resources(load_template())
+        os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
+        os.environ["PROPSYNC_IMPORT_BUCKET"] = names["ImportBucket"]
+        os.environ["PROPSYNC_CHUNK_QUEUE_URL"] = names["ChunkQueue"]
+        from propsync.imports import services_from_environment, start_execution  # noqa: PLC0415
+
+        services = services_from_environment()
+        services.access.create_project(PROJECT, "bench")
+        data = Path(scratch) / "bench.csv"
+        write_csv(data, args.rows, args.customers)
+        folder = f"imports/{PROJECT}/bench"
+        services.bucket.put(f"{folder}/mapping.json", json.dumps(MAPPING).encode(), "application/json")
+        with data.open("rb") as stream:
+            services.bucket.put(f"{folder}/bench.csv", stream, "text/csv")
+
+        before = peak_rss_mb()
+        started = time.perf_counter()
+        record = start_execution(services, f"{folder}/bench.csv", "BENCH1")
+        seconds = time.perf_counter() - started
+        after = peak_rss_mb()
+
+    assert record is not None and record.status == "succeeded", record
+    result = {
+        "rows": args.rows,
+        "customers": args.customers,
+        "file_bytes": data.stat().st_size if data.exists() else record.bytes_total,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(args.rows / seconds),
+        "peak_rss_mb_before_import": round(before, 1),
+        "peak_rss_mb_after_import": round(after, 1),
+        "rows_written": record.counters["rows_written"],
+        "properties_applied": record.counters["properties_applied"],
+        "engine": "single-threaded moto server on 127.0.0.1",
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "import-local.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
