@@ -54,9 +54,10 @@ def write_csv(path: Path, rows: int, customers: int) -> None:
         out.write("id,first_name,email,age,vip,signed_up\n")
         for row in range(rows):
             customer = rng.randrange(customers)
+            signed_up = f"20{rng.randrange(10, 25)}-0{rng.randrange(1, 9)}-1{rng.randrange(0, 9)}"
             out.write(
                 f"c{customer},Name {row},c{customer}@example.com,{rng.randrange(18, 90)},"
-                f"{rng.choice(['yes', 'no'])},20{rng.randrange(10, 25)}-0{rng.randrange(1, 9)}-1{rng.randrange(0, 9)}\n"
+                f"{rng.choice(['yes', 'no'])},{signed_up}\n"
             )
 
 
@@ -91,7 +92,10 @@ def main() -> int:
         data = Path(scratch) / "bench.csv"
         write_csv(data, args.rows, args.customers)
         folder = f"imports/{PROJECT}/bench"
-        services.bucket.put(f"{folder}/mapping.json", json.dumps(MAPPING).encode(), "application/json")
+        services.bucket.put(
+            f"{folder}/mapping.json", json.dumps(MAPPING).encode(), "application/json"
+        )
+        file_bytes = data.stat().st_size
         with data.open("rb") as stream:
             services.bucket.put(f"{folder}/bench.csv", stream, "text/csv")
 
@@ -101,11 +105,12 @@ def main() -> int:
         seconds = time.perf_counter() - started
         after = peak_rss_mb()
 
-    assert record is not None and record.status == "succeeded", record
+    if record is None or record.status != "succeeded":
+        raise SystemExit(f"the import did not succeed: {record}")
     result = {
         "rows": args.rows,
         "customers": args.customers,
-        "file_bytes": data.stat().st_size if data.exists() else record.bytes_total,
+        "file_bytes": file_bytes,
         "seconds": round(seconds, 2),
         "rows_per_second": round(args.rows / seconds),
         "peak_rss_mb_before_import": round(before, 1),

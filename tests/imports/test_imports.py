@@ -263,3 +263,37 @@ def test_a_large_file_is_cut_into_chunks_run_by_separate_invocations(imports, mo
         assert plain_properties(customer(imports, f"c{n:02d}"))["age"] == 40 + n
     first_name = plain_properties(customer(imports, "c00"))["first_name"]
     assert first_name == "plain"  # row 40 (i=40, not a multiple of 7)
+
+
+def test_a_chunk_that_crashes_half_way_and_runs_again_counts_once(imports, monkeypatch):
+    """The store fails on the 3rd write of the first attempt (after earlier
+    writes landed); the queue delivers the chunk again and it completes."""
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "60")
+    monkeypatch.setattr("propsync.imports.ROWS_PER_BATCH", 2)
+    imports.put_mapping("crash", MAPPING)
+    rows = b"".join(b"k%d,Name,k%d@x.com,%d\n" % (i, i, i) for i in range(12))
+    record, _ = imports.drop("crash", "c.csv", b"idecko,meno,email,age\n" + rows)
+    messages = imports.messages()
+    store = imports.services.customers
+    real_write = store.write_properties
+    calls = []
+
+    def flaky_write(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise ConnectionError("connection reset by peer")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "write_properties", flaky_write)
+    with pytest.raises(ConnectionError):
+        imports.run_messages(messages)
+    assert imports.services.imports.get(record.execution_id).status == "running"
+
+    imports.run_messages(messages)  # the queue delivers them again
+
+    report = imports.report("crash", "c.csv")
+    assert (report["rows_read"], report["rows_written"], report["rows_rejected"]) == (12, 12, 0)
+    assert report["started_at"] == record.started_at
+    assert [plain_properties(customer(imports, f"k{i}"))["age"] for i in range(12)] == list(
+        range(12)
+    )

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -299,8 +300,8 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
             outcome.counters["bytes_done"] = counting.count
             progress.flush(counting.count)
         if outcome.counters["rows_rejected"]:
-            rejected.seek(0)
-            services.bucket.put(target.part_key(index, "rejected.csv"), rejected.read(), "text/csv")
+            rejected.seek(0)  # uploaded as a stream: a chunk's rejects are never all in memory
+            services.bucket.put(target.part_key(index, "rejected.csv"), rejected, "text/csv")
     services.bucket.put(
         target.part_key(index, "errors.json"), _json(outcome.errors), "application/json"
     )
@@ -436,9 +437,10 @@ def _finalize(services: Services, execution_id: str) -> None:
         with tempfile.SpooledTemporaryFile(max_size=1 << 20) as merged:
             merged.write(rejected_csv([], header, delimiter, with_header=True))
             for key in rejected_parts:
-                merged.write(services.bucket.read(key) or b"")
+                with services.bucket.open(key) as part:
+                    shutil.copyfileobj(part, merged, 1 << 20)
             merged.seek(0)
-            services.bucket.put(target.rejected_key, merged.read(), "text/csv")
+            services.bucket.put(target.rejected_key, merged, "text/csv")
         rejected_key = target.rejected_key
     counters = record.counters
     if counters["rows_rejected"] == 0:
