@@ -10,7 +10,7 @@ SAM := $(SAM_VENV)/bin/sam
 # No telemetry, and a region so that sam validate never asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
 
-.PHONY: help venv lint format unit integration test clean run sam-check
+.PHONY: help venv lint format unit integration test clean run sam-check bench-import
 
 help:
 	@echo "make venv   build the dev virtualenv ($(VENV)) with Python 3.13 where available, else 3.11+"
@@ -19,6 +19,7 @@ help:
 	@echo "make sam-check  sam validate (+ --lint) and sam build, with SAM CLI in .venv-sam"
 	@echo "make lint   ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
 	@echo "make format apply ruff's formatting and autofixes"
+	@echo "make bench-import  import 100,000 rows against the local engine (docs/PERFORMANCE.md)"
 	@echo "make clean  remove the virtualenv and caches"
 
 $(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-python.sh
@@ -71,6 +72,10 @@ test: lint sam-check
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .aws-sam-build.log .pytest_cache .ruff_cache .hypothesis .local
+
+# Import throughput and memory against the local engine; rewrites its section of docs/PERFORMANCE.md.
+bench-import: $(STAMP)
+	$(PY) bench/import_local.py --rows 100000 --customers 20000
 
 # The Docker-free local stack (moto + HTTP front to the real handlers); Ctrl-C stops it.
 run: $(STAMP)

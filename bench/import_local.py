@@ -126,7 +126,37 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "import-local.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    _update_performance_doc(result)
     return 0
+
+
+def _update_performance_doc(result: dict) -> None:
+    """Rewrite this benchmark's section of docs/PERFORMANCE.md."""
+    doc = ROOT / "docs" / "PERFORMANCE.md"
+    start, end = "<!-- import-local:start -->", "<!-- import-local:end -->"
+    text = doc.read_text()
+    if start not in text or end not in text:
+        return
+    table = "\n".join(
+        [
+            start,
+            f"Measured {result['measured_at']} (Python {result['python']}, "
+            f"{result['cpus']} CPUs, {result['engine']}).",
+            "",
+            "| figure | value |",
+            "| --- | --- |",
+            f"| rows (customers) | {result['rows']:,} ({result['customers']:,}) |",
+            f"| file size | {result['file_bytes'] / 1e6:.1f} MB |",
+            f"| import time | {result['seconds']:.1f} s |",
+            f"| rows per second | {result['rows_per_second']:,} |",
+            f"| properties written | {result['properties_applied']:,} |",
+            f"| peak RSS before / after the import | {result['peak_rss_mb_before_import']} MB / "
+            f"{result['peak_rss_mb_after_import']} MB |",
+            end,
+        ]
+    )
+    before, rest = text.split(start, 1)
+    doc.write_text(before + table + rest.split(end, 1)[1])
 
 
 if __name__ == "__main__":
