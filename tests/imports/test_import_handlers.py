@@ -1,14 +1,13 @@
 """The import functions, invoked with the S3 and SQS event samples of events/."""
 
-import copy
 import json
-from urllib.parse import quote_plus
 
 import pytest
 
 from propsync.customer_view import plain_properties
 from propsync.identity import find_customer_id
-from propsync_local.apigw import EVENTS_DIR, LambdaContext, load_handler
+from propsync_local import triggers
+from propsync_local.apigw import LambdaContext, load_handler
 from tests.conftest import PROJECT, TABLE_NAME
 from tests.imports.conftest import BUCKET
 from tests.support.api import reset_service_caches
@@ -30,23 +29,17 @@ def environment(imports, monkeypatch):
 
 
 def s3_event(key: str, sequencer: str, bucket: str = BUCKET) -> dict:
-    event = json.loads((EVENTS_DIR / "ImportFunction.S3Put.json").read_text())
-    record = copy.deepcopy(event["Records"][0])
-    record["s3"]["bucket"]["name"] = bucket
-    record["s3"]["object"]["key"] = quote_plus(key, safe="/")  # as S3 sends it
-    record["s3"]["object"]["sequencer"] = sequencer
-    return {"Records": [record]}
+    """What S3 sends (the sample, key URL-encoded), as the local stack builds it."""
+    return triggers.s3_event(bucket, key, sequencer, size=100)
 
 
 def sqs_event(messages: list[dict]) -> dict:
-    sample = json.loads((EVENTS_DIR / "ImportChunkFunction.SQS.json").read_text())
-    records = []
-    for index, message in enumerate(messages):
-        record = copy.deepcopy(sample["Records"][0])
-        record["messageId"] = f"message-{index}"
-        record["body"] = json.dumps(message)
-        records.append(record)
-    return {"Records": records}
+    return triggers.sqs_event(
+        [
+            {"MessageId": f"message-{index}", "ReceiptHandle": "r", "Body": json.dumps(message)}
+            for index, message in enumerate(messages)
+        ]
+    )
 
 
 def first_name(imports, registered):
@@ -107,3 +100,8 @@ def test_chunk_messages_through_the_sqs_handler_with_a_failed_one_reported(
     report = imports.report("big", "big.csv")
     assert (report["rows_read"], report["rows_written"]) == (30, 30)
     assert first_name(imports, "c29") == "Name 29"
+
+
+def test_the_s3_event_carries_the_key_url_encoded_as_s3_does():
+    event = s3_event("imports/p/crm snapshot/a+b.csv", "1")
+    assert event["Records"][0]["s3"]["object"]["key"] == "imports/p/crm+snapshot/a%2Bb.csv"
