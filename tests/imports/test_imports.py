@@ -250,6 +250,9 @@ def test_a_large_file_is_cut_into_chunks_run_by_separate_invocations(imports, mo
     assert record.status == "running"
     messages = imports.messages()
     assert len(messages) == record.chunks_total > 5
+    assert messages[0]["first_line"] == 2
+    assert [m["start"] for m in messages[1:]] == [m["end"] for m in messages[:-1]]
+    assert messages[-1]["end"] is None
     # chunks run out of order, one of them twice (a redelivered message)
     imports.run_messages(list(reversed(messages)) + messages[:1])
 

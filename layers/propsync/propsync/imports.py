@@ -189,7 +189,21 @@ def start_execution(services: Services, key: str, sequencer: str) -> ExecutionRe
     else:
         if services.queue is None:
             raise RuntimeError("a chunked import needs the chunk queue")
-        services.queue.send([{"execution_id": execution_id, "chunk": i} for i in pending])
+        chunk_specs = record.plan["chunks"]
+        services.queue.send(
+            [
+                {
+                    "execution_id": execution_id,
+                    "chunk": i,
+                    # for people reading the queue (or its dead letters); the
+                    # execution record's plan is what run_chunk follows
+                    "start": chunk_specs[i][0],
+                    "end": chunk_specs[i][1],
+                    "first_line": chunk_specs[i][2],
+                }
+                for i in pending
+            ]
+        )
     return services.imports.get(execution_id)
 
 
