@@ -4,6 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 SAM_VENV ?= .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 SAM := $(SAM_VENV)/bin/sam
@@ -30,6 +31,12 @@ $(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-pyt
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# dynalite, the second DynamoDB engine of the tests, from package-lock.json.
+# Its optional LevelDB build script is not needed: the tests run it in memory.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	@touch $(NODE_STAMP)
 
 $(SAM_STAMP): requirements-sam.txt scripts/find-python.sh
 	@python=$$(scripts/find-python.sh) && "$$python" -m venv --clear $(SAM_VENV)
@@ -61,17 +68,17 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-unit: $(STAMP)
+unit: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/integration
 
-test: lint sam-check
+test: lint sam-check $(NODE_STAMP)
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .aws-sam-build.log .pytest_cache .ruff_cache .hypothesis .local
+	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .aws-sam-build.log .pytest_cache .ruff_cache .hypothesis .local
 
 # Import throughput and memory against the local engine; rewrites its section of docs/PERFORMANCE.md.
 bench-import: $(STAMP)

@@ -1,8 +1,10 @@
-"""Shared fixtures: AWS credentials that can never reach a real account, and a
-moto DynamoDB whose table is created from template.yaml's own definition."""
+"""Shared fixtures: AWS credentials that can never reach a real account, and
+the two DynamoDB engines every store test runs on (a single-threaded moto
+server and dynalite), with tables created from template.yaml's own definition."""
 
 import collections
 import os
+import uuid
 from collections.abc import Iterator
 
 # Powertools reads these when the handlers are imported: no X-Ray, and metrics
@@ -11,15 +13,49 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "propsync")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "propsync")
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from propsync.store import CustomerStore
 from propsync_local.cfn_template import create_table_kwargs, load_template
+from tests.support.servers import (
+    dynalite_server,
+    dynamodb_client_for,
+    single_threaded_moto_server,
+)
 
-TABLE_NAME = "propsync-test"
 PROJECT = "00000000-0000-0000-0000-000000000000"
+ENGINES = ("moto", "dynalite")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One single-threaded moto server for the session: DynamoDB (one engine),
+    S3 and SQS. Each test gets its own table, bucket and queue names."""
+    with single_threaded_moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def dynalite_endpoint() -> Iterator[str]:
+    """The second, independent DynamoDB engine (LevelDB, locks per item)."""
+    with dynalite_server() as url:
+        yield url
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every test that talks to DynamoDB runs once per engine."""
+    return str(request.param)
+
+
+@pytest.fixture
+def dynamodb_endpoint(engine: str, request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{engine}_endpoint"))
+
+
+@pytest.fixture
+def table_name() -> str:
+    return f"propsync-test-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(autouse=True)
@@ -33,16 +69,27 @@ def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def dynamodb_client() -> Iterator:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="eu-west-1")
-        client.create_table(**create_table_kwargs(load_template(), "PropsyncTable", TABLE_NAME))
-        yield client
+def aws_endpoints(moto_endpoint, dynamodb_endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients built the standard way (store_from_environment, ...) reach the
+    local engines: S3 and SQS on moto, DynamoDB on the engine under test."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
 
 
 @pytest.fixture
-def store(dynamodb_client) -> CustomerStore:
-    return CustomerStore(dynamodb_client, TABLE_NAME)
+def dynamodb_client(dynamodb_endpoint, table_name, aws_endpoints) -> Iterator:
+    client = dynamodb_client_for(
+        dynamodb_endpoint, max_pool_connections=32, retries={"mode": "standard"}
+    )
+    client.create_table(**create_table_kwargs(load_template(), "PropsyncTable", table_name))
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.05})
+    yield client
+    client.delete_table(TableName=table_name)
+
+
+@pytest.fixture
+def store(dynamodb_client, table_name) -> CustomerStore:
+    return CustomerStore(dynamodb_client, table_name)
 
 
 class RequestLog:
@@ -87,14 +134,14 @@ def request_log(dynamodb_client) -> RequestLog:
 
 
 @pytest.fixture
-def api(dynamodb_client, monkeypatch):
+def api(dynamodb_client, table_name, monkeypatch):
     """The HTTP API as API Gateway serves it (routes and authorizer from
-    template.yaml, events from events/), over the real handlers and moto, with
-    a project and a full-permission key."""
+    template.yaml, events from events/), over the real handlers and the engine
+    under test, with a project and a full-permission key."""
     from tests.support.api import ApiClient, reset_service_caches  # noqa: PLC0415
 
-    monkeypatch.setenv("PROPSYNC_TABLE_NAME", TABLE_NAME)
+    monkeypatch.setenv("PROPSYNC_TABLE_NAME", table_name)
     reset_service_caches()
-    client = ApiClient.with_new_project(dynamodb_client, TABLE_NAME, PROJECT)
+    client = ApiClient.with_new_project(dynamodb_client, table_name, PROJECT)
     yield client
     reset_service_caches()

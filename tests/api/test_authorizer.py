@@ -54,8 +54,8 @@ def test_a_revoked_key_is_not_found(api):
     assert response.json()["error"] == "Access key not found"
 
 
-def test_secrets_are_stored_only_as_salted_hashes(api, dynamodb_client):
-    items = dynamodb_client.scan(TableName="propsync-test")["Items"]
+def test_secrets_are_stored_only_as_salted_hashes(api, dynamodb_client, table_name):
+    items = dynamodb_client.scan(TableName=table_name)["Items"]
     dumped = json.dumps(items)
     assert api.secret not in dumped
     key_item = next(i for i in items if i["pk"]["S"] == f"apikey#{api.key_id}")

@@ -5,19 +5,17 @@ import json
 
 import pytest
 
-from tests.conftest import TABLE_NAME
-
 NOW_MS = 1_570_001_049_000
 IDS = {"registered": "victim"}
 
 
 @pytest.fixture
-def snapshot(api, dynamodb_client):
+def snapshot(api, dynamodb_client, table_name):
     """The table's full content, to prove a refusal changed nothing."""
     api.track(IDS, {"first_name": "Original", "tier": "gold"}, 1570001049)
 
     def take():
-        items = dynamodb_client.scan(TableName=TABLE_NAME, ConsistentRead=True)["Items"]
+        items = dynamodb_client.scan(TableName=table_name, ConsistentRead=True)["Items"]
         return sorted(json.dumps(item, sort_keys=True) for item in items)
 
     return take

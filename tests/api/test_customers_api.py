@@ -6,7 +6,7 @@ import pytest
 
 from propsync.access import Permission
 from propsync.store import customer_key
-from tests.conftest import PROJECT, TABLE_NAME
+from tests.conftest import PROJECT
 
 OTHER_PROJECT = "22222222-2222-2222-2222-222222222222"
 
@@ -26,9 +26,11 @@ def test_plain_values_without_include_timestamps_or_with_0(api, customer):
     assert api.get_customer(customer, query={"include_timestamps": "0"}).json() == expected
 
 
-def test_values_and_last_update_with_include_timestamps_1(api, customer, dynamodb_client):
+def test_values_and_last_update_with_include_timestamps_1(
+    api, customer, dynamodb_client, table_name
+):
     dynamodb_client.update_item(  # a property from before synchronization
-        TableName=TABLE_NAME,
+        TableName=table_name,
         Key={"pk": {"S": customer_key(PROJECT, customer)}},
         UpdateExpression="SET #n = :v",
         ExpressionAttributeNames={"#n": "p:last_name"},

@@ -3,6 +3,7 @@
 import gzip
 import itertools
 import json
+import uuid
 from dataclasses import dataclass
 
 import boto3
@@ -11,9 +12,8 @@ import pytest
 from propsync.bucket import ChunkQueue, ImportBucket
 from propsync.imports import Services, run_chunk, start_execution
 from propsync.store import AccessStore, CustomerStore, ImportStore
-from tests.conftest import PROJECT, TABLE_NAME
+from tests.conftest import PROJECT
 
-BUCKET = "propsync-imports-test"
 _sequencers = itertools.count(1)
 
 
@@ -32,9 +32,15 @@ class ImportHarness:
     sqs: object
     clock: Clock
 
+    @property
+    def bucket(self) -> str:
+        return self.services.bucket.name
+
     def put_mapping(self, name: str, mapping: dict) -> None:
         self.s3.put_object(
-            Bucket=BUCKET, Key=f"imports/{PROJECT}/{name}/mapping.json", Body=json.dumps(mapping)
+            Bucket=self.bucket,
+            Key=f"imports/{PROJECT}/{name}/mapping.json",
+            Body=json.dumps(mapping),
         )
 
     def drop(self, name: str, file_name: str, data: bytes, sequencer: str | None = None):
@@ -42,7 +48,7 @@ class ImportHarness:
         key = f"imports/{PROJECT}/{name}/{file_name}"
         if file_name.endswith(".gz"):
             data = gzip.compress(data)
-        self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         sequencer = sequencer or f"{next(_sequencers):016X}"
         return start_execution(self.services, key, sequencer), sequencer
 
@@ -70,32 +76,37 @@ class ImportHarness:
             run_chunk(self.services, message["execution_id"], message["chunk"])
 
     def report(self, name: str, file_name: str) -> dict:
-        body = self.s3.get_object(Bucket=BUCKET, Key=f"reports/{PROJECT}/{name}/{file_name}.json")
+        body = self.s3.get_object(
+            Bucket=self.bucket, Key=f"reports/{PROJECT}/{name}/{file_name}.json"
+        )
         return json.loads(body["Body"].read())
 
     def rejected(self, name: str, file_name: str) -> bytes:
         key = f"reports/{PROJECT}/{name}/{file_name}.rejected.csv"
-        return self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def keys(self, prefix: str = "") -> list[str]:
-        response = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        response = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
         return [item["Key"] for item in response.get("Contents", [])]
 
 
 @pytest.fixture
-def imports(dynamodb_client) -> ImportHarness:
-    s3 = boto3.client("s3", region_name="eu-west-1")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    sqs = boto3.client("sqs", region_name="eu-west-1")
-    queue_url = sqs.create_queue(QueueName="propsync-chunks-test")["QueueUrl"]
-    access = AccessStore(dynamodb_client, TABLE_NAME)
+def imports(dynamodb_client, table_name, moto_endpoint) -> ImportHarness:
+    """Bucket and queue on the moto server, the table on the engine under test."""
+    suffix = uuid.uuid4().hex[:10]
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="eu-west-1")
+    bucket = f"propsync-imports-{suffix}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name="eu-west-1")
+    queue_url = sqs.create_queue(QueueName=f"propsync-chunks-{suffix}")["QueueUrl"]
+    access = AccessStore(dynamodb_client, table_name)
     access.create_project(PROJECT, "imports")
     clock = Clock(1_700_000_000.0)
     services = Services(
-        customers=CustomerStore(dynamodb_client, TABLE_NAME),
+        customers=CustomerStore(dynamodb_client, table_name),
         access=access,
-        imports=ImportStore(dynamodb_client, TABLE_NAME),
-        bucket=ImportBucket(s3, BUCKET),
+        imports=ImportStore(dynamodb_client, table_name),
+        bucket=ImportBucket(s3, bucket),
         queue=ChunkQueue(sqs, queue_url),
         clock=clock,
     )

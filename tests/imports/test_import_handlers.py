@@ -8,8 +8,7 @@ from propsync.customer_view import plain_properties
 from propsync.identity import find_customer_id
 from propsync_local import triggers
 from propsync_local.apigw import LambdaContext, load_handler
-from tests.conftest import PROJECT, TABLE_NAME
-from tests.imports.conftest import BUCKET
+from tests.conftest import PROJECT
 from tests.support.api import reset_service_caches
 
 MAPPING = {
@@ -19,16 +18,16 @@ MAPPING = {
 
 
 @pytest.fixture
-def environment(imports, monkeypatch):
-    monkeypatch.setenv("PROPSYNC_TABLE_NAME", TABLE_NAME)
-    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", BUCKET)
+def environment(imports, table_name, monkeypatch):
+    monkeypatch.setenv("PROPSYNC_TABLE_NAME", table_name)
+    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", imports.bucket)
     monkeypatch.setenv("PROPSYNC_CHUNK_QUEUE_URL", imports.services.queue.url)
     reset_service_caches()
     yield imports
     reset_service_caches()
 
 
-def s3_event(key: str, sequencer: str, bucket: str = BUCKET) -> dict:
+def s3_event(key: str, sequencer: str, bucket: str) -> dict:
     """What S3 sends (the sample, key URL-encoded), as the local stack builds it."""
     return triggers.s3_event(bucket, key, sequencer, size=100)
 
@@ -53,9 +52,11 @@ def test_an_s3_event_with_an_url_encoded_key_runs_the_import(environment):
     imports = environment
     imports.put_mapping("crm snapshot", MAPPING)
     key = f"imports/{PROJECT}/crm snapshot/people (1).csv"
-    imports.s3.put_object(Bucket=BUCKET, Key=key, Body=b"id,First Name\nm1,Marian\n")
+    imports.s3.put_object(Bucket=imports.bucket, Key=key, Body=b"id,First Name\nm1,Marian\n")
 
-    answer = load_handler("ImportFunction")(s3_event(key, "00A1"), LambdaContext("ImportFunction"))
+    answer = load_handler("ImportFunction")(
+        s3_event(key, "00A1", imports.bucket), LambdaContext("ImportFunction")
+    )
 
     assert answer["executions"][0]["status"] == "succeeded"
     assert first_name(imports, "m1") == "Marian"
@@ -68,12 +69,17 @@ def test_mappings_reports_and_other_buckets_start_nothing(environment):
     handler = load_handler("ImportFunction")
     imports.put_mapping("crm", MAPPING)
     assert (
-        handler(s3_event(f"imports/{PROJECT}/crm/mapping.json", "1"), LambdaContext("f"))[
+        handler(
+            s3_event(f"imports/{PROJECT}/crm/mapping.json", "1", imports.bucket), LambdaContext("f")
+        )["executions"]
+        == []
+    )
+    assert (
+        handler(s3_event("reports/x/y/z.csv", "2", imports.bucket), LambdaContext("f"))[
             "executions"
         ]
         == []
     )
-    assert handler(s3_event("reports/x/y/z.csv", "2"), LambdaContext("f"))["executions"] == []
     other = s3_event(f"imports/{PROJECT}/crm/a.csv", "3", bucket="someone-else")
     assert handler(other, LambdaContext("f"))["executions"] == []
 
@@ -86,8 +92,10 @@ def test_chunk_messages_through_the_sqs_handler_with_a_failed_one_reported(
     imports.put_mapping("big", MAPPING)
     rows = b"".join(b"c%d,Name %d\n" % (i, i) for i in range(30))
     key = f"imports/{PROJECT}/big/big.csv"
-    imports.s3.put_object(Bucket=BUCKET, Key=key, Body=b"id,First Name\n" + rows)
-    load_handler("ImportFunction")(s3_event(key, "00B2"), LambdaContext("ImportFunction"))
+    imports.s3.put_object(Bucket=imports.bucket, Key=key, Body=b"id,First Name\n" + rows)
+    load_handler("ImportFunction")(
+        s3_event(key, "00B2", imports.bucket), LambdaContext("ImportFunction")
+    )
     messages = imports.messages()
     assert len(messages) > 3
     broken = {"execution_id": "no-such-execution", "chunk": 0}
@@ -103,5 +111,5 @@ def test_chunk_messages_through_the_sqs_handler_with_a_failed_one_reported(
 
 
 def test_the_s3_event_carries_the_key_url_encoded_as_s3_does():
-    event = s3_event("imports/p/crm snapshot/a+b.csv", "1")
+    event = s3_event("imports/p/crm snapshot/a+b.csv", "1", "bucket")
     assert event["Records"][0]["s3"]["object"]["key"] == "imports/p/crm+snapshot/a%2Bb.csv"

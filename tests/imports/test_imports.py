@@ -66,7 +66,7 @@ def test_the_product_documents_example(imports):
     data = b"idecko,meno,email,age\nm1,Marian,old@example.com,42\n"
     imports.clock.now = eight
     key = f"imports/{PROJECT}/snapshot/snap.csv"
-    imports.s3.put_object(Bucket="propsync-imports-test", Key=key, Body=data)
+    imports.s3.put_object(Bucket=imports.bucket, Key=key, Body=data)
     # the execution starts at 8:00 ...
     execution = imports.services.imports.start("exec-8", PROJECT, key, eight)
     assert execution.started_at == eight
@@ -85,7 +85,7 @@ def test_the_product_documents_example(imports):
     from propsync.imports import execution_id_for  # noqa: PLC0415
 
     imports.services.imports.start(
-        execution_id_for("propsync-imports-test", key, "SEQ"), PROJECT, key, eight
+        execution_id_for(imports.bucket, key, "SEQ"), PROJECT, key, eight
     )
     record = imports.deliver(key, "SEQ")
     assert record.started_at == eight

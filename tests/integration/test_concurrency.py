@@ -1,9 +1,8 @@
-"""Real concurrency: many threads against one single-threaded moto server,
-where each request is atomic as a DynamoDB item write is."""
+"""Real concurrency: many threads against each engine (a single-threaded moto
+server and dynalite), where each item write is atomic as in DynamoDB."""
 
 import random
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,28 +10,17 @@ import pytest
 from propsync.identity import resolve_customer
 from propsync.merge_rule import merge
 from propsync.store import CustomerStore
-from propsync_local.cfn_template import create_table_kwargs, load_template
 from tests.conftest import PROJECT
 from tests.support.builders import versions
-from tests.support.servers import dynamodb_client_for, single_threaded_moto_server
 
 WRITERS = 8
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    with single_threaded_moto_server() as url:
-        yield url
-
-
 @pytest.fixture
-def server_store(endpoint) -> CustomerStore:
-    client = dynamodb_client_for(
-        endpoint, max_pool_connections=WRITERS * 2, retries={"mode": "standard"}
-    )
-    table = f"propsync-{uuid.uuid4().hex[:8]}"
-    client.create_table(**create_table_kwargs(load_template(), "PropsyncTable", table))
-    return CustomerStore(client, table)
+def server_store(store) -> CustomerStore:
+    """The store on the engine under test (both are servers where each item
+    write is atomic, as in DynamoDB)."""
+    return store
 
 
 def test_concurrent_first_sightings_of_the_same_ids_create_one_customer(server_store):

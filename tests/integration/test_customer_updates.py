@@ -13,7 +13,7 @@ from propsync.errors import (
     InvalidTimestampError,
 )
 from propsync.store import customer_key
-from tests.conftest import PROJECT, TABLE_NAME
+from tests.conftest import PROJECT
 
 NOW = 1_700_000_000.0
 
@@ -92,14 +92,14 @@ def test_an_identity_conflict_writes_no_property(store):
 
 
 def test_plain_and_timestamped_reads_hide_tombstones_and_show_legacy_as_minus_one(
-    store, dynamodb_client
+    store, dynamodb_client, table_name
 ):
     result = update(
         store, {"registered": "mgalik"}, {"first_name": "Marian", "tier": "gold"}, 1570001049
     )
     update(store, {"registered": "mgalik"}, {"tier": None}, 1570001050.5)
     dynamodb_client.update_item(
-        TableName=TABLE_NAME,
+        TableName=table_name,
         Key={"pk": {"S": customer_key(PROJECT, result.customer_id)}},
         UpdateExpression="SET #n = :v",
         ExpressionAttributeNames={"#n": "p:last_name"},

@@ -1,6 +1,8 @@
 """Start and stop local servers for tests (always on 127.0.0.1, always stopped)."""
 
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,12 +11,62 @@ import boto3
 from botocore.config import Config
 
 from propsync_local import moto_server
+from propsync_local.cfn_template import REPO_ROOT
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+DYNALITE = REPO_ROOT / "node_modules" / ".bin" / "dynalite"
+
+
+@contextmanager
+def dynalite_server() -> Iterator[str]:
+    """Yields the endpoint URL of a fresh in-memory dynalite (npm; `make test`
+    installs it from package-lock.json). It locks per item, like DynamoDB."""
+    if not DYNALITE.exists():
+        raise RuntimeError(f"{DYNALITE} is missing: run `make test` (it runs npm ci)")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(DYNALITE),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--createTableMs",
+            "0",
+            "--deleteTableMs",
+            "0",
+            "--updateTableMs",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"dynalite exited with {process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("dynalite did not listen within 30 s") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager
