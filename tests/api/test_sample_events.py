@@ -48,14 +48,14 @@ def test_the_tracking_samples_run(demo):
 
 def test_the_customers_samples_run(demo):
     invoke("TrackingFunction", "Batch")  # creates the customer "mgalik" the samples name
-    export = invoke("CustomersFunction", "ExportOne")
+    export = invoke("CustomersReadFunction", "ExportOne")
     assert export["statusCode"] == 200
     assert json.loads(export["body"])["properties"] == {
         "first_name": "Marian",
         "last_name": "Galik",
     }
     # the sample's customer id is a placeholder: an unknown customer answers 404
-    assert invoke("CustomersFunction", "GetCustomer")["statusCode"] == 404
+    assert invoke("CustomersReadFunction", "GetCustomer")["statusCode"] == 404
     assert invoke("CustomersFunction", "PatchCustomer")["statusCode"] == 404
 
 
