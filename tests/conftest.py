@@ -23,6 +23,9 @@ from tests.support.servers import (
     single_threaded_moto_server,
 )
 
+# the `imports` fixture (bucket, queue, table and a clock), used by several folders
+pytest_plugins = ["tests.support.import_harness"]
+
 PROJECT = "00000000-0000-0000-0000-000000000000"
 ENGINES = ("moto", "dynalite")
 
