@@ -267,13 +267,14 @@ class CustomerStore:
         self, key: str, chunk: dict[str, PropertyVersion]
     ) -> tuple[list[str], list[str]]:
         pending = chunk
+        applied: list[str] = []
         ignored: list[str] = []
         for _attempt in range(MAX_CONDITIONAL_RETRIES + 1):
             if not pending:
-                return [], ignored
+                return applied, ignored
             try:
                 self._client.update_item(**_conditional_update(self._table, key, pending))
-                return list(pending), ignored
+                return applied + list(pending), ignored
             except ClientError as error:
                 if _is_item_too_large(error):
                     raise CustomerTooLargeError(_TOO_LARGE) from None
@@ -284,7 +285,13 @@ class CustomerStore:
                     stored_item = self._get_item(key, None) or {}
             stored = _properties_of(stored_item)
             still_winning = merge_rule.winners(pending, stored)
-            ignored += [name for name in pending if name not in still_winning]
+            for name, version in pending.items():
+                if name in still_winning:
+                    continue
+                # Already stored exactly (a retry whose first attempt landed but
+                # whose answer was lost, or the same update delivered twice):
+                # the value is there, so it counts as applied, not as stale.
+                (applied if stored.get(name) == version else ignored).append(name)
             pending = still_winning
         raise WriteContentionError(
             f"{len(pending)} properties were changed by other writers during each of "

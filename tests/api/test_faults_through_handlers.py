@@ -1,0 +1,85 @@
+"""Faults meet the real tracking handler: a command that still fails after
+botocore's retries reports its own error, the batch goes on, and the API
+answers 5xx only when the failure is truly the server's."""
+
+import pytest
+
+from propsync.store import _client_and_table_from_environment
+from tests.support.faults import FaultInjector
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff_sleep(monkeypatch):
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_: 0)
+
+
+def service_client():
+    return _client_and_table_from_environment()[0]
+
+
+def test_a_command_whose_writes_keep_failing_fails_alone(api):
+    api.batch([{"name": "system/time"}])  # the project is known, the client built
+    faults = FaultInjector(
+        probability=1.0,
+        kinds=("throttling", "internal", "reset", "timeout"),
+        should_fail=lambda op, params: op == "UpdateItem" and b"doomed" in params["body"],
+    ).attach(service_client())
+    commands = [
+        {
+            "name": "customers",
+            "data": {"customer_ids": {"registered": f"ok-{i}"}, "properties": {"a": i}},
+        }
+        for i in range(5)
+    ]
+    commands.insert(
+        2,
+        {
+            "name": "customers",
+            "data": {"customer_ids": {"registered": "x"}, "properties": {"doomed": 1}},
+        },
+    )
+
+    response = api.batch(commands)
+
+    assert response.status == 200
+    results = response.json()["results"]
+    assert [r["success"] for r in results] == [True, True, False, True, True, True]
+    assert results[2]["errors"] == [
+        "temporary server error; the command was not completed, retry it"
+    ]
+    assert sum(faults.injected.values()) >= 3
+    customer = api.track({"registered": "x"}, {}, None)["customer_id"]
+    assert api.get_customer(customer).json() == {"properties": {}}  # nothing of it stored
+
+
+def test_transient_faults_are_invisible_to_the_client(api):
+    api.batch([{"name": "system/time"}])
+    faults = FaultInjector(probability=0.3, seed=11).attach(service_client())
+    commands = [
+        {
+            "name": "customers",
+            "data": {
+                "customer_ids": {"registered": f"t-{i}"},
+                "properties": {"n": i},
+                "update_timestamp": 100,
+            },
+        }
+        for i in range(20)
+    ]
+    results = api.batch(commands).json()["results"]
+    assert all(r["success"] for r in results), results
+    assert sum(faults.injected.values()) > 0
+    faults.probability = 0.0
+    for i in (0, 19):
+        read = api.get_customer(f"t-{i}", query={"id_type": "registered"})
+        assert read.json() == {"properties": {"n": i}}
+
+
+def test_a_store_that_cannot_be_reached_is_a_500_that_clients_retry(api):
+    from propsync.api import forget_known_projects  # noqa: PLC0415
+
+    forget_known_projects()  # the project must be read again
+    FaultInjector(probability=1.0, kinds=("internal", "reset")).attach(service_client())
+    response = api.batch([{"name": "system/time"}])
+    assert response.status == 500
+    assert response.json() == {"success": False, "error": "internal server error; retry"}
