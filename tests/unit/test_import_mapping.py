@@ -72,6 +72,39 @@ def test_every_problem_is_listed_at_once():
         assert expected in problems, expected
 
 
+@pytest.mark.parametrize(
+    ("mapping", "problem"),
+    [
+        ({"ids": [{"from_column": None, "to_id": []}]}, "ids[0]: from_column, to_id must be text"),
+        (
+            {
+                "ids": [{"from_column": "a", "to_id": "registered"}],
+                "properties": [{"from_column": 1, "to_property": "x", "type": "string"}],
+            },
+            "properties[0]: from_column must be text",
+        ),
+        (
+            {
+                "ids": [{"from_column": "a", "to_id": "registered"}],
+                "update_timestamp": {"from_column": 5},
+            },
+            'update_timestamp must be {"from_column": "<column>"}',
+        ),
+        (
+            {
+                "ids": [{"from_column": "a", "to_id": "registered"}],
+                "constant_columns": [{"name": ["x"], "value": 1}],
+            },
+            "constant_columns[0]: name must be text",
+        ),
+    ],
+)
+def test_fields_that_are_not_text_are_refused(mapping, problem):
+    with pytest.raises(InvalidMappingError) as raised:
+        parse_mapping(mapping)
+    assert problem in raised.value.problems
+
+
 def test_columns_must_exist_in_the_header_or_as_constants():
     mapping = parse_mapping(
         {**PRODUCT_MAPPING, "constant_columns": [{"name": "update_timestamp", "value": 1570000000}]}

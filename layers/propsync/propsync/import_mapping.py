@@ -28,6 +28,7 @@ from propsync.timestamps import normalize_timestamp, unit_hint
 
 DELIMITERS = (",", ";", "\t", "|")
 TYPES = ("string", "long text", "number", "boolean", "date", "datetime", "list", "object")
+_STRING_FIELDS = {"from_column", "to_property", "type", "to_id", "name"}
 _TOP_LEVEL_KEYS = {
     "properties",
     "ids",
@@ -148,8 +149,13 @@ def _entries(value: Any, where: str, keys: set[str], problems: list[str]) -> lis
             )
         for key in sorted(keys - set(entry)):
             problems.append(f"{where}[{index}]: {key!r} is required")
-        if keys <= set(entry):
-            entries.append(entry)
+        if not keys <= set(entry):
+            continue
+        wrong = sorted(key for key in keys & _STRING_FIELDS if not isinstance(entry[key], str))
+        if wrong:
+            problems.append(f"{where}[{index}]: {', '.join(wrong)} must be text")
+            continue
+        entries.append(entry)
     return entries
 
 
@@ -221,7 +227,11 @@ def _timezone(value: Any, problems: list[str]) -> tuple[tzinfo, str]:
 def _update_timestamp(value: Any, problems: list[str]) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, dict) or set(value) != {"from_column"}:
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"from_column"}
+        or not isinstance(value["from_column"], str)
+    ):
         problems.append('update_timestamp must be {"from_column": "<column>"}')
         return None
     return str(value["from_column"])
