@@ -300,3 +300,26 @@ def test_a_chunk_that_crashes_half_way_and_runs_again_counts_once(imports, monke
     assert [plain_properties(customer(imports, f"k{i}"))["age"] for i in range(12)] == list(
         range(12)
     )
+
+
+def test_a_file_under_one_projects_prefix_never_writes_another_project(imports):
+    other = "44444444-4444-4444-4444-444444444444"
+    imports.services.access.create_project(other, "other")
+    from propsync.customer_updates import update_customer  # noqa: PLC0415
+
+    theirs = update_customer(
+        imports.services.customers,
+        other,
+        {"registered": "same-id"},
+        {"tier": "theirs"},
+        update_timestamp=1.0,
+        received_at=1.0,
+    )
+    imports.put_mapping("crm", MAPPING)
+    imports.drop("crm", "mine.csv", b"idecko,meno,email,age\nsame-id,Mine,m@x.com,1\n")
+
+    mine = customer(imports, "same-id")
+    assert mine.customer_id != theirs.customer_id
+    stored = imports.services.customers.read_customer(other, theirs.customer_id)
+    assert plain_properties(stored) == {"tier": "theirs"}
+    assert imports.services.customers.read_customer(other, mine.customer_id) is None
