@@ -125,10 +125,10 @@ def test_the_single_customers_route_answers_400(api, snapshot, data):
     assert snapshot() == before
 
 
-@pytest.mark.parametrize(
-    "body",
-    [b"", b"{", b"[]", b'{"properties": 1}', b'{"properties": {"tier": NaN}}'],
-)
+PRIVATE_BODIES = [b"", b"{", b"[]", b'{"properties": 1}', b'{"properties": {"tier": NaN}}']
+
+
+@pytest.mark.parametrize("body", PRIVATE_BODIES)
 def test_bad_bodies_on_private_routes_are_400(api, snapshot, body):
     customer = api.track(IDS, {}, None)["customer_id"]
     before = snapshot()
