@@ -323,3 +323,26 @@ def test_a_file_under_one_projects_prefix_never_writes_another_project(imports):
     stored = imports.services.customers.read_customer(other, theirs.customer_id)
     assert plain_properties(stored) == {"tier": "theirs"}
     assert imports.services.customers.read_customer(other, mine.customer_id) is None
+
+
+def test_an_execution_started_twice_sends_its_chunks_again_and_counts_them_once(
+    imports, monkeypatch
+):
+    """ImportFunction killed after enqueuing, then the S3 event delivered again:
+    the chunks not done are sent again; each is counted once however often it runs."""
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "50")
+    imports.put_mapping("twice", MAPPING)
+    rows = b"".join(b"t%d,N,t%d@x.com,%d\n" % (i, i, i) for i in range(20))
+    record, sequencer = imports.drop("twice", "t.csv", b"idecko,meno,email,age\n" + rows)
+    first = imports.messages()
+    imports.run_messages(first[:2])  # some chunks ran before the crash
+    again = imports.deliver(record.file_key, sequencer)
+    second = imports.messages()
+    assert again.execution_id == record.execution_id
+    assert {m["chunk"] for m in second} == {m["chunk"] for m in first[2:]}
+
+    imports.run_messages(first + second)  # everything, some of it three times
+
+    report = imports.report("twice", "t.csv")
+    assert (report["rows_read"], report["rows_written"], report["rows_rejected"]) == (20, 20, 0)
+    assert report["chunks"] == len(first)
