@@ -17,6 +17,7 @@ once, and the invocation that completes the last chunk writes the report.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -268,9 +269,12 @@ def _fail(
     services: Services, record: ExecutionRecord, target: ImportFile, problems: list[str]
 ) -> None:
     now = services.clock()
+    failed = dataclasses.replace(record, status="failed", problems=problems, finished_at=now)
+    # the report first: whoever sees the record finished must find it
+    services.bucket.put(
+        target.report_key, _json(_report(failed, target, [], None, now)), "application/json"
+    )
     services.imports.finish(record.execution_id, "failed", now, problems)
-    report = _report(services.imports.get(record.execution_id) or record, target, [], None, now)
-    services.bucket.put(target.report_key, _json(report), "application/json")
     logger.info("import failed before any row", extra={"execution_id": record.execution_id})
 
 
@@ -488,10 +492,11 @@ def _finalize(services: Services, execution_id: str) -> None:
     else:
         status = "failed"
     now = services.clock()
-    services.imports.finish(execution_id, status, now)
-    final = services.imports.get(execution_id) or record
+    final = dataclasses.replace(record, status=status, finished_at=now)
     report = _report(final, target, errors[:MAX_REPORTED_ERRORS], rejected_key, now)
+    # the report first: whoever sees the record finished must find it
     services.bucket.put(target.report_key, _json(report), "application/json")
+    services.imports.finish(execution_id, status, now)
     services.bucket.delete(part_keys)
     logger.info("import finished", extra={"execution_id": execution_id, "status": status})
 
