@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -28,6 +29,8 @@ from propsync.merge_rule import MAX_SEQUENCE, PropertyVersion
 from propsync.properties import encode_property_value
 
 BOM = b"\xef\xbb\xbf"
+# bytes that were not UTF-8 survive decoding as these surrogates (surrogateescape)
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 _BLOCK = 1 << 20
 MAX_HEADER_BYTES = 1 << 20
 
@@ -207,7 +210,7 @@ def map_record(
         return RejectedRow(
             line, cells, f"the row has {len(cells)} cells; the header has {len(header)}"
         )
-    if any("\udc80" <= char <= "\udcff" for cell in cells for char in cell):
+    if any(not cell.isascii() and _UNDECODABLE.search(cell) for cell in cells):
         return RejectedRow(line, cells, "the row is not valid UTF-8")
     row = dict(zip(header, cells, strict=True))
     value_of = {**row, **mapping.constants}.get

@@ -1,0 +1,107 @@
+"""An in-process DynamoDB fake at the HTTP layer, for benchmarks only.
+
+It answers botocore's requests from a ``before-send`` hook, after sleeping a
+simulated network round trip, so the client does all of its real work
+(serializing, signing, parsing) while the engine's own CPU is not on the bill,
+as on AWS. It keeps items in a dict and implements what propsync's common path
+needs: GetItem, BatchGetItem, PutItem (with ``attribute_not_exists(pk)``) and
+UpdateItem (SET of whole top-level attributes and ADD to string sets; the
+condition is taken as true: the benchmarks write newer values).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+
+class _Raw:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_kwargs: Any):
+        yield self._body
+
+
+class FakeDynamoDB:
+    def __init__(self, round_trip_seconds: float = 0.005):
+        self.round_trip = round_trip_seconds
+        self.items: dict[str, dict[str, Any]] = {}
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def attach(self, client: Any) -> FakeDynamoDB:
+        client.meta.events.register("before-send.dynamodb", self._answer)
+        return self
+
+    def _answer(self, request: Any, **_kwargs: Any) -> AWSResponse:
+        operation = request.headers["X-Amz-Target"]
+        operation = (operation.decode() if isinstance(operation, bytes) else operation).split(".")[
+            -1
+        ]
+        body = json.loads(request.body)
+        if self.round_trip:
+            time.sleep(self.round_trip)  # the network; releases the GIL like real I/O
+        with self._lock:
+            self.requests[operation] += 1
+            status, answer = getattr(self, f"_{operation}")(body)
+        payload = json.dumps(answer).encode()
+        return AWSResponse(
+            request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(payload)
+        )
+
+    def _GetItem(self, body: dict) -> tuple[int, dict]:
+        item = self.items.get(body["Key"]["pk"]["S"])
+        return 200, ({"Item": item} if item else {})
+
+    def _BatchGetItem(self, body: dict) -> tuple[int, dict]:
+        responses = {}
+        for table, request in body["RequestItems"].items():
+            found = [
+                self.items[k["pk"]["S"]] for k in request["Keys"] if k["pk"]["S"] in self.items
+            ]
+            responses[table] = found
+        return 200, {"Responses": responses, "UnprocessedKeys": {}}
+
+    def _PutItem(self, body: dict) -> tuple[int, dict]:
+        key = body["Item"]["pk"]["S"]
+        if "attribute_not_exists(pk)" in body.get("ConditionExpression", "") and key in self.items:
+            error = {
+                "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                "message": "The conditional request failed",
+                "Item": self.items[key],
+            }
+            return 400, error
+        self.items[key] = body["Item"]
+        return 200, {}
+
+    def _UpdateItem(self, body: dict) -> tuple[int, dict]:
+        key = body["Key"]["pk"]["S"]
+        item = self.items.setdefault(key, {"pk": {"S": key}})
+        names = body.get("ExpressionAttributeNames", {})
+        values = body.get("ExpressionAttributeValues", {})
+        sections = re.split(r"\b(SET|ADD|DELETE)\b", body["UpdateExpression"])
+        for clause, action in zip(sections[1::2], sections[2::2], strict=True):
+            if clause == "SET":
+                for target, value in re.findall(
+                    r"(#?\w+)\s*=\s*(if_not_exists\([^)]*\)|:\w+)", action
+                ):
+                    name = names.get(target, target)
+                    if value.startswith("if_not_exists"):
+                        if name not in item:
+                            item[name] = values[value.split(",")[1].strip(" )")]
+                    else:
+                        item[name] = values[value]
+            elif clause == "ADD":
+                for target, value in re.findall(r"(#?\w+)\s+(:\w+)", action):
+                    name = names.get(target, target)
+                    if "SS" in values[value]:
+                        merged = set(item.get(name, {}).get("SS", [])) | set(values[value]["SS"])
+                        item[name] = {"SS": sorted(merged)}
+        return 200, {}

@@ -1,0 +1,449 @@
+"""`make bench`: propsync against the limits DynamoDB and Lambda set.
+
+Five measurements, each beside its bar; ratios are measured in one run, since
+these machines are shared and noisy. Writes bench/results/bench.json, rewrites
+the `bench` section of docs/PERFORMANCE.md, and exits 1 when a bar is missed.
+
+1. requests per command, counted (deterministic), against two naive designs;
+2. batch latency with a simulated 5 ms round trip: 50 commands vs 1;
+3. import throughput: the whole write path through boto3 (5 ms round trip,
+   DynamoDB answered in process at the HTTP layer), and parse + map + plan alone;
+4. import memory: peak RSS of a 200 MB file vs a 20 MB file;
+5. cold start: import time of each handler module vs `import boto3` alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "propsync"), str(ROOT / "local"), str(ROOT / "bench")]
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from fake_dynamodb import FakeDynamoDB  # noqa: E402
+
+from propsync.customer_updates import update_customer  # noqa: E402
+from propsync.import_mapping import parse_mapping  # noqa: E402
+from propsync.import_rows import iter_records, map_record, plan_chunks, read_layout  # noqa: E402
+from propsync.imports import Services, _batches, _ChunkOutcome, _write_batch  # noqa: E402
+from propsync.store import CustomerStore  # noqa: E402
+from propsync.tracking import run_batch  # noqa: E402
+
+PROJECT = "00000000-0000-0000-0000-000000000000"
+PROPERTIES = {
+    "first_name": "Marian",
+    "email": "m@example.com",
+    "tier": "gold",
+    "age": 42,
+    "vip": True,
+}
+MAPPING = parse_mapping(
+    {
+        "properties": [
+            {"from_column": "first_name", "to_property": "first_name", "type": "string"},
+            {"from_column": "email", "to_property": "email", "type": "string"},
+            {"from_column": "age", "to_property": "age", "type": "number"},
+            {"from_column": "vip", "to_property": "vip", "type": "boolean"},
+            {"from_column": "signed_up", "to_property": "signed_up", "type": "date"},
+        ],
+        "ids": [{"from_column": "id", "to_id": "registered"}],
+    }
+)
+HEADER = "id,first_name,email,age,vip,signed_up\n"
+
+
+def fake_store(round_trip: float) -> tuple[CustomerStore, FakeDynamoDB]:
+    client = boto3.client(
+        "dynamodb", endpoint_url="http://dynamodb.fake", config=Config(max_pool_connections=16)
+    )
+    fake = FakeDynamoDB(round_trip).attach(client)
+    return CustomerStore(client, "bench"), fake
+
+
+def seed_customers(store: CustomerStore, count: int) -> None:
+    for i in range(count):
+        update_customer(
+            store,
+            PROJECT,
+            {"registered": f"c{i}"},
+            {"seed": 0},
+            update_timestamp=None,
+            received_at=1.0,
+        )
+
+
+def command(i: int, timestamp: float) -> dict[str, Any]:
+    data = {
+        "customer_ids": {"registered": f"c{i}"},
+        "properties": PROPERTIES,
+        "update_timestamp": timestamp,
+    }
+    return {"name": "customers", "data": data}
+
+
+def rows_csv(rows: int, customers: int) -> str:
+    return HEADER + "".join(
+        f"c{i % customers},Name {i},c{i % customers}@example.com,{i % 90},yes,"
+        f"2019-0{i % 9 + 1}-1{i % 9}\n"
+        for i in range(rows)
+    )
+
+
+# ---------------------------------------------------------------- 1. requests
+
+
+def requests_per_command() -> dict[str, Any]:
+    store, fake = fake_store(0.0)
+    seed_customers(store, 50)
+    now = time.time()
+
+    fake.requests.clear()
+    run_batch(store, PROJECT, [command(0, 10.0)], received_at=now)
+    single = dict(fake.requests)
+    fake.requests.clear()
+    run_batch(store, PROJECT, [command(i, 20.0) for i in range(50)], received_at=now)
+    batch = dict(fake.requests)
+
+    # import rows for existing customers, through the import's batch writer
+    seed_customers(store, 1000)
+    services = Services(customers=store, access=None, imports=None, bucket=None, queue=None)  # type: ignore[arg-type]
+    data = rows_csv(1000, 1000).encode()
+    layout = read_layout(data, None)
+    mapped = [
+        map_record(MAPPING, layout.header, line, cells, default_timestamp=30.0, now=now)
+        for line, cells, _ in iter_records(io.BytesIO(data[layout.data_start :]), ",", 2)
+    ]
+    fake.requests.clear()
+    for start in range(0, len(mapped), 500):
+        _write_batch(services, PROJECT, mapped[start : start + 500], _ChunkOutcome())
+    imported = dict(fake.requests)
+
+    writes = lambda counts: counts.get("UpdateItem", 0) + counts.get("PutItem", 0)  # noqa: E731
+    reads = lambda counts: counts.get("GetItem", 0) + counts.get("BatchGetItem", 0)  # noqa: E731
+    # naive designs a reader might write, for the same 50-command batch of 5 properties
+    naive_per_property = 50 * len(PROPERTIES) + 50  # one UpdateItem per property, one id read each
+    naive_read_then_write = 50 * 3  # read ids, read the item, write it back
+    ours = writes(batch) + reads(batch)
+    return {
+        "single_command_writes": writes(single),
+        "single_command_reads": reads(single),
+        "batch_of_50_writes": writes(batch),
+        "batch_of_50_reads": reads(batch),
+        "import_writes_per_row": round(writes(imported) / 1000, 3),
+        "import_reads_per_row": round(reads(imported) / 1000, 3),
+        "naive_update_per_property_requests": naive_per_property,
+        "naive_read_then_write_requests": naive_read_then_write,
+        "batch_of_50_requests": ours,
+        "ratio_vs_update_per_property": round(naive_per_property / ours, 1),
+        "ratio_vs_read_then_write": round(naive_read_then_write / ours, 1),
+        "bars_met": writes(single) == 1
+        and writes(batch) == 50
+        and reads(batch) <= 2
+        and writes(imported) / 1000 <= 1.05,
+    }
+
+
+# ---------------------------------------------------------------- 2. latency
+
+
+def batch_latency() -> dict[str, Any]:
+    store, _fake = fake_store(0.005)
+    seed_customers(store, 50)
+
+    def timed(commands: int, repeat: int = 7) -> float:
+        samples = []
+        for attempt in range(repeat):
+            batch = [command(i, 100.0 + attempt * 2 + commands) for i in range(commands)]
+            started = time.perf_counter()
+            results = run_batch(store, PROJECT, batch, received_at=time.time())
+            samples.append(time.perf_counter() - started)
+            assert all(r["success"] for r in results)
+        return statistics.median(samples)
+
+    one, fifty = timed(1), timed(50)
+    return {
+        "single_command_ms": round(one * 1000, 1),
+        "batch_of_50_ms": round(fifty * 1000, 1),
+        "ratio": round(fifty / one, 2),
+        "bar": 4.0,
+        "bars_met": fifty / one <= 4.0,
+    }
+
+
+# ---------------------------------------------------------------- 3. throughput
+
+
+def import_throughput() -> dict[str, Any]:
+    store, _fake = fake_store(0.005)
+    customers = 2000
+    seed_customers(store, customers)
+    data = rows_csv(10_000, customers).encode()
+    services = Services(customers=store, access=None, imports=None, bucket=None, queue=None)  # type: ignore[arg-type]
+    layout = read_layout(data, None)
+    now = time.time()
+    started = time.perf_counter()
+    records = iter_records(io.BytesIO(data[layout.data_start :]), ",", 2)
+    for batch in _batches(records):
+        mapped = [
+            map_record(MAPPING, layout.header, line, cells, default_timestamp=40.0, now=now)
+            for line, cells, _ in batch
+        ]
+        _write_batch(services, PROJECT, mapped, _ChunkOutcome())
+    full = 10_000 / (time.perf_counter() - started)
+
+    big = rows_csv(200_000, 50_000).encode()
+    started = time.perf_counter()
+    layout = read_layout(big[: 1 << 20], None)
+    plan_chunks(io.BytesIO(big), layout, 16 << 20)
+    for line, cells, _ in iter_records(io.BytesIO(big[layout.data_start :]), ",", 2):
+        map_record(MAPPING, layout.header, line, cells, default_timestamp=40.0, now=now)
+    parse_only = 200_000 / (time.perf_counter() - started)
+    return {
+        "full_path_rows_per_second": round(full),
+        "full_path_bar": 1000,
+        "parse_map_plan_rows_per_second": round(parse_only),
+        "parse_map_plan_bar": 50_000,
+        "bars_met": full >= 1000 and parse_only >= 50_000,
+    }
+
+
+# ---------------------------------------------------------------- 4. memory
+
+_MEMORY_CHILD = """
+import io, resource, sys, time
+sys.path[:0] = {paths!r}
+from run import MAPPING
+from propsync.import_rows import iter_records, map_record, read_layout
+from propsync.imports import _batches
+path = {path!r}
+with open(path, "rb") as stream:
+    layout = read_layout(stream.read(1 << 20), None)
+    stream.seek(layout.data_start)
+    for batch in _batches(iter_records(stream, ",", 2)):
+        for line, cells, _ in batch:
+            map_record(MAPPING, layout.header, line, cells, default_timestamp=1.0, now=2.0)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def import_memory(scratch: Path) -> dict[str, Any]:
+    peaks = {}
+    for megabytes in (20, 200):
+        path = scratch / f"{megabytes}mb.csv"
+        with path.open("w") as out:
+            out.write(HEADER)
+            i = 0
+            while out.tell() < megabytes * 1_000_000:
+                out.write(
+                    "".join(
+                        f"c{n},Name {n},c{n}@example.com,{n % 90},yes,2019-01-1{n % 9}\n"
+                        for n in range(i, i + 10_000)
+                    )
+                )
+                i += 10_000
+        code = _MEMORY_CHILD.format(
+            paths=[str(ROOT / "layers" / "propsync"), str(ROOT / "bench")], path=str(path)
+        )
+        output = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        peaks[megabytes] = float(output.stdout.strip().splitlines()[-1])
+        path.unlink()
+    ratio = peaks[200] / peaks[20]
+    return {
+        "peak_rss_mb_20mb_file": round(peaks[20], 1),
+        "peak_rss_mb_200mb_file": round(peaks[200], 1),
+        "ratio": round(ratio, 3),
+        "bar": 1.2,
+        "bars_met": ratio <= 1.2,
+    }
+
+
+# ---------------------------------------------------------------- 5. cold start
+
+
+def _import_microseconds(module: str, extra_path: str | None) -> int:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (extra_path, str(ROOT / "layers" / "propsync")) if p
+        ),
+    }
+    env["PROPSYNC_TABLE_NAME"] = "bench"
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    total = 0
+    for line in result.stderr.splitlines():
+        if "|" in line and not line.startswith("import time: self"):
+            parts = line.split("|")
+            if parts[2].strip() == module:
+                total = int(parts[1])
+    return total
+
+
+def cold_start(runs: int = 5) -> dict[str, Any]:
+    boto = statistics.median(_import_microseconds("boto3", None) for _ in range(runs))
+    handlers = {}
+    for function in ("tracking", "customers", "authorizer", "imports"):
+        folder = str(ROOT / "functions" / function)
+        handlers[function] = statistics.median(
+            _import_microseconds("app", folder) for _ in range(runs)
+        )
+    ratios = {name: round(value / boto, 2) for name, value in handlers.items()}
+    return {
+        "import_boto3_ms": round(boto / 1000, 1),
+        "handlers_ms": {name: round(value / 1000, 1) for name, value in handlers.items()},
+        "ratios": ratios,
+        "bar": 1.6,
+        "bars_met": all(ratio <= 1.6 for ratio in ratios.values()),
+    }
+
+
+def main() -> int:
+    started = time.time()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, measure in (
+            ("requests", requests_per_command),
+            ("latency", batch_latency),
+            ("throughput", import_throughput),
+            ("memory", lambda: import_memory(Path(scratch))),
+            ("cold_start", cold_start),
+        ):
+            print(f"measuring {name} ...", file=sys.stderr, flush=True)
+            results[name] = measure()
+            print(json.dumps(results[name]), file=sys.stderr, flush=True)
+    results["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    results["seconds"] = round(time.time() - started)
+    results["python"] = sys.version.split()[0]
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = render(results)
+    print(table)
+    update_doc(table)
+    return 0 if all(v.get("bars_met") for v in results.values() if isinstance(v, dict)) else 1
+
+
+def _mark(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def render(r: dict[str, Any]) -> str:
+    q, lat, thr = r["requests"], r["latency"], r["throughput"]
+    mem, cold = r["memory"], r["cold_start"]
+    rows = [
+        (
+            "writes, one command all newer",
+            q["single_command_writes"],
+            "1",
+            q["single_command_writes"] == 1,
+        ),
+        (
+            "writes / reads, batch of 50 existing customers",
+            f"{q['batch_of_50_writes']} / {q['batch_of_50_reads']}",
+            "50 / <= 2",
+            q["batch_of_50_writes"] == 50 and q["batch_of_50_reads"] <= 2,
+        ),
+        (
+            "writes / reads per import row, existing customers",
+            f"{q['import_writes_per_row']} / {q['import_reads_per_row']}",
+            "about 1",
+            q["import_writes_per_row"] <= 1.05,
+        ),
+        (
+            "batch requests, ours vs one UpdateItem per property",
+            f"{q['batch_of_50_requests']} vs {q['naive_update_per_property_requests']} "
+            f"({q['ratio_vs_update_per_property']}x fewer)",
+            "",
+            None,
+        ),
+        (
+            "batch requests, ours vs read-then-write",
+            f"{q['batch_of_50_requests']} vs {q['naive_read_then_write_requests']} "
+            f"({q['ratio_vs_read_then_write']}x fewer)",
+            "",
+            None,
+        ),
+        (
+            "batch of 50 vs 1 command, 5 ms round trip",
+            f"{lat['batch_of_50_ms']} ms vs {lat['single_command_ms']} ms = {lat['ratio']}x",
+            "<= 4x",
+            lat["bars_met"],
+        ),
+        (
+            "import rows/s, whole path, 5 ms round trip",
+            f"{thr['full_path_rows_per_second']:,}",
+            ">= 1,000",
+            thr["full_path_rows_per_second"] >= 1000,
+        ),
+        (
+            "import rows/s, parse + map + plan",
+            f"{thr['parse_map_plan_rows_per_second']:,}",
+            ">= 50,000",
+            thr["parse_map_plan_rows_per_second"] >= 50_000,
+        ),
+        (
+            "import peak RSS, 200 MB vs 20 MB file",
+            f"{mem['peak_rss_mb_200mb_file']} MB vs {mem['peak_rss_mb_20mb_file']} MB "
+            f"= {mem['ratio']}x",
+            "<= 1.2x",
+            mem["bars_met"],
+        ),
+    ]
+    for name, ratio in cold["ratios"].items():
+        rows.append(
+            (
+                f"cold start: import of the {name} handler vs boto3 ({cold['import_boto3_ms']} ms)",
+                f"{cold['handlers_ms'][name]} ms = {ratio}x",
+                "<= 1.6x",
+                ratio <= 1.6,
+            )
+        )
+    header = (
+        f"Measured {r['measured_at']} (Python {r['python']}, {os.cpu_count()} CPUs) "
+        f"in {r['seconds']} s."
+    )
+    lines = [header, "", "| figure | measured | bar | |", "| --- | --- | --- | --- |"]
+    lines += [
+        f"| {figure} | {measured} | {bar} | {'' if met is None else _mark(met)} |"
+        for figure, measured, bar, met in rows
+    ]
+    return "\n".join(lines)
+
+
+def update_doc(table: str) -> None:
+    doc = ROOT / "docs" / "PERFORMANCE.md"
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    text = doc.read_text()
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        doc.write_text(before + start + "\n" + table + "\n" + end + rest.split(end, 1)[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
