@@ -38,14 +38,13 @@ os.environ.update(
 )
 
 import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
 from fake_dynamodb import FakeDynamoDB  # noqa: E402
 
 from propsync.customer_updates import update_customer  # noqa: E402
 from propsync.import_mapping import parse_mapping  # noqa: E402
 from propsync.import_rows import iter_records, map_record, plan_chunks, read_layout  # noqa: E402
 from propsync.imports import Services, _batches, _ChunkOutcome, _write_batch  # noqa: E402
-from propsync.store import CustomerStore  # noqa: E402
+from propsync.store import CustomerStore, client_config  # noqa: E402
 from propsync.tracking import run_batch  # noqa: E402
 
 PROJECT = "00000000-0000-0000-0000-000000000000"
@@ -72,9 +71,8 @@ HEADER = "id,first_name,email,age,vip,signed_up\n"
 
 
 def fake_store(round_trip: float) -> tuple[CustomerStore, FakeDynamoDB]:
-    client = boto3.client(
-        "dynamodb", endpoint_url="http://dynamodb.fake", config=Config(max_pool_connections=16)
-    )
+    # the configuration Lambda uses (store.client_config), pointed at the fake
+    client = boto3.client("dynamodb", endpoint_url="http://dynamodb.fake", config=client_config())
     fake = FakeDynamoDB(round_trip).attach(client)
     return CustomerStore(client, "bench"), fake
 

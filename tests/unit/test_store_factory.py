@@ -24,6 +24,9 @@ def test_the_table_name_comes_from_the_environment(monkeypatch):
     assert store._table == "my-table"
     assert store._client.meta.endpoint_url == "http://127.0.0.1:4566"
     assert store._client.meta.config.retries["mode"] == "standard"
+    # client-side parameter validation is off (botocore's meta.config does not
+    # show it; the serializer is simply not wrapped by the validator)
+    assert type(store._client._serializer).__name__ != "ParamValidationDecorator"
     assert store_module.store_from_environment() is store  # one client per container
 
 
