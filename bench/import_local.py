@@ -26,22 +26,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "propsync"), str(ROOT / "local")]
+sys.path[:0] = [str(ROOT / "layers" / "propsync"), str(ROOT / "local"), str(ROOT / "bench")]
+
+from workload import HEADER, MAPPING_DOCUMENT, PROJECT  # noqa: E402
 
 from propsync_local import moto_server  # noqa: E402
 from propsync_local.cfn_template import load_template  # noqa: E402
 
-PROJECT = "00000000-0000-0000-0000-000000000000"
-MAPPING = {
-    "properties": [
-        {"from_column": "first_name", "to_property": "first_name", "type": "string"},
-        {"from_column": "email", "to_property": "email", "type": "string"},
-        {"from_column": "age", "to_property": "age", "type": "number"},
-        {"from_column": "vip", "to_property": "vip", "type": "boolean"},
-        {"from_column": "signed_up", "to_property": "signed_up", "type": "date"},
-    ],
-    "ids": [{"from_column": "id", "to_id": "registered"}],
-}
+MAPPING = MAPPING_DOCUMENT
 
 
 def peak_rss_mb() -> float:
@@ -51,7 +43,7 @@ def peak_rss_mb() -> float:
 def write_csv(path: Path, rows: int, customers: int) -> None:
     rng = random.Random(7)
     with path.open("w", encoding="utf-8") as out:
-        out.write("id,first_name,email,age,vip,signed_up\n")
+        out.write(HEADER)
         for row in range(rows):
             customer = rng.randrange(customers)
             signed_up = f"20{rng.randrange(10, 25)}-0{rng.randrange(1, 9)}-1{rng.randrange(0, 9)}"

@@ -39,6 +39,7 @@ os.environ.update(
 
 import boto3  # noqa: E402
 from fake_dynamodb import FakeDynamoDB  # noqa: E402
+from workload import HEADER, MAPPING_DOCUMENT, PROJECT  # noqa: E402
 
 from propsync.customer_updates import update_customer  # noqa: E402
 from propsync.import_mapping import parse_mapping  # noqa: E402
@@ -47,7 +48,6 @@ from propsync.imports import Services, _batches, _ChunkOutcome, _write_batch  # 
 from propsync.store import CustomerStore, client_config  # noqa: E402
 from propsync.tracking import run_batch  # noqa: E402
 
-PROJECT = "00000000-0000-0000-0000-000000000000"
 PROPERTIES = {
     "first_name": "Marian",
     "email": "m@example.com",
@@ -55,19 +55,7 @@ PROPERTIES = {
     "age": 42,
     "vip": True,
 }
-MAPPING = parse_mapping(
-    {
-        "properties": [
-            {"from_column": "first_name", "to_property": "first_name", "type": "string"},
-            {"from_column": "email", "to_property": "email", "type": "string"},
-            {"from_column": "age", "to_property": "age", "type": "number"},
-            {"from_column": "vip", "to_property": "vip", "type": "boolean"},
-            {"from_column": "signed_up", "to_property": "signed_up", "type": "date"},
-        ],
-        "ids": [{"from_column": "id", "to_id": "registered"}],
-    }
-)
-HEADER = "id,first_name,email,age,vip,signed_up\n"
+MAPPING = parse_mapping(MAPPING_DOCUMENT)
 
 
 def fake_store(round_trip: float) -> tuple[CustomerStore, FakeDynamoDB]:

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO
 
@@ -29,50 +26,25 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
+from propsync_local.processes import ServerError, serving
+
 DEFAULT_PORT = 4566
 _LOCAL_PACKAGES = Path(__file__).resolve().parents[1]
 
 
-class MotoServerError(RuntimeError):
-    """The server did not start listening."""
+MotoServerError = ServerError  # the server did not start listening
 
 
-@contextmanager
-def running(port: int, output: IO[bytes] | int = subprocess.DEVNULL) -> Iterator[str]:
+def running(port: int, output: IO[bytes] | int = subprocess.DEVNULL) -> AbstractContextManager[str]:
     """Run the server as a subprocess on 127.0.0.1:``port``; yields its URL
     once it listens, and stops it on exit."""
-    process = subprocess.Popen(
+    return serving(
+        "moto server",
         [sys.executable, "-m", "propsync_local.moto_server", "--port", str(port)],
+        port,
         env={**os.environ, "PYTHONPATH": str(_LOCAL_PACKAGES)},
-        stdout=output,
-        stderr=subprocess.STDOUT,
+        output=output,
     )
-    try:
-        _wait_until_listening(port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise MotoServerError(
-                f"moto server exited with {process.returncode} before listening: "
-                f"is port {port} free?"
-            )
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise MotoServerError(f"moto server did not listen on 127.0.0.1:{port} within 30 s")
 
 
 def main(argv: list[str] | None = None) -> None:

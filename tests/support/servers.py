@@ -1,8 +1,6 @@
 """Start and stop local servers for tests (always on 127.0.0.1, always stopped)."""
 
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +10,7 @@ from botocore.config import Config
 
 from propsync_local import moto_server
 from propsync_local.cfn_template import REPO_ROOT
+from propsync_local.processes import serving
 
 
 def free_port() -> int:
@@ -30,43 +29,10 @@ def dynalite_server() -> Iterator[str]:
     if not DYNALITE.exists():
         raise RuntimeError(f"{DYNALITE} is missing: run `make test` (it runs npm ci)")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            str(DYNALITE),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--createTableMs",
-            "0",
-            "--deleteTableMs",
-            "0",
-            "--updateTableMs",
-            "0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"dynalite exited with {process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("dynalite did not listen within 30 s") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = [str(DYNALITE), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
+    with serving("dynalite", command, port) as url:
+        yield url
 
 
 @contextmanager
