@@ -13,9 +13,8 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
-from propsync import canonical_json
 from propsync.errors import PropsyncError
 from propsync.import_mapping import (
     DELIMITERS,
@@ -248,9 +247,3 @@ def rejected_csv(
     for row in rows:
         writer.writerow([row.line, row.reason, *row.cells])
     return buffer.getvalue().encode("utf-8", errors="surrogateescape")
-
-
-def describe(value: Any) -> str:
-    """Short text of a value for messages (never whole values in logs)."""
-    text = canonical_json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
