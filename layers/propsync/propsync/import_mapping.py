@@ -379,12 +379,12 @@ _PARSERS: dict[str, Callable[[str, tzinfo], Any]] = {
 }
 
 
-def mapping_from_json(text: str | bytes) -> ImportMapping:
+def mapping_document(text: str | bytes) -> Any:
+    """mapping.json as JSON, or InvalidMappingError; parse_mapping checks it."""
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except ValueError:
         raise InvalidMappingError(["mapping.json is not valid JSON"]) from None
-    return parse_mapping(document)
 
 
 def row_ids(mapping: ImportMapping, row: Mapping[str, str]) -> dict[str, str]:

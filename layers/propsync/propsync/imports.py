@@ -38,7 +38,7 @@ from propsync.errors import PropsyncError
 from propsync.import_mapping import (
     InvalidMappingError,
     check_columns,
-    mapping_from_json,
+    mapping_document,
     parse_mapping,
 )
 from propsync.import_rows import (
@@ -214,9 +214,9 @@ def _prepare(services: Services, target: ImportFile) -> tuple[Any, FileLayout]:
     raw_mapping = services.bucket.read(target.mapping_key)
     if raw_mapping is None:
         raise InvalidMappingError([f"no mapping: upload {target.mapping_key} first"])
-    mapping = mapping_from_json(raw_mapping)
-    document = json.loads(raw_mapping)
-    with _data_stream(services.bucket, target, 0, None) as stream:
+    document = mapping_document(raw_mapping)
+    mapping = parse_mapping(document)
+    with _data_stream(services.bucket, target) as stream:
         head = stream.read(MAX_HEADER_BYTES)
     # (for a .gz file, offsets count bytes of the decompressed stream)
     layout = read_layout(head, mapping.delimiter)
@@ -224,16 +224,12 @@ def _prepare(services: Services, target: ImportFile) -> tuple[Any, FileLayout]:
     return document, layout
 
 
-def _data_stream(
-    bucket: ImportBucket, target: ImportFile, start: int, end: int | None
-) -> IO[bytes]:
-    """The bytes [start, end) of the data (decompressed for .gz), streamed."""
+def _data_stream(bucket: ImportBucket, target: ImportFile) -> IO[bytes]:
+    """The data from its first byte (decompressed for .gz), streamed."""
+    stream = bucket.open(target.key)
     if target.compressed:
-        stream = cast(IO[bytes], gzip.GzipFile(fileobj=bucket.open(target.key), mode="rb"))
-        if start:
-            _skip(stream, start)
-        return stream
-    return bucket.open(target.key, start, end)
+        return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
+    return stream
 
 
 def _downloaded(bucket: ImportBucket, target: ImportFile, start: int, end: int | None) -> IO[bytes]:
@@ -241,7 +237,7 @@ def _downloaded(bucket: ImportBucket, target: ImportFile, start: int, end: int |
     rest on disk), then read from there. Rows are written for minutes; an S3
     download held open that long while it is read row by row can be cut by S3,
     and blocks a single-threaded local engine that must answer the writes
-    meanwhile. Downloading first takes about a second per 64 MB chunk."""
+    meanwhile. Downloading first takes about a second per 16 MB chunk."""
     spooled = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - returned open
     compressed = (
         bucket.open(target.key) if target.compressed else bucket.open(target.key, start, end)
