@@ -3,25 +3,18 @@
 (``chunk_handler``, partial batch failures reported so only failed chunks
 come back)."""
 
+import json
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from propsync.imports import run_chunk, services_from_environment, start_execution
-from propsync.observability import logger, tracer
-
-processor = BatchProcessor(event_type=EventType.SQS)
+from propsync.observability import capture_lambda_handler, logger
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services = services_from_environment()
     started = []
@@ -42,14 +35,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return {"executions": started}
 
 
-def _chunk(record: SQSRecord) -> None:
-    message = record.json_body
-    run_chunk(services_from_environment(), message["execution_id"], int(message["chunk"]))
-
-
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@capture_lambda_handler
 def chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=_chunk, processor=processor, context=context
-    )
+    """Each message names one chunk of an execution. A chunk that fails is
+    reported in ``batchItemFailures`` (the event source mapping has
+    ReportBatchItemFailures), so SQS redelivers that message alone and the DLQ
+    takes it after maxReceiveCount. Written out rather than with Powertools'
+    BatchProcessor, whose import costs this function about 90 ms of cold start
+    (make bench)."""
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            message = json.loads(record["body"])
+            run_chunk(services_from_environment(), message["execution_id"], int(message["chunk"]))
+        except Exception:  # any failure: SQS retries the message, then the DLQ keeps it
+            logger.exception("chunk failed", extra={"message_id": record.get("messageId")})
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}

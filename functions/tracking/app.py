@@ -8,30 +8,23 @@ GET  /track/v2/projects/{project_token}/system/time
 import time
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from propsync import tracking
-from propsync.api import (
-    json_body,
-    json_response,
-    new_resolver,
-    received_at,
-    require_project,
-)
-from propsync.observability import logger, metrics, tracer
+from propsync.api import Response, Router, json_body, received_at, require_project
+from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
 from propsync.store import access_store_from_environment, store_from_environment
 
-app = new_resolver()
+router = Router()
 
 
-@app.post("/track/v2/projects/<project_token>/batch")
-@tracer.capture_method
-def batch(project_token: str) -> Response[str]:
-    arrived = received_at(app.current_event.raw_event)
+@router.post("/track/v2/projects/{project_token}/batch")
+@capture_method
+def batch(event: dict[str, Any], project_token: str) -> Response:
+    arrived = received_at(event)
     require_project(access_store_from_environment(), project_token)
-    commands = tracking.batch_commands(json_body(app.current_event.raw_event))
+    commands = tracking.batch_commands(json_body(event))
     results = tracking.run_batch(
         store_from_environment(), project_token, commands, received_at=arrived
     )
@@ -39,35 +32,34 @@ def batch(project_token: str) -> Response[str]:
     metrics.add_metric("Commands", MetricUnit.Count, len(results))
     metrics.add_metric("FailedCommands", MetricUnit.Count, failed)
     logger.info("batch", extra={"commands": len(results), "failed": failed})
-    return json_response(
+    return Response(
         200,
         {"results": results, "start_time": arrived, "end_time": time.time(), "success": True},
     )
 
 
-@app.post("/track/v2/projects/<project_token>/customers")
-@tracer.capture_method
-def customers(project_token: str) -> Response[str]:
-    arrived = received_at(app.current_event.raw_event)
+@router.post("/track/v2/projects/{project_token}/customers")
+@capture_method
+def customers(event: dict[str, Any], project_token: str) -> Response:
+    arrived = received_at(event)
     require_project(access_store_from_environment(), project_token)
-    payload = json_body(app.current_event.raw_event)
     result = tracking.run_customers_command(
-        store_from_environment(), project_token, payload, received_at=arrived
+        store_from_environment(), project_token, json_body(event), received_at=arrived
     )
     status = 200 if result["success"] else 400
     if not result["success"] and result.get("errors") == [tracking.RETRY_LATER]:
         status = 503
-    return json_response(status, result)
+    return Response(status, result)
 
 
-@app.get("/track/v2/projects/<project_token>/system/time")
-def system_time(project_token: str) -> Response[str]:
+@router.get("/track/v2/projects/{project_token}/system/time")
+def system_time(event: dict[str, Any], project_token: str) -> Response:
     require_project(access_store_from_environment(), project_token)
-    return json_response(200, {"success": True, "time": time.time()})
+    return Response(200, {"success": True, "time": time.time()})
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return router.resolve(event)

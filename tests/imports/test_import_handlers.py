@@ -110,6 +110,23 @@ def test_chunk_messages_through_the_sqs_handler_with_a_failed_one_reported(
     assert first_name(imports, "c29") == "Name 29"
 
 
+def test_a_chunk_message_that_is_not_a_chunk_is_reported_alone(environment):
+    imports = environment
+    event = triggers.sqs_event(
+        [
+            {"MessageId": "not-json", "ReceiptHandle": "r", "Body": "{not json"},
+            {"MessageId": "no-chunk", "ReceiptHandle": "r", "Body": '{"execution_id": "x"}'},
+        ]
+    )
+
+    answer = load_handler("ImportChunkFunction")(event, LambdaContext("ImportChunkFunction"))
+
+    assert answer == {
+        "batchItemFailures": [{"itemIdentifier": "not-json"}, {"itemIdentifier": "no-chunk"}]
+    }
+    assert imports.messages() == []
+
+
 def test_the_s3_event_carries_the_key_url_encoded_as_s3_does():
     event = s3_event("imports/p/crm snapshot/a+b.csv", "1", "bucket")
     assert event["Records"][0]["s3"]["object"]["key"] == "imports/p/crm+snapshot/a%2Bb.csv"

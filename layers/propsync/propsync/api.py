@@ -1,16 +1,15 @@
-"""What every HTTP handler shares: the resolver with exact-number JSON, the one
-mapping from domain errors to HTTP statuses, request time, and the caller's
-identity as the authorizer passed it."""
+"""What every HTTP handler shares: a router on the route API Gateway matched,
+exact-number JSON responses, the one mapping from domain errors to HTTP
+statuses, request time, and the caller's identity as the authorizer passed it."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import time
-from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from propsync import http_json
 from propsync.access import AuthenticationError, Permission, Principal, is_project_token
@@ -35,59 +34,94 @@ class ForbiddenError(PropsyncError):
     """The caller's key lacks a permission or the project."""
 
 
-def json_response(status: int, body: dict[str, Any]) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=http_json.dumps(body))
+@dataclass(frozen=True)
+class Response:
+    """A JSON answer; ``proxy_result`` is what API Gateway's proxy integration takes."""
+
+    status: int
+    body: dict[str, Any]
+
+    def proxy_result(self) -> dict[str, Any]:
+        return {
+            "statusCode": self.status,
+            "headers": {"Content-Type": "application/json"},
+            "body": http_json.dumps(self.body),
+            "isBase64Encoded": False,
+        }
 
 
-def new_resolver() -> APIGatewayRestResolver:
-    """A resolver whose errors all answer as the original service does:
-    ``{"success": false, "error": "..."}`` (or ``"errors": [...]`` for batches)."""
-    app = APIGatewayRestResolver(serializer=http_json.dumps)
+def error_response(error: Exception) -> Response:
+    """The one mapping from errors to answers, as the original service words
+    them: ``{"success": false, "error": "..."}`` (``"errors": [...]`` for batches).
+    Most specific classes first (BatchError and RequestTooLargeError are
+    InvalidInputErrors)."""
+    if isinstance(error, AuthenticationError):
+        return Response(error.status, {"success": False, "error": error.message})
+    if isinstance(error, http_json.RequestTooLargeError):
+        return Response(413, {"success": False, "error": str(error)})
+    if isinstance(error, BatchError):
+        return Response(400, {"success": False, "errors": [str(error)]})
+    if isinstance(error, InvalidProjectError):
+        return Response(400, {"success": False, "error": "Invalid project id"})
+    if isinstance(error, CustomerNotFoundError):
+        return Response(404, {"success": False, "error": "Customer does not exist"})
+    if isinstance(error, ForbiddenError):
+        return Response(403, {"success": False, "error": str(error)})
+    if isinstance(error, IdentityConflictError):
+        return Response(409, {"success": False, "error": str(error)})
+    if isinstance(error, InvalidInputError):
+        return Response(400, {"success": False, "error": str(error)})
+    # Truly the server's failure (DynamoDB unreachable after retries, a bug):
+    # clients retry on 5xx, and nothing partial was acknowledged.
+    logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+    return Response(500, {"success": False, "error": "internal server error; retry"})
 
-    @app.exception_handler(AuthenticationError)
-    def _auth(error: AuthenticationError) -> Response[str]:
-        return json_response(error.status, {"success": False, "error": error.message})
 
-    @app.exception_handler(http_json.RequestTooLargeError)
-    def _too_large(error: http_json.RequestTooLargeError) -> Response[str]:
-        return json_response(413, {"success": False, "error": str(error)})
+RouteT = TypeVar("RouteT", bound=Callable[..., Response])
 
-    @app.exception_handler(BatchError)
-    def _bad_batch(error: BatchError) -> Response[str]:
-        return json_response(400, {"success": False, "errors": [str(error)]})
 
-    @app.exception_handler(InvalidProjectError)
-    def _bad_project(_error: InvalidProjectError) -> Response[str]:
-        return json_response(400, {"success": False, "error": "Invalid project id"})
+class Router:
+    """Dispatches on the route API Gateway already matched: the event's
+    ``httpMethod`` and ``resource`` (the path template, e.g.
+    ``/api/customers/{customer_id}``). A route function is called with the
+    event and the path parameters by name. Nothing about a request is kept on
+    the router, so one router serves any number of requests at once
+    (docs/DECISIONS.md: "Handlers route on API Gateway's resource")."""
 
-    @app.exception_handler(CustomerNotFoundError)
-    def _no_customer(_error: CustomerNotFoundError) -> Response[str]:
-        return json_response(404, {"success": False, "error": "Customer does not exist"})
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], Callable[..., Response]] = {}
 
-    @app.exception_handler(ForbiddenError)
-    def _forbidden(error: ForbiddenError) -> Response[str]:
-        return json_response(403, {"success": False, "error": str(error)})
+    def route(self, method: str, resource: str) -> Callable[[RouteT], RouteT]:
+        def register(function: RouteT) -> RouteT:
+            self._routes[(method, resource)] = function
+            return function
 
-    @app.exception_handler(IdentityConflictError)
-    def _conflict(error: IdentityConflictError) -> Response[str]:
-        return json_response(409, {"success": False, "error": str(error)})
+        return register
 
-    @app.exception_handler(InvalidInputError)
-    def _invalid(error: InvalidInputError) -> Response[str]:
-        return json_response(400, {"success": False, "error": str(error)})
+    def get(self, resource: str) -> Callable[[RouteT], RouteT]:
+        return self.route("GET", resource)
 
-    @app.not_found
-    def _not_found(_error: NotFoundError) -> Response[str]:
-        return json_response(404, {"success": False, "error": "Not found"})
+    def post(self, resource: str) -> Callable[[RouteT], RouteT]:
+        return self.route("POST", resource)
 
-    @app.exception_handler(Exception)
-    def _unexpected(error: Exception) -> Response[str]:
-        # Truly the server's failure (DynamoDB unreachable after retries, a bug):
-        # clients retry on 5xx, and nothing partial was acknowledged.
-        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
-        return json_response(500, {"success": False, "error": "internal server error; retry"})
+    def patch(self, resource: str) -> Callable[[RouteT], RouteT]:
+        return self.route("PATCH", resource)
 
-    return app
+    def resolve(self, event: dict[str, Any]) -> dict[str, Any]:
+        function = self._routes.get((str(event.get("httpMethod")), str(event.get("resource"))))
+        try:
+            if function is None:
+                response = Response(404, {"success": False, "error": "Not found"})
+            else:
+                response = function(event, **(event.get("pathParameters") or {}))
+        except Exception as error:  # every error becomes an answer
+            response = error_response(error)
+        return response.proxy_result()
+
+
+def query_value(event: dict[str, Any], name: str) -> str | None:
+    value = (event.get("queryStringParameters") or {}).get(name)
+    return None if value is None else str(value)
 
 
 def request_body(event: dict[str, Any]) -> bytes | None:

@@ -9,6 +9,8 @@ import os
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, cast
 
+import boto3  # loaded at init, like store.py's
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
@@ -79,8 +81,6 @@ class ChunkQueue:
 
 @functools.cache
 def bucket_from_environment() -> ImportBucket:
-    import boto3  # noqa: PLC0415
-
     bucket = os.environ.get(BUCKET_ENV)
     if not bucket:
         raise RuntimeError(f"{BUCKET_ENV} is not set: name the import bucket")
@@ -89,8 +89,6 @@ def bucket_from_environment() -> ImportBucket:
 
 @functools.cache
 def queue_from_environment() -> ChunkQueue:
-    import boto3  # noqa: PLC0415
-
     url = os.environ.get(QUEUE_ENV)
     if not url:
         raise RuntimeError(f"{QUEUE_ENV} is not set: give the chunk queue's URL")

@@ -1,12 +1,53 @@
-"""Logger, Tracer and Metrics, created once and shared by every function.
+"""Logger, Metrics and (opt-in) X-Ray SDK tracing, shared by every function.
 
 Service name, log level and metrics namespace come from the Powertools
 environment variables set in template.yaml's Globals. Property values and
 secrets are never logged: handlers log ids, counts and outcomes only.
+
+Tracing: every function runs with Lambda's active tracing, which records each
+invocation (init, invocation, overhead) without any code. The X-Ray SDK, which
+adds a subsegment per DynamoDB/S3/SQS call, costs about 300 ms of cold start
+(it creates two botocore clients when imported, aws-xray-sdk-python#311), so
+Powertools' Tracer is created only when ``PROPSYNC_XRAY_SDK=true`` (template
+parameter ``XRaySdkTracing``); otherwise the decorators below change nothing.
+docs/DECISIONS.md: "The X-Ray SDK is opt-in".
 """
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+# The submodules, not ``aws_lambda_powertools``: the package's __init__ also
+# imports the tracing module.
+from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.metrics import Metrics
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
+
+
+def xray_sdk_enabled() -> bool:
+    return os.environ.get("PROPSYNC_XRAY_SDK", "false").strip().lower() == "true"
+
+
+def _new_tracer() -> Any:
+    from aws_lambda_powertools.tracing import Tracer  # noqa: PLC0415 - opt-in, ~300 ms
+
+    return Tracer()
+
+
+_tracer: Any = _new_tracer() if xray_sdk_enabled() else None
+
+
+def capture_lambda_handler(handler: F) -> F:
+    """Powertools' ``Tracer.capture_lambda_handler`` when the SDK is on."""
+    return handler if _tracer is None else _tracer.capture_lambda_handler(handler)
+
+
+def capture_method(method: F) -> F:
+    """Powertools' ``Tracer.capture_method`` when the SDK is on."""
+    return method if _tracer is None else _tracer.capture_method(method)

@@ -29,6 +29,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
+# Loaded when a function's module is imported (Lambda's init phase), as AWS
+# advises: the first request pays only for creating its client.
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from propsync import merge_rule
@@ -48,7 +52,6 @@ from propsync.limits import (
 from propsync.merge_rule import PropertyVersion
 
 if TYPE_CHECKING:  # stubs are a dev dependency only
-    from botocore.config import Config
     from mypy_boto3_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
@@ -475,8 +478,6 @@ def _client_and_table_from_environment() -> tuple[DynamoDBClient, str]:
     """One client per Lambda container: table from ``PROPSYNC_TABLE_NAME``;
     endpoint, region and credentials the standard boto3 way
     (``AWS_ENDPOINT_URL_DYNAMODB`` points it at a local engine)."""
-    import boto3  # noqa: PLC0415 - keeps boto3 off the import path of pure modules
-
     table = os.environ.get(TABLE_NAME_ENV)
     if not table:
         raise RuntimeError(f"{TABLE_NAME_ENV} is not set: name the DynamoDB table of propsync")
@@ -485,8 +486,6 @@ def _client_and_table_from_environment() -> tuple[DynamoDBClient, str]:
 
 def client_config() -> Config:
     """The botocore configuration of every DynamoDB client propsync makes."""
-    from botocore.config import Config  # noqa: PLC0415
-
     return Config(
         retries={"mode": "standard", "max_attempts": 5},
         connect_timeout=2,

@@ -27,7 +27,7 @@ from propsync.errors import InvalidInputError, PartiallyAppliedError, PropsyncEr
 from propsync.http_json import json_size
 from propsync.identity import validate_customer_ids
 from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES
-from propsync.models import CustomersCommandData, parse_model
+from propsync.models import CustomersCommandData
 from propsync.store import CustomerStore
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def run_customers_command(
 ) -> Result:
     """``POST /track/v2/projects/{token}/customers``: one customers command."""
     try:
-        data = parse_model(CustomersCommandData, payload)
+        data = CustomersCommandData.parse(payload)
         prepared = _Prepared(data=data, ids=validate_customer_ids(data.customer_ids))
     except PropsyncError as error:
         return _failure(str(error))
@@ -153,7 +153,7 @@ def _prepare_customers(command: dict[str, Any], data: Any) -> _Prepared:
         )
     if data is None:
         raise InvalidInputError('"data" is required for a customers command')
-    parsed = parse_model(CustomersCommandData, data)
+    parsed = CustomersCommandData.parse(data)
     return _Prepared(data=parsed, ids=validate_customer_ids(parsed.customer_ids))
 
 
