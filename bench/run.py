@@ -152,23 +152,30 @@ def requests_per_command() -> dict[str, Any]:
 
 
 def batch_latency() -> dict[str, Any]:
-    store, _fake = fake_store(0.005)
+    store, fake = fake_store(0.005)
     seed_customers(store, 50)
+    fake.store_updates = False  # nothing below reads the writes back
 
-    def timed(commands: int, repeat: int = 7) -> float:
-        samples = []
-        for attempt in range(repeat):
-            batch = [command(i, 100.0 + attempt * 2 + commands) for i in range(commands)]
-            started = time.perf_counter()
-            results = run_batch(store, PROJECT, batch, received_at=time.time())
-            samples.append(time.perf_counter() - started)
-            assert all(r["success"] for r in results)
-        return statistics.median(samples)
+    def timed(commands: int, timestamp: float) -> float:
+        batch = [command(i, timestamp) for i in range(commands)]
+        started = time.perf_counter()
+        results = run_batch(store, PROJECT, batch, received_at=time.time())
+        elapsed = time.perf_counter() - started
+        assert all(r["success"] for r in results)
+        return elapsed
 
-    one, fifty = timed(1), timed(50)
+    # alternate the two, so that the machine's noise falls on both alike
+    singles, batches = [], []
+    cpu_started = time.process_time()
+    for attempt in range(15):
+        singles.append(timed(1, 100.0 + attempt))
+        batches.append(timed(50, 100.0 + attempt))
+    cpu_per_command = (time.process_time() - cpu_started) / (15 * 51)
+    one, fifty = statistics.median(singles), statistics.median(batches)
     return {
         "single_command_ms": round(one * 1000, 1),
         "batch_of_50_ms": round(fifty * 1000, 1),
+        "client_cpu_ms_per_command": round(cpu_per_command * 1000, 2),
         "ratio": round(fifty / one, 2),
         "bar": 4.0,
         "bars_met": fifty / one <= 4.0,
@@ -179,9 +186,10 @@ def batch_latency() -> dict[str, Any]:
 
 
 def import_throughput() -> dict[str, Any]:
-    store, _fake = fake_store(0.005)
+    store, fake = fake_store(0.005)
     customers = 2000
     seed_customers(store, customers)
+    fake.store_updates = False  # nothing below reads the writes back
     data = rows_csv(10_000, customers).encode()
     services = Services(customers=store, access=None, imports=None, bucket=None, queue=None)  # type: ignore[arg-type]
     layout = read_layout(data, None)

@@ -54,7 +54,7 @@ class PropertyVersion:
     def order_key(self) -> str:
         """Sequence then value: what equal timestamps are decided by, and what
         the store keeps in ``v`` so that DynamoDB compares the same thing."""
-        return f"{self.sequence:0{SEQUENCE_DIGITS}d}{self.encoded_value}"
+        return f"{self.sequence:010d}{self.encoded_value}"  # 010: SEQUENCE_DIGITS
 
     @classmethod
     def from_order_key(cls, order_key: str, timestamp: float) -> PropertyVersion:

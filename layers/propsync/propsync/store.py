@@ -258,9 +258,9 @@ class CustomerStore:
             raise CustomerTooLargeError(_TOO_LARGE)
         applied: list[str] = []
         ignored: list[str] = []
-        for chunk in _chunks(updates):
+        for chunk, request in _chunks(self._table, key, updates):
             try:
-                chunk_applied, chunk_ignored = self._write_chunk(key, chunk)
+                chunk_applied, chunk_ignored = self._write_chunk(key, chunk, request)
             except PartiallyAppliedError as error:
                 raise type(error)(str(error), tuple(applied)) from None
             applied += chunk_applied
@@ -268,16 +268,20 @@ class CustomerStore:
         return WriteResult(applied=tuple(applied), ignored=tuple(ignored))
 
     def _write_chunk(
-        self, key: str, chunk: dict[str, PropertyVersion]
+        self, key: str, chunk: dict[str, PropertyVersion], request: dict[str, Any]
     ) -> tuple[list[str], list[str]]:
+        """``request`` is the chunk's UpdateItem, built by _chunks; retries
+        build their own for the properties that still win."""
         pending = chunk
         applied: list[str] = []
         ignored: list[str] = []
-        for _attempt in range(MAX_CONDITIONAL_RETRIES + 1):
+        for attempt in range(MAX_CONDITIONAL_RETRIES + 1):
             if not pending:
                 return applied, ignored
+            if attempt:
+                request = _conditional_update(self._table, key, pending)
             try:
-                self._client.update_item(**_conditional_update(self._table, key, pending))
+                self._client.update_item(**request)
                 return applied + list(pending), ignored
             except ClientError as error:
                 if _is_item_too_large(error):
@@ -344,23 +348,33 @@ def _batch_get(client: DynamoDBClient, table: str, request: dict[str, Any]) -> l
     return items
 
 
-def _chunks(updates: Mapping[str, PropertyVersion]) -> Iterable[dict[str, PropertyVersion]]:
-    """Split updates into groups whose request fits DynamoDB's expression limits."""
+def _chunks(
+    table: str, key: str, updates: Mapping[str, PropertyVersion]
+) -> Iterable[tuple[dict[str, PropertyVersion], dict[str, Any]]]:
+    """Split updates into groups whose request fits DynamoDB's expression
+    limits, each with its UpdateItem arguments. Nearly every command fits
+    whole, which one build shows; larger ones are cut greedily."""
+    whole = _conditional_update(table, key, updates)
+    if _fits(whole, len(updates)):
+        yield dict(updates), whole
+        return
     chunk: dict[str, PropertyVersion] = {}
+    request: dict[str, Any] = {}
     for name, version in updates.items():
         candidate = {**chunk, name: version}
-        if chunk and not _fits(candidate):
-            yield chunk
+        candidate_request = _conditional_update(table, key, candidate)
+        if chunk and not _fits(candidate_request, len(candidate)):
+            yield chunk, request
             candidate = {name: version}
-        chunk = candidate
+            candidate_request = _conditional_update(table, key, candidate)
+        chunk, request = candidate, candidate_request
     if chunk:
-        yield chunk
+        yield chunk, request
 
 
-def _fits(chunk: dict[str, PropertyVersion]) -> bool:
-    request = _conditional_update("t", "k", chunk)
+def _fits(request: dict[str, Any], properties: int) -> bool:
     return (
-        len(chunk) * _OPERATORS_PER_PROPERTY <= MAX_EXPRESSION_OPERATORS
+        properties * _OPERATORS_PER_PROPERTY <= MAX_EXPRESSION_OPERATORS
         and len(request["UpdateExpression"].encode()) <= MAX_EXPRESSION_BYTES
         and len(request["ConditionExpression"].encode()) <= MAX_EXPRESSION_BYTES
     )
@@ -389,9 +403,7 @@ def _conditional_update(
             values[ts] = {"N": _number(version.timestamp)}
         attr = f"#p{index}"
         names[attr] = PROPERTY_PREFIX + name
-        values[f":m{index}"] = {
-            "M": {"v": {"S": version.order_key}, "t": {"N": _number(version.timestamp)}}
-        }
+        values[f":m{index}"] = {"M": {"v": {"S": version.order_key}, "t": values[ts]}}
         values[f":v{index}"] = {"S": version.order_key}
         assignments.append(f"{attr} = :m{index}")
         conditions.append(
