@@ -31,9 +31,12 @@ def dumps(value: Any, *, max_depth: int = MAX_VALUE_NESTING) -> str:
     """Canonical JSON text of ``value``; raises InvalidPropertyError for what
     JSON cannot represent (NaN, infinities, non-string keys, other types) and
     for nesting deeper than ``max_depth``."""
-    parts: list[str] = []
-    _encode(value, parts, 0, max_depth)
-    text = "".join(parts)
+    if type(value) is str:  # most values: skip the walk
+        text = _encode_string(value)
+    else:
+        parts: list[str] = []
+        _encode(value, parts, 0, max_depth)
+        text = "".join(parts)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

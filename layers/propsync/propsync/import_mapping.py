@@ -308,17 +308,20 @@ def parse_cell(text: str, type_name: str, zone: tzinfo) -> Any:
         raise InvalidCellError(str(error)) from None
 
 
+_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+
+
 def _number(text: str, _zone: tzinfo) -> Any:
     cleaned = text.strip()
-    if re.fullmatch(r"[+-]?\d+", cleaned):
+    if _INTEGER.fullmatch(cleaned):
         return int(cleaned)
     try:
         number = Decimal(cleaned)
     except InvalidOperation:
         number = Decimal("NaN")
-    if not number.is_finite() or not re.fullmatch(
-        r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", cleaned
-    ):
+    if not number.is_finite() or not _DECIMAL.fullmatch(cleaned):
         raise InvalidCellError(f"{text!r} is not a number")
     return number
 
@@ -344,7 +347,7 @@ def _datetime(text: str, zone: tzinfo) -> Any:
 
 def _date(text: str, zone: tzinfo) -> Any:
     """A day: midnight of that day in ``zone``; a full date-time is accepted too."""
-    found = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text.strip())
+    found = _DAY.fullmatch(text.strip())
     if not found:
         return _datetime(text, zone)
     try:

@@ -209,7 +209,8 @@ def map_record(
         return RejectedRow(
             line, cells, f"the row has {len(cells)} cells; the header has {len(header)}"
         )
-    if any(not cell.isascii() and _UNDECODABLE.search(cell) for cell in cells):
+    joined = "".join(cells)  # one check for the whole row; nearly every row is ASCII
+    if not joined.isascii() and _UNDECODABLE.search(joined):
         return RejectedRow(line, cells, "the row is not valid UTF-8")
     row = dict(zip(header, cells, strict=True))
     value_of = {**row, **mapping.constants}.get

@@ -41,6 +41,8 @@ def encode_property_value(name: str, value: Any) -> str:
         encoded = canonical_json.dumps(value)
     except InvalidPropertyError as error:
         raise InvalidPropertyError(f"property {name!r}: {error}") from None
+    if len(encoded) <= MAX_PROPERTY_VALUE_BYTES // 4:
+        return encoded  # at most 4 bytes of UTF-8 per character: cannot be too large
     size = len(encoded.encode("utf-8"))
     if size > MAX_PROPERTY_VALUE_BYTES:
         raise InvalidPropertyError(
