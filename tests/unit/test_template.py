@@ -54,3 +54,10 @@ def test_create_table_arguments_come_from_the_template():
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "BillingMode": "PAY_PER_REQUEST",
     }
+
+
+def test_functions_bound_by_the_sdks_cpu_get_a_whole_vcpu():
+    # Lambda allocates CPU in proportion to memory, one vCPU at 1,769 MB;
+    # make bench shows a batch's writes and an import's rows are CPU-bound.
+    for name in ("TrackingFunction", "ImportFunction", "ImportChunkFunction"):
+        assert RESOURCES[name]["Properties"]["MemorySize"] >= 1769, name
