@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -118,7 +118,12 @@ def run_concurrently(items: Sequence[ItemT], work: Callable[[ItemT], ResultT]) -
     itself call run_concurrently (it would wait on its own pool)."""
     if len(items) <= 1:
         return [work(item) for item in items]
-    return list(_shared_pool().map(work, items))
+    pool = _shared_pool()
+    futures = [pool.submit(work, item) for item in items]
+    # One wake-up when all are done, not one per result: every wake-up of this
+    # thread takes the interpreter lock from a writer.
+    wait(futures)
+    return [future.result() for future in futures]
 
 
 @functools.cache
