@@ -56,6 +56,7 @@ sam-check: $(SAM_STAMP)
 	  PATH="$$(dirname "$$python"):$$PATH" $(SAM_ENV) $(SAM) build --parallel > .aws-sam-build.log 2>&1 \
 	    || { tail -40 .aws-sam-build.log; exit 1; }; \
 	  echo "sam build succeeded"; \
+	  "$$python" scripts/check-layer-bytecode.py .aws-sam/build/PropsyncLayer/python; \
 	else echo "skipping sam build: it needs python3.13, this machine has $$("$$python" -V)"; fi
 
 lint: $(STAMP)
@@ -81,7 +82,7 @@ clean:
 	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .aws-sam-build.log .pytest_cache .ruff_cache .hypothesis .local
 
 # The five performance measurements beside their bars; rewrites docs/PERFORMANCE.md, exits 1 on a missed bar.
-bench: $(STAMP)
+bench: $(STAMP) sam-check  # sam-check builds the layer whose cold start it also measures
 	$(PY) bench/run.py
 
 # Import throughput and memory against the local engine; rewrites its section of docs/PERFORMANCE.md.

@@ -22,10 +22,16 @@ def test_functions_run_python_3_13_on_arm64():
 def test_the_shared_layer_is_built_from_the_propsync_package():
     layer = RESOURCES["PropsyncLayer"]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
     content = REPO_ROOT / layer["Properties"]["ContentUri"]
     assert (content / "propsync" / "__init__.py").is_file()
     assert (content / "requirements.txt").is_file()
+    # the layer's Makefile installs arm64 wheels and compiles hash-checked
+    # bytecode (make sam-check builds it and runs scripts/check-layer-bytecode.py)
+    makefile = (content / "Makefile").read_text()
+    assert "build-PropsyncLayer:" in makefile
+    assert "--platform manylinux2014_aarch64" in makefile
+    assert "--invalidation-mode checked-hash" in makefile
 
 
 def test_pytest_imports_the_layer_from_the_same_folder_the_template_deploys():
