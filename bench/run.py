@@ -258,6 +258,15 @@ from propsync.imports import _batches, _downloaded, import_file
 MAPPING = parse_mapping(MAPPING_DOCUMENT)
 
 def peak_mb():
+    # VmHWM: this process's peak since exec. ru_maxrss would carry the peak of
+    # the benchmark process this one was forked from.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 class LocalBucket:
