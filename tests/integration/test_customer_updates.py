@@ -5,8 +5,9 @@ import time
 import pytest
 
 from propsync.customer_updates import update_customer
-from propsync.customer_view import plain_properties, properties_with_timestamps
+from propsync.customer_view import export_ids, plain_properties, properties_with_timestamps
 from propsync.errors import (
+    CustomerTooLargeError,
     IdentityConflictError,
     InvalidCustomerIdsError,
     InvalidPropertyError,
@@ -60,6 +61,58 @@ def test_an_existing_customer_whose_properties_all_win_costs_one_read_and_one_wr
     request_log.clear()
     update(store, {"registered": "m", "cookie": "c"}, {"a": 2, "b": 3}, NOW - 5)
     assert request_log.counts == {"BatchGetItem": 1, "UpdateItem": 1}
+
+
+def test_a_new_customer_costs_its_claim_and_one_write_that_records_its_id(store, request_log):
+    result = update(store, {"registered": "new"}, {"a": 1, "b": "x"}, NOW - 5)
+
+    assert result.created
+    assert request_log.counts == {"BatchGetItem": 1, "PutItem": 1, "UpdateItem": 1}
+    record = store.read_customer(PROJECT, result.customer_id)
+    assert export_ids(record) == {"registered": "new"}
+    assert plain_properties(record) == {"a": 1, "b": "x"}
+
+
+def test_a_new_customer_without_properties_still_gets_its_id_recorded(store, request_log):
+    result = update(store, {"cookie": "c1"}, {})
+
+    assert request_log.counts == {"BatchGetItem": 1, "PutItem": 1, "UpdateItem": 1}
+    assert export_ids(store.read_customer(PROJECT, result.customer_id)) == {"cookie": ["c1"]}
+
+
+def test_a_new_customer_with_several_ids_records_them_in_one_update(store, request_log):
+    result = update(store, {"registered": "r", "cookie": "c", "email": "e"}, {"a": 1})
+
+    # claim of registered, one update with all three ids, claims of the other two, properties
+    assert request_log.counts == {"BatchGetItem": 1, "PutItem": 3, "UpdateItem": 2}
+    record = store.read_customer(PROJECT, result.customer_id)
+    assert export_ids(record) == {"cookie": ["c"], "email": ["e"], "registered": "r"}
+
+
+def test_a_new_customer_whose_properties_are_refused_keeps_its_id(store):
+    huge = {f"p{i}": "x" * (16 * 1024 - 2) for i in range(30)}  # over the 400 KB item limit
+
+    with pytest.raises(CustomerTooLargeError):
+        update(store, {"registered": "big"}, huge)
+
+    again = update(store, {"registered": "big"}, {"a": 1})
+    assert not again.created
+    assert export_ids(store.read_customer(PROJECT, again.customer_id)) == {"registered": "big"}
+
+
+def test_a_new_customer_split_over_several_writes_records_its_id_once(store, request_log):
+    properties = {f"property number {i} with a long name {'x' * 200}": i for i in range(300)}
+
+    result = update(store, {"registered": "wide"}, properties)
+
+    updates = request_log.params_of("UpdateItem")
+    assert len(updates) > 1
+    assert ["ADD" in u["UpdateExpression"] for u in updates] == [True] + [False] * (
+        len(updates) - 1
+    )
+    record = store.read_customer(PROJECT, result.customer_id)
+    assert export_ids(record) == {"registered": "wide"}
+    assert len(plain_properties(record)) == 300
 
 
 @pytest.mark.parametrize(

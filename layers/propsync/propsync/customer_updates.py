@@ -83,10 +83,12 @@ def write_update(
     known_owners: Mapping[tuple[str, str], str | None] | None = None,
 ) -> UpdateResult:
     """Resolve validated ids and write validated versions with the merge rule."""
-    resolution = resolve_customer(store, project, ids, known_owners)
-    if not versions:
+    resolution = resolve_customer(store, project, ids, known_owners, record_first_id=False)
+    if not versions and not resolution.unrecorded_ids:
         return UpdateResult(resolution.customer_id, resolution.created, (), ())
-    written = store.write_properties(project, resolution.customer_id, versions)
+    written = store.write_properties(
+        project, resolution.customer_id, versions, new_ids=resolution.unrecorded_ids
+    )
     return UpdateResult(
         customer_id=resolution.customer_id,
         created=resolution.created,

@@ -17,7 +17,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from propsync.errors import IdentityConflictError, InvalidCustomerIdsError
@@ -34,6 +34,10 @@ _CUSTOMER_ID = re.compile(f"[{_CROCKFORD}]{{26}}")
 class Resolution:
     customer_id: str
     created: bool
+    # Ids claimed for a customer created by this resolution that are not on
+    # its item yet (only with record_first_id=False): the caller's property
+    # write records them (CustomerStore.write_properties(new_ids=...)).
+    unrecorded_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 def validate_customer_ids(customer_ids: Any) -> dict[str, str]:
@@ -109,8 +113,15 @@ def resolve_customer(
     project: str,
     customer_ids: Mapping[str, str],
     known_owners: Mapping[tuple[str, str], str | None] | None = None,
+    *,
+    record_first_id: bool = True,
 ) -> Resolution:
     """Find (or create) the one customer that ``customer_ids`` name.
+
+    A new customer gets its first id recorded on its item here, unless
+    ``record_first_id`` is False and the command has no other id: then the
+    caller records it with its property write (one request fewer per new
+    customer) and finds it in ``unrecorded_ids``.
 
     ``customer_ids`` must have passed :func:`validate_customer_ids`.
     ``known_owners`` lets a caller pass what it already looked up for a whole
@@ -145,23 +156,34 @@ def resolve_customer(
     candidate = new_customer_id()
     owner = store.claim_identity(project, first_type, ids[first_type], candidate)
     created = owner == candidate
-    if created:
-        store.add_customer_ids(project, candidate, {first_type: ids[first_type]}, HARD_ID_TYPES)
     rest = {t: v for t, v in ids.items() if t != first_type}
-    _attach(store, project, owner, rest)
-    return Resolution(owner, created=created)
+    if not created:
+        _attach(store, project, owner, rest)
+        return Resolution(owner, created=False)
+    first = {first_type: ids[first_type]}
+    if not rest and not record_first_id:
+        return Resolution(owner, created=True, unrecorded_ids=first)
+    _attach(store, project, owner, rest, claimed=first)
+    return Resolution(owner, created=True)
 
 
-def _attach(store: CustomerStore, project: str, customer_id: str, ids: dict[str, str]) -> None:
+def _attach(
+    store: CustomerStore,
+    project: str,
+    customer_id: str,
+    ids: dict[str, str],
+    claimed: dict[str, str] | None = None,
+) -> None:
     """Give ``customer_id`` ids it does not have yet.
 
     The customer item is updated first (its condition enforces one hard id per
     customer), then each identity item is claimed. An id claimed by another
     customer in the meantime is removed again and the command fails.
+    ``claimed``: ids already claimed for it, recorded by the same update.
     """
-    if not ids:
+    if not ids and not claimed:
         return
-    store.add_customer_ids(project, customer_id, ids, HARD_ID_TYPES)
+    store.add_customer_ids(project, customer_id, {**(claimed or {}), **ids}, HARD_ID_TYPES)
     taken: dict[str, tuple[str, str]] = {}
     for id_type, id_value in sorted(ids.items()):
         owner = store.claim_identity(project, id_type, id_value, customer_id)

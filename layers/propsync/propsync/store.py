@@ -19,6 +19,7 @@ here, and the client is cheaper to import and call than the resource layer.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -243,7 +244,12 @@ class CustomerStore:
     # ---------------------------------------------------------------- properties
 
     def write_properties(
-        self, project: str, customer_id: str, updates: Mapping[str, PropertyVersion]
+        self,
+        project: str,
+        customer_id: str,
+        updates: Mapping[str, PropertyVersion],
+        *,
+        new_ids: Mapping[str, str] | None = None,
     ) -> WriteResult:
         """Store every update that wins against the stored version.
 
@@ -252,37 +258,71 @@ class CustomerStore:
         which properties still win; only those are retried, at most
         ``MAX_CONDITIONAL_RETRIES`` times. Commands too large for one request
         are split into several, each with its own conditions.
+
+        ``new_ids``: the id a command has just claimed for a customer it
+        created (identity.resolve_customer), recorded on the customer item by
+        the same request as the properties: a new customer costs its claim and
+        one write. Without the hard-id condition of add_customer_ids, which a
+        customer created by this command cannot fail. Recorded on their own if
+        no property gets written.
         """
         key = customer_key(project, customer_id)
+        ids = _NewIds(customer_id, dict(new_ids)) if new_ids else None
         if _stored_size(updates) > MAX_ITEM_BYTES:
+            self._record_new_ids(project, ids)
             raise CustomerTooLargeError(_TOO_LARGE)
         applied: list[str] = []
         ignored: list[str] = []
-        for chunk, request in _chunks(self._table, key, updates):
-            try:
-                chunk_applied, chunk_ignored = self._write_chunk(key, chunk, request)
-            except PartiallyAppliedError as error:
-                raise type(error)(str(error), tuple(applied)) from None
-            applied += chunk_applied
-            ignored += chunk_ignored
+        unrecorded = ids
+        try:
+            for index, (chunk, request) in enumerate(_chunks(self._table, key, updates, ids)):
+                carried = ids if index == 0 else None  # _chunks puts them in the first request
+                try:
+                    chunk_applied, chunk_ignored, recorded = self._write_chunk(
+                        key, chunk, request, carried
+                    )
+                except PartiallyAppliedError as error:
+                    raise type(error)(str(error), tuple(applied)) from None
+                if recorded:
+                    unrecorded = None
+                applied += chunk_applied
+                ignored += chunk_ignored
+        except Exception:
+            # The properties failed; the new customer's ids must not fail with
+            # them (its identity is claimed already): record them on their own,
+            # as they were before the property write existed.
+            with contextlib.suppress(Exception):
+                self._record_new_ids(project, unrecorded)
+            raise
+        self._record_new_ids(project, unrecorded)
         return WriteResult(applied=tuple(applied), ignored=tuple(ignored))
 
+    def _record_new_ids(self, project: str, new_ids: _NewIds | None) -> None:
+        if new_ids is not None:
+            self.add_customer_ids(project, new_ids.customer_id, new_ids.ids, frozenset())
+
     def _write_chunk(
-        self, key: str, chunk: dict[str, PropertyVersion], request: dict[str, Any]
-    ) -> tuple[list[str], list[str]]:
-        """``request`` is the chunk's UpdateItem, built by _chunks; retries
-        build their own for the properties that still win."""
+        self,
+        key: str,
+        chunk: dict[str, PropertyVersion],
+        request: dict[str, Any],
+        new_ids: _NewIds | None,
+    ) -> tuple[list[str], list[str], bool]:
+        """Applied and stale property names, and whether ``new_ids`` were
+        recorded (by a request that succeeded). ``request`` is the chunk's
+        UpdateItem as _chunks built it, with ``new_ids`` if given; retries build
+        their own for the properties that still win, with the same ids."""
         pending = chunk
         applied: list[str] = []
         ignored: list[str] = []
         for attempt in range(MAX_CONDITIONAL_RETRIES + 1):
             if not pending:
-                return applied, ignored
+                return applied, ignored, False
             if attempt:
-                request = _conditional_update(self._table, key, pending)
+                request = _conditional_update(self._table, key, pending, new_ids)
             try:
                 self._client.update_item(**request)
-                return applied + list(pending), ignored
+                return applied + list(pending), ignored, new_ids is not None
             except ClientError as error:
                 if _is_item_too_large(error):
                     raise CustomerTooLargeError(_TOO_LARGE) from None
@@ -349,24 +389,28 @@ def _batch_get(client: DynamoDBClient, table: str, request: dict[str, Any]) -> l
 
 
 def _chunks(
-    table: str, key: str, updates: Mapping[str, PropertyVersion]
+    table: str, key: str, updates: Mapping[str, PropertyVersion], new_ids: _NewIds | None
 ) -> Iterable[tuple[dict[str, PropertyVersion], dict[str, Any]]]:
     """Split updates into groups whose request fits DynamoDB's expression
-    limits, each with its UpdateItem arguments. Nearly every command fits
-    whole, which one build shows; larger ones are cut greedily."""
-    whole = _conditional_update(table, key, updates)
+    limits, each with its UpdateItem arguments (the first also recording
+    ``new_ids``). Nearly every command fits whole, which one build shows;
+    larger ones are cut greedily."""
+    whole = _conditional_update(table, key, updates, new_ids)
     if _fits(whole, len(updates)):
-        yield dict(updates), whole
+        if updates:
+            yield dict(updates), whole
         return
     chunk: dict[str, PropertyVersion] = {}
     request: dict[str, Any] = {}
+    ids = new_ids
     for name, version in updates.items():
         candidate = {**chunk, name: version}
-        candidate_request = _conditional_update(table, key, candidate)
+        candidate_request = _conditional_update(table, key, candidate, ids)
         if chunk and not _fits(candidate_request, len(candidate)):
             yield chunk, request
+            ids = None  # recorded by the first chunk
             candidate = {name: version}
-            candidate_request = _conditional_update(table, key, candidate)
+            candidate_request = _conditional_update(table, key, candidate, ids)
         chunk, request = candidate, candidate_request
     if chunk:
         yield chunk, request
@@ -380,14 +424,27 @@ def _fits(request: dict[str, Any], properties: int) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class _NewIds:
+    """Ids to record on a customer item created by the command being written."""
+
+    customer_id: str
+    ids: Mapping[str, str]
+
+
 def _conditional_update(
-    table: str, key: str, updates: Mapping[str, PropertyVersion]
+    table: str,
+    key: str,
+    updates: Mapping[str, PropertyVersion],
+    new_ids: _NewIds | None = None,
 ) -> dict[str, Any]:
     """``UpdateItem`` arguments that SET every property iff it wins (merge rule).
 
     Per property: no stored timestamp, or an older one, or the same one and a
     smaller canonical value. This is :func:`merge_rule.wins` in DynamoDB's
     condition language; property names only ever appear as placeholders.
+    ``new_ids`` are added to the customer's id sets by the same request, with
+    ``cid`` and ``created`` as add_customer_ids sets them.
     """
     names = {"#t": "t", "#v": "v"}
     values: dict[str, Any] = {}
@@ -410,10 +467,21 @@ def _conditional_update(
             f"(attribute_not_exists({attr}.#t) OR {attr}.#t < {ts}"
             f" OR ({attr}.#t = {ts} AND {attr}.#v < :v{index}))"
         )
+    update_expression = "SET " + ", ".join(assignments)
+    if new_ids is not None and new_ids.ids:
+        values[":cid"] = {"S": new_ids.customer_id}
+        values[":now"] = {"N": _number(time.time())}
+        adds = []
+        for index, (id_type, id_value) in enumerate(sorted(new_ids.ids.items())):
+            names[f"#i{index}"] = ID_SET_PREFIX + id_type
+            values[f":i{index}"] = {"SS": [id_value]}
+            adds.append(f"#i{index} :i{index}")
+        update_expression += ", cid = :cid, created = if_not_exists(created, :now)"
+        update_expression += " ADD " + ", ".join(adds)
     return {
         "TableName": table,
         "Key": {"pk": {"S": key}},
-        "UpdateExpression": "SET " + ", ".join(assignments),
+        "UpdateExpression": update_expression,
         "ConditionExpression": " AND ".join(conditions),
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
