@@ -110,6 +110,9 @@ def requests_per_command() -> dict[str, Any]:
     fake.requests.clear()
     run_batch(store, PROJECT, [command(i, 20.0) for i in range(50)], received_at=now)
     batch = dict(fake.requests)
+    fake.requests.clear()
+    run_batch(store, PROJECT, [command(10_000_000, 20.0)], received_at=now)  # nobody knows it
+    first_sighting = dict(fake.requests)
 
     # import rows for existing customers, through the import's batch writer
     seed_customers(store, 1000)
@@ -141,6 +144,8 @@ def requests_per_command() -> dict[str, Any]:
     naive_per_property = naive_requests["update_per_property"]
     naive_read_then_write = naive_requests["read_then_write"]
     return {
+        "first_sighting_writes": writes(first_sighting),
+        "first_sighting_reads": reads(first_sighting),
         "single_command_writes": writes(single),
         "single_command_reads": reads(single),
         "batch_of_50_writes": writes(batch),
@@ -471,6 +476,12 @@ def render(r: dict[str, Any]) -> str:
             q["single_command_writes"],
             "1",
             q["single_command_writes"] == 1,
+        ),
+        (
+            "writes / reads, first sighting of a customer (claim + properties)",
+            f"{q['first_sighting_writes']} / {q['first_sighting_reads']}",
+            "",
+            None,
         ),
         (
             "writes / reads, batch of 50 existing customers",
