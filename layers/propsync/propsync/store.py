@@ -176,14 +176,11 @@ class CustomerStore:
         fails with IdentityConflictError and changes nothing.
         """
         names: dict[str, str] = {}
-        values: dict[str, Any] = {":cid": {"S": customer_id}, ":now": {"N": _number(time.time())}}
-        adds: list[str] = []
+        values: dict[str, Any] = {}
+        sets, adds = _id_clauses(customer_id, ids, names, values)
         conditions: list[str] = []
         for index, (id_type, id_value) in enumerate(sorted(ids.items())):
-            names[f"#i{index}"] = ID_SET_PREFIX + id_type
-            values[f":i{index}"] = {"SS": [id_value]}
-            adds.append(f"#i{index} :i{index}")
-            if id_type in hard_id_types:
+            if id_type in hard_id_types:  # #i{index}: the placeholders of _id_clauses
                 values[f":h{index}"] = {"S": id_value}
                 conditions.append(
                     f"(attribute_not_exists(#i{index}) OR contains(#i{index}, :h{index}))"
@@ -191,8 +188,7 @@ class CustomerStore:
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"pk": {"S": customer_key(project, customer_id)}},
-            "UpdateExpression": "SET cid = :cid, created = if_not_exists(created, :now) ADD "
-            + ", ".join(adds),
+            "UpdateExpression": f"SET {sets} ADD {adds}",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
@@ -395,10 +391,11 @@ def _chunks(
     limits, each with its UpdateItem arguments (the first also recording
     ``new_ids``). Nearly every command fits whole, which one build shows;
     larger ones are cut greedily."""
+    if not updates:
+        return
     whole = _conditional_update(table, key, updates, new_ids)
     if _fits(whole, len(updates)):
-        if updates:
-            yield dict(updates), whole
+        yield dict(updates), whole
         return
     chunk: dict[str, PropertyVersion] = {}
     request: dict[str, Any] = {}
@@ -469,15 +466,8 @@ def _conditional_update(
         )
     update_expression = "SET " + ", ".join(assignments)
     if new_ids is not None and new_ids.ids:
-        values[":cid"] = {"S": new_ids.customer_id}
-        values[":now"] = {"N": _number(time.time())}
-        adds = []
-        for index, (id_type, id_value) in enumerate(sorted(new_ids.ids.items())):
-            names[f"#i{index}"] = ID_SET_PREFIX + id_type
-            values[f":i{index}"] = {"SS": [id_value]}
-            adds.append(f"#i{index} :i{index}")
-        update_expression += ", cid = :cid, created = if_not_exists(created, :now)"
-        update_expression += " ADD " + ", ".join(adds)
+        sets, adds = _id_clauses(new_ids.customer_id, new_ids.ids, names, values)
+        update_expression += f", {sets} ADD {adds}"
     return {
         "TableName": table,
         "Key": {"pk": {"S": key}},
@@ -487,6 +477,23 @@ def _conditional_update(
         "ExpressionAttributeValues": values,
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+def _id_clauses(
+    customer_id: str, ids: Mapping[str, str], names: dict[str, str], values: dict[str, Any]
+) -> tuple[str, str]:
+    """The SET and ADD clauses that record ``ids`` on a customer item (``cid``,
+    ``created`` once, one string set per id type), their placeholders
+    (``#i<n>``, ``:i<n>`` in sorted id-type order) added to ``names`` and
+    ``values``."""
+    values[":cid"] = {"S": customer_id}
+    values[":now"] = {"N": _number(time.time())}
+    adds = []
+    for index, (id_type, id_value) in enumerate(sorted(ids.items())):
+        names[f"#i{index}"] = ID_SET_PREFIX + id_type
+        values[f":i{index}"] = {"SS": [id_value]}
+        adds.append(f"#i{index} :i{index}")
+    return "cid = :cid, created = if_not_exists(created, :now)", ", ".join(adds)
 
 
 # -------------------------------------------------------------------- items
