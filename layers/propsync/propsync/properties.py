@@ -15,6 +15,8 @@ def validate_property_name(name: Any) -> str:
         raise InvalidPropertyError(f"property name must be a string, got {type(name).__name__}")
     if not name:
         raise InvalidPropertyError("property name must not be empty")
+    if name.isascii() and name.isprintable() and len(name) <= MAX_PROPERTY_NAME_BYTES:
+        return name  # the common case: no control character, one byte per character
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:

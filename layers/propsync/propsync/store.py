@@ -264,7 +264,7 @@ class CustomerStore:
         """
         key = customer_key(project, customer_id)
         ids = _NewIds(customer_id, dict(new_ids)) if new_ids else None
-        if _stored_size(updates) > MAX_ITEM_BYTES:
+        if _may_exceed_item(updates) and _stored_size(updates) > MAX_ITEM_BYTES:
             self._record_new_ids(project, ids)
             raise CustomerTooLargeError(_TOO_LARGE)
         applied: list[str] = []
@@ -497,6 +497,13 @@ def _id_clauses(
 
 
 # -------------------------------------------------------------------- items
+
+
+def _may_exceed_item(updates: Mapping[str, PropertyVersion]) -> bool:
+    """False when even 4 bytes of UTF-8 per character stay under the item
+    limit: nearly every command, which then needs no encoding to measure."""
+    characters = sum(len(name) + len(version.order_key) for name, version in updates.items())
+    return (characters + len(PROPERTY_PREFIX) * len(updates)) * 4 > MAX_ITEM_BYTES
 
 
 def _stored_size(updates: Mapping[str, PropertyVersion]) -> int:
