@@ -62,3 +62,7 @@ def read_then_write(client: Any, table: str, project: str, commands: list[Comman
             client.update_item(**_conditional_update(table, key, winning))
 
     run_concurrently(commands, run)
+
+
+# name -> design, in the order make bench reports them
+DESIGNS = {"update_per_property": update_per_property, "read_then_write": read_then_write}
