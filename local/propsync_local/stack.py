@@ -1,6 +1,6 @@
 """`make run`: propsync on this machine, without Docker.
 
-- a single-threaded moto server (DynamoDB, S3) on 127.0.0.1:$PROPSYNC_AWS_PORT
+- a single-threaded moto server (DynamoDB, S3, SQS) on 127.0.0.1:$PROPSYNC_AWS_PORT
   (4566), with every table and bucket of template.yaml created from the
   template; or, when AWS_ENDPOINT_URL_DYNAMODB is set, that DynamoDB (dynalite,
   DynamoDB Local, a real region), its table created if missing;
@@ -13,19 +13,25 @@
   PROPSYNC_LOCAL_KEY_SECRET, or the defaults below), printed and written to
   .local/credentials.json.
 
-Runs in the foreground until Ctrl-C (or SIGTERM).
+Both ports are bound before anything else happens: a port another program
+listens on stops the stack with one line naming the variable to change, before
+any resource is created or credentials are written, and the moto server is
+handed the socket bound here, so the stack never talks to a server it did not
+start. Runs in the foreground until Ctrl-C (or SIGTERM).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from propsync_local import moto_server
@@ -35,6 +41,7 @@ from propsync_local.cfn_template import (
     load_template,
     resources_of_type,
 )
+from propsync_local.processes import listening_socket
 from propsync_local.triggers import ImportTriggers
 
 DEFAULT_PROJECT_TOKEN = "00000000-0000-0000-0000-000000000000"
@@ -47,8 +54,37 @@ CREDENTIALS_PATH = LOCAL_DIR / "credentials.json"
 MOTO_LOG_PATH = LOCAL_DIR / "moto.log"
 
 
+T = TypeVar("T")
+
+
+class StartupError(Exception):
+    """The stack cannot start as configured; the message, one line, names
+    the variable to change."""
+
+
 def _port(variable: str, default: int) -> int:
-    return int(os.environ.get(variable, default))
+    raw = os.environ.get(variable, "").strip() or str(default)
+    if not raw.isdigit() or not 0 < int(raw) <= 65535:
+        raise StartupError(f"{variable}={raw!r} is not a port number: set it to 1-65535")
+    return int(raw)
+
+
+def _bound(variable: str, port: int, bind: Callable[[int], T]) -> T:
+    """``bind(port)``: a server socket bound to 127.0.0.1:``port`` and
+    listening, held until the stack stops; StartupError if the port is taken.
+    Binding is the check, so no other program can take the port in between."""
+    try:
+        return bind(port)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            reason = "is already in use by another program"
+        else:
+            reason = f"cannot be listened on ({error.strerror or error})"
+        example = port + 1 if port < 65535 else port - 1
+        raise StartupError(
+            f"127.0.0.1:{port} {reason}: set {variable} to a free port, "
+            f"e.g. {variable}={example} make run"
+        ) from None
 
 
 def create_resources(template: dict[str, Any]) -> dict[str, str]:
@@ -151,9 +187,10 @@ def _stop(_signum: int, _frame: Any) -> None:
 
 
 def serve(
-    *, api_port: int, project: str, key_id: str, secret: str, aws_url: str, dynamodb_url: str
+    server: HTTPServer, *, project: str, key_id: str, secret: str, aws_url: str, dynamodb_url: str
 ) -> None:
-    """Create resources and demo access, then serve HTTP until interrupted."""
+    """Create resources and demo access, then serve HTTP on ``server`` (bound
+    already) until interrupted."""
     names = create_resources(load_template())
     os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
     os.environ["PROPSYNC_IMPORT_BUCKET"] = names["ImportBucket"]
@@ -165,7 +202,7 @@ def serve(
         boto3.client("s3"), boto3.client("sqs"), names["ImportBucket"], names["ChunkQueue"]
     )
     triggers.start()
-    api_url = f"http://127.0.0.1:{api_port}"
+    api_url = f"http://127.0.0.1:{server.server_address[1]}"
     credentials = {
         "project_token": project,
         "api_key_id": key_id,
@@ -179,7 +216,6 @@ def serve(
     }
     CREDENTIALS_PATH.parent.mkdir(parents=True, exist_ok=True)
     CREDENTIALS_PATH.write_text(json.dumps(credentials, indent=2) + "\n")
-    server = HTTPServer(("127.0.0.1", api_port), _Front)
     print(
         "propsync local stack is up (Ctrl-C stops it)\n"
         + "\n".join(f"  {k}: {v}" for k, v in credentials.items())
@@ -190,15 +226,26 @@ def serve(
         server.serve_forever()
     finally:
         triggers.stop()
-        server.server_close()
 
 
 def main() -> int:
+    try:
+        return run()
+    except StartupError as error:
+        raise SystemExit(str(error)) from None
+
+
+def run() -> int:
     aws_port = _port("PROPSYNC_AWS_PORT", 4566)
     api_port = _port("PROPSYNC_API_PORT", 3000)
     project = os.environ.get("PROPSYNC_LOCAL_PROJECT_TOKEN", DEFAULT_PROJECT_TOKEN)
     key_id = os.environ.get("PROPSYNC_LOCAL_KEY_ID", DEFAULT_KEY_ID)
     secret = os.environ.get("PROPSYNC_LOCAL_KEY_SECRET", DEFAULT_KEY_SECRET)
+    # Both ports first: nothing is created, started or written on a busy port.
+    aws_socket = _bound("PROPSYNC_AWS_PORT", aws_port, listening_socket)
+    server = _bound(
+        "PROPSYNC_API_PORT", api_port, lambda port: HTTPServer(("127.0.0.1", port), _Front)
+    )
 
     # Credentials that can only ever reach the local engine, unless the
     # developer points DynamoDB somewhere else on purpose.
@@ -217,9 +264,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     MOTO_LOG_PATH.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with MOTO_LOG_PATH.open("wb") as moto_log, moto_server.running(aws_port, moto_log):
+        with (
+            server,
+            MOTO_LOG_PATH.open("wb") as moto_log,
+            moto_server.running(aws_socket, moto_log),
+        ):
             serve(
-                api_port=api_port,
+                server,
                 project=project,
                 key_id=key_id,
                 secret=secret,

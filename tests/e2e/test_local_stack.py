@@ -5,7 +5,9 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from propsync_local.cfn_template import REPO_ROOT
+from propsync_local.processes import ServerError, listening_socket, serving_on
 from tests.support.servers import dynamodb_client_for, free_port, single_threaded_moto_server
 
 
@@ -67,6 +70,91 @@ def running_stack(local_dir: Path, **extra_env: str) -> Iterator[dict]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def run_stack_to_exit(local_dir: Path, **extra_env: str) -> tuple[int, str]:
+    """`make run` that is expected to stop by itself: its exit code and output
+    (stdout and stderr). One that is still running after the time a fresh
+    machine needs to build the venv is stopped, and the test fails."""
+    env = {**os.environ, "PROPSYNC_LOCAL_DIR": str(local_dir), **extra_env}
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        raise AssertionError(f"make run did not stop by itself:\n{output[-3000:]}") from None
+    return process.returncode, output
+
+
+def own_lines(output: str) -> list[str]:
+    """The stack's output without make's (its echo of the recipe and its error line)."""
+    return [
+        line
+        for line in output.splitlines()
+        if line and not line.startswith(("make", "PYTHONPATH="))
+    ]
+
+
+PORT_VARIABLES = ("PROPSYNC_AWS_PORT", "PROPSYNC_API_PORT")
+
+
+@pytest.mark.parametrize("variable", PORT_VARIABLES)
+def test_a_port_in_use_is_refused_before_anything_is_written(variable, tmp_path):
+    """Another program listening on one of the stack's ports: the stack says
+    which variable to change, in one line, exits non-zero, writes no
+    credentials, and never connects to that program."""
+    with socket.create_server(("127.0.0.1", 0)) as foreign:
+        foreign.setblocking(False)
+        port = foreign.getsockname()[1]
+        ports = {name: str(free_port()) for name in PORT_VARIABLES}
+        code, output = run_stack_to_exit(tmp_path, **{**ports, variable: str(port)})
+        with pytest.raises(BlockingIOError):
+            foreign.accept()  # nothing ever connected to it
+
+    assert code != 0, output
+    assert "Traceback" not in output
+    [message] = own_lines(output)
+    assert f"127.0.0.1:{port}" in message
+    assert "in use" in message
+    assert f"set {variable} to a free port" in message
+    assert not (tmp_path / "credentials.json").exists()
+
+
+@pytest.mark.parametrize("variable", PORT_VARIABLES)
+@pytest.mark.parametrize("value", ["http", "-1", "65536", "3000.5"])
+def test_a_port_that_is_not_a_port_number_is_refused(variable, value, tmp_path):
+    ports = {name: str(free_port()) for name in PORT_VARIABLES}
+    code, output = run_stack_to_exit(tmp_path, **{**ports, variable: value})
+
+    assert code != 0, output
+    assert "Traceback" not in output
+    [message] = own_lines(output)
+    assert f"{variable}={value!r} is not a port number" in message
+    assert not (tmp_path / "credentials.json").exists()
+
+
+def test_a_server_that_exits_before_serving_is_reported_and_its_port_closed():
+    listening = listening_socket()
+    port = listening.getsockname()[1]
+    command = [sys.executable, "-c", "import sys; sys.exit(3)"]
+
+    with (
+        pytest.raises(ServerError, match="exited with 3 before serving"),
+        serving_on("quitter", command, listening),
+    ):
+        pass
+
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 @pytest.fixture(scope="module")
