@@ -11,7 +11,8 @@
   ImportFunction, chunk messages run ImportChunkFunction (propsync_local.triggers);
 - a demo project and API key (PROPSYNC_LOCAL_PROJECT_TOKEN, PROPSYNC_LOCAL_KEY_ID,
   PROPSYNC_LOCAL_KEY_SECRET, or the defaults below), printed and written to
-  .local/credentials.json.
+  .local/credentials.json, and in it the customer the events/ samples of the
+  customers routes name (SAMPLE_CUSTOMER_*).
 
 Both ports are bound before anything else happens: a port another program
 listens on stops the stack with one line naming the variable to change, before
@@ -48,6 +49,15 @@ DEFAULT_PROJECT_TOKEN = "00000000-0000-0000-0000-000000000000"
 DEFAULT_KEY_ID = "demo-key"
 DEFAULT_KEY_SECRET = "demo-secret-change-me"  # local only: never used on AWS
 TABLE_NAME = "propsync-local"
+# The customer the events/ samples of the customers routes name: GET and PATCH
+# by its internal id, as the UI does, export-one by its registered id. Internal
+# ids are made at a customer's first sighting, so the demo creates this one
+# with the id the samples carry (docs/DECISIONS.md: "The local stack creates
+# the customer the samples name").
+SAMPLE_CUSTOMER_ID = "01JDQ6Z0Q9X6V1N0K3W9M5T2RB"
+SAMPLE_CUSTOMER_IDS = {"registered": "sample-customer"}
+SAMPLE_CUSTOMER_PROPERTIES = {"first_name": "Jana", "email": "jana@example.com"}
+SAMPLE_CUSTOMER_UPDATED = 1570000000  # before the samples' own requests
 # Local state (git-ignored); PROPSYNC_LOCAL_DIR moves it (the tests use a temporary one).
 LOCAL_DIR = Path(os.environ.get("PROPSYNC_LOCAL_DIR", REPO_ROOT / ".local"))
 CREDENTIALS_PATH = LOCAL_DIR / "credentials.json"
@@ -142,6 +152,28 @@ def create_demo_access(project: str, key_id: str, secret: str) -> None:
         authenticate(access, header)
 
 
+def create_sample_customer(project: str) -> None:
+    """The customer the samples name, created as a first sighting would create
+    it (its id claimed, then its properties and ids in one write), but with the
+    samples' internal id. Run again on a persistent engine, it changes nothing
+    a newer update wrote."""
+    from propsync.customer_updates import prepare_property_versions  # noqa: PLC0415
+    from propsync.store import store_from_environment  # noqa: PLC0415
+
+    store = store_from_environment()
+    [(id_type, id_value)] = SAMPLE_CUSTOMER_IDS.items()
+    owner = store.claim_identity(project, id_type, id_value, SAMPLE_CUSTOMER_ID)
+    if owner != SAMPLE_CUSTOMER_ID:  # only on an engine where it was tracked before
+        print(
+            f"warning: {id_type}={id_value!r} belongs to customer {owner}, not to "
+            f"{SAMPLE_CUSTOMER_ID} that the events/ samples name",
+            file=sys.stderr,
+        )
+        return
+    versions = prepare_property_versions(SAMPLE_CUSTOMER_PROPERTIES, SAMPLE_CUSTOMER_UPDATED)
+    store.write_properties(project, SAMPLE_CUSTOMER_ID, versions, new_ids=SAMPLE_CUSTOMER_IDS)
+
+
 class _Front(BaseHTTPRequestHandler):
     """One request at a time, as one Lambda container serves one event at a time."""
 
@@ -196,6 +228,7 @@ def serve(
     os.environ["PROPSYNC_IMPORT_BUCKET"] = names["ImportBucket"]
     os.environ["PROPSYNC_CHUNK_QUEUE_URL"] = names["ChunkQueue"]
     create_demo_access(project, key_id, secret)
+    create_sample_customer(project)
     import boto3  # noqa: PLC0415
 
     triggers = ImportTriggers(
@@ -213,6 +246,7 @@ def serve(
         "table_name": names["PropsyncTable"],
         "import_bucket": names["ImportBucket"],
         "chunk_queue_url": names["ChunkQueue"],
+        "sample_customer_id": SAMPLE_CUSTOMER_ID,
     }
     CREDENTIALS_PATH.parent.mkdir(parents=True, exist_ok=True)
     CREDENTIALS_PATH.write_text(json.dumps(credentials, indent=2) + "\n")
