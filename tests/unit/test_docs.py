@@ -1,5 +1,8 @@
-"""docs/API.md is the contract: it names every route of template.yaml (and
-nothing else), and every sentence the code answers an API error with.
+"""The docs say what the code does. docs/API.md is the contract: it names
+every route of template.yaml (and nothing else), and every sentence the code
+answers an API error with. Every document stays inside the repository, every
+`module.function` a document or docstring names exists, and the import keys
+the docs give are the ones the code writes.
 
 The sentences are read from the code itself: every string of every message
 given to an API error (the exceptions the handlers turn into 4xx/5xx answers,
@@ -9,13 +12,17 @@ appear verbatim in docs/API.md, so a new or reworded message fails this test
 until the page says it too."""
 
 import ast
+import importlib
+import inspect
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+from propsync.imports import import_file
 from propsync_local.apigw import routes
 from propsync_local.cfn_template import REPO_ROOT, load_template
 
@@ -197,3 +204,65 @@ def test_documents_point_only_inside_the_repository(document):
     for target in re.findall(r"\]\(([^)#]+)\)", text):  # markdown links
         if "://" not in target:
             assert (document.parent / target).exists(), target
+
+
+SOURCES = [*DOCUMENTS, *sorted(LAYER.glob("*.py")), *sorted((REPO_ROOT / "local").rglob("*.py"))]
+SOURCES += sorted((REPO_ROOT / "functions").rglob("*.py"))
+_REFERENCE = re.compile(
+    r"`{1,2}((?:propsync(?:_local)?\.)?[a-z_]+)\.([A-Za-z_]\w*)(?:\([^`]*\))?`{1,2}"
+)
+_FILE_SUFFIXES = {"csv", "gz", "json", "md", "py", "toml", "txt", "yaml"}
+
+
+def _module(name: str) -> ModuleType | None:
+    for candidate in (name, f"propsync.{name}", f"propsync_local.{name}"):
+        if candidate.startswith(("propsync.", "propsync_local.")):
+            try:
+                return importlib.import_module(candidate)
+            except ModuleNotFoundError:
+                continue
+    return None
+
+
+def code_references() -> list[tuple[str, str, str]]:
+    """`module.name` written in docs, docstrings and comments, for modules of
+    propsync or propsync_local (`store.write_properties`, `propsync.api.Router`)."""
+    found = set()
+    for path in SOURCES:
+        for owner, name in _REFERENCE.findall(path.read_text()):
+            if name in _FILE_SUFFIXES:
+                continue  # a file name: `store.py`
+            if owner in ("propsync", "propsync_local") or _module(owner) is not None:
+                found.add((path.name, owner, name))
+    return sorted(found)
+
+
+def _exists(owner: str, name: str) -> bool:
+    if owner in ("propsync", "propsync_local"):
+        return _module(f"{owner}.{name}") is not None
+    module = _module(owner)
+    assert module is not None
+    if hasattr(module, name):
+        return True
+    classes = [value for value in vars(module).values() if inspect.isclass(value)]
+    return any(name in vars(cls) for cls in classes)  # a method: `store.write_properties`
+
+
+def test_code_references_are_found():
+    references = {(owner, name) for _, owner, name in code_references()}
+    assert ("merge_rule", "wins") in references
+    assert ("store", "write_properties") in references
+
+
+@pytest.mark.parametrize(("where", "owner", "name"), code_references())
+def test_every_module_function_the_docs_name_exists(where, owner, name):
+    assert _exists(owner, name), f"{where} names {owner}.{name}, which does not exist"
+
+
+def test_the_docs_name_the_report_keys_the_import_writes():
+    target = import_file("imports/<project token>/<import name>/<file>.csv")
+    assert target is not None
+    readme = (REPO_ROOT / "README.md").read_text()
+    for document in (readme, API_DOC):
+        assert target.report_key in document
+        assert target.rejected_key in document
