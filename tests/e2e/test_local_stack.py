@@ -108,11 +108,13 @@ PORT_VARIABLES = ("PROPSYNC_AWS_PORT", "PROPSYNC_API_PORT")
 
 
 @pytest.mark.parametrize("variable", PORT_VARIABLES)
-def test_a_port_in_use_is_refused_before_anything_is_written(variable, tmp_path):
-    """Another program listening on one of the stack's ports: the stack says
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0"])
+def test_a_port_in_use_is_refused_before_anything_is_written(variable, address, tmp_path):
+    """Another program listening on one of the stack's ports (on 127.0.0.1,
+    or on every address as a published container port does): the stack says
     which variable to change, in one line, exits non-zero, writes no
     credentials, and never connects to that program."""
-    with socket.create_server(("127.0.0.1", 0)) as foreign:
+    with socket.create_server((address, 0)) as foreign:
         foreign.setblocking(False)
         port = foreign.getsockname()[1]
         ports = {name: str(free_port()) for name in PORT_VARIABLES}
