@@ -11,6 +11,7 @@ from propsync_local.stack import (
     DEFAULT_KEY_ID,
     DEFAULT_KEY_SECRET,
     DEFAULT_PROJECT_TOKEN,
+    SAMPLE_CUSTOMER_ID,
     SAMPLE_CUSTOMER_IDS,
     SAMPLE_CUSTOMER_PROPERTIES,
     SAMPLE_CUSTOMER_UPDATED,
@@ -72,12 +73,16 @@ def test_the_customers_samples_run_against_what_make_run_creates(demo):
 
 
 def test_the_sample_customer_is_created_once_and_never_reset(demo):
+    """`make run` again on a persistent engine keeps what was written since."""
     invoke("CustomersFunction", "PatchCustomer")
-    create_sample_customer(DEFAULT_PROJECT_TOKEN)  # `make run` again on a persistent engine
+    newer = demo.track(SAMPLE_CUSTOMER_IDS, {"first_name": "Janka"}, SAMPLE_CUSTOMER_UPDATED + 1)
+    assert newer["customer_id"] == SAMPLE_CUSTOMER_ID
+
+    create_sample_customer(DEFAULT_PROJECT_TOKEN)
 
     read = json.loads(invoke("CustomersReadFunction", "GetCustomer")["body"])
     assert read["properties"]["loyalty_tier"]["value"] == "gold"
-    assert read["properties"]["first_name"]["value"] == SAMPLE_CUSTOMER_PROPERTIES["first_name"]
+    assert read["properties"]["first_name"]["value"] == "Janka"
 
 
 def declared_environment(function: str) -> set[str]:
