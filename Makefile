@@ -14,14 +14,19 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west
 .PHONY: help venv lint format unit integration test clean run sam-check bench-import bench
 
 help:
-	@echo "make venv   build the dev virtualenv ($(VENV)) with Python 3.13 where available, else 3.11+"
-	@echo "make run    start the local stack: API on 127.0.0.1:3000, moto on 127.0.0.1:4566"
-	@echo "make test   lint (ruff, mypy, cfn-lint) and run the whole test suite"
-	@echo "make sam-check  sam validate (+ --lint) and sam build, with SAM CLI in .venv-sam"
-	@echo "make lint   ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
-	@echo "make format apply ruff's formatting and autofixes"
+	@echo "make help          this list"
+	@echo "make venv          build the dev virtualenv ($(VENV)) with Python 3.13 where available, else 3.11+"
+	@echo "make run           start the local stack: API on 127.0.0.1:3000, moto on 127.0.0.1:4566"
+	@echo "                   (PROPSYNC_API_PORT, PROPSYNC_AWS_PORT move them)"
+	@echo "make test          lint, sam-check and the whole test suite"
+	@echo "make unit          the unit tests only"
+	@echo "make integration   the integration tests only (the store on both engines)"
+	@echo "make lint          ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
+	@echo "make format        apply ruff's formatting and autofixes"
+	@echo "make sam-check     sam validate (+ --lint) and sam build, with SAM CLI in $(SAM_VENV)"
+	@echo "make bench         the performance figures against their bars; rewrites docs/PERFORMANCE.md"
 	@echo "make bench-import  import 100,000 rows against the local engine (docs/PERFORMANCE.md)"
-	@echo "make clean  remove the virtualenv and caches"
+	@echo "make clean         remove the virtualenvs, node_modules, caches, build output and .local"
 
 $(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-python.sh
 	@python=$$(scripts/find-python.sh) && echo "building $(VENV) with $$python" && \

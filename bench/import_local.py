@@ -32,6 +32,7 @@ from workload import HEADER, MAPPING_DOCUMENT, PROJECT  # noqa: E402
 
 from propsync_local import moto_server  # noqa: E402
 from propsync_local.cfn_template import load_template  # noqa: E402
+from propsync_local.processes import listening_socket  # noqa: E402
 
 MAPPING = MAPPING_DOCUMENT
 
@@ -57,20 +58,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--port", type=int, default=4599)
+    parser.add_argument("--port", type=int, default=0, help="moto's port (default: any free one)")
     args = parser.parse_args()
+    listening = listening_socket(args.port)  # bound here: never another program's server
+    port = listening.getsockname()[1]
 
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{args.port}",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
     )
-    with tempfile.TemporaryDirectory() as scratch, moto_server.running(args.port):
+    with tempfile.TemporaryDirectory() as scratch, moto_server.running(listening):
         from propsync_local.stack import create_resources  # noqa: PLC0415
 
         names = create_resources(load_template())

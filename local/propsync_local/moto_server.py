@@ -6,13 +6,16 @@ can slip between: a conditional write is no longer atomic. Served on one
 thread, every request runs alone, as each DynamoDB item write does, so tests of
 concurrent writers (and the local stack) see DynamoDB's guarantees.
 
-Usage: ``python -m propsync_local.moto_server --port 4566``
+Usage: ``python -m propsync_local.moto_server --port 4566``; ``running`` hands
+it a socket already bound and listening (``--fd``), so that the port it serves
+is the one its parent checked.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 from contextlib import AbstractContextManager
@@ -24,9 +27,9 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
-from propsync_local.processes import ServerError, serving
+from propsync_local.processes import ServerError, serving_on
 
 DEFAULT_PORT = 4566
 _LOCAL_PACKAGES = Path(__file__).resolve().parents[1]
@@ -35,13 +38,17 @@ _LOCAL_PACKAGES = Path(__file__).resolve().parents[1]
 MotoServerError = ServerError  # the server did not start listening
 
 
-def running(port: int, output: IO[bytes] | int = subprocess.DEVNULL) -> AbstractContextManager[str]:
-    """Run the server as a subprocess on 127.0.0.1:``port``; yields its URL
-    once it listens, and stops it on exit."""
-    return serving(
+def running(
+    listening: socket.socket, output: IO[bytes] | int = subprocess.DEVNULL
+) -> AbstractContextManager[str]:
+    """Run the server as a subprocess on ``listening`` (a socket bound to
+    127.0.0.1 and listening, see processes.listening_socket; it passes to the
+    server); yields its URL once it answers, and stops it on exit."""
+    port, fd = listening.getsockname()[1], listening.fileno()
+    return serving_on(
         "moto server",
-        [sys.executable, "-m", "propsync_local.moto_server", "--port", str(port)],
-        port,
+        [sys.executable, "-m", "propsync_local.moto_server", "--port", f"{port}", "--fd", f"{fd}"],
+        listening,
         env={**os.environ, "PYTHONPATH": str(_LOCAL_PACKAGES)},
         output=output,
     )
@@ -52,16 +59,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("PROPSYNC_AWS_PORT", DEFAULT_PORT))
     )
+    parser.add_argument(
+        "--fd", type=int, help="serve on this inherited listening socket (bound to --port)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    run_simple(
+    server = make_server(
         "127.0.0.1",
         args.port,
         DomainDispatcherApplication(create_backend_app),
         threaded=False,
         processes=1,
         request_handler=MotoRequestHandler,
+        fd=args.fd,
     )
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`make run`: propsync on this machine, without Docker.
 
-- a single-threaded moto server (DynamoDB, S3) on 127.0.0.1:$PROPSYNC_AWS_PORT
+- a single-threaded moto server (DynamoDB, S3, SQS) on 127.0.0.1:$PROPSYNC_AWS_PORT
   (4566), with every table and bucket of template.yaml created from the
   template; or, when AWS_ENDPOINT_URL_DYNAMODB is set, that DynamoDB (dynalite,
   DynamoDB Local, a real region), its table created if missing;
@@ -11,21 +11,28 @@
   ImportFunction, chunk messages run ImportChunkFunction (propsync_local.triggers);
 - a demo project and API key (PROPSYNC_LOCAL_PROJECT_TOKEN, PROPSYNC_LOCAL_KEY_ID,
   PROPSYNC_LOCAL_KEY_SECRET, or the defaults below), printed and written to
-  .local/credentials.json.
+  .local/credentials.json, and in it the customer the events/ samples of the
+  customers routes name (SAMPLE_CUSTOMER_*).
 
-Runs in the foreground until Ctrl-C (or SIGTERM).
+Both ports are bound before anything else happens: a port another program
+listens on stops the stack with one line naming the variable to change, before
+any resource is created or credentials are written, and the moto server is
+handed the socket bound here, so the stack never talks to a server it did not
+start. Runs in the foreground until Ctrl-C (or SIGTERM).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from propsync_local import moto_server
@@ -35,20 +42,59 @@ from propsync_local.cfn_template import (
     load_template,
     resources_of_type,
 )
+from propsync_local.processes import listening_socket
 from propsync_local.triggers import ImportTriggers
 
 DEFAULT_PROJECT_TOKEN = "00000000-0000-0000-0000-000000000000"
 DEFAULT_KEY_ID = "demo-key"
 DEFAULT_KEY_SECRET = "demo-secret-change-me"  # local only: never used on AWS
 TABLE_NAME = "propsync-local"
+# The customer the events/ samples of the customers routes name: GET and PATCH
+# by its internal id, as the UI does, export-one by its registered id. Internal
+# ids are made at a customer's first sighting, so the demo creates this one
+# with the id the samples carry (docs/DECISIONS.md: "The local stack creates
+# the customer the samples name").
+SAMPLE_CUSTOMER_ID = "01JDQ6Z0Q9X6V1N0K3W9M5T2RB"
+SAMPLE_CUSTOMER_IDS = {"registered": "sample-customer"}
+SAMPLE_CUSTOMER_PROPERTIES = {"first_name": "Jana", "email": "jana@example.com"}
+SAMPLE_CUSTOMER_UPDATED = 1570000000  # before the samples' own requests
 # Local state (git-ignored); PROPSYNC_LOCAL_DIR moves it (the tests use a temporary one).
 LOCAL_DIR = Path(os.environ.get("PROPSYNC_LOCAL_DIR", REPO_ROOT / ".local"))
 CREDENTIALS_PATH = LOCAL_DIR / "credentials.json"
 MOTO_LOG_PATH = LOCAL_DIR / "moto.log"
 
 
+T = TypeVar("T")
+
+
+class StartupError(Exception):
+    """The stack cannot start as configured; the message, one line, names
+    the variable to change."""
+
+
 def _port(variable: str, default: int) -> int:
-    return int(os.environ.get(variable, default))
+    raw = os.environ.get(variable, "").strip() or str(default)
+    if not raw.isdigit() or not 0 < int(raw) <= 65535:
+        raise StartupError(f"{variable}={raw!r} is not a port number: set it to 1-65535")
+    return int(raw)
+
+
+def _bound(variable: str, port: int, bind: Callable[[int], T]) -> T:
+    """``bind(port)``: a server socket bound to 127.0.0.1:``port`` and
+    listening, held until the stack stops; StartupError if the port is taken.
+    Binding is the check, so no other program can take the port in between."""
+    try:
+        return bind(port)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            reason = "is already in use by another program"
+        else:
+            reason = f"cannot be listened on ({error.strerror or error})"
+        example = port + 1 if port < 65535 else port - 1
+        raise StartupError(
+            f"127.0.0.1:{port} {reason}: set {variable} to a free port, "
+            f"e.g. {variable}={example} make run"
+        ) from None
 
 
 def create_resources(template: dict[str, Any]) -> dict[str, str]:
@@ -106,6 +152,28 @@ def create_demo_access(project: str, key_id: str, secret: str) -> None:
         authenticate(access, header)
 
 
+def create_sample_customer(project: str) -> None:
+    """The customer the samples name, created as a first sighting would create
+    it (its id claimed, then its properties and ids in one write), but with the
+    samples' internal id. Run again on a persistent engine, it changes nothing
+    a newer update wrote."""
+    from propsync.customer_updates import prepare_property_versions  # noqa: PLC0415
+    from propsync.store import store_from_environment  # noqa: PLC0415
+
+    store = store_from_environment()
+    [(id_type, id_value)] = SAMPLE_CUSTOMER_IDS.items()
+    owner = store.claim_identity(project, id_type, id_value, SAMPLE_CUSTOMER_ID)
+    if owner != SAMPLE_CUSTOMER_ID:  # only on an engine where it was tracked before
+        print(
+            f"warning: {id_type}={id_value!r} belongs to customer {owner}, not to "
+            f"{SAMPLE_CUSTOMER_ID} that the events/ samples name",
+            file=sys.stderr,
+        )
+        return
+    versions = prepare_property_versions(SAMPLE_CUSTOMER_PROPERTIES, SAMPLE_CUSTOMER_UPDATED)
+    store.write_properties(project, SAMPLE_CUSTOMER_ID, versions, new_ids=SAMPLE_CUSTOMER_IDS)
+
+
 class _Front(BaseHTTPRequestHandler):
     """One request at a time, as one Lambda container serves one event at a time."""
 
@@ -151,21 +219,23 @@ def _stop(_signum: int, _frame: Any) -> None:
 
 
 def serve(
-    *, api_port: int, project: str, key_id: str, secret: str, aws_url: str, dynamodb_url: str
+    server: HTTPServer, *, project: str, key_id: str, secret: str, aws_url: str, dynamodb_url: str
 ) -> None:
-    """Create resources and demo access, then serve HTTP until interrupted."""
+    """Create resources and demo access, then serve HTTP on ``server`` (bound
+    already) until interrupted."""
     names = create_resources(load_template())
     os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
     os.environ["PROPSYNC_IMPORT_BUCKET"] = names["ImportBucket"]
     os.environ["PROPSYNC_CHUNK_QUEUE_URL"] = names["ChunkQueue"]
     create_demo_access(project, key_id, secret)
+    create_sample_customer(project)
     import boto3  # noqa: PLC0415
 
     triggers = ImportTriggers(
         boto3.client("s3"), boto3.client("sqs"), names["ImportBucket"], names["ChunkQueue"]
     )
     triggers.start()
-    api_url = f"http://127.0.0.1:{api_port}"
+    api_url = f"http://127.0.0.1:{server.server_address[1]}"
     credentials = {
         "project_token": project,
         "api_key_id": key_id,
@@ -176,10 +246,10 @@ def serve(
         "table_name": names["PropsyncTable"],
         "import_bucket": names["ImportBucket"],
         "chunk_queue_url": names["ChunkQueue"],
+        "sample_customer_id": SAMPLE_CUSTOMER_ID,
     }
     CREDENTIALS_PATH.parent.mkdir(parents=True, exist_ok=True)
     CREDENTIALS_PATH.write_text(json.dumps(credentials, indent=2) + "\n")
-    server = HTTPServer(("127.0.0.1", api_port), _Front)
     print(
         "propsync local stack is up (Ctrl-C stops it)\n"
         + "\n".join(f"  {k}: {v}" for k, v in credentials.items())
@@ -190,15 +260,26 @@ def serve(
         server.serve_forever()
     finally:
         triggers.stop()
-        server.server_close()
 
 
 def main() -> int:
+    try:
+        return run()
+    except StartupError as error:
+        raise SystemExit(str(error)) from None
+
+
+def run() -> int:
     aws_port = _port("PROPSYNC_AWS_PORT", 4566)
     api_port = _port("PROPSYNC_API_PORT", 3000)
     project = os.environ.get("PROPSYNC_LOCAL_PROJECT_TOKEN", DEFAULT_PROJECT_TOKEN)
     key_id = os.environ.get("PROPSYNC_LOCAL_KEY_ID", DEFAULT_KEY_ID)
     secret = os.environ.get("PROPSYNC_LOCAL_KEY_SECRET", DEFAULT_KEY_SECRET)
+    # Both ports first: nothing is created, started or written on a busy port.
+    aws_socket = _bound("PROPSYNC_AWS_PORT", aws_port, listening_socket)
+    server = _bound(
+        "PROPSYNC_API_PORT", api_port, lambda port: HTTPServer(("127.0.0.1", port), _Front)
+    )
 
     # Credentials that can only ever reach the local engine, unless the
     # developer points DynamoDB somewhere else on purpose.
@@ -217,9 +298,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _stop)
     MOTO_LOG_PATH.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with MOTO_LOG_PATH.open("wb") as moto_log, moto_server.running(aws_port, moto_log):
+        with (
+            server,
+            MOTO_LOG_PATH.open("wb") as moto_log,
+            moto_server.running(aws_socket, moto_log),
+        ):
             serve(
-                api_port=api_port,
+                server,
                 project=project,
                 key_id=key_id,
                 secret=secret,

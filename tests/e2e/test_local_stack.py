@@ -5,7 +5,9 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from propsync_local.cfn_template import REPO_ROOT
+from propsync_local.processes import ServerError, listening_socket, serving_on
 from tests.support.servers import dynamodb_client_for, free_port, single_threaded_moto_server
 
 
@@ -67,6 +70,93 @@ def running_stack(local_dir: Path, **extra_env: str) -> Iterator[dict]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def run_stack_to_exit(local_dir: Path, **extra_env: str) -> tuple[int, str]:
+    """`make run` that is expected to stop by itself: its exit code and output
+    (stdout and stderr). One that is still running after the time a fresh
+    machine needs to build the venv is stopped, and the test fails."""
+    env = {**os.environ, "PROPSYNC_LOCAL_DIR": str(local_dir), **extra_env}
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        raise AssertionError(f"make run did not stop by itself:\n{output[-3000:]}") from None
+    return process.returncode, output
+
+
+def own_lines(output: str) -> list[str]:
+    """The stack's output without make's (its echo of the recipe and its error line)."""
+    return [
+        line
+        for line in output.splitlines()
+        if line and not line.startswith(("make", "PYTHONPATH="))
+    ]
+
+
+PORT_VARIABLES = ("PROPSYNC_AWS_PORT", "PROPSYNC_API_PORT")
+
+
+@pytest.mark.parametrize("variable", PORT_VARIABLES)
+@pytest.mark.parametrize("address", ["127.0.0.1", "0.0.0.0"])
+def test_a_port_in_use_is_refused_before_anything_is_written(variable, address, tmp_path):
+    """Another program listening on one of the stack's ports (on 127.0.0.1,
+    or on every address as a published container port does): the stack says
+    which variable to change, in one line, exits non-zero, writes no
+    credentials, and never connects to that program."""
+    with socket.create_server((address, 0)) as foreign:
+        foreign.setblocking(False)
+        port = foreign.getsockname()[1]
+        ports = {name: str(free_port()) for name in PORT_VARIABLES}
+        code, output = run_stack_to_exit(tmp_path, **{**ports, variable: str(port)})
+        with pytest.raises(BlockingIOError):
+            foreign.accept()  # nothing ever connected to it
+
+    assert code != 0, output
+    assert "Traceback" not in output
+    [message] = own_lines(output)
+    assert f"127.0.0.1:{port}" in message
+    assert "in use" in message
+    assert f"set {variable} to a free port" in message
+    assert not (tmp_path / "credentials.json").exists()
+
+
+@pytest.mark.parametrize("variable", PORT_VARIABLES)
+@pytest.mark.parametrize("value", ["http", "-1", "65536", "3000.5"])
+def test_a_port_that_is_not_a_port_number_is_refused(variable, value, tmp_path):
+    ports = {name: str(free_port()) for name in PORT_VARIABLES}
+    code, output = run_stack_to_exit(tmp_path, **{**ports, variable: value})
+
+    assert code != 0, output
+    assert "Traceback" not in output
+    [message] = own_lines(output)
+    assert f"{variable}={value!r} is not a port number" in message
+    assert not (tmp_path / "credentials.json").exists()
+
+
+def test_a_server_that_exits_before_serving_is_reported_and_its_port_closed():
+    listening = listening_socket()
+    port = listening.getsockname()[1]
+    command = [sys.executable, "-c", "import sys; sys.exit(3)"]
+
+    with (
+        pytest.raises(ServerError, match="exited with 3 before serving"),
+        serving_on("quitter", command, listening),
+    ):
+        pass
+
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +258,11 @@ def test_another_dynamodb_endpoint_is_used_and_its_table_created(tmp_path):
             assert run_curl(commands[0], variables)["results"][0]["success"] is True
         other = dynamodb_client_for(engine)
         items = other.scan(TableName="propsync-local")["Items"]
-        assert any("p:first_name" in item for item in items)
+        # the walkthrough's customer (the sample customer has a first_name too)
+        assert any(
+            item.get("i:registered", {}).get("SS") == ["mgalik"] and "p:first_name" in item
+            for item in items
+        )
     credentials = json.loads((tmp_path / "credentials.json").read_text())
     assert credentials["dynamodb_endpoint_url"] == engine
 
@@ -294,3 +388,90 @@ def test_a_file_put_into_the_bucket_is_imported_and_reported(stack, tmp_path):
     assert (summary["rows_read"], summary["rows_written"], summary["rows_rejected"]) == (51, 50, 1)
     assert summary["first_errors"] == [{"line": 52, "reason": "'x' is not a number (column 'n')"}]
     assert "100.0%" in done.stderr  # the progress bar reached the end
+
+
+SAM_ENV_VARS = REPO_ROOT / "events" / "sam-local-env.json"
+# make run's default AWS endpoint as a `sam local invoke` container sees it
+# (events/sam-local-env.json); these tests' stacks run on free ports instead.
+LOCAL_AWS_URL = "http://host.docker.internal:4566"
+
+# `sam local invoke` without Docker: the handler in a process of its own, with
+# only the environment SAM gives a function (the variables template.yaml
+# declares, valued from --env-vars) plus AWS credentials and region.
+_INVOKE = """
+import json, sys
+from propsync_local.apigw import EVENTS_DIR, LambdaContext, load_handler
+function, sample = sys.argv[1:]
+event = json.loads((EVENTS_DIR / f"{function}.{sample}.json").read_text())
+print(json.dumps(load_handler(function)(event, LambdaContext(function))))
+"""
+
+
+def sam_local_invoke(function: str, sample: str, aws_url: str) -> dict:
+    variables = json.loads(SAM_ENV_VARS.read_text())
+    declared = {**variables["Parameters"], **variables.get(function, {})}
+    env = {name: value.replace(LOCAL_AWS_URL, aws_url) for name, value in declared.items()}
+    env |= {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_REGION": "eu-west-1",
+        "PYTHONPATH": f"{REPO_ROOT / 'layers' / 'propsync'}:{REPO_ROOT / 'local'}",
+    }
+    result = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "python"), "-c", _INVOKE, function, sample],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_the_sam_env_vars_file_names_the_local_stacks_resources(stack):
+    credentials = json.loads((stack["dir"] / "credentials.json").read_text())
+    aws_url = credentials["aws_endpoint_url"]
+    variables = json.loads(SAM_ENV_VARS.read_text())
+    for function in ("TrackingFunction", "ImportFunction", "ImportChunkFunction"):
+        env = {**variables["Parameters"], **variables.get(function, {})}
+        assert env["AWS_ENDPOINT_URL"].replace(LOCAL_AWS_URL, aws_url) == aws_url
+        assert env["PROPSYNC_TABLE_NAME"] == credentials["table_name"]
+    for function in ("ImportFunction", "ImportChunkFunction"):
+        env = variables[function]
+        assert env["PROPSYNC_IMPORT_BUCKET"] == credentials["import_bucket"]
+        queue = env["PROPSYNC_CHUNK_QUEUE_URL"].replace(LOCAL_AWS_URL, aws_url)
+        assert queue == credentials["chunk_queue_url"]
+
+
+def test_every_api_sample_works_against_a_fresh_local_stack(tmp_path):
+    """Each sample of events/ for an API route, as `sam local invoke -e` sends
+    it with events/sam-local-env.json, answers 2xx against a fresh `make run`:
+    the customers samples name the customer the stack creates for them."""
+    with running_stack(tmp_path) as running:
+        aws_url = json.loads((running["dir"] / "credentials.json").read_text())["aws_endpoint_url"]
+
+        def invoke(function: str, sample: str) -> tuple[int, dict]:
+            answer = sam_local_invoke(function, sample, aws_url)
+            return answer["statusCode"], json.loads(answer["body"])
+
+        status, read = invoke("CustomersReadFunction", "GetCustomer")
+        assert status == 200, read
+        assert set(read["properties"]) >= {"first_name", "email"}
+        assert all(p["last_update"] > 0 for p in read["properties"].values())
+
+        status, edited = invoke("CustomersFunction", "PatchCustomer")
+        assert status == 200, edited
+        assert edited["applied"] == ["loyalty_tier"]
+
+        status, exported = invoke("CustomersReadFunction", "ExportOne")
+        assert status == 200, exported
+        assert exported["properties"]["loyalty_tier"] == "gold"
+
+        authorizer = sam_local_invoke("AuthorizerFunction", "Request", aws_url)
+        assert authorizer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+
+        for sample in ("Batch", "Customers", "SystemTime"):
+            status, tracked = invoke("TrackingFunction", sample)
+            assert status == 200, tracked

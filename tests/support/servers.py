@@ -10,7 +10,7 @@ from botocore.config import Config
 
 from propsync_local import moto_server
 from propsync_local.cfn_template import REPO_ROOT
-from propsync_local.processes import serving
+from propsync_local.processes import listening_socket, serving
 
 
 def free_port() -> int:
@@ -38,7 +38,7 @@ def dynalite_server() -> Iterator[str]:
 @contextmanager
 def single_threaded_moto_server() -> Iterator[str]:
     """Yields the endpoint URL of a fresh single-threaded moto server."""
-    with moto_server.running(free_port()) as url:
+    with moto_server.running(listening_socket()) as url:
         yield url
 
 
