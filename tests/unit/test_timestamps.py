@@ -1,6 +1,9 @@
+import math
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from propsync.errors import InvalidTimestampError
 from propsync.timestamps import max_future_skew, normalize_timestamp
@@ -82,3 +85,45 @@ def test_a_bad_skew_setting_fails_loudly(monkeypatch, raw):
 
 def test_without_now_the_clock_is_used():
     assert normalize_timestamp(1570001049) == 1570001049.0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (10**400, "is too large"),
+        (-(10**400), "is negative"),
+        ("9" * 400, "is too large"),
+        ("1e400", "is too large"),
+        (Decimal("1e999999999999999999"), "is too large"),
+        (Decimal("-1e999999999999999999"), "is negative"),
+        (1e300, r"1e\+300 s in the future"),
+    ],
+)
+def test_numbers_beyond_a_float_are_refused_as_too_large_or_negative(value, message):
+    with pytest.raises(InvalidTimestampError, match=message):
+        normalize_timestamp(value, now=NOW)
+
+
+numbers = st.one_of(
+    st.integers(min_value=-(10**1000), max_value=10**1000),
+    st.floats(),
+    st.decimals(),
+    st.builds(lambda m, e: Decimal(f"{m}e{e}"), st.integers(), st.integers(-(10**17), 10**17)),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(), st.integers(-(10**25), 10**25)),
+    st.text(max_size=500),
+    st.text(max_size=500).map(lambda t: "9" * len(t) + t),
+)
+
+
+@settings(max_examples=300)
+@given(value=numbers)
+def test_any_number_or_text_is_a_float_or_a_short_refusal(value):
+    """Never another exception (an OverflowError was a 500), and an echo that
+    stays short whatever the size of the input."""
+    try:
+        result = normalize_timestamp(value, now=NOW)
+    except InvalidTimestampError as error:
+        assert len(str(error)) <= 300
+    else:
+        assert math.isfinite(result)
+        assert 0 <= result <= NOW + 3600

@@ -11,7 +11,7 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from propsync.errors import InvalidTimestampError
+from propsync.errors import InvalidTimestampError, shown
 from propsync.limits import DEFAULT_MAX_FUTURE_SKEW_SECONDS, MAX_FUTURE_SKEW_ENV
 
 
@@ -37,16 +37,17 @@ def normalize_timestamp(value: Any, *, now: float | None = None) -> float:
     Accepted: int, float, Decimal, and strings holding a decimal number.
     Refused: booleans, other types, non-numeric strings, NaN, infinities,
     negative values, and values more than the allowed skew in the future
-    (with a hint when the value looks like milliseconds or microseconds).
+    (with a hint when the value looks like milliseconds or microseconds),
+    numbers of any size among them.
     """
     number = _as_number(value)
-    if math.isnan(number) or math.isinf(number):
+    if math.isnan(number):
         raise InvalidTimestampError(
-            f"update_timestamp {value!r} is not a finite number; send UNIX time in seconds"
+            f"update_timestamp {shown(value)} is not a finite number; send UNIX time in seconds"
         )
     if number < 0:
         raise InvalidTimestampError(
-            f"update_timestamp {value!r} is negative; send UNIX time in seconds (>= 0)"
+            f"update_timestamp {shown(value)} is negative; send UNIX time in seconds (>= 0)"
         )
     now = time.time() if now is None else now
     skew = max_future_skew()
@@ -56,20 +57,29 @@ def normalize_timestamp(value: Any, *, now: float | None = None) -> float:
 
 
 def _as_number(value: Any) -> float:
+    """``value`` as a float: NaN for what is not a finite number (NaN,
+    infinities), +-inf for a finite number beyond a float's range (a
+    400-digit integer, ``1e400``), which the callers refuse as too large or
+    negative."""
     if isinstance(value, bool):
         raise InvalidTimestampError(
             f"update_timestamp must be a number of seconds, got the boolean {value!r}"
         )
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else math.nan
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, Decimal):
-        return float(value) if value.is_finite() else math.nan
+        return float(value) if value.is_finite() else math.nan  # +-inf when out of range
     if isinstance(value, str):
         try:
             parsed = Decimal(value.strip())
         except InvalidOperation:
             raise InvalidTimestampError(
-                f"update_timestamp {value!r} is not a number; send UNIX time in seconds, "
+                f"update_timestamp {shown(value)} is not a number; send UNIX time in seconds, "
                 "e.g. 1570001049 or 1570001049.25"
             ) from None
         return float(parsed) if parsed.is_finite() else math.nan
@@ -80,6 +90,8 @@ def _as_number(value: Any) -> float:
 
 def unit_hint(number: float) -> str:
     """A hint when a number of seconds looks like milliseconds or microseconds."""
+    if not math.isfinite(number):
+        return ""
     digits = len(str(int(abs(number))))
     if digits == 13:
         return " It has 13 digits and looks like milliseconds: divide it by 1000."
@@ -89,8 +101,15 @@ def unit_hint(number: float) -> str:
 
 
 def _future_message(value: Any, number: float, now: float, skew: float) -> str:
+    if math.isinf(number):
+        return (
+            f"update_timestamp {shown(value)} is too large; at most {skew:.0f} s ahead of the "
+            "server clock is allowed. Send UNIX time in seconds."
+        )
+    ahead = number - now
+    ahead_text = f"{ahead:.0f}" if ahead < 1e18 else f"{ahead:.3g}"  # 1e+300, not 301 digits
     return (
-        f"update_timestamp {value!r} is {number - now:.0f} s in the future; at most "
+        f"update_timestamp {shown(value)} is {ahead_text} s in the future; at most "
         f"{skew:.0f} s ahead of the server clock is allowed. Send UNIX time in seconds."
         + unit_hint(number)
     )

@@ -23,7 +23,7 @@ from propsync.customer_updates import (
     run_concurrently,
     update_customer,
 )
-from propsync.errors import InvalidInputError, PartiallyAppliedError, PropsyncError
+from propsync.errors import InvalidInputError, PartiallyAppliedError, PropsyncError, shown
 from propsync.http_json import json_size
 from propsync.identity import validate_customer_ids
 from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES
@@ -112,10 +112,26 @@ def run_batch(
             results[index] = result
 
     for index, command in enumerate(commands):
-        command_id = command.get("command_id") if isinstance(command, dict) else None
-        if isinstance(command_id, str):
+        command_id = _command_id(command)
+        if command_id is not None:
             results[index] = {**(results[index] or {}), "command_id": command_id}
     return [result or _failure("command was not run") for result in results]
+
+
+def _command_id(command: Any) -> str | None:
+    """The ``command_id`` a result repeats: a string that is valid unicode, so
+    that the answer can be written (_name_and_data fails any other)."""
+    command_id = command.get("command_id") if isinstance(command, dict) else None
+    return command_id if isinstance(command_id, str) and _is_unicode(command_id) else None
+
+
+def _is_unicode(text: str) -> bool:
+    """False if ``text`` holds a lone UTF-16 surrogate (JSON's "\\ud800")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def run_customers_command(
@@ -136,11 +152,15 @@ def _name_and_data(command: Any) -> tuple[str, Any]:
     name = command.get("name")
     if name not in KNOWN_COMMANDS:
         raise InvalidInputError(
-            f"unknown command name {name!r}; known commands: {', '.join(KNOWN_COMMANDS)}"
+            f"unknown command name {shown(name)}; known commands: {', '.join(KNOWN_COMMANDS)}"
         )
     command_id = command.get("command_id")
     if command_id is not None and not isinstance(command_id, str):
         raise InvalidInputError("command_id must be a string")
+    if command_id is not None and not _is_unicode(command_id):
+        raise InvalidInputError(
+            "command_id must be valid unicode text; it contains a lone UTF-16 surrogate"
+        )
     return name, command.get("data")
 
 
