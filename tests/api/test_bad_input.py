@@ -202,7 +202,9 @@ def test_bad_bodies_on_private_routes_are_400(api, snapshot, body):
 def test_an_edit_too_large_for_one_customer_is_400_not_a_retry(api, snapshot):
     customer = api.track(IDS, {}, None)["customer_id"]
     before = snapshot()
-    response = api.patch_customer(customer, {"properties": {f"p{i}": "x" * 16000 for i in range(30)}})
+    response = api.patch_customer(
+        customer, {"properties": {f"p{i}": "x" * 16000 for i in range(30)}}
+    )
     assert response.status == 400
     assert "400 KB" in response.json()["error"]
     assert snapshot() == before

@@ -242,8 +242,9 @@ def test_get_and_patch_find_the_same_customer_for_any_id(api, customer, path_id,
     edit = api.patch_customer(path_id, {"properties": {}}, query={"id_type": id_type})
     assert edit.status == read.status, (read.body, edit.body)
     if read.status == 200:
-        assert edit.json()["properties"] == api.get_customer(
-            customer, query={"include_timestamps": "1"}
-        ).json()["properties"]
+        assert (
+            edit.json()["properties"]
+            == api.get_customer(customer, query={"include_timestamps": "1"}).json()["properties"]
+        )
     else:
         assert edit.json() == read.json()

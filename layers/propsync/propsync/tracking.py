@@ -2,10 +2,13 @@
 
 A batch is refused whole only when it is not a batch (no ``commands`` list, or
 more than 50). Otherwise every command gets its own result, in the order sent,
-and one bad command never fails the others. Commands run concurrently (the
-original service does not order them either: clients that need an order send
-``update_timestamp``), and the identity lookups of all ``customers`` commands
-are made together, in as few ``BatchGetItem`` requests as possible.
+and one bad command never fails the others. The commands of different
+customers run concurrently; the commands of one customer run one after another
+in the order sent, so that each result (``applied``/``stale``) says what
+happened to that command as if the batch were applied in order (two racing
+writes would both be "applied" whichever landed last). The identity lookups of
+all ``customers`` commands are made together, in as few ``BatchGetItem``
+requests as possible.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,12 +107,21 @@ def run_batch(
     if prepared:
         known = lookup_owners(store, project, (p.ids for p in prepared.values()))
 
-        def write(item: tuple[int, _Prepared]) -> tuple[int, Result]:
-            index, command = item
-            return index, _run_customers(store, project, command, received_at, known)
+        def write(group: list[int]) -> list[tuple[int, Result]]:
+            """One customer's commands, one after another in batch order."""
+            owners = dict(known) if known is not None and len(group) > 1 else known
+            written = []
+            for index in group:
+                result = _run_customers(store, project, prepared[index], received_at, owners)
+                if owners is not None and result["success"]:
+                    # its ids are the customer's now: the next command need not claim them
+                    owners.update(dict.fromkeys(prepared[index].ids.items(), result["customer_id"]))
+                written.append((index, result))
+            return written
 
-        for index, result in run_concurrently(list(prepared.items()), write):
-            results[index] = result
+        for written in run_concurrently(same_customer_groups(prepared, known), write):
+            for index, result in written:
+                results[index] = result
 
     for index, command in enumerate(commands):
         command_id = _command_id(command)
@@ -132,6 +144,33 @@ def _is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def same_customer_groups(
+    prepared: Mapping[int, _Prepared], known: Mapping[tuple[str, str], str | None] | None
+) -> list[list[int]]:
+    """The indexes of ``prepared`` in groups that may write the same customer,
+    each group in batch order: commands that share an id, or whose ids one
+    known customer owns, transitively (a union-find over the commands).
+    Commands in different groups cannot meet on one customer within the batch."""
+    parent = {index: index for index in prepared}
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    first_with: dict[object, int] = {}  # an id pair or an owner -> the first command naming it
+    for index, command in prepared.items():
+        for pair in command.ids.items():
+            owner = known.get(pair) if known is not None else None
+            for token in (pair,) if owner is None else (pair, owner):
+                parent[root(index)] = root(first_with.setdefault(token, index))
+    groups: dict[int, list[int]] = {}
+    for index in sorted(prepared):
+        groups.setdefault(root(index), []).append(index)
+    return list(groups.values())
 
 
 def run_customers_command(
