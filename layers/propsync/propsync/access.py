@@ -26,6 +26,11 @@ HASH_ITERATIONS = 20_000  # random 256-bit secrets need no more; bounds authoriz
 # Generated ids have 16 characters; the bound keeps "apikey#<id>" far below
 # DynamoDB's 2,048-byte key limit, so no credential can make the lookup fail.
 MAX_API_KEY_ID_CHARS = 128
+# API Gateway keeps each answer of the authorizer this long per Authorization
+# header (template.yaml: ReauthorizeEvery), so a revoked key is refused only
+# when its cached answer expires (docs/DECISIONS.md: "A revoked key stops
+# working within 300 s"). tests/api/test_admin.py checks the two agree.
+AUTHORIZER_CACHE_SECONDS = 300
 
 
 class Permission(StrEnum):
