@@ -115,7 +115,10 @@ numbers = st.one_of(
 )
 
 
-@settings(max_examples=300)
+TIMESTAMP_EXAMPLES = 300
+
+
+@settings(max_examples=TIMESTAMP_EXAMPLES)
 @given(value=numbers)
 def test_any_number_or_text_is_a_float_or_a_short_refusal(value):
     """Never another exception (an OverflowError was a 500), and an echo that
