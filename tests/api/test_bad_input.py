@@ -128,6 +128,10 @@ BAD_COMMANDS = [
     (customers_command(properties={"tier": "silver"}, update_timestamp="9" * 400), "too large"),
     (customers_command(properties={"tier": "silver"}, update_timestamp="1e400"), "too large"),
     (customers_command(properties={"tier": "silver"}, update_timestamp="x" * 100_000), "..."),
+    # positive but below the smallest number DynamoDB stores (1E-130)
+    (customers_command(properties={"tier": "silver"}, update_timestamp=1e-200), "too small"),
+    (customers_command(properties={"tier": "silver"}, update_timestamp=5e-324), "too small"),
+    (customers_command(properties={"tier": "silver"}, update_timestamp="1e-131"), "too small"),
     (customers_command(customer_ids={"\x85" * 100_000: "victim"}), "is not allowed"),
     (customers_command(properties={"\x00" * 100_000: 1}), "at most 256 are allowed"),
 ]

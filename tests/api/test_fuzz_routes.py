@@ -73,6 +73,9 @@ def _text(value, ascii_escapes: bool) -> str:
 # any code point, lone surrogates included (hypothesis leaves them out by default)
 any_text = st.text(st.characters(blacklist_categories=()), max_size=30)
 raw_numbers = st.one_of(
+    # magnitudes around every edge of what is stored: DynamoDB (1E-130 to 9.9E+125),
+    # floats (1e-324 to 1e308)
+    st.builds(lambda m, e: Raw(f"{m}e{e}"), st.integers(-9, 9), st.integers(-400, 400)),
     # exponents on both sides of what a Decimal holds (18 digits)
     st.builds(
         lambda m, e: Raw(f"{m}e{e}"), st.integers(-(10**6), 10**6), st.integers(-(10**21), 10**21)
@@ -179,6 +182,50 @@ bodies = st.one_of(
 )
 
 
+# Every position of a customers command, each filled with anything while the
+# rest of the command stays valid, so that the odd value reaches the writes.
+POSITIONS = (
+    "name",
+    "command_id",
+    "data",
+    "customer_ids",
+    "id type",
+    "id value",
+    "properties",
+    "property name",
+    "property value",
+    "key in a value",
+    "update_timestamp",
+)
+odd_values = st.one_of(
+    anything, st.floats(), st.integers(), st.decimals().map(lambda d: Raw(str(d))), raw_numbers
+)
+odd_keys = st.one_of(names, any_text)
+
+
+def command_with(position, odd, key):
+    data = {"customer_ids": {"registered": "pos"}, "properties": {"p": 1}, "update_timestamp": 100}
+    command = {"name": "customers", "data": data}
+    if position in ("name", "command_id", "data"):
+        command[position] = odd
+    elif position in ("customer_ids", "properties", "update_timestamp"):
+        data[position] = odd
+    elif position == "id type":
+        data["customer_ids"] = {key: "pos"}
+    elif position == "id value":
+        data["customer_ids"] = {"registered": odd}
+    elif position == "property name":
+        data["properties"] = {key: 1}
+    elif position == "property value":
+        data["properties"] = {"p": odd}
+    else:
+        data["properties"] = {"p": {"k": [1, {key: odd}]}}
+    return command
+
+
+POSITION_FUZZ = settings(FUZZ, max_examples=20)
+
+
 @pytest.fixture
 def table_snapshot(dynamodb_client, table_name):
     def take():
@@ -204,6 +251,37 @@ def test_tracking_batch_survives_anything(api, table_snapshot, body):
 
 
 RETRY = "temporary server error; the command was not completed, retry it"
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@POSITION_FUZZ
+@given(odd=odd_values, key=odd_keys, ascii_escapes=encodings)
+def test_anything_in_any_one_position_of_a_command(
+    api, table_snapshot, position, odd, key, ascii_escapes
+):
+    command = command_with(position, odd, key)
+    before = table_snapshot()
+    response = api.batch(body=body({"commands": [command]}, ascii_escapes=ascii_escapes))
+    assert response.status < 500, response.body
+    if response.status >= 400:
+        assert table_snapshot() == before
+    else:
+        [result] = response.json()["results"]
+        assert result.get("errors") != [RETRY], result
+        if not result["success"]:
+            assert table_snapshot() == before
+    if position in ("name", "command_id"):
+        return
+    before = table_snapshot()
+    single = api.request(
+        "POST",
+        f"/track/v2/projects/{PROJECT}/customers",
+        body=body(command["data"], ascii_escapes=ascii_escapes),
+        authorization=None,
+    )
+    assert single.status < 500, single.body
+    if single.status >= 400:
+        assert table_snapshot() == before
 
 
 @FUZZ

@@ -21,6 +21,9 @@ def test_concurrency_figures():
 
 def test_fuzz_figures():
     assert f"| {test_fuzz_routes.FUZZ.max_examples} per route |" in DOC
+    positions = test_fuzz_routes
+    assert f"each of {len(positions.POSITIONS)} positions of a customers command" in DOC
+    assert f"| {positions.POSITION_FUZZ.max_examples} per position |" in DOC
     assert f"| {test_fuzz_imports.FUZZ.max_examples} per test |" in DOC
     assert f"| {test_authorizer.AUTH.max_examples} per test |" in DOC
     from tests.unit import test_timestamps  # noqa: PLC0415

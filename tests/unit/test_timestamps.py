@@ -21,6 +21,8 @@ NOW = 1_700_000_000.0
         (" 1570001049.75 ", 1570001049.75),
         ("1.5e9", 1.5e9),
         (0, 0.0),
+        ("-0", 0.0),
+        (1e-130, 1e-130),  # the smallest magnitude DynamoDB stores
         (NOW + 3600, NOW + 3600),  # exactly at the allowed skew
     ],
 )
@@ -97,9 +99,12 @@ def test_without_now_the_clock_is_used():
         (Decimal("1e999999999999999999"), "is too large"),
         (Decimal("-1e999999999999999999"), "is negative"),
         (1e300, r"1e\+300 s in the future"),
+        (1e-131, "too small"),
+        (5e-324, "too small"),
+        (Decimal("1e-999999999999999999"), "too small"),
     ],
 )
-def test_numbers_beyond_a_float_are_refused_as_too_large_or_negative(value, message):
+def test_numbers_beyond_a_float_or_dynamodb_are_refused(value, message):
     with pytest.raises(InvalidTimestampError, match=message):
         normalize_timestamp(value, now=NOW)
 
@@ -130,6 +135,6 @@ def test_any_number_or_text_is_a_float_or_a_short_refusal(value):
         refusal = str(error)
     if refusal is None:
         assert math.isfinite(result)
-        assert 0 <= result <= NOW + 3600
+        assert result == 0 or 1e-130 <= result <= NOW + 3600  # a number DynamoDB stores
     else:
         assert len(refusal) <= 300

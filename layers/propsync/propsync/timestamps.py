@@ -14,6 +14,10 @@ from typing import Any
 from propsync.errors import InvalidTimestampError, shown
 from propsync.limits import DEFAULT_MAX_FUTURE_SKEW_SECONDS, MAX_FUTURE_SKEW_ENV
 
+# DynamoDB numbers have magnitudes from 1E-130 to 9.9E+125 (or are 0); a
+# timestamp in between 0 and this would be refused by the write (a 5xx).
+SMALLEST_STORED_NUMBER = 1e-130
+
 
 def max_future_skew() -> float:
     """Allowed distance into the future, from ``PROPSYNC_MAX_FUTURE_SKEW_SECONDS``."""
@@ -49,6 +53,11 @@ def normalize_timestamp(value: Any, *, now: float | None = None) -> float:
         raise InvalidTimestampError(
             f"update_timestamp {shown(value)} is negative; send UNIX time in seconds (>= 0)"
         )
+    if 0 < number < SMALLEST_STORED_NUMBER:
+        raise InvalidTimestampError(
+            f"update_timestamp {shown(value)} is too small: DynamoDB stores no positive number "
+            "below 1E-130; send UNIX time in seconds (0, or at least 1E-130)"
+        )
     now = time.time() if now is None else now
     skew = max_future_skew()
     if number > now + skew:
@@ -59,21 +68,21 @@ def normalize_timestamp(value: Any, *, now: float | None = None) -> float:
 def _as_number(value: Any) -> float:
     """``value`` as a float: NaN for what is not a finite number (NaN,
     infinities), +-inf for a finite number beyond a float's range (a
-    400-digit integer, ``1e400``), which the callers refuse as too large or
+    400-digit integer, ``1e400``), which the caller refuses as too large or
     negative."""
     if isinstance(value, bool):
         raise InvalidTimestampError(
             f"update_timestamp must be a number of seconds, got the boolean {value!r}"
         )
     if isinstance(value, float):
-        return value if math.isfinite(value) else math.nan
+        return value + 0.0 if math.isfinite(value) else math.nan  # + 0.0: -0.0 is 0
     if isinstance(value, int):
         try:
             return float(value)
         except OverflowError:
             return math.inf if value > 0 else -math.inf
     if isinstance(value, Decimal):
-        return float(value) if value.is_finite() else math.nan  # +-inf when out of range
+        return _decimal_as_float(value)
     if isinstance(value, str):
         try:
             parsed = Decimal(value.strip())
@@ -82,10 +91,21 @@ def _as_number(value: Any) -> float:
                 f"update_timestamp {shown(value)} is not a number; send UNIX time in seconds, "
                 "e.g. 1570001049 or 1570001049.25"
             ) from None
-        return float(parsed) if parsed.is_finite() else math.nan
+        return _decimal_as_float(parsed)
     raise InvalidTimestampError(
         f"update_timestamp must be a number of seconds, got {type(value).__name__}"
     )
+
+
+def _decimal_as_float(value: Decimal) -> float:
+    """+-inf beyond a float's range; a nonzero value below it keeps its sign
+    (the smallest float), so that 1e-400 is "too small" as 1e-200 is, not 0."""
+    if not value.is_finite():
+        return math.nan
+    number = float(value) + 0.0
+    if number == 0 and value != 0:
+        return math.copysign(math.ulp(0.0), value)
+    return number
 
 
 def unit_hint(number: float) -> str:
