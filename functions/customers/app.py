@@ -24,7 +24,7 @@ from propsync.api import (
 )
 from propsync.customer_updates import edit_customer
 from propsync.customer_view import export_ids, plain_properties, properties_with_timestamps
-from propsync.errors import InvalidInputError
+from propsync.errors import InvalidInputError, shown
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
 from propsync.models import CustomerPatch, ExportOneRequest
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
@@ -40,7 +40,7 @@ def _include_timestamps(event: dict[str, Any]) -> bool:
     if value == "1":
         return True
     raise InvalidInputError(
-        f"include_timestamps={value!r} is not allowed; use 1 (values with last_update) "
+        f"include_timestamps={shown(value)} is not allowed; use 1 (values with last_update) "
         "or 0 / leave it out (plain values)"
     )
 
