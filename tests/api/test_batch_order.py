@@ -116,3 +116,23 @@ def test_any_sequence_answers_what_applying_it_in_batch_order_answers(api, plan,
             for name, version in models[c].items()
             if not version.is_tombstone
         }
+
+
+def test_a_later_command_of_a_new_customer_reuses_the_customer_the_first_created(api):
+    from propsync.store import store_from_environment  # noqa: PLC0415
+    from tests.conftest import RequestLog  # noqa: PLC0415
+
+    api.batch([{"name": "system/time"}])  # the project is known, the client built
+    log = RequestLog()
+    store_from_environment()._client.meta.events.register(
+        "provide-client-params.dynamodb", log.record
+    )
+    ids = {"registered": "new-twice"}
+    commands = [customers_command(ids, {"a": 1}, 100), customers_command(ids, {"b": 2}, 100)]
+
+    first, second = api.batch(commands).json()["results"]
+
+    assert first["customer_id"] == second["customer_id"]
+    # one claim of the id, one write each: the second command claims nothing
+    assert log.counts["PutItem"] == 1
+    assert log.counts["UpdateItem"] == 2

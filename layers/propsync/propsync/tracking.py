@@ -109,14 +109,15 @@ def run_batch(
 
         def write(group: list[int]) -> list[tuple[int, Result]]:
             """One customer's commands, one after another in batch order."""
-            owners = dict(known) if known is not None and len(group) > 1 else known
+            owners = known  # shared by the threads: replaced, never changed
             written = []
-            for index in group:
+            for position, index in enumerate(group):
                 result = _run_customers(store, project, prepared[index], received_at, owners)
-                if owners is not None and result["success"]:
-                    # its ids are the customer's now: the next command need not claim them
-                    owners.update(dict.fromkeys(prepared[index].ids.items(), result["customer_id"]))
                 written.append((index, result))
+                if owners is not None and result["success"] and position + 1 < len(group):
+                    # its ids are the customer's now: the next command need not claim them
+                    resolved = dict.fromkeys(prepared[index].ids.items(), result["customer_id"])
+                    owners = {**owners, **resolved}
             return written
 
         for written in run_concurrently(same_customer_groups(prepared, known), write):
