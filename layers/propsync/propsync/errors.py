@@ -1,8 +1,8 @@
 """Domain exceptions. Handlers map these to HTTP statuses in one place.
 
 Every message says what was wrong and what is allowed, so that it can be shown
-to the client as it is. A message quotes the client's input only through
-:func:`shown`, which keeps the quote short.
+to the client as it is. Input whose size no check has bounded yet is quoted
+through :func:`shown`, which keeps the quote short.
 """
 
 import reprlib

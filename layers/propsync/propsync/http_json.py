@@ -32,7 +32,8 @@ def _refuse_constant(name: str) -> Any:
 
 
 def parse_body(body: str | bytes | None) -> Any:
-    """The request body as Python values, or InvalidJsonError / RequestTooLargeError."""
+    """The request body as Python values, or InvalidJsonError / RequestTooLargeError
+    (InvalidInputError for a number out of range)."""
     if not body:
         raise InvalidJsonError("Invalid JSON")
     raw = body.encode("utf-8") if isinstance(body, str) else body
@@ -44,7 +45,7 @@ def parse_body(body: str | bytes | None) -> Any:
     try:
         return json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
     except InvalidOperation:  # Decimal's refusal, e.g. 1e9999999999999999999
-        raise InvalidJsonError(
+        raise InvalidInputError(
             "a number in the body is out of range: its exponent may have at most 18 digits; "
             "send such a value as a string"
         ) from None
