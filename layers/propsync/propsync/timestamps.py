@@ -14,8 +14,8 @@ from typing import Any
 from propsync.errors import InvalidTimestampError, shown
 from propsync.limits import DEFAULT_MAX_FUTURE_SKEW_SECONDS, MAX_FUTURE_SKEW_ENV
 
-# DynamoDB numbers have magnitudes from 1E-130 to 9.9E+125 (or are 0); a
-# timestamp in between 0 and this would be refused by the write (a 5xx).
+# DynamoDB numbers have magnitudes from 1E-130 to 9.9E+125 (or are 0): a
+# timestamp between 0 and this would pass here and fail the write (a "retry").
 SMALLEST_STORED_NUMBER = 1e-130
 
 
@@ -40,9 +40,10 @@ def normalize_timestamp(value: Any, *, now: float | None = None) -> float:
 
     Accepted: int, float, Decimal, and strings holding a decimal number.
     Refused: booleans, other types, non-numeric strings, NaN, infinities,
-    negative values, and values more than the allowed skew in the future
-    (with a hint when the value looks like milliseconds or microseconds),
-    numbers of any size among them.
+    negative values, positive values below 1E-130 (DynamoDB stores none), and
+    values more than the allowed skew in the future (with a hint when the
+    value looks like milliseconds or microseconds), numbers of any size among
+    them.
     """
     number = _as_number(value)
     if math.isnan(number):
