@@ -1,7 +1,7 @@
 """Customers API (private: the authorizer has checked the API key).
 
 GET   /api/customers/{customer_id}[?include_timestamps=0|1][&id_type=<type>]
-PATCH /api/customers/{customer_id}                                  (UI edits)
+PATCH /api/customers/{customer_id}[?id_type=<type>]                 (UI edits)
 POST  /data/v2/projects/{project_token}/customers/export-one
 """
 
@@ -24,7 +24,7 @@ from propsync.api import (
 )
 from propsync.customer_updates import edit_customer
 from propsync.customer_view import export_ids, plain_properties, properties_with_timestamps
-from propsync.errors import InvalidInputError
+from propsync.errors import InvalidInputError, shown
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
 from propsync.models import CustomerPatch, ExportOneRequest
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
@@ -40,15 +40,29 @@ def _include_timestamps(event: dict[str, Any]) -> bool:
     if value == "1":
         return True
     raise InvalidInputError(
-        f"include_timestamps={value!r} is not allowed; use 1 (values with last_update) "
+        f"include_timestamps={shown(value)} is not allowed; use 1 (values with last_update) "
         "or 0 / leave it out (plain values)"
     )
 
 
-def _read(project: str, customer_id: str | None) -> CustomerRecord:
+def _customer_in_path(event: dict[str, Any], project: str, path_id: str) -> str:
+    """The customer a GET or PATCH names: ``{customer_id}`` itself, or with
+    ``?id_type=`` the customer that external id belongs to. One resolver for
+    both routes, so an id that one of them finds the other finds too, and
+    both refuse the same ids with the same error."""
+    id_type = query_value(event, "id_type")
+    if id_type is None:
+        if not is_customer_id(path_id):
+            raise CustomerNotFoundError(path_id)
+        return path_id
+    found = find_customer_id(store_from_environment(), project, id_type, path_id)
+    if found is None:
+        raise CustomerNotFoundError(path_id)
+    return found
+
+
+def _read(project: str, customer_id: str) -> CustomerRecord:
     """The caller's project only: another project's customer is 'not found'."""
-    if customer_id is None or not is_customer_id(customer_id):
-        raise CustomerNotFoundError(customer_id)
     record = store_from_environment().read_customer(project, customer_id)
     if record is None:
         raise CustomerNotFoundError(customer_id)
@@ -61,12 +75,7 @@ def get_customer(event: dict[str, Any], customer_id: str) -> Response:
     principal = principal_from_event(event)
     require_permission(principal, Permission.GET_CUSTOMER_PROPERTIES)
     with_timestamps = _include_timestamps(event)
-    id_type = query_value(event, "id_type")
-    if id_type is not None:
-        found = find_customer_id(store_from_environment(), principal.project, id_type, customer_id)
-        record = _read(principal.project, found)
-    else:
-        record = _read(principal.project, customer_id)
+    record = _read(principal.project, _customer_in_path(event, principal.project, customer_id))
     shape = properties_with_timestamps if with_timestamps else plain_properties
     metrics.add_metric("CustomerReads", MetricUnit.Count, 1)
     return Response(200, {"properties": shape(record)})
@@ -78,8 +87,7 @@ def patch_customer(event: dict[str, Any], customer_id: str) -> Response:
     principal = principal_from_event(event)
     require_permission(principal, Permission.SET_CUSTOMER_PROPERTIES)
     body = CustomerPatch.parse(json_body(event))
-    if not is_customer_id(customer_id):
-        raise CustomerNotFoundError(customer_id)
+    customer_id = _customer_in_path(event, principal.project, customer_id)
     store = store_from_environment()
     now = received_at(event)  # UI edits carry the server's time
     result = edit_customer(store, principal.project, customer_id, body.properties, now=now)
@@ -87,17 +95,17 @@ def patch_customer(event: dict[str, Any], customer_id: str) -> Response:
         raise CustomerNotFoundError(customer_id)
     metrics.add_metric("CustomerEdits", MetricUnit.Count, 1)
     logger.info("customer edited", extra={"applied": len(result.applied)})
-    record = _read(principal.project, customer_id)
-    return Response(
-        200,
-        {
-            "success": True,
-            "customer_id": customer_id,
-            "applied": list(result.applied),
-            "stale": list(result.ignored),
-            "properties": properties_with_timestamps(record),
-        },
-    )
+    answer: dict[str, Any] = {
+        "success": True,
+        "customer_id": customer_id,
+        "applied": list(result.applied),
+        "stale": list(result.ignored),
+    }
+    # The edited customer as it now is, but only to a key that may read it:
+    # a set-only key must not read whole profiles through its edits.
+    if principal.can(Permission.GET_CUSTOMER_PROPERTIES):
+        answer["properties"] = properties_with_timestamps(_read(principal.project, customer_id))
+    return Response(200, answer)
 
 
 @router.post("/data/v2/projects/{project_token}/customers/export-one")

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from propsync import admin
+from propsync_local.cfn_template import REPO_ROOT, load_template
 from tests.support.api import basic
 
 NEW_PROJECT = "33333333-3333-3333-3333-333333333333"
@@ -68,3 +69,27 @@ def test_errors_are_reported_with_exit_code_1(api, capsys):
 def test_unknown_permissions_are_refused(api, capsys):
     with pytest.raises(SystemExit):
         admin.main(["create-key", "--project", api.project, "--permission", "everything"])
+
+
+def test_revoking_says_how_long_the_key_may_still_work(api, capsys):
+    """API Gateway caches each authorizer answer for ReauthorizeEvery seconds, so
+    a revoked key is not refused 'at once': the CLI and the README say how long."""
+    seconds = TEMPLATE_CACHE_SECONDS
+    with pytest.raises(SystemExit):
+        admin.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "at once" not in help_text
+    assert f"within {seconds} s" in help_text
+
+    code, [revoked], _ = run(capsys, "revoke-key", api.key_id)
+    assert code == 0
+    assert revoked["refused_within_seconds"] == seconds
+    assert f"within {seconds} s" in revoked["note"]
+
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    assert f"refused within {seconds} s" in readme
+
+
+TEMPLATE_CACHE_SECONDS = load_template()["Resources"]["PropsyncApi"]["Properties"]["Auth"][
+    "Authorizers"
+]["ApiKeyAuthorizer"]["Identity"]["ReauthorizeEvery"]

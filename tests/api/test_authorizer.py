@@ -6,6 +6,8 @@ import copy
 import json
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from propsync.access import Permission
 from propsync_local.apigw import EVENTS_DIR, LambdaContext, authorizer_handler
@@ -95,3 +97,79 @@ def test_a_refused_key_carries_no_project_in_its_answer(api):
     )
     assert answer["context"] == {"auth_status": 403, "auth_error": "invalid secret"}
     assert "project" not in answer["context"]
+
+
+def b64_bytes(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status", "message"),
+    [
+        ("Basic ÿÿÿÿ", 401, "Access key not provided"),  # non-ASCII, as latin-1 bytes arrive
+        ("Basic dGVzdDp0ZXN0€", 401, "Access key not provided"),
+        ("Basic \ud800", 401, "Access key not provided"),
+        ("Bäsic " + b64("k:s"), 401, "Access key not provided"),
+        ("Basic " + b64_bytes(b"\xff\xfe:\x80"), 401, "Access key not provided"),
+        ("Basic " + b64("k" * 3000 + ":secret"), 401, "Access key not found"),
+        ("Basic " + b64("ключ:секрет"), 401, "Access key not found"),
+        ("Basic " + b64("\x00:\x00"), 401, "Access key not found"),
+    ],
+)
+def test_odd_bytes_in_the_credential_are_refused_not_an_error(api, authorization, status, message):
+    response = api.get_customer(CUSTOMER, authorization=authorization)
+    assert (response.status, response.json()) == (status, {"success": False, "error": message})
+
+
+AUTH = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+any_text = st.text(st.characters(blacklist_categories=()), max_size=40)  # surrogates too
+credentials = st.one_of(
+    any_text,
+    any_text.map(lambda t: "Basic " + t),
+    st.binary(max_size=60).map(lambda raw: "Basic " + b64_bytes(raw)),
+    st.tuples(any_text, any_text).map(
+        lambda pair: (
+            "Basic " + b64_bytes(f"{pair[0]}:{pair[1]}".encode("utf-8", errors="surrogatepass"))
+        )
+    ),
+    st.tuples(st.integers(1, 5000), any_text).map(
+        lambda pair: "Basic " + b64("k" * pair[0] + ":" + pair[1])
+    ),
+    st.binary(max_size=40).map(lambda raw: "Basic " + raw.decode("latin-1")),
+    st.sampled_from(["Basic", "Basic ", "basic", " Basic  ", "Basic ====", "Basic Og=="]),
+)
+
+
+@AUTH
+@given(authorization=credentials)
+def test_any_authorization_header_is_a_401_or_403_never_an_error(api, authorization):
+    """Through the authorizer handler and the route's handling of its answer."""
+    response = api.get_customer(CUSTOMER, authorization=authorization)
+    assert response.status in (401, 403), response.body
+    assert response.json()["error"] in (
+        "Access key not provided",
+        "Access key not found",
+        "invalid secret",
+    )
+
+
+@AUTH
+@given(secret=st.text(min_size=1, max_size=40))
+def test_any_wrong_secret_of_a_real_key_is_403_with_no_project(api, secret):
+    assume(secret != api.secret)
+    answer = authorizer_handler()(
+        authorizer_event(basic(api.key_id, secret)), LambdaContext("AuthorizerFunction")
+    )
+    assert answer["context"] == {"auth_status": 403, "auth_error": "invalid secret"}
+
+
+def test_a_key_id_no_lookup_could_find_cannot_be_created(api):
+    from propsync.access import MAX_API_KEY_ID_CHARS, create_api_key  # noqa: PLC0415
+
+    create_api_key(api.access, PROJECT, frozenset(), key_id="k" * MAX_API_KEY_ID_CHARS)
+    with pytest.raises(ValueError, match=f"at most {MAX_API_KEY_ID_CHARS} characters"):
+        create_api_key(api.access, PROJECT, frozenset(), key_id="k" * (MAX_API_KEY_ID_CHARS + 1))

@@ -39,6 +39,22 @@ BATCH_BODIES = [
     (b'{"commands": "x"}', 400, '"commands" must be a list'),
     (b'{"commands": []}', 400, '"commands" is empty'),
     (json.dumps({"commands": [{"name": "system/time"}] * 51}).encode(), 400, "at most 50"),
+    # numbers beyond what Decimal holds (exponent over 18 digits), anywhere in the body
+    (b"1e9999999999999999999", 400, "out of range"),
+    (b'{"commands": [], "x": -1E+99999999999999999999}', 400, "out of range"),
+    (
+        b'{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "victim"},'
+        b' "properties": {"tier": [1e9999999999999999999]}}}]}',
+        400,
+        "out of range",
+    ),
+    (
+        b'{"commands": [{"name": "customers", "data": {"customer_ids": {"registered": "victim"},'
+        b' "update_timestamp": 1e-9999999999999999999}}]}',
+        400,
+        "out of range",
+    ),
+    (b'{"commands": [{"name": "system/time", "command_id": 5e99999999999999999999}]}', 400, "out"),
 ]
 
 
@@ -97,10 +113,46 @@ BAD_COMMANDS = [
         customers_command(properties={f"p{i}": "x" * 16000 for i in range(52)}),
         "at most 819200 bytes",
     ),
+    # unpaired UTF-16 surrogates (json.dumps writes them as "\\ud800" escapes)
+    (customers_command(properties={"\ud800": 1}), "not valid unicode"),
+    (customers_command(properties={"ti\udc00er": 1}), "not valid unicode"),
+    (customers_command(properties={"tier": "\ud800"}), "lone UTF-16 surrogate"),
+    (customers_command(properties={"tier": {"\udfff": 1}}), "lone UTF-16 surrogate"),
+    (customers_command(properties={"tier": ["ok", ["\ud83d"]]}), "lone UTF-16 surrogate"),
+    (customers_command(customer_ids={"registered": "vic\ud800tim"}), "not valid unicode"),
+    (customers_command(customer_ids={"\ud800": "victim"}), "is not allowed"),
+    (customers_command(properties={"tier": "silver"}, update_timestamp="\ud800"), "not a number"),
+    # timestamps too large for a float, and echoes that stay short
+    (customers_command(properties={"tier": "silver"}, update_timestamp=10**400), "too large"),
+    (customers_command(properties={"tier": "silver"}, update_timestamp=-(10**400)), "negative"),
+    (customers_command(properties={"tier": "silver"}, update_timestamp="9" * 400), "too large"),
+    (customers_command(properties={"tier": "silver"}, update_timestamp="1e400"), "too large"),
+    (customers_command(properties={"tier": "silver"}, update_timestamp="x" * 100_000), "..."),
+    # positive but below the smallest number DynamoDB stores (1E-130)
+    (customers_command(properties={"tier": "silver"}, update_timestamp=1e-200), "too small"),
+    (customers_command(properties={"tier": "silver"}, update_timestamp=5e-324), "too small"),
+    (customers_command(properties={"tier": "silver"}, update_timestamp="1e-131"), "too small"),
+    (customers_command(customer_ids={"\x85" * 100_000: "victim"}), "is not allowed"),
+    (customers_command(properties={"\x00" * 100_000: 1}), "at most 256 are allowed"),
 ]
 
+# Bad commands whose envelope (name, command_id) is wrong: the command fails alone.
+BAD_ENVELOPES = [
+    ({"name": "\ud800", "data": {}}, "unknown command name '\\ud800'"),
+    ({"name": ["\x85" * 100_000], "data": {}}, "unknown command name ["),
+    ({"name": "system/time", "command_id": "\ud800"}, "command_id must be valid unicode"),
+    (
+        {"name": "customers", "command_id": "a\udc00", "data": {"customer_ids": IDS}},
+        "command_id must be valid unicode",
+    ),
+]
 
-@pytest.mark.parametrize(("command", "message"), BAD_COMMANDS)
+# An answer echoes at most this much of what it refuses (bodies are up to 6 MB,
+# answers must stay under Lambda's 6 MB response limit).
+MAX_ECHO_CHARS = 300
+
+
+@pytest.mark.parametrize(("command", "message"), BAD_COMMANDS + BAD_ENVELOPES)
 def test_a_bad_command_fails_alone_and_changes_nothing(api, snapshot, command, message):
     before = snapshot()
     response = api.batch([{"name": "system/time"}, command, {"name": "system/time"}])
@@ -109,7 +161,9 @@ def test_a_bad_command_fails_alone_and_changes_nothing(api, snapshot, command, m
     assert first["success"] is True
     assert last["success"] is True
     assert bad["success"] is False
+    assert "command_id" not in bad or isinstance(bad["command_id"], str)
     assert any(message in error for error in bad["errors"]), bad
+    assert all(len(error) <= MAX_ECHO_CHARS for error in bad["errors"]), bad
     assert snapshot() == before
 
 
@@ -125,7 +179,17 @@ def test_the_single_customers_route_answers_400(api, snapshot, data):
     assert snapshot() == before
 
 
-PRIVATE_BODIES = [b"", b"{", b"[]", b'{"properties": 1}', b'{"properties": {"tier": NaN}}']
+PRIVATE_BODIES = [
+    b"",
+    b"{",
+    b"[]",
+    b'{"properties": 1}',
+    b'{"properties": {"tier": NaN}}',
+    b'{"properties": {"tier": 1e9999999999999999999}}',
+    b'{"properties": {"\\ud800": 1}, "customer_ids": {"registered": "\\udbff"}}',
+    b'{"properties": {"tier": "\\ud800"}, "customer_ids": {"\\ud800": "victim"}}',
+    b'{"properties": {"tier": 1}, "customer_ids": {"registered": 1e99999999999999999999}}',
+]
 
 
 @pytest.mark.parametrize("body", PRIVATE_BODIES)
@@ -136,4 +200,15 @@ def test_bad_bodies_on_private_routes_are_400(api, snapshot, body):
     export = api.request("POST", f"/data/v2/projects/{api.project}/customers/export-one", body=body)
     assert patch.status == 400
     assert export.status == 400
+    assert snapshot() == before
+
+
+def test_an_edit_too_large_for_one_customer_is_400_not_a_retry(api, snapshot):
+    customer = api.track(IDS, {}, None)["customer_id"]
+    before = snapshot()
+    response = api.patch_customer(
+        customer, {"properties": {f"p{i}": "x" * 16000 for i in range(30)}}
+    )
+    assert response.status == 400
+    assert "400 KB" in response.json()["error"]
     assert snapshot() == before

@@ -180,3 +180,71 @@ def test_permissions_are_enforced_per_route(api, customer, permissions, allowed)
         else:
             assert response.status == 403, route
             assert response.json()["error"].startswith("No permission to ")
+
+
+SET_ONLY = frozenset({Permission.SET_CUSTOMER_PROPERTIES.value})
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"properties": {}},
+        {"properties": {"tier": "platinum"}},
+        {"properties": {"tier": None, "note": {"nested": ["x"]}}},
+    ],
+)
+def test_the_answer_of_an_edit_shows_no_values_to_a_set_only_key(api, customer, payload):
+    key = api.new_key(PROJECT, SET_ONLY)
+    response = api.patch_customer(customer, payload, authorization=key)
+    assert response.status == 200
+    body = response.json()
+    assert set(body) == {"success", "customer_id", "applied", "stale"}
+    assert sorted(body["applied"]) == sorted(payload["properties"])
+    for stored in ("Marian", "gold", "platinum", "nested"):
+        assert stored not in response.body
+
+
+def test_the_answer_of_an_edit_shows_the_customer_to_a_key_that_may_read_it(api, customer):
+    response = api.patch_customer(customer, {"properties": {}})
+    assert response.json()["properties"]["first_name"] == {
+        "value": "Marian",
+        "last_update": 1570001049,
+    }
+
+
+def test_patch_resolves_an_external_id_as_get_does(api, customer):
+    for id_type, value in (("registered", "mgalik"), ("cookie", "c1")):
+        response = api.patch_customer(
+            value, {"properties": {"note": id_type}}, query={"id_type": id_type}
+        )
+        assert response.status == 200, response.body
+        assert response.json()["customer_id"] == customer
+        assert api.get_customer(customer).json()["properties"]["note"] == id_type
+
+
+@pytest.mark.parametrize(
+    ("path_id", "id_type"),
+    [
+        ("mgalik", "registered"),
+        ("c1", "cookie"),
+        ("nobody", "registered"),
+        ("mgalik", "cookie"),
+        ("mgalik", "bad type!"),
+        ("mgalik", ""),
+        ("x" * 1025, "registered"),
+        ("01JDQ6Z0Q9X6V1N0K3W9M5T2RB", "registered"),
+        ("a%01b", "registered"),
+    ],
+)
+def test_get_and_patch_find_the_same_customer_for_any_id(api, customer, path_id, id_type):
+    """One resolver for both routes: the same status, the same error, the same customer."""
+    read = api.get_customer(path_id, query={"id_type": id_type})
+    edit = api.patch_customer(path_id, {"properties": {}}, query={"id_type": id_type})
+    assert edit.status == read.status, (read.body, edit.body)
+    if read.status == 200:
+        assert (
+            edit.json()["properties"]
+            == api.get_customer(customer, query={"include_timestamps": "1"}).json()["properties"]
+        )
+    else:
+        assert edit.json() == read.json()

@@ -1,8 +1,15 @@
 """Hostile input, generated: arbitrary JSON, names, values, nesting and bytes
 against the tracking and customers routes. Never a 5xx, never an unhandled
-exception, and a refused request (4xx) never changes stored data."""
+exception, and a refused request (4xx) never changes stored data.
+
+Bodies are written by a small serializer of their own (``body``), so that a
+body can hold what ``json.dumps`` never writes: numbers of any size and
+exponent (``1e9999999999999999999``, 4,400 digits), lone UTF-16 surrogates
+both as ``\\ud800`` escapes and as raw bytes, and nesting at and beyond the
+parser's depth limit, in every position of a request."""
 
 import json
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +23,74 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-scalars = st.one_of(
+
+def _parser_depth_limit() -> int:
+    """How deep json.loads nests on this interpreter (about 10,000 on 3.13)."""
+    low, high = 1, 1_000_000
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            json.loads("[" * middle + "]" * middle)
+        except RecursionError:
+            high = middle - 1
+        else:
+            low = middle
+    return low
+
+
+PARSER_DEPTH = _parser_depth_limit()
+
+
+@dataclass(frozen=True)
+class Raw:
+    """JSON text written into a body as it is (a number, a nested fragment)."""
+
+    text: str
+
+
+def body(value, *, ascii_escapes: bool = True) -> bytes:
+    """``value`` as JSON bytes. Strings keep lone surrogates: as ``\\udXXX``
+    escapes, or (``ascii_escapes=False``) as the raw bytes ED A0 80..."""
+    return _text(value, ascii_escapes).encode("utf-8", errors="surrogatepass")
+
+
+def _text(value, ascii_escapes: bool) -> str:
+    if isinstance(value, Raw):
+        return value.text
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ",".join(
+                f"{_text(k, ascii_escapes)}:{_text(v, ascii_escapes)}" for k, v in value.items()
+            )
+            + "}"
+        )
+    if isinstance(value, list):
+        return "[" + ",".join(_text(item, ascii_escapes) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=ascii_escapes)
+
+
+# any code point, lone surrogates included (hypothesis leaves them out by default)
+any_text = st.text(st.characters(blacklist_categories=()), max_size=30)
+raw_numbers = st.one_of(
+    # magnitudes around every edge of what is stored: DynamoDB (1E-130 to 9.9E+125),
+    # floats (1e-324 to 1e308)
+    st.builds(lambda m, e: Raw(f"{m}e{e}"), st.integers(-9, 9), st.integers(-400, 400)),
+    # exponents on both sides of what a Decimal holds (18 digits)
+    st.builds(
+        lambda m, e: Raw(f"{m}e{e}"), st.integers(-(10**6), 10**6), st.integers(-(10**21), 10**21)
+    ),
+    st.sampled_from(
+        ["1e9999999999999999999", "-1E+999999999999999999", "1e-400", "-0", "1E400"]
+    ).map(Raw),
+    # integers up to and past Python's 4,300-digit limit, decimals with many digits
+    st.integers(300, 4400).map(lambda n: Raw("9" * n)),
+    st.integers(1, 3000).map(lambda n: Raw("0." + "1" * n)),
+)
+deep = st.one_of(st.integers(60, 70), st.integers(PARSER_DEPTH - 12, PARSER_DEPTH + 2)).map(
+    lambda depth: Raw("[" * depth + "]" * depth)
+)
+plain = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(),
@@ -24,44 +98,70 @@ scalars = st.one_of(
     st.text(max_size=30),
     st.sampled_from(["", "registered", "customers", "1570001049", "x" * 300, "\x00", "\ud7ff"]),
 )
+hostile = st.one_of(any_text, raw_numbers, st.sampled_from(["\ud800", "a\udfff", "\udbff\ud800"]))
+scalars = st.one_of(plain, hostile)  # half of the leaves hostile
 json_values = st.recursive(
     scalars,
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.one_of(st.text(max_size=12), any_text), inner, max_size=4)
     ),
     max_leaves=25,
 )
-names = st.one_of(st.text(max_size=300), st.sampled_from(["", " ", "a.b", "#p0", "\n", "x" * 257]))
+anything = st.one_of(json_values, deep)  # what may stand in any position of a request
+names = st.one_of(
+    st.text(max_size=300),
+    any_text,
+    st.sampled_from(["", " ", "a.b", "#p0", "\n", "x" * 257, "\udc00", "a\ud83d"]),
+)
+id_values = st.one_of(anything, any_text, st.sampled_from(["x" * 1025, "\ud800", "a\udfff"]))
+# 30 to 50 properties of 16,000 characters: more than one customer's 400 KB item
+too_large = st.integers(30, 50).map(lambda n: {f"p{i}": "x" * 16_000 for i in range(n)})
+properties = st.one_of(anything, st.dictionaries(names, anything, max_size=6), too_large)
 command_data = st.fixed_dictionaries(
     {},
     optional={
         "customer_ids": st.one_of(
-            json_values,
+            anything,
             st.dictionaries(
-                st.sampled_from(["registered", "cookie", "a#b", ""]), json_values, max_size=3
+                st.one_of(st.sampled_from(["registered", "cookie", "a#b", ""]), any_text),
+                id_values,
+                max_size=3,
             ),
         ),
-        "properties": st.one_of(json_values, st.dictionaries(names, json_values, max_size=6)),
-        "update_timestamp": st.one_of(json_values, st.floats(), st.integers(-(10**20), 10**20)),
+        "properties": properties,
+        "update_timestamp": st.one_of(
+            anything,
+            any_text,
+            st.floats(),
+            st.integers(-(10**20), 10**20),
+            st.integers(300, 500).map(lambda n: Raw("9" * n)),
+        ),
     },
 )
 commands = st.one_of(
-    json_values,
+    anything,
     st.fixed_dictionaries(
         {
             "name": st.one_of(
                 st.sampled_from(["customers", "system/time", "system/cookie", "customers/events"]),
-                json_values,
+                anything,
             )
         },
-        optional={"data": st.one_of(command_data, json_values), "command_id": json_values},
+        optional={
+            "data": st.one_of(command_data, anything),
+            "command_id": st.one_of(anything, any_text),
+        },
     ),
 )
+encodings = st.booleans()  # surrogates as \udXXX escapes, or as raw bytes
 bodies = st.one_of(
     st.binary(max_size=200),
-    json_values.map(lambda v: json.dumps(v).encode()),
-    st.fixed_dictionaries({"commands": st.one_of(st.lists(commands, max_size=6), json_values)}).map(
-        lambda v: json.dumps(v).encode()
+    st.builds(lambda v, a: body(v, ascii_escapes=a), anything, encodings),
+    st.builds(
+        lambda v, a: body(v, ascii_escapes=a),
+        st.fixed_dictionaries({"commands": st.one_of(st.lists(commands, max_size=6), anything)}),
+        encodings,
     ),
     st.integers(1, 3000).map(lambda depth: ("[" * depth + "]" * depth).encode()),
     st.integers(60, 200).map(
@@ -80,6 +180,50 @@ bodies = st.one_of(
         ).encode()
     ),
 )
+
+
+# Every position of a customers command, each filled with anything while the
+# rest of the command stays valid, so that the odd value reaches the writes.
+POSITIONS = (
+    "name",
+    "command_id",
+    "data",
+    "customer_ids",
+    "id type",
+    "id value",
+    "properties",
+    "property name",
+    "property value",
+    "key in a value",
+    "update_timestamp",
+)
+odd_values = st.one_of(
+    anything, st.floats(), st.integers(), st.decimals().map(lambda d: Raw(str(d))), raw_numbers
+)
+odd_keys = st.one_of(names, any_text)
+
+
+def command_with(position, odd, key):
+    data = {"customer_ids": {"registered": "pos"}, "properties": {"p": 1}, "update_timestamp": 100}
+    command = {"name": "customers", "data": data}
+    if position in ("name", "command_id", "data"):
+        command[position] = odd
+    elif position in ("customer_ids", "properties", "update_timestamp"):
+        data[position] = odd
+    elif position == "id type":
+        data["customer_ids"] = {key: "pos"}
+    elif position == "id value":
+        data["customer_ids"] = {"registered": odd}
+    elif position == "property name":
+        data["properties"] = {key: 1}
+    elif position == "property value":
+        data["properties"] = {"p": odd}
+    else:
+        data["properties"] = {"p": {"k": [1, {key: odd}]}}
+    return command
+
+
+POSITION_FUZZ = settings(FUZZ, max_examples=20)
 
 
 @pytest.fixture
@@ -103,42 +247,103 @@ def test_tracking_batch_survives_anything(api, table_snapshot, body):
         assert table_snapshot() == before
     else:
         assert all(isinstance(r["success"], bool) for r in payload["results"])
+        assert not any(r.get("errors") == [RETRY] for r in payload["results"]), payload
+
+
+RETRY = "temporary server error; the command was not completed, retry it"
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@POSITION_FUZZ
+@given(odd=odd_values, key=odd_keys, ascii_escapes=encodings)
+def test_anything_in_any_one_position_of_a_command(
+    api, table_snapshot, position, odd, key, ascii_escapes
+):
+    command = command_with(position, odd, key)
+    before = table_snapshot()
+    response = api.batch(body=body({"commands": [command]}, ascii_escapes=ascii_escapes))
+    assert response.status < 500, response.body
+    if response.status >= 400:
+        assert table_snapshot() == before
+    else:
+        [result] = response.json()["results"]
+        assert result.get("errors") != [RETRY], result
+        if not result["success"]:
+            assert table_snapshot() == before
+    if position in ("name", "command_id"):
+        return
+    before = table_snapshot()
+    single = api.request(
+        "POST",
+        f"/track/v2/projects/{PROJECT}/customers",
+        body=body(command["data"], ascii_escapes=ascii_escapes),
+        authorization=None,
+    )
+    assert single.status < 500, single.body
+    if single.status >= 400:
+        assert table_snapshot() == before
 
 
 @FUZZ
-@given(data=st.one_of(command_data, json_values))
-def test_single_customers_route_survives_anything(api, table_snapshot, data):
+@given(data=st.one_of(command_data, anything), ascii_escapes=encodings)
+def test_single_customers_route_survives_anything(api, table_snapshot, data, ascii_escapes):
     before = table_snapshot()
-    response = api.track_customer(data)
+    response = api.request(
+        "POST",
+        f"/track/v2/projects/{PROJECT}/customers",
+        body=body(data, ascii_escapes=ascii_escapes),
+        authorization=None,
+    )
     assert response.status < 500, response.body
     if response.status >= 400:
         assert table_snapshot() == before
 
 
+private_bodies = st.one_of(
+    st.binary(max_size=100),
+    st.builds(lambda v, a: body(v, ascii_escapes=a), anything, encodings),
+    st.builds(
+        lambda v, a: body(v, ascii_escapes=a),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "properties": properties,
+                "customer_ids": st.one_of(
+                    anything, st.dictionaries(st.one_of(st.just("registered"), any_text), id_values)
+                ),
+            },
+        ),
+        encodings,
+    ),
+)
+
+
 @FUZZ
 @given(
-    body=st.one_of(st.binary(max_size=100), json_values.map(lambda v: json.dumps(v).encode())),
+    body=private_bodies,
     path_id=st.text(
-        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/?#%"),
+        alphabet=st.characters(blacklist_categories=(), blacklist_characters="/?#%"),
         min_size=1,
         max_size=40,
     ),
-    include=st.one_of(st.none(), st.text(max_size=5)),
-    id_type=st.one_of(st.none(), st.text(max_size=10)),
+    include=st.one_of(st.none(), st.text(max_size=5), any_text),
+    id_type=st.one_of(st.none(), st.text(max_size=10), any_text),
 )
 def test_customers_routes_survive_anything(api, table_snapshot, body, path_id, include, id_type):
     customer = api.track({"registered": "fuzzed"}, {"a": 1}, 5)["customer_id"]
-    before = table_snapshot()
     query = {
         k: v
         for k, v in {"include_timestamps": include, "id_type": id_type}.items()
         if v is not None
     }
-    for response in (
-        api.get_customer(path_id, query=query or None),
-        api.request("PATCH", f"/api/customers/{customer}", body=body),
-        api.request("POST", f"/data/v2/projects/{PROJECT}/customers/export-one", body=body),
+    for send in (
+        lambda: api.get_customer(path_id, query=query or None),
+        lambda: api.request("PATCH", f"/api/customers/{customer}", body=body),
+        lambda: api.request("PATCH", f"/api/customers/{path_id}", body=body, query=query or None),
+        lambda: api.request("POST", f"/data/v2/projects/{PROJECT}/customers/export-one", body=body),
     ):
+        before = table_snapshot()
+        response = send()
         assert response.status < 500, response.body
         if response.status >= 400:
             assert table_snapshot() == before

@@ -1,7 +1,7 @@
 """docs/RELIABILITY.md states the figures the reliability tests run with."""
 
 from propsync_local.cfn_template import REPO_ROOT
-from tests.api import test_fuzz_routes
+from tests.api import test_authorizer, test_batch_order, test_fuzz_routes
 from tests.imports import test_fuzz_imports
 from tests.integration import test_concurrency, test_concurrency_handlers
 
@@ -21,7 +21,20 @@ def test_concurrency_figures():
 
 def test_fuzz_figures():
     assert f"| {test_fuzz_routes.FUZZ.max_examples} per route |" in DOC
+    positions = test_fuzz_routes
+    assert f"each of {len(positions.POSITIONS)} positions of a customers command" in DOC
+    assert f"| {positions.POSITION_FUZZ.max_examples} per position |" in DOC
     assert f"| {test_fuzz_imports.FUZZ.max_examples} per test |" in DOC
+    assert f"| {test_authorizer.AUTH.max_examples} per test |" in DOC
+    from tests.unit import test_timestamps  # noqa: PLC0415
+
+    assert f"no engine) | {test_timestamps.TIMESTAMP_EXAMPLES} |" in DOC
+
+
+def test_batch_order_figures():
+    order = test_batch_order
+    assert f"{order.BATCHES} batches x {order.PAIRS} newer-then-older pairs" in DOC
+    assert f"{order.ORDER.max_examples} examples per engine" in DOC
 
 
 def test_both_engines_are_named():
@@ -37,7 +50,9 @@ def test_bad_input_case_count():
         len(test_bad_input.BATCH_BODIES)
         + 1  # the request over 6 MB
         + len(test_bad_input.BAD_COMMANDS)
+        + len(test_bad_input.BAD_ENVELOPES)
         + len(test_bad_input.SINGLE_ROUTE)
         + len(test_bad_input.PRIVATE_BODIES)
+        + 1  # the edit over 400 KB
     )
     assert f"| {cases} cases |" in DOC

@@ -1,6 +1,9 @@
+import math
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from propsync.errors import InvalidTimestampError
 from propsync.timestamps import max_future_skew, normalize_timestamp
@@ -18,6 +21,8 @@ NOW = 1_700_000_000.0
         (" 1570001049.75 ", 1570001049.75),
         ("1.5e9", 1.5e9),
         (0, 0.0),
+        ("-0", 0.0),
+        (1e-130, 1e-130),  # the smallest magnitude DynamoDB stores
         (NOW + 3600, NOW + 3600),  # exactly at the allowed skew
     ],
 )
@@ -82,3 +87,54 @@ def test_a_bad_skew_setting_fails_loudly(monkeypatch, raw):
 
 def test_without_now_the_clock_is_used():
     assert normalize_timestamp(1570001049) == 1570001049.0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (10**400, "is too large"),
+        (-(10**400), "is negative"),
+        ("9" * 400, "is too large"),
+        ("1e400", "is too large"),
+        (Decimal("1e999999999999999999"), "is too large"),
+        (Decimal("-1e999999999999999999"), "is negative"),
+        (1e300, r"1e\+300 s in the future"),
+        (1e-131, "too small"),
+        (5e-324, "too small"),
+        (Decimal("1e-999999999999999999"), "too small"),
+    ],
+)
+def test_numbers_beyond_a_float_or_dynamodb_are_refused(value, message):
+    with pytest.raises(InvalidTimestampError, match=message):
+        normalize_timestamp(value, now=NOW)
+
+
+numbers = st.one_of(
+    st.integers(min_value=-(10**1000), max_value=10**1000),
+    st.floats(),
+    st.decimals(),
+    st.builds(lambda m, e: Decimal(f"{m}e{e}"), st.integers(), st.integers(-(10**17), 10**17)),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(), st.integers(-(10**25), 10**25)),
+    st.text(max_size=500),
+    st.text(max_size=500).map(lambda t: "9" * len(t) + t),
+)
+
+
+TIMESTAMP_EXAMPLES = 300
+
+
+@settings(max_examples=TIMESTAMP_EXAMPLES)
+@given(value=numbers)
+def test_any_number_or_text_is_a_float_or_a_short_refusal(value):
+    """Never another exception (an OverflowError was a 500), and an echo that
+    stays short whatever the size of the input."""
+    refusal = None
+    try:
+        result = normalize_timestamp(value, now=NOW)
+    except InvalidTimestampError as error:
+        refusal = str(error)
+    if refusal is None:
+        assert math.isfinite(result)
+        assert result == 0 or 1e-130 <= result <= NOW + 3600  # a number DynamoDB stores
+    else:
+        assert len(refusal) <= 300

@@ -23,6 +23,14 @@ _PROJECT_TOKEN = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 HASH_ITERATIONS = 20_000  # random 256-bit secrets need no more; bounds authorizer latency
+# Generated ids have 16 characters; the bound keeps "apikey#<id>" far below
+# DynamoDB's 2,048-byte key limit, so no credential can make the lookup fail.
+MAX_API_KEY_ID_CHARS = 128
+# API Gateway keeps each answer of the authorizer this long per Authorization
+# header (template.yaml: ReauthorizeEvery), so a revoked key is refused only
+# when its cached answer expires (docs/DECISIONS.md: "A revoked key stops
+# working within 300 s"). tests/api/test_admin.py checks the two agree.
+AUTHORIZER_CACHE_SECONDS = 300
 
 
 class Permission(StrEnum):
@@ -93,6 +101,8 @@ def create_api_key(
     secret = secret or secrets.token_urlsafe(32)
     if ":" in key_id:
         raise ValueError("an API key id must not contain ':' (it is the Basic auth user name)")
+    if len(key_id) > MAX_API_KEY_ID_CHARS:
+        raise ValueError(f"an API key id must have at most {MAX_API_KEY_ID_CHARS} characters")
     salt = secrets.token_hex(16)
     record = ApiKeyRecord(
         key_id=key_id,
@@ -112,15 +122,18 @@ ACCESS_KEY_NOT_PROVIDED = "Access key not provided"
 
 
 def parse_basic_authorization(header: str | None) -> tuple[str, str]:
-    """``Basic base64(key_id:secret)`` -> (key_id, secret), or 401."""
+    """``Basic base64(key_id:secret)`` -> (key_id, secret), or 401. Any header
+    that is not exactly that (non-ASCII characters, bad base64, bytes that are
+    not UTF-8) is "not provided", never an error of the authorizer."""
     if not header:
         raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED)
     scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
         raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED)
     try:
+        # b64decode refuses a non-ASCII str with a plain ValueError, not binascii.Error
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError too
         raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED) from None
     key_id, separator, secret = decoded.partition(":")
     if not separator or not key_id or not secret:
@@ -132,7 +145,8 @@ def authenticate(access: AccessStore, authorization_header: str | None) -> Princ
     """Check a Basic credential against the stored key, or raise
     AuthenticationError (401 not provided / not found, 403 invalid secret)."""
     key_id, secret = parse_basic_authorization(authorization_header)
-    record = access.get_api_key(key_id)
+    # an id no key can have is not looked up (a long one would fail DynamoDB's key check)
+    record = access.get_api_key(key_id) if len(key_id) <= MAX_API_KEY_ID_CHARS else None
     if record is None or record.revoked:
         # a revoked key is as good as unknown: say nothing more about it
         raise AuthenticationError(401, "Access key not found")

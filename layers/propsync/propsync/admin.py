@@ -25,7 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from propsync.access import Permission, create_api_key, is_project_token, parse_permissions
+from propsync.access import (
+    AUTHORIZER_CACHE_SECONDS,
+    Permission,
+    create_api_key,
+    is_project_token,
+    parse_permissions,
+)
 from propsync.store import access_store_from_environment
 
 
@@ -50,7 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing = commands.add_parser("list-keys", help="list a project's keys (never secrets)")
     listing.add_argument("--project", required=True)
 
-    revoke = commands.add_parser("revoke-key", help="revoke a key; it stops working at once")
+    revoke = commands.add_parser(
+        "revoke-key",
+        help=f"revoke a key; requests with it are refused within {AUTHORIZER_CACHE_SECONDS} s "
+        "(API Gateway caches each authorizer answer that long)",
+    )
     revoke.add_argument("key_id")
 
     upload = commands.add_parser(
@@ -114,7 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not access.revoke_api_key(args.key_id):
         print(f"no API key {args.key_id}", file=sys.stderr)
         return 1
-    print(json.dumps({"api_key_id": args.key_id, "revoked": True}))
+    print(
+        json.dumps(
+            {
+                "api_key_id": args.key_id,
+                "revoked": True,
+                "refused_within_seconds": AUTHORIZER_CACHE_SECONDS,
+                "note": f"requests with this key are refused within {AUTHORIZER_CACHE_SECONDS} s: "
+                "API Gateway caches each authorizer answer for that long",
+            }
+        )
+    )
     return 0
 
 

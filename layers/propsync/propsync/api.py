@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 
 from propsync import http_json
 from propsync.access import AuthenticationError, Permission, Principal, is_project_token
-from propsync.errors import IdentityConflictError, InvalidInputError, PropsyncError
+from propsync.errors import (
+    CustomerTooLargeError,
+    IdentityConflictError,
+    InvalidInputError,
+    PartiallyAppliedError,
+    PropsyncError,
+)
 from propsync.observability import logger
 from propsync.store import AccessStore
 from propsync.tracking import BatchError
@@ -69,6 +75,13 @@ def error_response(error: Exception) -> Response:
         return Response(403, {"success": False, "error": str(error)})
     if isinstance(error, IdentityConflictError):
         return Response(409, {"success": False, "error": str(error)})
+    if isinstance(error, PartiallyAppliedError):
+        # An edit too large for the customer's item is the request's fault (400);
+        # contention with other writers is worth a retry (503). Either way the
+        # client learns which properties were stored before the write stopped.
+        status = 400 if isinstance(error, CustomerTooLargeError) else 503
+        body = {"success": False, "error": str(error), "applied": list(error.applied)}
+        return Response(status, body)
     if isinstance(error, InvalidInputError):
         return Response(400, {"success": False, "error": str(error)})
     # Truly the server's failure (DynamoDB unreachable after retries, a bug):
@@ -114,9 +127,9 @@ class Router:
                 response = Response(404, {"success": False, "error": "Not found"})
             else:
                 response = function(event, **(event.get("pathParameters") or {}))
-        except Exception as error:  # every error becomes an answer
-            response = error_response(error)
-        return response.proxy_result()
+            return response.proxy_result()
+        except Exception as error:  # every error becomes an answer, even one in writing it
+            return error_response(error).proxy_result()
 
 
 def query_value(event: dict[str, Any], name: str) -> str | None:

@@ -1,8 +1,24 @@
 """Domain exceptions. Handlers map these to HTTP statuses in one place.
 
 Every message says what was wrong and what is allowed, so that it can be shown
-to the client as it is.
+to the client as it is. Input whose size no check has bounded yet is quoted
+through :func:`shown`, which keeps the quote short.
 """
+
+import reprlib
+from typing import Any
+
+# At most a few dozen characters of any input, nested containers as [...]:
+# a 6 MB body must not become a larger answer (Lambda refuses responses over
+# 6 MB, which the client would see as a 5xx), and the work stays bounded too.
+_SHORT = reprlib.Repr(
+    maxlevel=1, maxlist=3, maxtuple=3, maxdict=2, maxset=3, maxstring=40, maxlong=40, maxother=40
+)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to a few dozen characters, for error messages."""
+    return _SHORT.repr(value)
 
 
 class PropsyncError(Exception):

@@ -2,14 +2,16 @@
 
 Request bodies are parsed with non-integer numbers as ``Decimal`` (so a value
 such as ``0.1000000000000000055511151231257827`` is stored digit for digit),
-and ``NaN``/``Infinity``, which are not JSON, are refused. Responses are written
-with the same exact number formatting as stored values.
+and ``NaN``/``Infinity``, which are not JSON, are refused, as are numbers that
+no Decimal holds (an exponent of more than 18 digits) and integers of more
+than 4,300 digits (Python's limit). Responses are written with the same exact
+number formatting as stored values.
 """
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from propsync import canonical_json
@@ -30,7 +32,8 @@ def _refuse_constant(name: str) -> Any:
 
 
 def parse_body(body: str | bytes | None) -> Any:
-    """The request body as Python values, or InvalidJsonError / RequestTooLargeError."""
+    """The request body as Python values, or InvalidJsonError / RequestTooLargeError
+    (InvalidInputError for a number out of range)."""
     if not body:
         raise InvalidJsonError("Invalid JSON")
     raw = body.encode("utf-8") if isinstance(body, str) else body
@@ -41,6 +44,11 @@ def parse_body(body: str | bytes | None) -> Any:
         )
     try:
         return json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except InvalidOperation:  # Decimal's refusal, e.g. 1e9999999999999999999
+        raise InvalidInputError(
+            "a number in the body is out of range: its exponent may have at most 18 digits; "
+            "send such a value as a string"
+        ) from None
     except (ValueError, RecursionError):  # JSONDecodeError and bad UTF-8 are ValueErrors
         raise InvalidJsonError("Invalid JSON") from None
 
@@ -56,5 +64,15 @@ def dumps(value: Any) -> str:
 
 
 def json_size(value: Any) -> int:
-    """Bytes of ``value`` as compact JSON (for the per-command size limit)."""
-    return len(json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":")).encode())
+    """Bytes of ``value`` as compact JSON (for the per-command size limit).
+    Any parsed body can be measured: a lone surrogate counts its 3 bytes (the
+    field's own check refuses it, naming the field), and nesting too deep to
+    measure is refused here."""
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:
+        raise InvalidInputError(
+            f"the command is nested too deeply; property values may be nested at most "
+            f"{MAX_VALUE_NESTING} levels deep"
+        ) from None
+    return len(text.encode("utf-8", errors="surrogatepass"))

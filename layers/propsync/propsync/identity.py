@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from propsync.errors import IdentityConflictError, InvalidCustomerIdsError
+from propsync.errors import IdentityConflictError, InvalidCustomerIdsError, shown
 from propsync.limits import MAX_ID_TYPE_CHARS, MAX_ID_VALUE_BYTES
 from propsync.store import CustomerStore
 
@@ -56,7 +56,7 @@ def validate_customer_ids(customer_ids: Any) -> dict[str, str]:
             or not _ID_TYPE.fullmatch(id_type)
         ):
             raise InvalidCustomerIdsError(
-                f"id type {id_type!r} is not allowed: use 1 to {MAX_ID_TYPE_CHARS} letters, "
+                f"id type {shown(id_type)} is not allowed: use 1 to {MAX_ID_TYPE_CHARS} letters, "
                 "digits, '_', '.' or '-'"
             )
         if not isinstance(id_value, str):

@@ -4,7 +4,7 @@ import unicodedata
 from typing import Any
 
 from propsync import canonical_json
-from propsync.errors import InvalidPropertyError
+from propsync.errors import InvalidPropertyError, shown
 from propsync.limits import MAX_PROPERTY_NAME_BYTES, MAX_PROPERTY_VALUE_BYTES
 
 
@@ -21,11 +21,11 @@ def validate_property_name(name: Any) -> str:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
         raise InvalidPropertyError(
-            f"property name {name!r} is not valid unicode (lone surrogate)"
+            f"property name {shown(name)} is not valid unicode (lone surrogate)"
         ) from None
     if size > MAX_PROPERTY_NAME_BYTES:
         raise InvalidPropertyError(
-            f"property name {name[:40]!r}... is {size} bytes of UTF-8; at most "
+            f"property name {shown(name)} is {size} bytes of UTF-8; at most "
             f"{MAX_PROPERTY_NAME_BYTES} are allowed"
         )
     for char in name:

@@ -2,10 +2,13 @@
 
 A batch is refused whole only when it is not a batch (no ``commands`` list, or
 more than 50). Otherwise every command gets its own result, in the order sent,
-and one bad command never fails the others. Commands run concurrently (the
-original service does not order them either: clients that need an order send
-``update_timestamp``), and the identity lookups of all ``customers`` commands
-are made together, in as few ``BatchGetItem`` requests as possible.
+and one bad command never fails the others. The commands of different
+customers run concurrently; the commands of one customer run one after another
+in the order sent, so that each result (``applied``/``stale``) says what
+happened to that command as if the batch were applied in order (two racing
+writes would both be "applied" whichever landed last). The identity lookups of
+all ``customers`` commands are made together, in as few ``BatchGetItem``
+requests as possible.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +26,7 @@ from propsync.customer_updates import (
     run_concurrently,
     update_customer,
 )
-from propsync.errors import InvalidInputError, PartiallyAppliedError, PropsyncError
+from propsync.errors import InvalidInputError, PartiallyAppliedError, PropsyncError, shown
 from propsync.http_json import json_size
 from propsync.identity import validate_customer_ids
 from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES
@@ -104,18 +107,71 @@ def run_batch(
     if prepared:
         known = lookup_owners(store, project, (p.ids for p in prepared.values()))
 
-        def write(item: tuple[int, _Prepared]) -> tuple[int, Result]:
-            index, command = item
-            return index, _run_customers(store, project, command, received_at, known)
+        def write(group: list[int]) -> list[tuple[int, Result]]:
+            """One customer's commands, one after another in batch order."""
+            owners = known  # shared by the threads: replaced, never changed
+            written = []
+            for position, index in enumerate(group):
+                result = _run_customers(store, project, prepared[index], received_at, owners)
+                written.append((index, result))
+                if owners is not None and result["success"] and position + 1 < len(group):
+                    # its ids are the customer's now: the next command need not claim them
+                    resolved = dict.fromkeys(prepared[index].ids.items(), result["customer_id"])
+                    owners = {**owners, **resolved}
+            return written
 
-        for index, result in run_concurrently(list(prepared.items()), write):
-            results[index] = result
+        for written in run_concurrently(same_customer_groups(prepared, known), write):
+            for index, result in written:
+                results[index] = result
 
     for index, command in enumerate(commands):
-        command_id = command.get("command_id") if isinstance(command, dict) else None
-        if isinstance(command_id, str):
+        command_id = _command_id(command)
+        if command_id is not None:
             results[index] = {**(results[index] or {}), "command_id": command_id}
     return [result or _failure("command was not run") for result in results]
+
+
+def _command_id(command: Any) -> str | None:
+    """The ``command_id`` a result repeats: a string that is valid unicode, so
+    that the answer can be written (_name_and_data fails any other)."""
+    command_id = command.get("command_id") if isinstance(command, dict) else None
+    return command_id if isinstance(command_id, str) and _is_unicode(command_id) else None
+
+
+def _is_unicode(text: str) -> bool:
+    """False if ``text`` holds a lone UTF-16 surrogate (JSON's "\\ud800")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def same_customer_groups(
+    prepared: Mapping[int, _Prepared], known: Mapping[tuple[str, str], str | None] | None
+) -> list[list[int]]:
+    """The indexes of ``prepared`` in groups that may write the same customer,
+    each group in batch order: commands that share an id, or whose ids one
+    known customer owns, transitively (a union-find over the commands).
+    Commands in different groups cannot meet on one customer within the batch."""
+    parent = {index: index for index in prepared}
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    first_with: dict[object, int] = {}  # an id pair or an owner -> the first command naming it
+    for index, command in prepared.items():
+        for pair in command.ids.items():
+            owner = known.get(pair) if known is not None else None
+            for token in (pair,) if owner is None else (pair, owner):
+                parent[root(index)] = root(first_with.setdefault(token, index))
+    groups: dict[int, list[int]] = {}
+    for index in sorted(prepared):
+        groups.setdefault(root(index), []).append(index)
+    return list(groups.values())
 
 
 def run_customers_command(
@@ -136,11 +192,15 @@ def _name_and_data(command: Any) -> tuple[str, Any]:
     name = command.get("name")
     if name not in KNOWN_COMMANDS:
         raise InvalidInputError(
-            f"unknown command name {name!r}; known commands: {', '.join(KNOWN_COMMANDS)}"
+            f"unknown command name {shown(name)}; known commands: {', '.join(KNOWN_COMMANDS)}"
         )
     command_id = command.get("command_id")
     if command_id is not None and not isinstance(command_id, str):
         raise InvalidInputError("command_id must be a string")
+    if command_id is not None and not _is_unicode(command_id):
+        raise InvalidInputError(
+            "command_id must be valid unicode text; it contains a lone UTF-16 surrogate"
+        )
     return name, command.get("data")
 
 
