@@ -1,14 +1,20 @@
 """Reading import files: layout, chunking on row boundaries, records, rows."""
 
 import csv
+import gzip
 import io
+import tracemalloc
+import zlib
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from propsync.import_mapping import InvalidMappingError, parse_mapping
+from propsync import import_rows
+from propsync.import_mapping import DELIMITERS, InvalidMappingError, parse_mapping
 from propsync.import_rows import (
+    BOM,
     RejectedRow,
     RowUpdate,
     iter_records,
@@ -17,6 +23,7 @@ from propsync.import_rows import (
     read_layout,
     rejected_csv,
 )
+from propsync.imports import BATCH_BYTES, ROWS_PER_BATCH, _batches
 
 NOW = 1_700_000_000.0
 START = 1_600_000_000.0
@@ -59,6 +66,20 @@ def test_layout_knows_where_data_starts_even_after_a_quoted_newline():
     assert (layout.data_start, layout.data_first_line) == (15, 3)
 
 
+@pytest.mark.parametrize(
+    ("head", "delimiter", "header", "data_start", "data_first_line"),
+    [
+        (b'id,na"me\n1,2\n', ",", ["id", 'na"me'], 9, 2),  # a quote inside a field is data
+        (b'"i"d;x"y;z\n1;2;3\n', ";", ["id", 'x"y', "z"], 11, 2),  # text after a closing quote
+        (b'a,"b\nc",d\n1,2,3\n', ",", ["a", "b\nc", "d"], 10, 3),
+    ],
+)
+def test_the_header_ends_where_csv_ends_it(head, delimiter, header, data_start, data_first_line):
+    layout = read_layout(head, None)
+    assert (layout.delimiter, layout.header) == (delimiter, header)
+    assert (layout.data_start, layout.data_first_line) == (data_start, data_first_line)
+
+
 def test_the_mappings_delimiter_wins_over_detection():
     assert read_layout(b"a;b,c\n", ",").header == ["a;b", "c"]
 
@@ -97,6 +118,101 @@ def test_any_chunking_reads_the_same_records_as_one_pass(rows, chunk_bytes):
     writer.writerows(rows)
     data = buffer.getvalue().encode()
     assert records_of(data, chunk_bytes) == records_of(data, 10**9)
+
+
+def one_pass(data: bytes, delimiter: str) -> tuple[list[str], list[tuple[int, list[str], str]]]:
+    """What csv.reader itself makes of a whole file, as the importer runs it
+    (strict=False, the text split after each \\n only): the header, and (line,
+    cells, kind) of each record, kind "" for a row, "malformed" for a record
+    csv refuses (its raw text in one cell) and "too long" for one over the
+    row limit (its first bytes in one cell). The reference every chunking
+    and every block size must reproduce."""
+    text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    pieces = [piece + "\n" for piece in text.split("\n")]
+    pieces[-1] = pieces[-1][:-1]
+    consumed: list[str] = []
+
+    def lines():
+        for piece in filter(None, pieces):
+            consumed.append(piece)
+            yield piece
+
+    reader = csv.reader(lines(), delimiter=delimiter, strict=False)
+    header, records, line = None, [], 1
+    while True:
+        consumed.clear()
+        try:
+            cells, kind = next(reader), ""
+        except StopIteration:
+            return header or [], records
+        except csv.Error:
+            cells, kind = ["".join(consumed).rstrip("\r\n")], "malformed"
+        raw = "".join(consumed).encode("utf-8", errors="surrogateescape")
+        if header is None:
+            header = [cell.strip() for cell in cells]
+        elif len(raw) > import_rows.MAX_ROW_BYTES:
+            echo = raw[: import_rows.ECHO_BYTES].decode("utf-8", errors="surrogateescape")
+            records.append((line, [echo], "too long"))
+        elif kind or (cells and cells != [""]):
+            records.append((line, cells, kind))
+        line += raw.count(b"\n")
+
+
+def kind_of(problem: str | None) -> str:
+    if problem is None:
+        return ""
+    return "malformed" if problem.startswith("malformed CSV row") else "too long"
+
+
+# Raw pieces of CSV, not csv.writer's output: quoted newlines, escaped quotes,
+# stray quotes in unquoted fields, text after a closing quote, \r\n and lone
+# \r (inside and outside quotes), every candidate delimiter, bytes that are
+# not UTF-8 (cut sequences too), so that any of them can sit on either side
+# of any boundary.
+PIECES = [b"a", "é".encode(), b" ", b'"', b'""', b'"q\nq"', b"\n", b"\r\n", b"\r"]
+PIECES += [b",", b";", b"\t", b"|", b"\xff", b"\xc3", b"\xe2\x82", b"\x00"]
+
+
+@st.composite
+def csv_files(draw):
+    delimiter = draw(st.sampled_from(DELIMITERS))
+    bom = draw(st.sampled_from([b"", BOM]))
+    body = b"".join(draw(st.lists(st.sampled_from(PIECES), max_size=40)))
+    return bom + f"id{delimiter}value\n".encode() + body, delimiter
+
+
+# examples per test (docs/RELIABILITY.md states them)
+BOUNDARIES = settings(max_examples=400, deadline=None)
+ROW_LIMITS = settings(max_examples=300, deadline=None)
+FORMULAS = settings(max_examples=300, deadline=None)
+
+
+@BOUNDARIES
+@given(file=csv_files(), block=st.one_of(st.integers(1, 24), st.just(import_rows._BLOCK)))
+def test_every_chunking_of_any_file_reads_what_csv_reads_in_one_pass(file, block):
+    """Every chunk size (so a boundary is tried after every record) and small
+    read blocks (so every record also straddles the planner's and the
+    reader's reads) give exactly the records of csv's own single pass."""
+    data, delimiter = file
+    header, expected = one_pass(data, delimiter)
+    with mock.patch.object(import_rows, "_BLOCK", block):
+        layout = read_layout(data, None)
+        assert (layout.delimiter, layout.header) == (delimiter, header)
+        for chunk_bytes in range(1, len(data) - layout.data_start + 2):
+            found = [
+                (line, cells, kind_of(problem))
+                for line, cells, problem in records_with_problems(data, chunk_bytes)
+            ]
+            assert found == expected, chunk_bytes
+
+
+def records_with_problems(data: bytes, chunk_bytes: int) -> list[tuple[int, list[str], str | None]]:
+    layout = read_layout(data[: 1 << 20], None)
+    found = []
+    for chunk in plan_chunks(io.BytesIO(data), layout, chunk_bytes):
+        part = data[chunk.start : chunk.end]
+        found += iter_records(io.BytesIO(part), layout.delimiter, chunk.first_line)
+    return found
 
 
 MAPPING = parse_mapping(
@@ -190,3 +306,170 @@ def test_a_row_csv_cannot_parse_comes_back_raw_with_the_problem():
     assert records[1][1] == ["2,bad\rfield"]
     assert "malformed CSV row" in records[1][2]
     assert records[2] == (7, ["3", "fine"], None)
+
+
+# ---------------------------------------------------------------- rows over the limit
+
+
+class Generated(io.RawIOBase):
+    """A stream of pieces made as they are read: a test never holds them all."""
+
+    def __init__(self, pieces):
+        self._pieces = iter(pieces)
+        self._pending = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self._pending:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._pending = piece
+        size = min(len(buffer), len(self._pending))
+        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
+        return size
+
+
+def gzipped(pieces):
+    compressor = zlib.compressobj(wbits=31)  # the gzip container
+    for piece in pieces:
+        yield compressor.compress(piece)
+    yield compressor.flush()
+
+
+LONG_LINE_MB = 50
+READ_PEAK_MIB = 8  # bound on the traced peak of planning and reading it
+
+
+def file_with_a_long_row():
+    """A header, a row, a 50 MB row (a quoted field of 51,200 lines), a row."""
+    yield b'id,note\n1,ok\n2,"'
+    for _ in range(LONG_LINE_MB * 1024):
+        yield b"y" * 1023 + b"\n"
+    yield b'"\n3,fine\n'
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_a_row_over_the_limit_is_rejected_in_constant_memory(compressed):
+    def stream():
+        pieces = file_with_a_long_row()
+        raw = Generated(gzipped(pieces) if compressed else pieces)
+        return gzip.GzipFile(fileobj=raw) if compressed else io.BufferedReader(raw)
+
+    tracemalloc.start()
+    try:
+        with stream() as planned:
+            layout = read_layout(planned.read(1 << 20), None)
+        with stream() as planned:
+            chunks = plan_chunks(planned, layout, 1024)
+        with stream() as data:
+            data.read(layout.data_start)
+            records = list(iter_records(data, ",", layout.data_first_line))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    size = 3 + LONG_LINE_MB * 1024 * 1024 + 2
+    assert [(line, problem) for line, _cells, problem in records] == [
+        (2, None),
+        (3, f"the row has {size} bytes; at most {import_rows.MAX_ROW_BYTES} are allowed"),
+        (3 + LONG_LINE_MB * 1024 + 1, None),
+    ]
+    assert records[1][1] == [('2,"' + "y" * 1023 + "\n")[: import_rows.ECHO_BYTES]]
+    assert records[2][1] == ["3", "fine"]
+    # the first chunk reaches past its 1,024 bytes to the long row's end
+    assert [(c.start, c.end, c.first_line) for c in chunks] == [
+        (8, 13 + size, 2),
+        (13 + size, None, 3 + LONG_LINE_MB * 1024 + 1),
+    ]
+    assert peak < READ_PEAK_MIB << 20, peak  # the row alone is 50 MB
+
+
+def test_the_row_limit_counts_bytes_and_its_edge_is_a_row():
+    limit = import_rows.MAX_ROW_BYTES
+    at_limit = b"1," + b"\xc3\xa9" * ((limit - 3) // 2) + b"a" * ((limit - 3) % 2) + b"\n"
+    over = b"2," + b"b" * (limit - 2) + b"\n"
+    assert (len(at_limit), len(over)) == (limit, limit + 1)
+    records = list(iter_records(io.BytesIO(at_limit + over + b"3,c"), ",", 2))
+    assert (records[0][0], records[0][2]) == (2, None)
+    assert records[0][1][1].startswith("éé")
+    assert records[1] == (
+        3,
+        [over[: import_rows.ECHO_BYTES].decode()],
+        f"the row has {limit + 1} bytes; at most {limit} are allowed",
+    )
+    assert records[2] == (4, ["3", "c"], None)
+
+
+@ROW_LIMITS
+@given(
+    file=csv_files(),
+    block=st.integers(1, 24),
+    limit=st.integers(1, 24),
+    echo=st.integers(0, 6),
+)
+def test_rows_over_a_limit_are_found_alike_by_every_chunking(file, block, limit, echo):
+    """The same single-pass reference with a small row limit: a record over
+    it, wherever it starts or ends, is one rejected row with its first bytes."""
+    data, delimiter = file
+    with (
+        mock.patch.object(import_rows, "MAX_ROW_BYTES", limit),
+        mock.patch.object(import_rows, "ECHO_BYTES", min(echo, limit)),  # as 1 KiB <= 1 MiB
+        mock.patch.object(import_rows, "_BLOCK", block),
+    ):
+        _header, expected = one_pass(data, delimiter)
+        layout = read_layout(data, None)
+        for chunk_bytes in range(1, len(data) - layout.data_start + 2):
+            found = [
+                (line, cells, kind_of(problem))
+                for line, cells, problem in records_with_problems(data, chunk_bytes)
+            ]
+            assert found == expected, chunk_bytes
+
+
+def test_a_batch_of_large_rows_is_cut_by_its_bytes():
+    big = ["x" * (BATCH_BYTES // 4)]
+    records = [(line, big, None) for line in range(10)] + [(10, ["y"], None)]
+    sizes = [len(batch) for batch in _batches(iter(records))]
+    assert sizes == [4, 4, 3]
+    small = [(line, ["y"], None) for line in range(ROWS_PER_BATCH + 1)]
+    assert [len(batch) for batch in _batches(iter(small))] == [ROWS_PER_BATCH, 1]
+
+
+# ---------------------------------------------------------------- the rejected file
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+spreadsheet_cells = st.builds(
+    str.__add__, st.sampled_from(["", "'", " ", *FORMULA_STARTS]), st.text(max_size=6)
+)
+
+
+@FORMULAS
+@given(
+    header=st.lists(spreadsheet_cells, min_size=1, max_size=3),
+    rows=st.lists(
+        st.tuples(
+            st.integers(2, 10**6), st.lists(spreadsheet_cells, max_size=4), spreadsheet_cells
+        ),
+        max_size=4,
+    ),
+    delimiter=st.sampled_from(DELIMITERS),
+)
+def test_no_cell_of_the_rejected_file_is_a_formula(header, rows, delimiter):
+    """Whatever the file held (the header, the cells) and whatever the reason
+    says, a cell a spreadsheet would run as a formula gets a ' in front (OWASP
+    CSV injection); every other cell is echoed as it was."""
+    rejected = [RejectedRow(line, cells, reason) for line, cells, reason in rows]
+    data = rejected_csv(rejected, header, delimiter)
+    text = data.decode("utf-8", errors="surrogateescape")
+    parsed = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    echoed = [["line", "reason", *header]]
+    echoed += [[str(line), reason, *cells] for line, cells, reason in rows]
+
+    def inert(cell):
+        return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+    assert parsed == [[inert(cell) for cell in row] for row in echoed]
+    assert not [cell for row in parsed for cell in row if cell.startswith(FORMULA_STARTS)]

@@ -1,9 +1,11 @@
 """docs/RELIABILITY.md states the figures the reliability tests run with."""
 
+from propsync import import_rows
 from propsync_local.cfn_template import REPO_ROOT
 from tests.api import test_authorizer, test_batch_order, test_fuzz_routes
-from tests.imports import test_fuzz_imports
+from tests.imports import test_fuzz_imports, test_imports
 from tests.integration import test_concurrency, test_concurrency_handlers
+from tests.unit import test_import_rows
 
 DOC = (REPO_ROOT / "docs" / "RELIABILITY.md").read_text()
 
@@ -56,3 +58,18 @@ def test_bad_input_case_count():
         + 1  # the edit over 400 KB
     )
     assert f"| {cases} cases |" in DOC
+
+
+def test_import_file_figures():
+    rows = test_import_rows
+    assert f"| {rows.BOUNDARIES.max_examples} files per run," in DOC
+    assert f"| {rows.ROW_LIMITS.max_examples} files per run;" in DOC
+    assert f"| {rows.FORMULAS.max_examples} per run |" in DOC
+    assert f"one {rows.LONG_LINE_MB} MB row" in DOC
+    assert f"traced peak of {rows.READ_PEAK_MIB} MiB" in DOC
+    imports = test_imports
+    chunk_sizes = " and ".join(str(size) for size in imports.AWKWARD_CHUNK_BYTES)
+    assert f"{imports.AWKWARD_ROWS} rows in chunks of {chunk_sizes} bytes" in DOC
+    assert f"gzipped {imports.GZIPPED_LINE_MB} MB line" in DOC
+    assert f"execution {imports.IMPORT_PEAK_MIB} MiB" in DOC
+    assert f"the limit: {import_rows.MAX_ROW_BYTES:,} bytes" in DOC

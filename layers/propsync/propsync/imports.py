@@ -63,6 +63,9 @@ CHUNK_BYTES_ENV = "PROPSYNC_IMPORT_CHUNK_BYTES"
 # inside Lambda's 15-minute limit; a 1 GB file becomes 64 parallel chunks.
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 ROWS_PER_BATCH = 500  # one batched identity lookup, then concurrent writes
+# ... or fewer rows when they are large: a row may have up to 1 MiB
+# (import_rows.MAX_ROW_BYTES), and 500 of those must not be held at once
+BATCH_BYTES = 8 * 1024 * 1024
 MAX_REPORTED_ERRORS = 100
 _DATA_KEY = re.compile(r"imports/(?P<project>[^/]+)/(?P<name>[^/]+)/(?P<file>[^/]+\.csv(?:\.gz)?)")
 
@@ -353,12 +356,15 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
 
 
 def _batches(records: Iterator[tuple[int, list[str], str | None]]) -> Iterator[list[Any]]:
+    """ROWS_PER_BATCH records, or fewer that hold BATCH_BYTES of cells."""
     batch: list[Any] = []
+    size = 0
     for record in records:
         batch.append(record)
-        if len(batch) >= ROWS_PER_BATCH:
+        size += sum(map(len, record[1]))
+        if len(batch) >= ROWS_PER_BATCH or size >= BATCH_BYTES:
             yield batch
-            batch = []
+            batch, size = [], 0
     if batch:
         yield batch
 
