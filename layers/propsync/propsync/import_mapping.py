@@ -283,12 +283,12 @@ def parse_time(text: str, zone: tzinfo) -> float:
             )
         hint = unit_hint(seconds)
         if hint:
-            raise InvalidTimestampError(f"{text!r} is not UNIX seconds.{hint}")
+            raise InvalidTimestampError(f"{_shown(text)} is not UNIX seconds.{hint}")
         return seconds
     found = _ISO.fullmatch(text)
     if not found:
         raise InvalidTimestampError(
-            f"{text!r} is not a time: use UNIX seconds or ISO 8601 such as "
+            f"{_shown(text)} is not a time: use UNIX seconds or ISO 8601 such as "
             "2018-08-05, 2018-8-5 12:20:25, 2018-08-05T12:20:25.555Z or 2018-08-05T12:20:25+01:00"
         )
     parts = found.groupdict()
@@ -304,7 +304,9 @@ def parse_time(text: str, zone: tzinfo) -> float:
             tzinfo=_offset(parts["tz"]) or zone,
         )
     except ValueError as error:
-        raise InvalidTimestampError(f"{text!r} is not a valid date or time: {error}") from None
+        raise InvalidTimestampError(
+            f"{_shown(text)} is not a valid date or time: {error}"
+        ) from None
     return float(Decimal(int(moment.timestamp())) + fraction)
 
 
@@ -367,7 +369,7 @@ def _boolean(text: str, _zone: tzinfo) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise InvalidCellError(f"{text!r} is not a boolean: use true/false, 1/0 or yes/no")
+    raise InvalidCellError(f"{_shown(text)} is not a boolean: use true/false, 1/0 or yes/no")
 
 
 def _seconds(value: float) -> Any:
@@ -388,7 +390,7 @@ def _date(text: str, zone: tzinfo) -> Any:
     try:
         day = date(int(found[1]), int(found[2]), int(found[3]))
     except ValueError as error:
-        raise InvalidCellError(f"{text!r} is not a valid date: {error}") from None
+        raise InvalidCellError(f"{_shown(text)} is not a valid date: {error}") from None
     return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
 
 
