@@ -54,7 +54,10 @@ names = st.one_of(
 )
 
 
-@settings(max_examples=500)
+KEYS = settings(max_examples=500)
+
+
+@KEYS
 @given(project=st.one_of(st.just(PROJECT), names), name=names, file_name=names)
 def test_no_data_key_makes_a_report_key_outside_its_projects_reports(project, name, file_name):
     key = f"imports/{project}/{name}/{file_name}.csv"

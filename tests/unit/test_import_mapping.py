@@ -277,7 +277,10 @@ hostile_cells = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+CELLS = settings(max_examples=400, deadline=None)
+
+
+@CELLS
 @given(text=hostile_cells, type_name=st.sampled_from(TYPES))
 def test_any_cell_is_a_value_or_refused_with_a_short_reason(text, type_name):
     try:

@@ -879,4 +879,6 @@ def _report(
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, indent=2, ensure_ascii=False).encode("utf-8")
+    # backslashreplace: a reason quoting a cell's undecodable bytes (surrogates)
+    # must not make the report itself fail to be written
+    return json.dumps(value, indent=2, ensure_ascii=False).encode("utf-8", "backslashreplace")
