@@ -4,7 +4,9 @@ A thread polls the local bucket: each new data file under ``imports/``
 invokes ImportFunction with the S3 event AWS would send (from the sample in
 events/, key URL-encoded as S3 does); each message on the chunk queue invokes
 ImportChunkFunction with an SQS event, and messages its partial-failure answer
-names stay on the queue to come back, as with Lambda's event source mapping.
+names stay on the queue to come back, as with Lambda's event source mapping,
+their ApproximateReceiveCount rising with each receive (the chunk function
+gives a chunk up after a bounded number of them).
 """
 
 from __future__ import annotations
@@ -69,7 +71,10 @@ class ImportTriggers(threading.Thread):
     def _drain_queue(self) -> None:
         while True:
             response = self._sqs.receive_message(
-                QueueUrl=self._queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                MessageSystemAttributeNames=["All"],
             )
             messages = response.get("Messages", [])
             if not messages:
@@ -97,6 +102,9 @@ def s3_event(bucket: str, key: str, sequencer: str, size: int) -> dict[str, Any]
 
 
 def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event Lambda's SQS event source sends for messages as ReceiveMessage
+    returned them (their system attributes, such as ApproximateReceiveCount,
+    included when they were asked for)."""
     sample = json.loads((EVENTS_DIR / "ImportChunkFunction.SQS.json").read_text())["Records"][0]
     records = []
     for message in messages:
@@ -108,5 +116,6 @@ def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
                 "body": message["Body"],
             }
         )
+        record["attributes"].update(message.get("Attributes", {}))
         records.append(record)
     return {"Records": records}

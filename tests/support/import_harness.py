@@ -81,6 +81,9 @@ class ImportHarness:
         )
         return json.loads(body["Body"].read())
 
+    def report_at(self, key: str) -> dict:
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
     def rejected(self, name: str, file_name: str) -> bytes:
         key = f"reports/{PROJECT}/{name}/{file_name}.rejected.csv"
         return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()

@@ -5,18 +5,28 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from propsync.errors import InvalidTimestampError
+from propsync.errors import (
+    InvalidCustomerIdsError,
+    InvalidPropertyError,
+    InvalidTimestampError,
+)
+from propsync.identity import validate_customer_ids
 from propsync.import_mapping import (
+    TYPES,
     InvalidCellError,
     InvalidMappingError,
     check_columns,
+    mapping_document,
     parse_cell,
     parse_mapping,
     parse_time,
     parse_update_time,
     row_ids,
 )
+from propsync.properties import encode_property_value
 
 NOW = 1_700_000_000.0
 PRODUCT_MAPPING = {
@@ -252,3 +262,105 @@ def test_row_ids_skip_empty_cells_and_use_constants():
         }
     )
     assert row_ids(mapping, {"email": " a@b.c ", "reg": ""}) == {"email": "a@b.c", "crm": "crm-1"}
+
+
+# Numbers and times at and past what Decimal, int and float hold, and JSON
+# holding them: the cells that used to escape as OverflowError, ValueError
+# or decimal.InvalidOperation and stall their chunk.
+huge_numbers = st.from_regex(r"[+-]?\d{1,6000}(\.\d{0,50})?([eE][+-]?\d{1,25})?", fullmatch=True)
+hostile_cells = st.one_of(
+    st.text(),
+    huge_numbers,
+    huge_numbers.map(lambda number: f"[{number}]"),
+    huge_numbers.map(lambda number: f'{{"a": [{number}]}}'),
+    st.integers(1, 20_000).map(lambda depth: "[" * depth + "]" * depth),
+)
+
+
+CELLS = settings(max_examples=400, deadline=None)
+
+
+@CELLS
+@given(text=hostile_cells, type_name=st.sampled_from(TYPES))
+def test_any_cell_is_a_value_or_refused_with_a_short_reason(text, type_name):
+    try:
+        encode_property_value("p", parse_cell(text, type_name, UTC))
+    except (InvalidCellError, InvalidPropertyError) as error:  # the row is rejected
+        reason = str(error)
+    else:
+        return
+    assert 0 < len(reason) < 500  # a reason, not an echo of a cell of any size
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.one_of(st.text(), huge_numbers))
+def test_any_update_timestamp_cell_is_a_time_or_refused_with_a_reason(text):
+    try:
+        parse_update_time(text, UTC, now=NOW)
+    except InvalidTimestampError as error:
+        reason = str(error)
+    else:
+        return
+    assert 0 < len(reason) < 500
+
+
+ID_MAPPING = {"properties": [], "ids": [{"from_column": "id", "to_id": "registered"}]}
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("x" * 1025, "customer_ids.registered is 1025 bytes; at most 1024 are allowed"),
+        ("x" * 3000, "customer_ids.registered is 3000 bytes; at most 1024 are allowed"),
+        ("a\nb", "customer_ids.registered contains a control character"),
+        ("a\x00b", "customer_ids.registered contains a control character"),
+        ("a\x7fb", "customer_ids.registered contains a control character"),
+    ],
+)
+def test_row_ids_are_validated_as_tracking_validates_customer_ids(cell, message):
+    with pytest.raises(InvalidCustomerIdsError) as raised:
+        row_ids(parse_mapping(ID_MAPPING), {"id": cell})
+    assert str(raised.value).startswith(message)
+    with pytest.raises(InvalidCustomerIdsError) as tracking:
+        validate_customer_ids({"registered": cell})
+    assert str(raised.value) == str(tracking.value)  # one validator, one sentence
+
+
+@settings(max_examples=300)
+@given(cell=st.text(min_size=1))
+def test_an_id_an_import_accepts_is_one_tracking_accepts(cell):
+    try:
+        ids = row_ids(parse_mapping(ID_MAPPING), {"id": cell})
+    except InvalidCustomerIdsError:
+        return
+    if ids:  # (a blank cell is no id: the row is rejected for that)
+        assert validate_customer_ids(ids) == ids
+
+
+def test_the_edge_of_the_id_limit_is_accepted():
+    assert row_ids(parse_mapping(ID_MAPPING), {"id": "é" * 512}) == {"registered": "é" * 512}
+
+
+def test_a_constant_id_column_is_validated_with_the_mapping():
+    with pytest.raises(InvalidMappingError) as raised:
+        parse_mapping({**ID_MAPPING, "constant_columns": [{"name": "id", "value": "a\tb"}]})
+    assert raised.value.problems == [
+        "constant column 'id': customer_ids.registered contains a control character; "
+        "they are not allowed in ids"
+    ]
+
+
+def test_a_very_wide_header_is_named_in_part():
+    mapping = parse_mapping({**ID_MAPPING, "ids": [{"from_column": "nope", "to_id": "registered"}]})
+    header = [f"c{i}" for i in range(100_000)]
+    with pytest.raises(InvalidMappingError) as raised:
+        check_columns(mapping, [*header, "c1"])
+    [missing, repeated] = raised.value.problems
+    assert missing.startswith("from_column 'nope' of id 'registered' is neither a column")
+    assert "'c19' and 99981 more" in missing
+    assert repeated == "the header repeats column(s) 'c1'"
+
+
+def test_a_mapping_nested_too_deep_for_json_is_a_mapping_problem():
+    with pytest.raises(InvalidMappingError, match="nests lists or objects too deeply"):
+        mapping_document("[" * 100_000 + "]" * 100_000)

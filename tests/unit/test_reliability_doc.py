@@ -73,3 +73,28 @@ def test_import_file_figures():
     assert f"gzipped {imports.GZIPPED_LINE_MB} MB line" in DOC
     assert f"execution {imports.IMPORT_PEAK_MIB} MiB" in DOC
     assert f"the limit: {import_rows.MAX_ROW_BYTES:,} bytes" in DOC
+
+
+def test_hostile_import_figures():
+    from propsync import imports, limits  # noqa: PLC0415
+    from propsync_local.cfn_template import load_template  # noqa: PLC0415
+    from tests.imports import test_import_failures, test_import_keys  # noqa: PLC0415
+    from tests.unit import test_import_mapping  # noqa: PLC0415
+
+    assert f"| a bad row | {len(test_import_failures.BAD_ROWS)}: " in DOC
+    assert f"| {test_import_failures.CLASS.max_examples} per test |" in DOC
+    assert (
+        f"| {test_import_keys.KEYS.max_examples} keys, and "
+        f"{test_import_keys.IMPORT_NAMES.max_examples} through the handler |"
+    ) in DOC
+    assert f"| {test_import_mapping.CELLS.max_examples} cells |" in DOC
+    assert f"at most {limits.MAX_PLAN_BYTES // 1024} KB of the 400 KB" in DOC
+    assert f"over {limits.MAX_MAPPING_BYTES // 1024} KB" in DOC
+    assert f"keys over {imports.MAX_DATA_KEY_BYTES} bytes" in DOC
+    redrive = load_template()["Resources"]["ChunkQueue"]["Properties"]["RedrivePolicy"]
+    assert (
+        f"given up on receive {imports.LAST_ATTEMPT_RECEIVE} of the queue's "
+        f"{redrive['maxReceiveCount']}"
+    ) in DOC
+    assert f"failed on receive {imports.LAST_ATTEMPT_RECEIVE}, named" in DOC
+    assert f"failed unrun on receive {imports.GIVE_UP_RECEIVE}" in DOC

@@ -67,3 +67,17 @@ def test_functions_bound_by_the_sdks_cpu_get_a_whole_vcpu():
     # make bench shows a batch's writes and an import's rows are CPU-bound.
     for name in ("TrackingFunction", "ImportFunction", "ImportChunkFunction"):
         assert RESOURCES[name]["Properties"]["MemorySize"] >= 1769, name
+
+
+def test_a_failing_chunk_is_recorded_before_the_dead_letter_queue_could_take_it():
+    from propsync import imports  # noqa: PLC0415
+
+    redrive = RESOURCES["ChunkQueue"]["Properties"]["RedrivePolicy"]
+    # the receive that gives up without running, and spares for when recording
+    # the failure itself fails, all come before the DLQ
+    assert imports.LAST_ATTEMPT_RECEIVE < imports.GIVE_UP_RECEIVE < redrive["maxReceiveCount"]
+    # AWS advises at least 5: the Lambda service's own throttling uses up receives
+    assert imports.LAST_ATTEMPT_RECEIVE >= 5
+    chunks = RESOURCES["ImportChunkFunction"]["Properties"]["Events"]["Chunks"]["Properties"]
+    assert chunks["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert chunks["BatchSize"] == 1

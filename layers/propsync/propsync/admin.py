@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_import(args: argparse.Namespace) -> int:
     """Upload, then follow the execution with a progress bar on stderr and
     print the report's summary on stdout. Exit 0 succeeded, 2 partially
-    succeeded, 1 failed (or not finished in time)."""
+    succeeded, 1 failed or incomplete (or not finished in time)."""
     from propsync.bucket import ImportBucket, bucket_from_environment  # noqa: PLC0415
     from propsync.store import import_store_from_environment  # noqa: PLC0415
 
@@ -150,6 +150,12 @@ def run_import(args: argparse.Namespace) -> int:
         return 1
     if not args.file.name.endswith((".csv", ".csv.gz")):
         print("the file must end in .csv or .csv.gz", file=sys.stderr)
+        return 1
+    from propsync.imports import name_problem  # noqa: PLC0415
+
+    problem = name_problem("import name", args.name) or name_problem("file name", args.file.name)
+    if problem:  # the import function would refuse it: say so before uploading
+        print(problem, file=sys.stderr)
         return 1
     if args.bucket:
         import boto3  # noqa: PLC0415

@@ -26,12 +26,16 @@ class ImportBucket:
         self._client = client
         self.name = bucket
 
-    def read(self, key: str) -> bytes | None:
-        """The whole object, or None if there is none (a mapping, a report)."""
+    def read(self, key: str, limit: int | None = None) -> bytes | None:
+        """The whole object, or None if there is none (a mapping, a report).
+        With ``limit``, at most ``limit + 1`` bytes: more than ``limit`` says
+        the object is too large, without holding all of it in memory."""
         try:
-            body: bytes = self._client.get_object(Bucket=self.name, Key=key)["Body"].read()
+            stream = self._client.get_object(Bucket=self.name, Key=key)["Body"]
         except self._client.exceptions.NoSuchKey:
             return None
+        with stream:
+            body: bytes = stream.read() if limit is None else stream.read(limit + 1)
         return body
 
     def size(self, key: str) -> int:

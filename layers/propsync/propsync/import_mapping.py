@@ -12,7 +12,10 @@ mapping in one go. Pure: no I/O.
 from __future__ import annotations
 
 import json
+import math
 import re
+import sys
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
@@ -94,6 +97,13 @@ def parse_mapping(document: Any) -> ImportMapping:
     ids = _ids(document.get("ids"), problems)
     zone, zone_name = _timezone(document.get("timezone", "UTC"), problems)
     timestamp_column = _update_timestamp(document.get("update_timestamp"), problems)
+    for column in ids:
+        constant = constants.get(column.column, "").strip()
+        if constant:
+            try:
+                validate_customer_ids({column.id_type: constant})
+            except PropsyncError as error:
+                problems.append(f"constant column {column.column!r}: {error}")
     delimiter = document.get("delimiter")
     if delimiter is not None and delimiter not in DELIMITERS:
         problems.append(f"delimiter {delimiter!r} is not allowed; use one of {DELIMITERS!r}")
@@ -122,13 +132,25 @@ def check_columns(mapping: ImportMapping, header: Sequence[str]) -> None:
         if column not in available:
             problems.append(
                 f"from_column {column!r} of {user} is neither a column of the file "
-                f"({', '.join(repr(h) for h in header)}) nor a constant column"
+                f"({_listed(header)}) nor a constant column"
             )
     if len(set(header)) != len(header):
-        duplicates = sorted({h for h in header if list(header).count(h) > 1})
-        problems.append(f"the header repeats column(s) {', '.join(map(repr, duplicates))}")
+        counts = Counter(header)
+        duplicates = sorted(h for h, count in counts.items() if count > 1)
+        problems.append(f"the header repeats column(s) {_listed(duplicates)}")
     if problems:
         raise InvalidMappingError(problems)
+
+
+_LISTED_COLUMNS = 20
+
+
+def _listed(columns: Sequence[str]) -> str:
+    """Column names for a problem, at most 20 of them: a header may have
+    100,000 columns, and problems are stored in the execution record."""
+    shown = ", ".join(repr(column[:100]) for column in columns[:_LISTED_COLUMNS])
+    more = len(columns) - _LISTED_COLUMNS
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 # ---------------------------------------------------------------- mapping parts
@@ -255,14 +277,18 @@ def parse_time(text: str, zone: tzinfo) -> float:
     text = text.strip()
     if _UNIX.fullmatch(text):
         seconds = float(Decimal(text))
+        if not math.isfinite(seconds):  # hundreds of digits: no float, no time
+            raise InvalidTimestampError(
+                f"{_shown(text)} is out of range for a time: use UNIX seconds or ISO 8601"
+            )
         hint = unit_hint(seconds)
         if hint:
-            raise InvalidTimestampError(f"{text!r} is not UNIX seconds.{hint}")
+            raise InvalidTimestampError(f"{_shown(text)} is not UNIX seconds.{hint}")
         return seconds
     found = _ISO.fullmatch(text)
     if not found:
         raise InvalidTimestampError(
-            f"{text!r} is not a time: use UNIX seconds or ISO 8601 such as "
+            f"{_shown(text)} is not a time: use UNIX seconds or ISO 8601 such as "
             "2018-08-05, 2018-8-5 12:20:25, 2018-08-05T12:20:25.555Z or 2018-08-05T12:20:25+01:00"
         )
     parts = found.groupdict()
@@ -278,7 +304,9 @@ def parse_time(text: str, zone: tzinfo) -> float:
             tzinfo=_offset(parts["tz"]) or zone,
         )
     except ValueError as error:
-        raise InvalidTimestampError(f"{text!r} is not a valid date or time: {error}") from None
+        raise InvalidTimestampError(
+            f"{_shown(text)} is not a valid date or time: {error}"
+        ) from None
     return float(Decimal(int(moment.timestamp())) + fraction)
 
 
@@ -316,14 +344,23 @@ _DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 def _number(text: str, _zone: tzinfo) -> Any:
     cleaned = text.strip()
     if _INTEGER.fullmatch(cleaned):
+        digits = len(cleaned.lstrip("+-"))
+        if digits > sys.get_int_max_str_digits():
+            # what Python (and so tracking's JSON) reads; canonical JSON writes
+            # integers digit for digit, so a longer one could not be stored
+            raise InvalidCellError(
+                f"{_shown(text)} is a number of {digits} digits; "
+                f"at most {sys.get_int_max_str_digits()} digits are allowed"
+            )
         return int(cleaned)
+    if not _DECIMAL.fullmatch(cleaned):
+        raise InvalidCellError(f"{_shown(text)} is not a number")
     try:
-        number = Decimal(cleaned)
-    except InvalidOperation:
-        number = Decimal("NaN")
-    if not number.is_finite() or not _DECIMAL.fullmatch(cleaned):
-        raise InvalidCellError(f"{text!r} is not a number")
-    return number
+        return Decimal(cleaned)
+    except InvalidOperation:  # 1e9999999999999999999: more than a Decimal holds
+        raise InvalidCellError(
+            f"{_shown(text)} is not a number propsync can store: its exponent is out of range"
+        ) from None
 
 
 def _boolean(text: str, _zone: tzinfo) -> bool:
@@ -332,7 +369,7 @@ def _boolean(text: str, _zone: tzinfo) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise InvalidCellError(f"{text!r} is not a boolean: use true/false, 1/0 or yes/no")
+    raise InvalidCellError(f"{_shown(text)} is not a boolean: use true/false, 1/0 or yes/no")
 
 
 def _seconds(value: float) -> Any:
@@ -353,7 +390,7 @@ def _date(text: str, zone: tzinfo) -> Any:
     try:
         day = date(int(found[1]), int(found[2]), int(found[3]))
     except ValueError as error:
-        raise InvalidCellError(f"{text!r} is not a valid date: {error}") from None
+        raise InvalidCellError(f"{_shown(text)} is not a valid date: {error}") from None
     return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
 
 
@@ -363,6 +400,10 @@ def _json_of(kind: type, label: str) -> Callable[[str, tzinfo], Any]:
             value = http_json.parse_body(text.encode("utf-8"))
         except InvalidInputError:
             raise InvalidCellError(f"{text[:40]!r} is not JSON ({label} expected)") from None
+        except ArithmeticError:  # decimal.InvalidOperation: 1e9999999999999999999
+            raise InvalidCellError(
+                f"{text[:40]!r} holds a number out of range (its exponent is too large)"
+            ) from None
         if not isinstance(value, kind):
             raise InvalidCellError(f"{text[:40]!r} is not {label}")
         return value
@@ -388,13 +429,25 @@ def mapping_document(text: str | bytes) -> Any:
         return json.loads(text)
     except ValueError:
         raise InvalidMappingError(["mapping.json is not valid JSON"]) from None
+    except RecursionError:
+        raise InvalidMappingError(
+            ["mapping.json nests lists or objects too deeply to be read (a mapping needs 3 levels)"]
+        ) from None
 
 
 def row_ids(mapping: ImportMapping, row: Mapping[str, str]) -> dict[str, str]:
-    """The row's non-empty ids (constant columns included)."""
+    """The row's non-empty ids (constant columns included), each cell stripped
+    of surrounding whitespace and then validated exactly as tracking validates
+    ``customer_ids`` (InvalidCustomerIdsError): an id an import creates is one
+    every API call can reach."""
     ids = {}
     for column in mapping.ids:
         value = mapping.constants.get(column.column, row.get(column.column, ""))
         if value.strip():
             ids[column.id_type] = value.strip()
-    return ids
+    return validate_customer_ids(ids) if ids else ids
+
+
+def _shown(text: str) -> str:
+    """A cell in a reason: its start, never the whole of a huge cell."""
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}..."

@@ -437,7 +437,10 @@ def map_record(
         return RejectedRow(line, cells, "the row is not valid UTF-8")
     row = dict(zip(header, cells, strict=True))
     value_of = {**row, **mapping.constants}.get
-    ids = row_ids(mapping, row)
+    try:
+        ids = row_ids(mapping, row)  # validated as tracking validates customer_ids
+    except PropsyncError as error:
+        return RejectedRow(line, cells, str(error))
     if not ids:
         columns = ", ".join(repr(c.column) for c in mapping.ids)
         return RejectedRow(line, cells, f"no id: the id column(s) {columns} are empty")

@@ -5,7 +5,9 @@ Keys (docs/ARCHITECTURE.md): the mapping is
 ``imports/<project>/<import>/mapping.json``; each data file beside it
 (``<file>.csv`` or ``<file>.csv.gz``) starts one execution, which writes
 ``reports/<project>/<import>/<file>.json`` and, when rows were rejected,
-``<file>.rejected.csv``.
+``<file>.rejected.csv``. A key whose parts would not make such report keys
+(an import named ``..``, an empty part, ...) is refused with a failed report
+under ``reports/<project>/refused-keys/``.
 
 An execution is identified by the S3 PUT that created the file (bucket, key,
 sequencer), so a redelivered event or a rerun after a crash finds the same
@@ -13,6 +15,12 @@ record and the same start time: the default timestamp of its rows. Files
 larger than one chunk are cut into byte ranges of whole rows; each range is a
 queue message handled by its own invocation, its counts added to the record
 once, and the invocation that completes the last chunk writes the report.
+
+Nothing a file holds leaves an execution running: a row that raises is a
+rejected row, a file or mapping that cannot be planned is a failed report, and
+a chunk that keeps failing is given up after a bounded number of receives and
+named in the report. Only throttling and AWS's own faults (transient errors)
+are retried.
 """
 
 from __future__ import annotations
@@ -24,10 +32,11 @@ import io
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
+import unicodedata
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
@@ -36,6 +45,7 @@ from propsync.bucket import ChunkQueue, ImportBucket
 from propsync.customer_updates import lookup_owners, run_concurrently, write_update
 from propsync.errors import PropsyncError
 from propsync.import_mapping import (
+    ImportMapping,
     InvalidMappingError,
     check_columns,
     mapping_document,
@@ -53,8 +63,16 @@ from propsync.import_rows import (
     read_layout,
     rejected_csv,
 )
+from propsync.limits import MAX_KEY_BYTES, MAX_MAPPING_BYTES, MAX_PLAN_BYTES
 from propsync.merge_rule import merge
-from propsync.store import AccessStore, CustomerStore, ExecutionRecord, ImportStore
+from propsync.store import (
+    AccessStore,
+    CustomerStore,
+    ExecutionRecord,
+    ImportStore,
+    encode_plan,
+    is_transient_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +85,52 @@ ROWS_PER_BATCH = 500  # one batched identity lookup, then concurrent writes
 # (import_rows.MAX_ROW_BYTES), and 500 of those must not be held at once
 BATCH_BYTES = 8 * 1024 * 1024
 MAX_REPORTED_ERRORS = 100
-_DATA_KEY = re.compile(r"imports/(?P<project>[^/]+)/(?P<name>[^/]+)/(?P<file>[^/]+\.csv(?:\.gz)?)")
+MAX_STORED_PROBLEMS = 50  # problems of a failed execution kept in its record and report
+MAX_PROBLEM_CHARS = 1000
+MAX_ERROR_CHARS = 500  # of an unexpected error's text, in a rejected row or a failed chunk
+
+# A chunk message comes back after every failed run (SQS's ApproximateReceiveCount
+# counts its receives). A failure on the LAST_ATTEMPT_RECEIVE-th receive or later
+# is recorded instead: the chunk is failed, counts as done, and the import
+# finishes with a report naming it. From the GIVE_UP_RECEIVE-th receive on, the
+# runs before ended without an answer (timed out, out of memory), so the chunk
+# is failed without running again. template.yaml's maxReceiveCount is above
+# both: the dead-letter queue only gets a message whose failure could not even
+# be recorded, or one that names no import.
+LAST_ATTEMPT_RECEIVE = 5
+GIVE_UP_RECEIVE = 7
+
+_DATA_SUFFIXES = (".csv", ".csv.gz")
+REFUSED_FOLDER = "refused-keys"
+# The longest key derived from a data key is a part file of its report:
+# reports/<project>/<import>/.parts/<file>/000000.rejected.csv
+_LONGEST_DERIVED_KEY = len(".parts/") + len("/000000.rejected.csv")
+MAX_DATA_KEY_BYTES = MAX_KEY_BYTES - _LONGEST_DERIVED_KEY
+
+
+class UnknownChunkError(RuntimeError):
+    """A chunk message that names no chunk of a planned execution (nothing to
+    report on: the dead-letter queue keeps it)."""
+
+
+def name_problem(what: str, name: str) -> str | None:
+    """Why ``name`` cannot be one part of an import's keys (None if it can).
+    Report keys are made of the same parts, so a part must not be able to
+    lead them out of ``reports/<project token>/``: not empty, ``.`` or
+    ``..``, no ``/`` or ``\\`` (a folder separator on some systems), no
+    control characters."""
+    if (
+        name in {"", ".", ".."}
+        or "/" in name
+        or "\\" in name
+        or any(unicodedata.category(char) == "Cc" for char in name)
+    ):
+        return (
+            f"the {what} {name[:200]!r} is not allowed: it must not be empty, '.' or '..', "
+            "nor contain '/', '\\' or control characters, so that its reports stay under "
+            "reports/<project token>/"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -76,6 +139,18 @@ class ImportFile:
     import_name: str
     file_name: str
     key: str
+    # Why the key cannot be imported (None if it can): its execution fails at
+    # once, with its report at report_key, a key under reports/<project>/ that
+    # no part of the data key takes part in.
+    problem: str | None = None
+
+    @property
+    def reportable(self) -> bool:
+        """False when not even the project part is safe in a report key: the
+        key is refused in the log only (there is no project folder to write to)."""
+        if name_problem("project token", self.project) is not None:
+            return False
+        return len(self.report_key.encode("utf-8", "surrogatepass")) <= MAX_KEY_BYTES
 
     @property
     def mapping_key(self) -> str:
@@ -83,6 +158,9 @@ class ImportFile:
 
     @property
     def report_key(self) -> str:
+        if self.problem is not None:
+            digest = hashlib.sha256(self.key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+            return f"reports/{self.project}/{REFUSED_FOLDER}/{digest}.json"
         return f"reports/{self.project}/{self.import_name}/{self.file_name}.json"
 
     @property
@@ -102,11 +180,35 @@ class ImportFile:
 
 
 def import_file(key: str) -> ImportFile | None:
-    """The data file an object key names, or None (a mapping, a report, ...)."""
-    found = _DATA_KEY.fullmatch(key)
-    if not found:
+    """The data file an object key names, or None (a mapping, a report, ...).
+    A data file whose key would not make safe report keys comes back with its
+    ``problem``: the S3 notification fires for it all the same."""
+    if not key.startswith("imports/") or not key.endswith(_DATA_SUFFIXES):
         return None
-    return ImportFile(found["project"], found["name"], found["file"], key)
+    parts = key.removeprefix("imports/").split("/")
+    if len(parts) != 3:
+        return ImportFile(
+            parts[0] if len(parts) > 1 else "",
+            "",
+            parts[-1],
+            key,
+            f"the key {key[:300]!r} is not imports/<project token>/<import name>/<file>.csv "
+            "(or .csv.gz): an import file sits in its import's folder, one level deep",
+        )
+    project, name, file_name = parts
+    problem = (
+        name_problem("project token", project)
+        or name_problem("import name", name)
+        or name_problem("file name", file_name)
+    )
+    size = len(key.encode("utf-8", "surrogatepass"))
+    if problem is None and size > MAX_DATA_KEY_BYTES:
+        problem = (
+            f"the key is {size} bytes; its reports' keys would be over S3's "
+            f"{MAX_KEY_BYTES}-byte limit: use at most {MAX_DATA_KEY_BYTES} bytes "
+            "(a shorter import or file name)"
+        )
+    return ImportFile(project, name, file_name, key, problem)
 
 
 def execution_id_for(bucket: str, key: str, sequencer: str) -> str:
@@ -152,10 +254,18 @@ def services_from_environment() -> Services:
 
 def start_execution(services: Services, key: str, sequencer: str) -> ExecutionRecord | None:
     """Handle one S3 "object created" for ``key``: plan the execution and run
-    it inline (one chunk) or enqueue its chunks. Idempotent."""
+    it inline (one chunk) or enqueue its chunks. Idempotent.
+
+    Whatever the file, the mapping or the key hold, the execution ends with a
+    report: what cannot be planned fails it with the reason. Only transient
+    errors (throttling, AWS faults) are raised, for Lambda to retry the event."""
     target = import_file(key)
     if target is None:
         logger.info("ignoring object that is not an import data file", extra={"key": key})
+        return None
+    if not target.reportable:
+        # no project folder to write a report in: refused in the log only
+        logger.warning("import key refused", extra={"key": key[:300], "problem": target.problem})
         return None
     execution_id = execution_id_for(services.bucket.name, key, sequencer)
     record = services.imports.start(execution_id, target.project, key, services.clock())
@@ -164,24 +274,20 @@ def start_execution(services: Services, key: str, sequencer: str) -> ExecutionRe
         return record
     if not record.plan:
         try:
-            mapping_document, layout = _prepare(services, target)
+            if target.problem is not None:
+                raise InvalidMappingError([target.problem])
+            plan, size = _plan(services, target)
+            services.imports.set_plan(execution_id, plan, len(plan["chunks"]), size)
         except InvalidMappingError as error:
             _fail(services, record, target, error.problems)
             return services.imports.get(execution_id)
-        size = services.bucket.size(key)
-        if target.compressed or size - layout.data_start <= chunk_bytes():
-            chunks = [Chunk(layout.data_start, None, layout.data_first_line)]
-            if not target.compressed and size <= layout.data_start:
-                chunks = []  # only a header: nothing to write
-        else:
-            chunks = plan_chunks(services.bucket.open(key), layout, chunk_bytes())
-        plan = {
-            "mapping": mapping_document,
-            "header": layout.header,
-            "delimiter": layout.delimiter,
-            "chunks": [[c.start, c.end, c.first_line] for c in chunks],
-        }
-        services.imports.set_plan(execution_id, plan, len(chunks), size)
+        except Exception as error:
+            if is_transient_error(error):
+                raise
+            logger.exception("import could not be planned", extra={"execution_id": execution_id})
+            problem = f"the import could not be started: {_describe(error)}"
+            _fail(services, record, target, [problem])
+            return services.imports.get(execution_id)
         record = services.imports.get(execution_id) or record
     # A rerun (crash, redelivered event) resumes with the chunks not done yet.
     pending = [i for i in range(record.chunks_total) if i not in record.done_chunks]
@@ -189,38 +295,119 @@ def start_execution(services: Services, key: str, sequencer: str) -> ExecutionRe
         _finalize(services, execution_id)
     elif record.chunks_total == 1:
         if pending:
-            run_chunk(services, execution_id, 0)
+            _run_inline(services, record)
     else:
-        if services.queue is None:
-            raise RuntimeError("a chunked import needs the chunk queue")
-        chunk_specs = record.plan["chunks"]
-        services.queue.send(
-            [
-                {
-                    "execution_id": execution_id,
-                    "chunk": i,
-                    # for people reading the queue (or its dead letters); the
-                    # execution record's plan is what run_chunk follows
-                    "start": chunk_specs[i][0],
-                    "end": chunk_specs[i][1],
-                    "first_line": chunk_specs[i][2],
-                }
-                for i in pending
-            ]
-        )
+        _enqueue(services, record, pending)
     return services.imports.get(execution_id)
+
+
+def _plan(services: Services, target: ImportFile) -> tuple[dict[str, Any], int]:
+    """What every chunk of the execution needs, and the file's size; a plan
+    the execution record cannot hold is refused (InvalidMappingError)."""
+    mapping_document, layout = _prepare(services, target)
+    size = services.bucket.size(target.key)
+    if target.compressed or size - layout.data_start <= chunk_bytes():
+        chunks = [Chunk(layout.data_start, None, layout.data_first_line)]
+        if not target.compressed and size <= layout.data_start:
+            chunks = []  # only a header: nothing to write
+    else:
+        chunks = plan_chunks(services.bucket.open(target.key), layout, chunk_bytes())
+    plan = {
+        "mapping": mapping_document,
+        "header": layout.header,
+        "delimiter": layout.delimiter,
+        "chunks": [[c.start, c.end, c.first_line] for c in chunks],
+    }
+    problem = _plan_size_problem(plan)
+    if problem:
+        raise InvalidMappingError([problem])
+    return plan, size
+
+
+def _plan_size_problem(plan: dict[str, Any]) -> str | None:
+    """The plan is stored in the execution record, one DynamoDB item of at
+    most 400 KB (see limits.MAX_PLAN_BYTES): say which part makes it too large."""
+    size = len(encode_plan(plan))
+    if size <= MAX_PLAN_BYTES:
+        return None
+    parts = {part: len(encode_plan({part: plan[part]})) for part in ("mapping", "header", "chunks")}
+    advice = {
+        "mapping": "map fewer columns",
+        "header": "remove the columns the mapping does not use from the file",
+        "chunks": f"set {CHUNK_BYTES_ENV} higher, for fewer and larger chunks",
+    }
+    return (
+        f"the import's plan is {size} bytes (the mapping {parts['mapping']} bytes; the header, "
+        f"{len(plan['header'])} columns, {parts['header']} bytes; {len(plan['chunks'])} chunks, "
+        f"{parts['chunks']} bytes); at most {MAX_PLAN_BYTES} bytes fit the execution record: "
+        + advice[max(parts, key=parts.__getitem__)]
+    )
+
+
+def _enqueue(services: Services, record: ExecutionRecord, indexes: list[int]) -> None:
+    if services.queue is None:
+        raise RuntimeError("a chunked import needs the chunk queue")
+    chunk_specs = record.plan["chunks"]
+    services.queue.send(
+        [
+            {
+                "execution_id": record.execution_id,
+                "chunk": i,
+                # for people reading the queue (or its dead letters); the
+                # execution record's plan is what run_chunk follows
+                "start": chunk_specs[i][0],
+                "end": chunk_specs[i][1],
+                "first_line": chunk_specs[i][2],
+            }
+            for i in indexes
+        ]
+    )
+
+
+def _run_inline(services: Services, record: ExecutionRecord) -> None:
+    """Run a one-chunk execution in ImportFunction. A failure the data causes
+    fails the chunk now (another try reads the same bytes); a transient one
+    sends the chunk to the queue, whose bounded receives end it either way,
+    rather than to Lambda's two retries of the S3 event, after which the
+    event would be dropped and the execution left running."""
+    try:
+        run_chunk(services, record.execution_id, 0)
+    except Exception as error:
+        if not is_transient_error(error):
+            logger.exception("import chunk failed", extra={"execution_id": record.execution_id})
+            fail_chunk(services, record.execution_id, 0, 1, _describe(error))
+        elif services.queue is not None:
+            logger.warning(
+                "import chunk failed; sent to the chunk queue to be tried again",
+                extra={"execution_id": record.execution_id, "error": type(error).__name__},
+            )
+            _enqueue(services, record, [0])
+        else:
+            raise
 
 
 def _prepare(services: Services, target: ImportFile) -> tuple[Any, FileLayout]:
     if not services.access.project_exists(target.project):
         raise InvalidMappingError([f"Invalid project id: no project {target.project!r}"])
-    raw_mapping = services.bucket.read(target.mapping_key)
+    raw_mapping = services.bucket.read(target.mapping_key, limit=MAX_MAPPING_BYTES)
     if raw_mapping is None:
         raise InvalidMappingError([f"no mapping: upload {target.mapping_key} first"])
+    if len(raw_mapping) > MAX_MAPPING_BYTES:
+        raise InvalidMappingError(
+            [f"mapping.json is larger than {MAX_MAPPING_BYTES} bytes, the most a mapping may have"]
+        )
     document = mapping_document(raw_mapping)
     mapping = parse_mapping(document)
-    with _data_stream(services.bucket, target) as stream:
-        head = stream.read(MAX_HEADER_BYTES)
+    try:
+        with _data_stream(services.bucket, target) as stream:
+            head = stream.read(MAX_HEADER_BYTES)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise InvalidMappingError(
+            [
+                f"{target.file_name[:200]!r} is not a gzip file, or a damaged one "
+                f"({_describe(error)}): a .csv.gz file must be gzip-compressed CSV"
+            ]
+        ) from None
     # (for a .gz file, offsets count bytes of the decompressed stream)
     layout = read_layout(head, mapping.delimiter)
     check_columns(mapping, layout.header)
@@ -268,6 +455,7 @@ def _fail(
     services: Services, record: ExecutionRecord, target: ImportFile, problems: list[str]
 ) -> None:
     now = services.clock()
+    problems = _bounded(problems)  # they are stored in the execution record too
     failed = dataclasses.replace(record, status="failed", problems=problems, finished_at=now)
     # the report first: whoever sees the record finished must find it
     services.bucket.put(
@@ -275,6 +463,24 @@ def _fail(
     )
     services.imports.finish(record.execution_id, "failed", now, problems)
     logger.info("import failed before any row", extra={"execution_id": record.execution_id})
+
+
+def _bounded(problems: list[str]) -> list[str]:
+    kept = [
+        problem if len(problem) <= MAX_PROBLEM_CHARS else problem[:MAX_PROBLEM_CHARS] + "..."
+        for problem in problems[:MAX_STORED_PROBLEMS]
+    ]
+    if len(problems) > MAX_STORED_PROBLEMS:
+        kept.append(f"... and {len(problems) - MAX_STORED_PROBLEMS} more problems")
+    return kept
+
+
+def _describe(error: BaseException) -> str:
+    """An unexpected error in a report: its type and the start of its text."""
+    text = str(error)
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 # ---------------------------------------------------------------- chunks
@@ -302,14 +508,13 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
     A chunk that crashes part way is simply run again (the queue redelivers
     it): every write is idempotent under the merge rule (same timestamps, same
     sequences), and the counts are added only when the chunk completes."""
-    record = services.imports.get(execution_id)
-    if record is None:
-        raise RuntimeError(f"no import execution {execution_id}")
+    record = _planned(services, execution_id, index)
     if index in record.done_chunks:
-        return  # a redelivered message of a chunk already counted
-    target = import_file(record.file_key)
-    if target is None:
-        raise RuntimeError(f"execution {execution_id} names no data file")
+        # a redelivered message of a chunk already counted; if the run that
+        # counted the last chunk stopped before the report, write it now
+        _finalize_if_complete(services, record)
+        return
+    target = _target(record)
     mapping = parse_mapping(record.plan["mapping"])
     header, delimiter = record.plan["header"], record.plan["delimiter"]
     start, end, first_line = record.plan["chunks"][index]
@@ -323,17 +528,10 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
             for batch in _batches(iter_records(buffered, delimiter, first_line)):
                 progress.update(len(batch), counting.count)
                 mapped = [
-                    RejectedRow(line, cells, problem)
-                    if problem
-                    else map_record(
-                        mapping,
-                        header,
-                        line,
-                        cells,
-                        default_timestamp=record.started_at,
-                        now=services.clock(),
+                    _mapped(
+                        mapping, header, read, started_at=record.started_at, now=services.clock()
                     )
-                    for line, cells, problem in batch
+                    for read in batch
                 ]
                 refused = _write_batch(services, record.project, mapped, outcome)
                 if refused:
@@ -353,6 +551,134 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
     )
     if after is not None and after.chunks_done >= after.chunks_total:
         _finalize(services, execution_id)
+
+
+def _planned(services: Services, execution_id: str, index: int) -> ExecutionRecord:
+    record = services.imports.get(execution_id)
+    if record is None:
+        raise UnknownChunkError(f"no import execution {execution_id}")
+    if not 0 <= index < record.chunks_total:
+        raise UnknownChunkError(f"import execution {execution_id} has no chunk {index}")
+    return record
+
+
+def _target(record: ExecutionRecord) -> ImportFile:
+    target = import_file(record.file_key)
+    if target is None or target.problem is not None:  # never planned, so never here
+        raise UnknownChunkError(f"execution {record.execution_id} names no data file")
+    return target
+
+
+def deliver_chunk(
+    services: Services, execution_id: str, index: int, receive_count: int = 1
+) -> None:
+    """Handle the ``receive_count``-th delivery of a chunk message: run the
+    chunk, and raise only for the queue to deliver it again. A failure the
+    data causes, any failure from the LAST_ATTEMPT_RECEIVE-th receive on, and
+    every receive from GIVE_UP_RECEIVE on fail the chunk instead: recorded,
+    counted as done, named in the report. Throttling and AWS faults are what
+    the receives before the last are for (botocore has retried each request
+    five times already)."""
+    if receive_count >= GIVE_UP_RECEIVE:
+        fail_chunk(
+            services,
+            execution_id,
+            index,
+            receive_count,
+            f"the chunk was received {receive_count} times without finishing: its last runs "
+            "ended without an answer (the function timed out, ran out of memory or was stopped)",
+        )
+        return
+    try:
+        run_chunk(services, execution_id, index)
+    except UnknownChunkError:
+        raise
+    except Exception as error:
+        if is_transient_error(error) and receive_count < LAST_ATTEMPT_RECEIVE:
+            raise
+        logger.exception(
+            "import chunk failed",
+            extra={"execution_id": execution_id, "chunk": index, "receives": receive_count},
+        )
+        fail_chunk(services, execution_id, index, receive_count, _describe(error))
+
+
+def fail_chunk(
+    services: Services, execution_id: str, index: int, receive_count: int, error: str
+) -> None:
+    """Give up on a chunk: its byte range, lines and error go to a part file,
+    it counts as done (once), and if it was the last the report is written.
+    Rows it wrote before it failed stay written (each write is a valid update
+    under the merge rule); none of its rows is counted."""
+    record = _planned(services, execution_id, index)
+    if index in record.done_chunks:
+        _finalize_if_complete(services, record)
+        return
+    target = _target(record)
+    services.bucket.put(
+        target.part_key(index, "failed.json"),
+        _json(_chunk_failure(record, index, receive_count, error)),
+        "application/json",
+    )
+    after = services.imports.fail_chunk(execution_id, index)
+    logger.warning("import chunk given up", extra={"execution_id": execution_id, "chunk": index})
+    if after is not None:
+        _finalize_if_complete(services, after)
+
+
+def _chunk_failure(
+    record: ExecutionRecord, index: int, receive_count: int | None, error: str
+) -> dict[str, Any]:
+    """Where a failed chunk lies in the file (bytes [start, end) and lines,
+    None: to the end) and why it failed: the rows to upload again."""
+    chunks = record.plan["chunks"]
+    start, end, first_line = chunks[index]
+    return {
+        "chunk": index,
+        "start_byte": start,
+        "end_byte": end,
+        "first_line": first_line,
+        "last_line": chunks[index + 1][2] - 1 if index + 1 < len(chunks) else None,
+        "receives": receive_count,
+        "error": error,
+    }
+
+
+def _finalize_if_complete(services: Services, record: ExecutionRecord) -> None:
+    if record.status == "running" and record.chunks_done >= record.chunks_total:
+        _finalize(services, record.execution_id)
+
+
+def _mapped(
+    mapping: ImportMapping,
+    header: list[str],
+    read: tuple[int, list[str], str | None],
+    *,
+    started_at: float,
+    now: float,
+) -> RowUpdate | RejectedRow:
+    """One record as read (line, cells, problem) mapped to an update, or rejected."""
+    line, cells, problem = read
+    if problem:
+        return RejectedRow(line, cells, problem)
+    try:
+        return map_record(mapping, header, line, cells, default_timestamp=started_at, now=now)
+    except Exception as error:  # whatever a row raises rejects that row, never the chunk
+        return RejectedRow(line, cells, _rejection(error, line))
+
+
+def _rejection(error: Exception, line: int) -> str:
+    """Why a row is rejected for ``error`` raised while it was imported, or
+    ``error`` raised again when it is not the row's doing (throttling, AWS
+    faults): then the chunk is tried again, as the queue's receives allow."""
+    if is_transient_error(error):
+        raise error
+    if isinstance(error, PropsyncError):
+        return str(error)
+    # not a refusal propsync words itself: a defect to look at, or a limit of
+    # DynamoDB or Python nobody has met yet
+    logger.warning("row rejected by an unexpected error", extra={"line": line}, exc_info=error)
+    return f"the row could not be imported: {_describe(error)}"
 
 
 def _batches(records: Iterator[tuple[int, list[str], str | None]]) -> Iterator[list[Any]]:
@@ -387,11 +713,11 @@ def _write_batch(
     )
 
     def write(group: list[RowUpdate]) -> tuple[list[RowUpdate], int, int, str | None]:
-        versions = merge({}, ((n, v) for row in group for n, v in row.versions.items()))
         try:
+            versions = merge({}, ((n, v) for row in group for n, v in row.versions.items()))
             result = write_update(services.customers, project, group[0].ids, versions, known)
-        except PropsyncError as error:  # identity conflict, customer too large, ...
-            return group, 0, 0, str(error)
+        except Exception as error:  # identity conflict, customer too large, ...
+            return group, 0, 0, _rejection(error, group[0].line)
         return group, len(result.applied), len(result.ignored), None
 
     # counted here, on one thread, from what the writers returned
@@ -468,8 +794,15 @@ def _finalize(services: Services, execution_id: str) -> None:
     part_keys = sorted(services.bucket.keys(target.parts_prefix))
     errors: list[dict[str, Any]] = []
     rejected_parts = []
+    failures = {i: _chunk_failure(record, i, None, "unknown") for i in record.failed_chunks}
     for key in part_keys:
-        if key.endswith(".errors.json"):
+        index = int(key.removeprefix(target.parts_prefix).split(".", 1)[0])
+        if key.endswith(".failed.json"):
+            if index in failures:  # (not if the chunk completed on a later receive)
+                failures[index] = json.loads(services.bucket.read(key) or b"{}") or failures[index]
+        elif index in record.failed_chunks:
+            continue  # parts of a run that did not complete: its rows are not counted
+        elif key.endswith(".errors.json"):
             errors += json.loads(services.bucket.read(key) or b"[]")
         elif key.endswith(".rejected.csv"):
             rejected_parts.append(key)
@@ -487,7 +820,9 @@ def _finalize(services: Services, execution_id: str) -> None:
             services.bucket.put(target.rejected_key, merged, "text/csv")
         rejected_key = target.rejected_key
     counters = record.counters
-    if counters["rows_rejected"] == 0:
+    if record.failed_chunks:
+        status = "incomplete"  # some rows were neither written nor rejected for sure
+    elif counters["rows_rejected"] == 0:
         status = "succeeded"
     elif counters["rows_written"] > 0:
         status = "partially_succeeded"
@@ -495,7 +830,10 @@ def _finalize(services: Services, execution_id: str) -> None:
         status = "failed"
     now = services.clock()
     final = dataclasses.replace(record, status=status, finished_at=now)
-    report = _report(final, target, errors[:MAX_REPORTED_ERRORS], rejected_key, now)
+    failed_chunks = [failures[i] for i in sorted(failures)]
+    report = _report(
+        final, target, errors[:MAX_REPORTED_ERRORS], rejected_key, now, failed_chunks=failed_chunks
+    )
     # the report first: whoever sees the record finished must find it
     services.bucket.put(target.report_key, _json(report), "application/json")
     services.imports.finish(execution_id, status, now)
@@ -509,9 +847,17 @@ def _report(
     errors: list[dict[str, Any]],
     rejected_key: str | None,
     now: float,
+    *,
+    failed_chunks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     mapping = record.plan.get("mapping") or {}
     timestamp_column = (mapping.get("update_timestamp") or {}).get("from_column")
+    problems = list(record.problems)
+    if failed_chunks:
+        problems.append(
+            f"{len(failed_chunks)} of {record.chunks_total} chunk(s) failed (failed_chunks): "
+            "their rows are not counted and may be written in part; import their lines again"
+        )
     return {
         "status": record.status,
         "execution_id": record.execution_id,
@@ -531,11 +877,14 @@ def _report(
         "finished_at": now,
         "duration_seconds": round(now - record.started_at, 3),
         "chunks": record.chunks_total,
-        "problems": record.problems,
+        "failed_chunks": failed_chunks or [],
+        "problems": problems,
         "errors": errors,
         "rejected_file": rejected_key,
     }
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, indent=2, ensure_ascii=False).encode("utf-8")
+    # backslashreplace: a reason quoting a cell's undecodable bytes (surrogates)
+    # must not make the report itself fail to be written
+    return json.dumps(value, indent=2, ensure_ascii=False).encode("utf-8", "backslashreplace")

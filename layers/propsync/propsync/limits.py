@@ -30,3 +30,11 @@ MAX_BATCH_COMMANDS = 50
 MAX_COMMAND_BYTES = 800 * 1024
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 MAX_CONCURRENT_COMMANDS = 16  # threads per batch; also the DynamoDB connection pool size
+
+# Imports. An execution record (one DynamoDB item, 400 KB at most) stores the
+# plan (mapping, header, chunk list) and the index of every chunk done and
+# failed; the two index sets stay under two thirds of the chunk list's size, so
+# a plan of at most 200 KB leaves the record under about 340 KB.
+MAX_PLAN_BYTES = 200 * 1024
+MAX_MAPPING_BYTES = 128 * 1024  # mapping.json; about 1,500 mapped columns
+MAX_KEY_BYTES = 1024  # S3's limit on an object key (reports and parts included)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 # advises: the first request pays only for creating its client.
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from propsync import merge_rule
 from propsync.errors import (
@@ -564,6 +564,25 @@ def _is_item_too_large(error: ClientError) -> bool:
     return _error_code(error) == "ValidationException" and "item size" in message.lower()
 
 
+# AWS answers that say the request itself can never succeed: built from data
+# DynamoDB refuses (a key or item over a limit), or naming an object that is gone.
+_REFUSALS_OF_THE_REQUEST = frozenset(
+    {"ValidationException", "NoSuchKey", "404", "InvalidRange", "KeyTooLongError"}
+)
+
+
+def is_transient_error(error: BaseException) -> bool:
+    """True when the same work may succeed if it is simply tried again later:
+    throttling, AWS's own faults, a lost connection or a timeout, and any AWS
+    refusal that is not about the request itself (access denied, a missing
+    table: fixed by an operator, not by the data). False for everything the
+    data causes (a DynamoDB ValidationException, a file that is gone, a value
+    Python cannot handle), which fails the same way on every try."""
+    if isinstance(error, ClientError):
+        return _error_code(error) not in _REFUSALS_OF_THE_REQUEST
+    return isinstance(error, BotoCoreError | ConnectionError | TimeoutError)
+
+
 # -------------------------------------------------------------------- factory
 
 
@@ -757,6 +776,11 @@ def execution_key(execution_id: str) -> str:
     return f"import#{execution_id}"
 
 
+def encode_plan(plan: dict[str, Any]) -> str:
+    """The plan as the execution record stores it (compact JSON, ASCII)."""
+    return json.dumps(plan, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class ExecutionRecord:
     """An import execution as stored; ``plan`` holds what every chunk needs
@@ -776,6 +800,9 @@ class ExecutionRecord:
     plan: dict[str, Any]
     problems: list[str]
     finished_at: float | None
+    # chunks given up on (also in done_chunks: they count as done); their
+    # errors are in the import's part files, the report names them
+    failed_chunks: frozenset[int] = frozenset()
 
     @property
     def chunks_done(self) -> int:
@@ -854,13 +881,14 @@ class ImportStore:
     def set_plan(
         self, execution_id: str, plan: dict[str, Any], chunks_total: int, bytes_total: int
     ) -> None:
+        """Store the plan (``encode_plan(plan)`` must be at most MAX_PLAN_BYTES)."""
         self._client.update_item(
             TableName=self._table,
             Key={"pk": {"S": execution_key(execution_id)}},
             UpdateExpression="SET #plan = :plan, chunks_total = :chunks, bytes_total = :bytes",
             ExpressionAttributeNames={"#plan": "plan"},
             ExpressionAttributeValues={
-                ":plan": {"S": json.dumps(plan)},
+                ":plan": {"S": encode_plan(plan)},
                 ":chunks": {"N": str(chunks_total)},
                 ":bytes": {"N": str(bytes_total)},
             },
@@ -886,6 +914,28 @@ class ImportStore:
                 UpdateExpression="ADD " + ", ".join(adds),
                 ConditionExpression="attribute_exists(pk) AND NOT contains(chunks_done, :idx)",
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise
+            return None
+        return _execution(response["Attributes"])
+
+    def fail_chunk(self, execution_id: str, chunk_index: int) -> ExecutionRecord | None:
+        """Give up on a chunk: it counts as done (so the execution can finish)
+        and is listed as failed; its rows add nothing to the counts. Once, as
+        complete_chunk: None if the chunk was already done or failed."""
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": execution_key(execution_id)}},
+                UpdateExpression="ADD chunks_done :chunk, chunks_failed :chunk",
+                ConditionExpression="attribute_exists(pk) AND NOT contains(chunks_done, :idx)",
+                ExpressionAttributeValues={
+                    ":chunk": {"SS": [str(chunk_index)]},
+                    ":idx": {"S": str(chunk_index)},
+                },
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
@@ -927,6 +977,7 @@ def _execution(item: Item) -> ExecutionRecord:
         plan=json.loads(item["plan"]["S"]) if "plan" in item else {},
         problems=[p["S"] for p in item.get("problems", {}).get("L", [])],
         finished_at=float(item["finished_at"]["N"]) if "finished_at" in item else None,
+        failed_chunks=frozenset(int(i) for i in item.get("chunks_failed", {}).get("SS", [])),
     )
 
 
