@@ -27,13 +27,17 @@ class RequestTooLargeError(InvalidInputError):
     """The body is over Lambda's 6 MB payload limit (HTTP 413)."""
 
 
+class NumberOutOfRangeError(InvalidInputError):
+    """A number whose exponent no Decimal holds (``1e9999999999999999999``)."""
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
 def parse_body(body: str | bytes | None) -> Any:
     """The request body as Python values, or InvalidJsonError / RequestTooLargeError
-    (InvalidInputError for a number out of range)."""
+    (NumberOutOfRangeError for a number no Decimal holds)."""
     if not body:
         raise InvalidJsonError("Invalid JSON")
     raw = body.encode("utf-8") if isinstance(body, str) else body
@@ -45,7 +49,7 @@ def parse_body(body: str | bytes | None) -> Any:
     try:
         return json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
     except InvalidOperation:  # Decimal's refusal, e.g. 1e9999999999999999999
-        raise InvalidInputError(
+        raise NumberOutOfRangeError(
             "a number in the body is out of range: its exponent may have at most 18 digits; "
             "send such a value as a string"
         ) from None

@@ -398,12 +398,12 @@ def _json_of(kind: type, label: str) -> Callable[[str, tzinfo], Any]:
     def parse(text: str, _zone: tzinfo) -> Any:
         try:
             value = http_json.parse_body(text.encode("utf-8"))
-        except InvalidInputError:
-            raise InvalidCellError(f"{text[:40]!r} is not JSON ({label} expected)") from None
-        except ArithmeticError:  # decimal.InvalidOperation: 1e9999999999999999999
+        except http_json.NumberOutOfRangeError:  # 1e9999999999999999999
             raise InvalidCellError(
                 f"{text[:40]!r} holds a number out of range (its exponent is too large)"
             ) from None
+        except InvalidInputError:
+            raise InvalidCellError(f"{text[:40]!r} is not JSON ({label} expected)") from None
         if not isinstance(value, kind):
             raise InvalidCellError(f"{text[:40]!r} is not {label}")
         return value
