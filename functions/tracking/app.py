@@ -43,12 +43,9 @@ def batch(event: dict[str, Any], project_token: str) -> Response:
 def customers(event: dict[str, Any], project_token: str) -> Response:
     arrived = received_at(event)
     require_project(access_store_from_environment(), project_token)
-    result = tracking.run_customers_command(
+    status, result = tracking.run_customers_command(
         store_from_environment(), project_token, json_body(event), received_at=arrived
     )
-    status = 200 if result["success"] else 400
-    if not result["success"] and result.get("errors") == [tracking.RETRY_LATER]:
-        status = 503
     return Response(status, result)
 
 

@@ -83,3 +83,51 @@ def test_a_store_that_cannot_be_reached_is_a_500_that_clients_retry(api):
     response = api.batch([{"name": "system/time"}])
     assert response.status == 500
     assert response.json() == {"success": False, "error": "internal server error; retry"}
+
+
+def _contended(api, name):
+    """Every write of a property called ``name`` meets another writer's change."""
+    api.batch([{"name": "system/time"}])  # the project is known, the client built
+    return FaultInjector(
+        probability=1.0,
+        kinds=("condition-failed",),
+        should_fail=lambda op, params: (
+            op == "UpdateItem" and name.encode() in params["body"] and b"SET" in params["body"]
+        ),
+    ).attach(service_client())
+
+
+def test_the_single_route_answers_contention_with_a_retry_status(api):
+    """Other writers winning every attempt is worth a retry: 503, as the store
+    failing is, with what was stored; a command's own fault stays a 400."""
+    faults = _contended(api, "contended")
+    response = api.track_customer(
+        {"customer_ids": {"registered": "busy"}, "properties": {"contended": 1}}
+    )
+    assert response.status == 503, response.json()
+    body = response.json()
+    assert body["success"] is False
+    assert "retry the command" in body["errors"][0]
+    assert body["applied"] == []
+    assert faults.injected["condition-failed"] >= 2
+
+
+def test_a_batch_reports_contention_on_the_command_alone(api):
+    _contended(api, "contended")
+    response = api.batch(
+        [
+            {
+                "name": "customers",
+                "data": {"customer_ids": {"registered": "busy"}, "properties": {"contended": 1}},
+            },
+            {
+                "name": "customers",
+                "data": {"customer_ids": {"registered": "calm"}, "properties": {"b": 1}},
+            },
+        ]
+    )
+    assert response.status == 200
+    contended, calm = response.json()["results"]
+    assert contended["success"] is False
+    assert "retry the command" in contended["errors"][0]
+    assert calm["success"] is True

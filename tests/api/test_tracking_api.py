@@ -200,3 +200,19 @@ def test_commands_of_a_batch_run_concurrently_and_bounded(api):
     results = api.batch(commands).json()["results"]
     assert all(r["success"] for r in results)
     assert 1 < peak[0] <= 16
+
+
+def test_the_single_route_refuses_a_command_over_800_kb_as_a_batch_does(api):
+    """One limit for one command on both routes: refused whole, nothing stored
+    (without it, the write stopped at the 400 KB item limit part way)."""
+    properties = {f"p{i}": "x" * 16_000 for i in range(52)}
+    data = {"customer_ids": {"registered": "big"}, "properties": properties}
+    single = api.track_customer(data)
+    in_batch = api.batch([{"name": "customers", "data": data}]).json()["results"][0]
+    assert single.status == 400
+    assert single.json()["errors"][0].startswith("command is ")
+    assert "at most 819200 bytes (800 KB)" in single.json()["errors"][0]
+    assert in_batch["errors"][0].startswith("command is ")
+    assert api.track({"registered": "big"}, {}, None)["applied"] == []
+    customer = api.track({"registered": "big"}, {}, None)["customer_id"]
+    assert api.get_customer(customer).json() == {"properties": {}}

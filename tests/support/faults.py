@@ -26,8 +26,17 @@ ERROR_BODIES = {
         "The level of configured provisioned throughput for the table was exceeded.",
     ),
     "internal": (500, "InternalServerError", "Internal server error"),
+    # Not a fault of the network: what a write meets when another writer
+    # changed the item between its read and its write (contention).
+    "condition-failed": (400, "ConditionalCheckFailedException", "The conditional request failed"),
 }
-KINDS = (*ERROR_BODIES, "reset", "timeout", "lost-answer-timeout", "lost-answer-reset")
+KINDS = (
+    *(kind for kind in ERROR_BODIES if kind != "condition-failed"),
+    "reset",
+    "timeout",
+    "lost-answer-timeout",
+    "lost-answer-reset",
+)
 
 
 class _Raw:

@@ -26,7 +26,13 @@ from propsync.customer_updates import (
     run_concurrently,
     update_customer,
 )
-from propsync.errors import InvalidInputError, PartiallyAppliedError, PropsyncError, shown
+from propsync.errors import (
+    InvalidInputError,
+    PartiallyAppliedError,
+    PropsyncError,
+    WriteContentionError,
+    shown,
+)
 from propsync.http_json import json_size
 from propsync.identity import validate_customer_ids
 from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES
@@ -176,14 +182,21 @@ def same_customer_groups(
 
 def run_customers_command(
     store: CustomerStore, project: str, payload: Any, *, received_at: float
-) -> Result:
-    """``POST /track/v2/projects/{token}/customers``: one customers command."""
+) -> tuple[int, Result]:
+    """``POST /track/v2/projects/{token}/customers``: one customers command,
+    validated as a batch's command is, and the HTTP status of its result: 200,
+    400 for the command's own fault, 503 when retrying it later can succeed
+    (the store failing, or other writers winning every attempt)."""
     try:
-        data = CustomersCommandData.parse(payload)
-        prepared = _Prepared(data=data, ids=validate_customer_ids(data.customer_ids))
+        _check_command_size(payload)
+        prepared = _prepared(payload)
     except PropsyncError as error:
-        return _failure(str(error))
-    return _run_customers(store, project, prepared, received_at, None)
+        return 400, _failure(str(error))
+    retry = _RetryMarker()
+    result = _run_customers(store, project, prepared, received_at, None, retry=retry)
+    if result["success"]:
+        return 200, result
+    return (503 if retry.worth_it else 400), result
 
 
 def _name_and_data(command: Any) -> tuple[str, Any]:
@@ -205,14 +218,22 @@ def _name_and_data(command: Any) -> tuple[str, Any]:
 
 
 def _prepare_customers(command: dict[str, Any], data: Any) -> _Prepared:
+    _check_command_size(command)
+    if data is None:
+        raise InvalidInputError('"data" is required for a customers command')
+    return _prepared(data)
+
+
+def _check_command_size(command: Any) -> None:
     size = json_size(command)
     if size > MAX_COMMAND_BYTES:
         raise InvalidInputError(
             f"command is {size} bytes; one update must be at most {MAX_COMMAND_BYTES} bytes "
             "(800 KB)"
         )
-    if data is None:
-        raise InvalidInputError('"data" is required for a customers command')
+
+
+def _prepared(data: Any) -> _Prepared:
     parsed = CustomersCommandData.parse(data)
     return _Prepared(data=parsed, ids=validate_customer_ids(parsed.customer_ids))
 
@@ -223,6 +244,8 @@ def _run_customers(
     command: _Prepared,
     received_at: float,
     known_owners: dict[tuple[str, str], str | None] | None,
+    *,
+    retry: _RetryMarker | None = None,
 ) -> Result:
     try:
         result = update_customer(
@@ -235,6 +258,8 @@ def _run_customers(
             known_owners=known_owners,
         )
     except PartiallyAppliedError as error:
+        if retry is not None and isinstance(error, WriteContentionError):
+            retry.worth_it = True
         return {**_failure(str(error)), "applied": list(error.applied)}
     except PropsyncError as error:
         return _failure(str(error))
@@ -242,8 +267,18 @@ def _run_customers(
         # DynamoDB still failing after botocore's retries, a bug, ...: this
         # command reports it and the rest of the batch goes on.
         logger.exception("customers command failed")
+        if retry is not None:
+            retry.worth_it = True
         return _failure(RETRY_LATER)
     return _success(result)
+
+
+@dataclass
+class _RetryMarker:
+    """Set when a command failed in a way a later retry can fix (the result's
+    shape is the original product's, so the reason travels beside it)."""
+
+    worth_it: bool = False
 
 
 def _success(result: UpdateResult) -> Result:
