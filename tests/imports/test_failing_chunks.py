@@ -6,31 +6,18 @@ counts it."""
 
 import json
 
-import pytest
-
 from propsync import imports as imports_module
 from propsync.customer_view import plain_properties
 from propsync.identity import find_customer_id
 from propsync_local import triggers
 from propsync_local.apigw import LambdaContext, load_handler
 from tests.conftest import PROJECT
-from tests.support.api import reset_service_caches
 
 MAPPING = {
     "properties": [{"from_column": "n", "to_property": "n", "type": "number"}],
     "ids": [{"from_column": "id", "to_id": "registered"}],
 }
 ROWS = 30
-
-
-@pytest.fixture
-def environment(imports, table_name, monkeypatch):
-    monkeypatch.setenv("PROPSYNC_TABLE_NAME", table_name)
-    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", imports.bucket)
-    monkeypatch.setenv("PROPSYNC_CHUNK_QUEUE_URL", imports.services.queue.url)
-    reset_service_caches()
-    yield imports
-    reset_service_caches()
 
 
 def pump(imports, *, skip_receives: int = 0) -> list[tuple[dict, int, bool]]:

@@ -907,35 +907,30 @@ class ImportStore:
         for name in COUNTERS:
             values[f":{name}"] = {"N": str(counters.get(name, 0))}
             adds.append(f"{name} :{name}")
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": execution_key(execution_id)}},
-                UpdateExpression="ADD " + ", ".join(adds),
-                ConditionExpression="attribute_exists(pk) AND NOT contains(chunks_done, :idx)",
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
-            return None
-        return _execution(response["Attributes"])
+        return self._mark_chunk_done(execution_id, "ADD " + ", ".join(adds), values)
 
     def fail_chunk(self, execution_id: str, chunk_index: int) -> ExecutionRecord | None:
         """Give up on a chunk: it counts as done (so the execution can finish)
         and is listed as failed; its rows add nothing to the counts. Once, as
         complete_chunk: None if the chunk was already done or failed."""
+        return self._mark_chunk_done(
+            execution_id,
+            "ADD chunks_done :chunk, chunks_failed :chunk",
+            {":chunk": {"SS": [str(chunk_index)]}, ":idx": {"S": str(chunk_index)}},
+        )
+
+    def _mark_chunk_done(
+        self, execution_id: str, update: str, values: dict[str, Any]
+    ) -> ExecutionRecord | None:
+        """``update`` (which adds the chunk ``:idx`` to chunks_done) applied
+        once per chunk: None when the chunk was already done or failed."""
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": execution_key(execution_id)}},
-                UpdateExpression="ADD chunks_done :chunk, chunks_failed :chunk",
+                UpdateExpression=update,
                 ConditionExpression="attribute_exists(pk) AND NOT contains(chunks_done, :idx)",
-                ExpressionAttributeValues={
-                    ":chunk": {"SS": [str(chunk_index)]},
-                    ":idx": {"S": str(chunk_index)},
-                },
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
