@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 
 from propsync import canonical_json
 from propsync.errors import InvalidPropertyError
+from propsync.limits import MAX_VALUE_NESTING
+from propsync.properties import encode_property_value
 
 
 def test_objects_have_sorted_keys_and_no_whitespace():
@@ -70,6 +72,32 @@ def test_nesting_deeper_than_the_limit_is_refused_without_recursion_error():
         value = [value]
     with pytest.raises(InvalidPropertyError, match="nested more than 64"):
         canonical_json.dumps(value)
+
+
+def nested(levels: int, kind: str) -> object:
+    """``levels`` lists and/or objects inside each other, around the number 1."""
+    value: object = 1
+    for level in range(levels):
+        as_list = kind == "list" or (kind == "mixed" and level % 2 == 0)
+        value = [value] if as_list else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("kind", ["list", "object", "mixed"])
+def test_exactly_64_levels_are_accepted_and_65_are_not(kind):
+    deepest = nested(MAX_VALUE_NESTING, kind)
+    text = encode_property_value("p", deepest)
+    assert canonical_json.loads(text) == deepest
+    with pytest.raises(InvalidPropertyError, match="property 'p': value is nested more than 64"):
+        encode_property_value("p", nested(MAX_VALUE_NESTING + 1, kind))
+
+
+@pytest.mark.parametrize("kind", ["list", "object"])
+def test_nesting_is_counted_along_each_branch_not_across_siblings(kind):
+    """Many containers side by side are one level; only depth counts."""
+    deepest = nested(MAX_VALUE_NESTING - 1, kind)
+    wide = [deepest] * 100 if kind == "list" else {f"k{i}": deepest for i in range(100)}
+    assert canonical_json.loads(canonical_json.dumps(wide)) == wide
 
 
 json_documents = st.recursive(

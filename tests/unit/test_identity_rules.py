@@ -4,6 +4,7 @@ import pytest
 
 from propsync.errors import InvalidCustomerIdsError
 from propsync.identity import new_customer_id, validate_customer_ids
+from propsync.limits import MAX_ID_TYPE_CHARS, MAX_ID_VALUE_BYTES
 
 
 def test_valid_ids_pass_through():
@@ -30,6 +31,37 @@ def test_valid_ids_pass_through():
 def test_bad_ids_are_refused(ids, message):
     with pytest.raises(InvalidCustomerIdsError, match=message):
         validate_customer_ids(ids)
+
+
+# 1,024 bytes of UTF-8 in characters of each width
+LARGEST_ID_VALUES = ["x" * 1024, "é" * 512, "€" * 341 + "x", "🎉" * 256]
+
+
+@pytest.mark.parametrize("value", LARGEST_ID_VALUES)
+def test_an_id_value_of_exactly_1024_bytes_is_accepted_and_one_byte_more_is_not(value):
+    assert len(value.encode()) == MAX_ID_VALUE_BYTES
+    assert validate_customer_ids({"registered": value}) == {"registered": value}
+    with pytest.raises(InvalidCustomerIdsError, match="is 1025 bytes; at most 1024"):
+        validate_customer_ids({"registered": value + "x"})
+
+
+def test_an_id_value_of_one_character_is_accepted():
+    assert validate_customer_ids({"registered": "x"}) == {"registered": "x"}
+
+
+def test_an_id_type_of_64_characters_is_accepted_and_65_are_not():
+    for id_type in ("t" * MAX_ID_TYPE_CHARS, "a.b-c_" * 10 + "0123", "x"):
+        assert len(id_type) <= MAX_ID_TYPE_CHARS
+        assert validate_customer_ids({id_type: "v"}) == {id_type: "v"}
+    with pytest.raises(InvalidCustomerIdsError, match="use 1 to 64 letters"):
+        validate_customer_ids({"t" * (MAX_ID_TYPE_CHARS + 1): "v"})
+
+
+def test_every_id_of_a_command_is_checked_not_only_the_first():
+    with pytest.raises(InvalidCustomerIdsError, match=r"customer_ids\.cookie must not be empty"):
+        validate_customer_ids({"registered": "ok", "cookie": ""})
+    with pytest.raises(InvalidCustomerIdsError, match="id type 'a b'"):
+        validate_customer_ids({"registered": "ok", "a b": "x"})
 
 
 def test_customer_ids_are_unique_and_sort_by_creation_time():
