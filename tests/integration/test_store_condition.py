@@ -124,3 +124,9 @@ def test_the_engine_accepts_a_write_exactly_when_wins_says_so(
     assert outcomes.calls == (["ok"] if should_win else [REFUSED])
     kept = store.read_customer(PROJECT, customer).properties["x"]
     assert kept == (candidate if should_win else stored)
+
+
+def test_a_version_without_a_timestamp_is_refused_before_any_request(store, request_log):
+    with pytest.raises(ValueError, match=r"^update of 'tier' has no timestamp$"):
+        store.write_properties(PROJECT, CUSTOMER, {"tier": PropertyVersion('"gold"', None)})
+    assert request_log.calls == []

@@ -66,6 +66,34 @@ def test_what_json_cannot_hold_is_refused(value, message):
         canonical_json.dumps(value)
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (float("nan"), "number nan is not allowed: JSON has no NaN or infinity"),
+        (float("-inf"), "number -inf is not allowed: JSON has no NaN or infinity"),
+        (Decimal("Infinity"), "number Infinity is not allowed: JSON has no NaN or infinity"),
+        ({1: "a"}, "object keys must be strings, got int"),
+        ({"a": {None: 1}}, "object keys must be strings, got NoneType"),
+        (
+            {"a": {1, 2}},
+            "values of type set are not allowed; use a string, number, boolean, list, "
+            "object or null",
+        ),
+        (
+            ["ok", "\udc80"],
+            "value contains a lone UTF-16 surrogate (invalid unicode); "
+            "only valid unicode text is allowed",
+        ),
+        pytest.param(10**5000, "number has too many digits", id="5001-digits"),
+        ([[[1]]], "value is nested more than 2 levels deep; flatten it"),
+    ],
+)
+def test_each_refusal_says_exactly_what_is_wrong(value, message):
+    with pytest.raises(InvalidPropertyError) as raised:
+        canonical_json.dumps(value, max_depth=2)
+    assert str(raised.value) == message
+
+
 def test_nesting_deeper_than_the_limit_is_refused_without_recursion_error():
     value = []
     for _ in range(10_000):

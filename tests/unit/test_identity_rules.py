@@ -3,7 +3,7 @@ import time
 import pytest
 
 from propsync.errors import InvalidCustomerIdsError
-from propsync.identity import new_customer_id, validate_customer_ids
+from propsync.identity import is_customer_id, new_customer_id, validate_customer_ids
 from propsync.limits import MAX_ID_TYPE_CHARS, MAX_ID_VALUE_BYTES
 
 
@@ -71,3 +71,85 @@ def test_customer_ids_are_unique_and_sort_by_creation_time():
     assert all(len(i) == 26 for i in earlier)
     assert max(earlier) < later
     assert new_customer_id() > new_customer_id(now=time.time() - 1)
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        (
+            ["registered", "x"],
+            'customer_ids must be an object of id type to id value, e.g. {"registered": "jane"}',
+        ),
+        ({}, "At least one id should be specified."),
+        (
+            {"a b": "x"},
+            "id type 'a b' is not allowed: use 1 to 64 letters, digits, '_', '.' or '-'",
+        ),
+        ({"registered": 5}, "customer_ids.registered must be a string, got int"),
+        ({"cookie": ""}, "customer_ids.cookie must not be empty"),
+        (
+            {"registered": "é" * 513},
+            "customer_ids.registered is 1026 bytes; at most 1024 are allowed",
+        ),
+        (
+            {"registered": "a\tb"},
+            "customer_ids.registered contains a control character; they are not allowed in ids",
+        ),
+    ],
+)
+def test_each_refusal_says_exactly_what_is_wrong(ids, message):
+    with pytest.raises(InvalidCustomerIdsError) as raised:
+        validate_customer_ids(ids)
+    assert str(raised.value) == message
+
+
+def test_an_id_that_is_not_valid_unicode_is_refused_naming_its_type():
+    with pytest.raises(InvalidCustomerIdsError, match=r"^customer_ids\.cookie .*unicode"):
+        validate_customer_ids({"registered": "ok", "cookie": "\udc80"})
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def base32(text: str) -> int:
+    number = 0
+    for char in text:
+        number = number * 32 + CROCKFORD.index(char)
+    return number
+
+
+def ulid_millis(customer_id: str) -> int:
+    """The time a ULID carries: its first 10 characters, 48 bits of milliseconds."""
+    return base32(customer_id[:10])
+
+
+def test_customer_ids_are_ulids_that_carry_their_creation_time():
+    for now in (0.0, 1_570_001_049.123, 1_700_000_000.999, 2**47 / 1000):
+        for _ in range(10):
+            customer_id = new_customer_id(now=now)
+            assert is_customer_id(customer_id)
+            assert ulid_millis(customer_id) == int(now * 1000)
+
+
+def test_the_random_part_of_a_ulid_uses_all_of_its_80_bits():
+    ids = [new_customer_id(now=1_000.0) for _ in range(200)]
+    randoms = [base32(i[10:]) for i in ids]  # 16 characters of 5 bits
+    assert len(set(randoms)) == 200
+    assert max(randoms).bit_length() > 75
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("01HZZZZZZZZZZZZZZZZZZZZZZZ", True),
+        ("7ZZZZZZZZZZZZZZZZZZZZZZZZZ", True),
+        ("01HZZZZZZZZZZZZZZZZZZZZZZ", False),  # 25 characters
+        ("01HZZZZZZZZZZZZZZZZZZZZZZZZ", False),  # 27
+        ("01HZZZZZZZZZZZZZZZZZZZZZZI", False),  # I is not Crockford base32
+        ("01hzzzzzzzzzzzzzzzzzzzzzzz", False),
+        ("x01HZZZZZZZZZZZZZZZZZZZZZZZ", False),
+        ("", False),
+    ],
+)
+def test_only_ulids_are_customer_ids(value, valid):
+    assert is_customer_id(value) is valid

@@ -48,7 +48,7 @@ def test_wins(candidate, stored, expected):
 
 
 def test_an_update_must_carry_a_timestamp():
-    with pytest.raises(ValueError, match="timestamp"):
+    with pytest.raises(ValueError, match=r"^an update must carry a timestamp$"):
         wins(PropertyVersion('"a"', None), None)
 
 
@@ -129,6 +129,21 @@ def test_the_order_key_round_trips_and_bad_prefixes_read_as_sequence_0():
     assert original.order_key == '0000000042{"k":[1]}'
     assert PropertyVersion.from_order_key(original.order_key, 5.0) == original
     assert PropertyVersion.from_order_key('"plain"', 5.0) == PropertyVersion('"plain"', 5.0, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"plain"',  # shorter than a sequence
+        '"ten chars or more"',  # long enough, not digits
+        "١٢٣٤٥٦٧٨٩٠١",  # ten digits, not ASCII ones (int() would read them)
+        "123456789x0",  # nine digits, then not a digit
+    ],
+)
+def test_a_value_stored_without_a_sequence_reads_as_itself_with_sequence_0(text):
+    """Values with a timestamp but no sequence (migrated by hand) keep their
+    whole text; only ten ASCII digits followed by a value are a sequence."""
+    assert PropertyVersion.from_order_key(text, 5.0) == PropertyVersion(text, 5.0, 0)
 
 
 @pytest.mark.parametrize("sequence", [0, 1, MAX_SEQUENCE - 1, MAX_SEQUENCE])

@@ -96,3 +96,35 @@ def test_a_value_that_is_not_a_string_is_measured_as_its_json():
 def test_value_errors_name_the_property():
     with pytest.raises(InvalidPropertyError, match="property 'score'"):
         encode_property_value("score", float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (5, "property name must be a string, got int"),
+        (None, "property name must be a string, got NoneType"),
+        ("", "property name must not be empty"),
+        ("\udc80", "property name '\\udc80' is not valid unicode (lone surrogate)"),
+        (
+            "n" * 300,
+            f"property name {'n' * 40!r}... is 300 bytes of UTF-8; at most 256 are allowed",
+        ),
+        (
+            "tab\there",
+            "property name 'tab\\there' contains the control character U+0009; "
+            "control characters are not allowed in property names",
+        ),
+    ],
+)
+def test_each_name_refusal_says_exactly_what_is_wrong(name, message):
+    with pytest.raises(InvalidPropertyError) as raised:
+        validate_property_name(name)
+    assert str(raised.value) == message
+
+
+def test_a_value_refusal_names_the_property_its_size_and_the_limit():
+    with pytest.raises(InvalidPropertyError) as raised:
+        encode_property_value("bio", "€" * 6000)
+    assert str(raised.value) == (
+        "property 'bio': value is 18002 bytes as JSON; at most 16384 bytes (16 KB) are allowed"
+    )
