@@ -53,6 +53,7 @@ def keys() -> Keys:
 def refusal(keys: Keys, header: str | None) -> tuple[int, str]:
     with pytest.raises(AuthenticationError) as raised:
         authenticate(keys, header)
+    assert str(raised.value) == raised.value.message  # what a log line shows
     return raised.value.status, raised.value.message
 
 
@@ -104,6 +105,24 @@ def test_an_empty_id_or_secret_is_never_looked_up(key_id, secret):
 )
 def test_headers_that_carry_no_basic_credential_are_not_provided(keys, header):
     assert refusal(keys, header) == (401, ACCESS_KEY_NOT_PROVIDED)
+
+
+def test_a_valid_credential_under_another_scheme_is_not_provided(keys):
+    key = create_api_key(keys, PROJECT, ALL)
+    encoded = base64.b64encode(f"{key.key_id}:{key.secret}".encode()).decode()
+    for scheme in ("Bearer", "Digest", "Basicx", "Token"):
+        assert refusal(keys, f"{scheme} {encoded}") == (401, ACCESS_KEY_NOT_PROVIDED)
+
+
+def test_a_credential_that_is_not_strict_base64_is_not_provided(keys):
+    """A character outside the base64 alphabet is not skipped: the whole
+    credential is refused, as a client that sent it has a bug to fix."""
+    key = create_api_key(keys, PROJECT, ALL)
+    encoded = base64.b64encode(f"{key.key_id}:{key.secret}".encode()).decode()
+    for junk in ("!", "*", "\\", "$"):
+        for at in (0, len(encoded) // 2, len(encoded)):
+            header = f"Basic {encoded[:at]}{junk}{encoded[at:]}"
+            assert refusal(keys, header) == (401, ACCESS_KEY_NOT_PROVIDED)
 
 
 def test_the_scheme_is_case_insensitive_and_spaces_around_are_ignored(keys):
