@@ -21,6 +21,7 @@ help:
 	@echo "make lint   ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
 	@echo "make format apply ruff's formatting and autofixes"
 	@echo "make bench-import  import 100,000 rows against the local engine (docs/PERFORMANCE.md)"
+	@echo "make mutate mutation testing of the core with mutmut, about 15 min (docs/RELIABILITY.md)"
 	@echo "make clean  remove the virtualenv and caches"
 
 $(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-python.sh
@@ -88,6 +89,13 @@ bench: $(STAMP) sam-check  # sam-check builds the layer whose cold start it also
 # Import throughput and memory against the local engine; rewrites its section of docs/PERFORMANCE.md.
 bench-import: $(STAMP)
 	$(PY) bench/import_local.py --rows 100000 --customers 20000
+
+# Mutation testing of the core (merge rule, timestamps, canonical JSON, properties,
+# identity, access, the store's condition builder): every mutant must make a test
+# fail; exits 1 under 90% killed. Not part of `make test`: it takes minutes.
+.PHONY: mutate
+mutate: $(STAMP)
+	$(PY) scripts/mutate.py
 
 # The Docker-free local stack (moto + HTTP front to the real handlers); Ctrl-C stops it.
 run: $(STAMP)
