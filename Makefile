@@ -21,7 +21,7 @@ help:
 	@echo "make lint   ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
 	@echo "make format apply ruff's formatting and autofixes"
 	@echo "make bench-import  import 100,000 rows against the local engine (docs/PERFORMANCE.md)"
-	@echo "make mutate mutation testing of the core with mutmut, about 15 min (docs/RELIABILITY.md)"
+	@echo "make mutate mutation testing of the core with mutmut, about 10 min (docs/RELIABILITY.md)"
 	@echo "make clean  remove the virtualenv and caches"
 
 $(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-python.sh

@@ -69,6 +69,14 @@ KILLED = {1, 3}
 TIMEOUT = {24, -24, 36, 152, 255}
 
 
+def outcome(code: int) -> str:
+    if code in KILLED:
+        return "killed"
+    if code in TIMEOUT:
+        return "timeout"
+    return "survived" if code == 0 else "other"  # other: no test reached it, ...
+
+
 def mutant_globs() -> list[str]:
     globs = []
     for module, functions in SCOPE.items():
@@ -128,18 +136,13 @@ def main() -> int:
     stage()
     mutmut = Path(sys.executable).with_name("mutmut")
     command = [str(mutmut), "run", "--max-children", str(args.max_children), *mutant_globs()]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    run = subprocess.run(command, cwd=STAGE, env=env, check=False)
+    run = subprocess.run(command, cwd=STAGE, check=False)
     codes = results()
     if run.returncode != 0 or not codes:
         print(f"mutate: mutmut failed (exit {run.returncode}); its files are in {STAGE}")
         return 1
 
-    counts = Counter(
-        "killed" if code in KILLED else "timeout" if code in TIMEOUT else "survived"
-        if code == 0 else "other"
-        for code in codes.values()
-    )
+    counts = Counter(outcome(code) for code in codes.values())
     survivors = sorted(name for name, code in codes.items() if code not in KILLED | TIMEOUT)
     for name in survivors:
         shown = subprocess.run(

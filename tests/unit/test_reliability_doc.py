@@ -1,5 +1,7 @@
 """docs/RELIABILITY.md states the figures the reliability tests run with."""
 
+import importlib.util
+
 from propsync_local.cfn_template import REPO_ROOT
 from tests.api import test_fuzz_routes
 from tests.imports import test_fuzz_imports
@@ -41,3 +43,14 @@ def test_bad_input_case_count():
         + len(test_bad_input.PRIVATE_BODIES)
     )
     assert f"| {cases} cases |" in DOC
+
+
+def test_mutation_scope_and_bar():
+    spec = importlib.util.spec_from_file_location("mutate", REPO_ROOT / "scripts" / "mutate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    mutate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mutate)
+    for module in mutate.SCOPE:
+        assert f"| `{module}` |" in DOC
+    assert f"the run fails under {mutate.MIN_KILL_RATE:.0%}" in DOC
