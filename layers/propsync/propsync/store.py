@@ -75,7 +75,7 @@ _OPERATORS_PER_PROPERTY = 9
 # The operator limit is the only expression limit a request can reach: names
 # and values are placeholders, so an expression's length depends only on how
 # many properties it carries, and at this many it stays far under 4 KB
-# (tests/unit/test_expression_limits.py computes the worst case).
+# (tests/integration/test_store_limits.py sends the largest request).
 _PROPERTIES_PER_REQUEST = MAX_EXPRESSION_OPERATORS // _OPERATORS_PER_PROPERTY  # 33
 
 
