@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 # No telemetry, and a region so that sam validate never asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
 
-.PHONY: help venv lint format unit integration test clean run sam-check bench-import bench
+.PHONY: help venv lint format unit integration test clean run sam-check bench-import bench mutate
 
 help:
 	@echo "make help          this list"
@@ -26,6 +26,7 @@ help:
 	@echo "make sam-check     sam validate (+ --lint) and sam build, with SAM CLI in $(SAM_VENV)"
 	@echo "make bench         the performance figures against their bars; rewrites docs/PERFORMANCE.md"
 	@echo "make bench-import  import 100,000 rows against the local engine (docs/PERFORMANCE.md)"
+	@echo "make mutate        mutation testing of the core with mutmut, about 10 min (docs/RELIABILITY.md)"
 	@echo "make clean         remove the virtualenvs, node_modules, caches, build output and .local"
 
 $(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-python.sh
@@ -84,7 +85,7 @@ test: lint sam-check $(NODE_STAMP)
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .aws-sam-build.log .pytest_cache .ruff_cache .hypothesis .local
+	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .aws-sam-build.log .pytest_cache .ruff_cache .hypothesis .local .mutate
 
 # The five performance measurements beside their bars; rewrites docs/PERFORMANCE.md, exits 1 on a missed bar.
 bench: $(STAMP) sam-check  # sam-check builds the layer whose cold start it also measures
@@ -93,6 +94,12 @@ bench: $(STAMP) sam-check  # sam-check builds the layer whose cold start it also
 # Import throughput and memory against the local engine; rewrites its section of docs/PERFORMANCE.md.
 bench-import: $(STAMP)
 	$(PY) bench/import_local.py --rows 100000 --customers 20000
+
+# Mutation testing of the core (merge rule, timestamps, canonical JSON, properties,
+# identity, access, the store's condition builder): every mutant must make a test
+# fail; exits 1 under 90% killed. Not part of `make test`: it takes minutes.
+mutate: $(STAMP)
+	$(PY) scripts/mutate.py
 
 # The Docker-free local stack (moto + HTTP front to the real handlers); Ctrl-C stops it.
 run: $(STAMP)

@@ -46,6 +46,13 @@ def test_a_wrong_secret_is_403_invalid_secret(api):
     assert response.json() == {"success": False, "error": "invalid secret"}
 
 
+def test_a_known_key_with_an_empty_secret_is_not_provided(api):
+    """Not 403 "invalid secret": an empty secret is no credential at all."""
+    response = api.get_customer(CUSTOMER, authorization="Basic " + b64(f"{api.key_id}:"))
+    assert response.status == 401
+    assert response.json() == {"success": False, "error": "Access key not provided"}
+
+
 def test_a_revoked_key_is_not_found(api):
     header = api.new_key(PROJECT, frozenset(p.value for p in Permission))
     key_id = base64.b64decode(header.split()[1]).decode().split(":")[0]

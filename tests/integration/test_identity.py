@@ -2,8 +2,8 @@
 
 import pytest
 
-from propsync.errors import IdentityConflictError
-from propsync.identity import resolve_customer
+from propsync.errors import IdentityConflictError, InvalidCustomerIdsError
+from propsync.identity import find_customer_id, resolve_customer
 from propsync.store import identity_key
 from tests.conftest import PROJECT
 
@@ -84,8 +84,8 @@ def test_concurrent_first_sightings_end_with_one_customer(store, monkeypatch):
     first = resolve_customer(store, PROJECT, {"registered": "race", "cookie": "c1"})
     second = resolve_customer(store, PROJECT, {"registered": "race", "cookie": "c2"})
 
-    assert first.created
-    assert not second.created
+    assert first.created is True
+    assert second.created is False
     assert second.customer_id == first.customer_id
     assert store.read_customer(PROJECT, first.customer_id).ids == {
         "registered": ["race"],
@@ -166,3 +166,48 @@ def test_an_id_released_during_a_claim_is_claimed_again(store, dynamodb_client, 
     dynamodb_client.meta.events.register("after-call.dynamodb.PutItem", release_before_read)
     assert store.claim_identity(PROJECT, "cookie", "c", "me") == "me"
     assert identity_owner(store, "cookie", "c") == "me"
+
+
+def test_a_conflict_names_each_id_and_the_customer_it_belongs_to(store):
+    jane = resolve_customer(store, PROJECT, {"registered": "jane"}).customer_id
+    john = resolve_customer(store, PROJECT, {"cookie": "c1", "email": "j@x"}).customer_id
+
+    with pytest.raises(IdentityConflictError) as raised:
+        resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "c1", "email": "j@x"})
+
+    assert str(raised.value) == (
+        f"customer_ids belong to different customers (cookie='c1' -> {john}, "
+        f"email='j@x' -> {john}, registered='jane' -> {jane}); "
+        "merging customers is not supported"
+    )
+
+
+def test_an_id_taken_meanwhile_is_named_with_both_customers(store, monkeypatch):
+    jane = resolve_customer(store, PROJECT, {"registered": "jane"}).customer_id
+    john = resolve_customer(store, PROJECT, {"cookie": "c1", "email": "j@x"}).customer_id
+    real_lookup = store.lookup_identities
+    monkeypatch.setattr(  # jane's command looked up before john claimed his ids
+        store,
+        "lookup_identities",
+        lambda project, ids: {k: v for k, v in real_lookup(project, ids).items() if v != john},
+    )
+
+    with pytest.raises(IdentityConflictError) as raised:
+        resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "c1", "email": "j@x"})
+
+    assert str(raised.value) == (
+        f"customer_ids belong to different customers (cookie='c1' -> {john}, "
+        f"email='j@x' -> {john}, the other ids -> {jane}); merging customers is not supported"
+    )
+
+
+def test_find_customer_id_reads_an_id_and_creates_nothing(store, request_log):
+    created = resolve_customer(store, PROJECT, {"registered": "known"}).customer_id
+    request_log.clear()
+
+    assert find_customer_id(store, PROJECT, "registered", "known") == created
+    assert find_customer_id(store, PROJECT, "registered", "unknown") is None
+    assert find_customer_id(store, OTHER_PROJECT, "registered", "known") is None
+    assert request_log.writes == 0
+    with pytest.raises(InvalidCustomerIdsError, match="id type 'a b'"):
+        find_customer_id(store, PROJECT, "a b", "known")

@@ -1,6 +1,5 @@
 """Writing properties: newer wins inside DynamoDB, in as few requests as possible."""
 
-import re
 from decimal import Decimal
 
 import pytest
@@ -9,7 +8,7 @@ from propsync import canonical_json
 from propsync.errors import CustomerTooLargeError, WriteContentionError
 from propsync.store import customer_key
 from tests.conftest import PROJECT
-from tests.support.builders import values_of, versions
+from tests.support.builders import expression_operators, values_of, versions
 
 CUSTOMER = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
 HOUR = 3600.0
@@ -214,17 +213,6 @@ def test_values_of_every_json_type_round_trip_exactly(store):
     assert back["list"] == [1, "two", [Decimal("3.5")], {"four": None}]
 
 
-def _operators(expression: str) -> int:
-    functions = len(
-        re.findall(
-            r"\b(?:attribute_not_exists|attribute_exists|contains|if_not_exists)\(", expression
-        )
-    )
-    keywords = len(re.findall(r"\b(?:AND|OR|NOT)\b", expression))
-    comparators = len(re.findall(r"<=|>=|<>|<|>|=", expression))
-    return functions + keywords + comparators
-
-
 def test_a_command_too_large_for_one_expression_is_split(store, request_log):
     properties = {f"property number {i} with a long name {'x' * 200}": i for i in range(500)}
 
@@ -237,7 +225,8 @@ def test_a_command_too_large_for_one_expression_is_split(store, request_log):
         assert len(update["UpdateExpression"].encode()) <= 4096
         assert len(update["ConditionExpression"].encode()) <= 4096
         assert (
-            _operators(update["UpdateExpression"]) + _operators(update["ConditionExpression"])
+            expression_operators(update["UpdateExpression"])
+            + expression_operators(update["ConditionExpression"])
             <= 300
         )
     assert len(stored(store)) == 500

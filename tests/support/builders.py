@@ -1,5 +1,7 @@
 """Small builders shared by tests."""
 
+import re
+
 from propsync import canonical_json
 from propsync.merge_rule import PropertyVersion
 
@@ -17,3 +19,15 @@ def values_of(record) -> dict:
         name: (canonical_json.loads(v.encoded_value), v.timestamp)
         for name, v in record.properties.items()
     }
+
+
+def expression_operators(expression: str) -> int:
+    """Operators and functions of a DynamoDB expression, as its 300-limit counts them."""
+    functions = len(
+        re.findall(
+            r"\b(?:attribute_not_exists|attribute_exists|contains|if_not_exists)\(", expression
+        )
+    )
+    keywords = len(re.findall(r"\b(?:AND|OR|NOT)\b", expression))
+    comparators = len(re.findall(r"<=|>=|<>|<|>|=", expression))
+    return functions + keywords + comparators

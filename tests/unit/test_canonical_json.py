@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 
 from propsync import canonical_json
 from propsync.errors import InvalidPropertyError
+from propsync.limits import MAX_VALUE_NESTING
+from propsync.properties import encode_property_value
 
 
 def test_objects_have_sorted_keys_and_no_whitespace():
@@ -64,12 +66,66 @@ def test_what_json_cannot_hold_is_refused(value, message):
         canonical_json.dumps(value)
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (float("nan"), "number nan is not allowed: JSON has no NaN or infinity"),
+        (float("-inf"), "number -inf is not allowed: JSON has no NaN or infinity"),
+        (Decimal("Infinity"), "number Infinity is not allowed: JSON has no NaN or infinity"),
+        ({1: "a"}, "object keys must be strings, got int"),
+        ({"a": {None: 1}}, "object keys must be strings, got NoneType"),
+        (
+            {"a": {1, 2}},
+            "values of type set are not allowed; use a string, number, boolean, list, "
+            "object or null",
+        ),
+        (
+            ["ok", "\udc80"],
+            "value contains a lone UTF-16 surrogate (invalid unicode); "
+            "only valid unicode text is allowed",
+        ),
+        pytest.param(10**5000, "number has too many digits", id="5001-digits"),
+        ([[[1]]], "value is nested more than 2 levels deep; flatten it"),
+    ],
+)
+def test_each_refusal_says_exactly_what_is_wrong(value, message):
+    with pytest.raises(InvalidPropertyError) as raised:
+        canonical_json.dumps(value, max_depth=2)
+    assert str(raised.value) == message
+
+
 def test_nesting_deeper_than_the_limit_is_refused_without_recursion_error():
     value = []
     for _ in range(10_000):
         value = [value]
     with pytest.raises(InvalidPropertyError, match="nested more than 64"):
         canonical_json.dumps(value)
+
+
+def nested(levels: int, kind: str) -> object:
+    """``levels`` lists and/or objects inside each other, around the number 1."""
+    value: object = 1
+    for level in range(levels):
+        as_list = kind == "list" or (kind == "mixed" and level % 2 == 0)
+        value = [value] if as_list else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("kind", ["list", "object", "mixed"])
+def test_exactly_64_levels_are_accepted_and_65_are_not(kind):
+    deepest = nested(MAX_VALUE_NESTING, kind)
+    text = encode_property_value("p", deepest)
+    assert canonical_json.loads(text) == deepest
+    with pytest.raises(InvalidPropertyError, match="property 'p': value is nested more than 64"):
+        encode_property_value("p", nested(MAX_VALUE_NESTING + 1, kind))
+
+
+@pytest.mark.parametrize("kind", ["list", "object"])
+def test_nesting_is_counted_along_each_branch_not_across_siblings(kind):
+    """Many containers side by side are one level; only depth counts."""
+    deepest = nested(MAX_VALUE_NESTING - 1, kind)
+    wide = [deepest] * 100 if kind == "list" else {f"k{i}": deepest for i in range(100)}
+    assert canonical_json.loads(canonical_json.dumps(wide)) == wide
 
 
 json_documents = st.recursive(

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from propsync import canonical_json
-from propsync.merge_rule import PropertyVersion, merge, winners, wins
+from propsync.merge_rule import MAX_SEQUENCE, PropertyVersion, merge, winners, wins
 
 
 def version(value, timestamp, sequence=0):
@@ -48,7 +48,7 @@ def test_wins(candidate, stored, expected):
 
 
 def test_an_update_must_carry_a_timestamp():
-    with pytest.raises(ValueError, match="timestamp"):
+    with pytest.raises(ValueError, match=r"^an update must carry a timestamp$"):
         wins(PropertyVersion('"a"', None), None)
 
 
@@ -131,7 +131,36 @@ def test_the_order_key_round_trips_and_bad_prefixes_read_as_sequence_0():
     assert PropertyVersion.from_order_key('"plain"', 5.0) == PropertyVersion('"plain"', 5.0, 0)
 
 
-@pytest.mark.parametrize("sequence", [-1, 10**10])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"plain"',  # shorter than a sequence
+        '"ten chars or more"',  # long enough, not digits
+        "١٢٣٤٥٦٧٨٩٠١",  # ten digits, not ASCII ones (int() would read them)
+        "123456789x0",  # nine digits, then not a digit
+    ],
+)
+def test_a_value_stored_without_a_sequence_reads_as_itself_with_sequence_0(text):
+    """Values with a timestamp but no sequence (migrated by hand) keep their
+    whole text; only ten ASCII digits followed by a value are a sequence."""
+    assert PropertyVersion.from_order_key(text, 5.0) == PropertyVersion(text, 5.0, 0)
+
+
+@pytest.mark.parametrize("sequence", [0, 1, MAX_SEQUENCE - 1, MAX_SEQUENCE])
+def test_every_ten_digit_sequence_is_accepted_and_round_trips(sequence):
+    original = version("a", 5.0, sequence)
+    assert original.order_key == f"{sequence:010d}" + '"a"'
+    assert PropertyVersion.from_order_key(original.order_key, 5.0) == original
+
+
+def test_the_largest_sequence_beats_every_smaller_one_at_equal_timestamps():
+    largest = version("a", 5.0, MAX_SEQUENCE)
+    for smaller in (0, 9, 10, MAX_SEQUENCE // 10, MAX_SEQUENCE - 1):
+        assert wins(largest, version("z", 5.0, smaller))
+        assert not wins(version("z", 5.0, smaller), largest)
+
+
+@pytest.mark.parametrize("sequence", [-1, MAX_SEQUENCE + 1, 10**11])
 def test_sequences_outside_ten_digits_are_refused(sequence):
     with pytest.raises(ValueError, match="sequence must be"):
         PropertyVersion('"a"', 1.0, sequence)

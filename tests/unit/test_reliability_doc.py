@@ -1,5 +1,7 @@
 """docs/RELIABILITY.md states the figures the reliability tests run with."""
 
+import importlib.util
+
 from propsync import import_rows
 from propsync_local.cfn_template import REPO_ROOT
 from tests.api import test_authorizer, test_batch_order, test_fuzz_routes
@@ -98,3 +100,14 @@ def test_hostile_import_figures():
     ) in DOC
     assert f"failed on receive {imports.LAST_ATTEMPT_RECEIVE}, named" in DOC
     assert f"failed unrun on receive {imports.GIVE_UP_RECEIVE}" in DOC
+
+
+def test_mutation_scope_and_bar():
+    spec = importlib.util.spec_from_file_location("mutate", REPO_ROOT / "scripts" / "mutate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    mutate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mutate)
+    for module in mutate.SCOPE:
+        assert f"| `{module}` |" in DOC
+    assert f"the run fails under {mutate.MIN_KILL_RATE:.0%}" in DOC

@@ -138,3 +138,67 @@ def test_any_number_or_text_is_a_float_or_a_short_refusal(value):
         assert result == 0 or 1e-130 <= result <= NOW + 3600  # a number DynamoDB stores
     else:
         assert len(refusal) <= 300
+
+
+# The exact text clients get: the whole message, so that the value, the
+# distance and the hint are each checked (not just a fragment of them).
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "update_timestamp must be a number of seconds, got the boolean True"),
+        (
+            "soon",
+            "update_timestamp 'soon' is not a number; send UNIX time in seconds, "
+            "e.g. 1570001049 or 1570001049.25",
+        ),
+        (None, "update_timestamp must be a number of seconds, got NoneType"),
+        (
+            "NaN",
+            "update_timestamp 'NaN' is not a finite number; send UNIX time in seconds",
+        ),
+        (-1, "update_timestamp -1 is negative; send UNIX time in seconds (>= 0)"),
+        (
+            NOW + 7200,
+            "update_timestamp 1700007200.0 is 7200 s in the future; at most 3600 s ahead "
+            "of the server clock is allowed. Send UNIX time in seconds.",
+        ),
+        (
+            1_700_000_000_123,
+            "update_timestamp 1700000000123 is 1698300000123 s in the future; at most "
+            "3600 s ahead of the server clock is allowed. Send UNIX time in seconds. "
+            "It has 13 digits and looks like milliseconds: divide it by 1000.",
+        ),
+        (
+            "1700000000123456",
+            "update_timestamp '1700000000123456' is 1699998300123456 s in the future; at most "
+            "3600 s ahead of the server clock is allowed. Send UNIX time in seconds. "
+            "It has 16 digits and looks like microseconds: divide it by 1000000.",
+        ),
+    ],
+)
+def test_each_refusal_says_exactly_what_was_sent_and_what_is_allowed(value, message):
+    with pytest.raises(InvalidTimestampError) as raised:
+        normalize_timestamp(value, now=NOW)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("value", ["sNaN", "-sNaN", Decimal("sNaN"), "Infinity", "-inf"])
+def test_signalling_nans_and_infinities_are_refused_as_not_finite(value):
+    """float(Decimal("sNaN")) raises ValueError: it must not get that far."""
+    with pytest.raises(InvalidTimestampError, match="is not a finite number"):
+        normalize_timestamp(value, now=NOW)
+
+
+@pytest.mark.parametrize("raw", ["", "   "])
+def test_an_empty_skew_setting_means_the_default(monkeypatch, raw):
+    monkeypatch.setenv("PROPSYNC_MAX_FUTURE_SKEW_SECONDS", raw)
+    assert max_future_skew() == 3600.0
+
+
+def test_a_skew_of_zero_allows_up_to_the_arrival_time_and_no_further(monkeypatch):
+    monkeypatch.setenv("PROPSYNC_MAX_FUTURE_SKEW_SECONDS", "0")
+    assert normalize_timestamp(NOW, now=NOW) == NOW
+    with pytest.raises(InvalidTimestampError, match="1 s in the future; at most 0 s ahead"):
+        normalize_timestamp(NOW + 1, now=NOW)
+    monkeypatch.setenv("PROPSYNC_MAX_FUTURE_SKEW_SECONDS", "0.5")
+    assert max_future_skew() == 0.5

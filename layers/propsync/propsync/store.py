@@ -46,7 +46,6 @@ from propsync.errors import (
 from propsync.limits import (
     MAX_CONCURRENT_COMMANDS,
     MAX_CONDITIONAL_RETRIES,
-    MAX_EXPRESSION_BYTES,
     MAX_EXPRESSION_OPERATORS,
     MAX_ITEM_BYTES,
 )
@@ -73,6 +72,11 @@ _TOO_LARGE = (
 # "(attribute_not_exists(a) OR a < b OR (a = b AND c < d))" has 7, the AND
 # joining it to the next one 1, and its "x = :y" in the SET clause 1.
 _OPERATORS_PER_PROPERTY = 9
+# The operator limit is the only expression limit a request can reach: names
+# and values are placeholders, so an expression's length depends only on how
+# many properties it carries, and at this many it stays far under 4 KB
+# (tests/integration/test_store_limits.py sends the largest request).
+_PROPERTIES_PER_REQUEST = MAX_EXPRESSION_OPERATORS // _OPERATORS_PER_PROPERTY  # 33
 
 
 @dataclass(frozen=True)
@@ -387,38 +391,13 @@ def _batch_get(client: DynamoDBClient, table: str, request: dict[str, Any]) -> l
 def _chunks(
     table: str, key: str, updates: Mapping[str, PropertyVersion], new_ids: _NewIds | None
 ) -> Iterable[tuple[dict[str, PropertyVersion], dict[str, Any]]]:
-    """Split updates into groups whose request fits DynamoDB's expression
-    limits, each with its UpdateItem arguments (the first also recording
-    ``new_ids``). Nearly every command fits whole, which one build shows;
-    larger ones are cut greedily."""
-    if not updates:
-        return
-    whole = _conditional_update(table, key, updates, new_ids)
-    if _fits(whole, len(updates)):
-        yield dict(updates), whole
-        return
-    chunk: dict[str, PropertyVersion] = {}
-    request: dict[str, Any] = {}
-    ids = new_ids
-    for name, version in updates.items():
-        candidate = {**chunk, name: version}
-        candidate_request = _conditional_update(table, key, candidate, ids)
-        if chunk and not _fits(candidate_request, len(candidate)):
-            yield chunk, request
-            ids = None  # recorded by the first chunk
-            candidate = {name: version}
-            candidate_request = _conditional_update(table, key, candidate, ids)
-        chunk, request = candidate, candidate_request
-    if chunk:
-        yield chunk, request
-
-
-def _fits(request: dict[str, Any], properties: int) -> bool:
-    return (
-        properties * _OPERATORS_PER_PROPERTY <= MAX_EXPRESSION_OPERATORS
-        and len(request["UpdateExpression"].encode()) <= MAX_EXPRESSION_BYTES
-        and len(request["ConditionExpression"].encode()) <= MAX_EXPRESSION_BYTES
-    )
+    """Split updates into groups of at most ``_PROPERTIES_PER_REQUEST``, each
+    with its UpdateItem arguments (the first also recording ``new_ids``).
+    Nearly every command is one group."""
+    items = list(updates.items())
+    for start in range(0, len(items), _PROPERTIES_PER_REQUEST):
+        chunk = dict(items[start : start + _PROPERTIES_PER_REQUEST])
+        yield chunk, _conditional_update(table, key, chunk, new_ids if start == 0 else None)
 
 
 @dataclass(frozen=True)
