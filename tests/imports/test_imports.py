@@ -428,3 +428,37 @@ def test_a_gzipped_file_with_a_50_mb_line_rejects_it_in_constant_memory(imports)
     assert rejected[1] == f'3,{reason},"m2,' + "x" * (ECHO_BYTES - 3) + '"'
     assert plain_properties(customer(imports, "m3"))["first_name"] == "Eva"
     assert peak < IMPORT_PEAK_MIB << 20, peak  # the line alone is 50 MB
+
+
+OVERLAPPING_MAPPING = {
+    "properties": [{"from_column": "p", "to_property": "p", "type": "string"}],
+    "ids": [
+        {"from_column": "cookie", "to_id": "cookie"},
+        {"from_column": "reg", "to_id": "registered"},
+    ],
+}
+OVERLAPPING_PAIRS = 40
+
+
+def test_rows_whose_ids_overlap_make_one_customer_as_if_written_one_by_one(imports):
+    """An anonymous row and a later row that adds a registered id to the same
+    cookie (a login) are one person: the rows of one batch that can meet on one
+    customer are written one after another in file order, never racing to claim
+    the ids (which split the person into two customers, for good)."""
+    imports.put_mapping("login", OVERLAPPING_MAPPING)
+    lines = ["cookie,reg,p"]
+    for i in range(OVERLAPPING_PAIRS):
+        lines += [f"dk{i},,first{i}", f"dk{i},dg{i},second{i}"]
+        lines += [f",dg{i},third{i}"]  # the registered id alone: the same person
+    record, _ = imports.drop("login", "people.csv", ("\n".join(lines) + "\n").encode())
+
+    report = imports.report("login", "people.csv")
+    assert report["errors"] == []
+    assert record.status == "succeeded"
+    assert report["rows_written"] == 3 * OVERLAPPING_PAIRS
+    store = imports.services.customers
+    for i in range(OVERLAPPING_PAIRS):
+        by_cookie = find_customer_id(store, PROJECT, "cookie", f"dk{i}")
+        assert by_cookie == find_customer_id(store, PROJECT, "registered", f"dg{i}")
+        # equal timestamps: the later row wins
+        assert plain_properties(store.read_customer(PROJECT, by_cookie)) == {"p": f"third{i}"}

@@ -112,6 +112,50 @@ def lookup_owners(
     return {pair: found.get(pair) for pair in pairs}
 
 
+def same_customer_groups(
+    id_sets: Mapping[int, Mapping[str, str]],
+    known: Mapping[tuple[str, str], str | None] | None,
+) -> list[list[int]]:
+    """The indexes of ``id_sets`` (the ids of a batch's updates: tracking
+    commands, or import rows) in groups that may write the same customer, each
+    group in index order: updates that share an id, or whose ids one known
+    customer owns, transitively (a union-find over the updates). Updates in
+    different groups cannot meet on one customer within the batch, so groups
+    may be written concurrently; the updates of a group must be written one
+    after another, or two first sightings of one person race to claim its ids
+    and split it into two customers."""
+    parent = {index: index for index in id_sets}
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    first_with: dict[object, int] = {}  # an id pair or an owner -> the first command naming it
+    for index, ids in id_sets.items():
+        for pair in ids.items():
+            owner = known.get(pair) if known is not None else None
+            for token in (pair,) if owner is None else (pair, owner):
+                parent[root(index)] = root(first_with.setdefault(token, index))
+    groups: dict[int, list[int]] = {}
+    for index in sorted(id_sets):
+        groups.setdefault(root(index), []).append(index)
+    return list(groups.values())
+
+
+def with_owner(
+    known: Mapping[tuple[str, str], str | None] | None, ids: Mapping[str, str], customer_id: str
+) -> Mapping[tuple[str, str], str | None] | None:
+    """``known`` (from lookup_owners) after an update of ``customer_id`` with
+    ``ids`` succeeded: its ids are that customer's now, so the next update of
+    the same group need not claim them. A new mapping: ``known`` is shared by
+    the writer threads and never changed."""
+    if known is None:
+        return None
+    return {**known, **dict.fromkeys(ids.items(), customer_id)}
+
+
 def run_concurrently(items: Sequence[ItemT], work: Callable[[ItemT], ResultT]) -> list[ResultT]:
     """``work`` over ``items`` on at most MAX_CONCURRENT_COMMANDS threads,
     results in order. The threads belong to one pool per process (a Lambda

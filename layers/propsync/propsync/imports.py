@@ -37,12 +37,18 @@ import tempfile
 import time
 import unicodedata
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 from propsync.bucket import ChunkQueue, ImportBucket
-from propsync.customer_updates import lookup_owners, run_concurrently, write_update
+from propsync.customer_updates import (
+    lookup_owners,
+    run_concurrently,
+    same_customer_groups,
+    with_owner,
+    write_update,
+)
 from propsync.errors import PropsyncError
 from propsync.import_mapping import (
     ImportMapping,
@@ -702,26 +708,43 @@ def _write_batch(
     or by the store). Rows naming the same ids are merged first with the merge
     rule itself, which gives the same result as writing them one by one (the
     rule is order-independent), in one write instead of several racing for
-    the same item. Ids are looked up together; writes run concurrently."""
+    the same item. Ids are looked up together. Updates that may meet on one
+    customer (ids shared or owned by one known customer: a cookie row, then
+    the row that adds its registered id) are written one after another in file
+    order, as tracking writes one customer's commands; the others concurrently."""
     refused = [row for row in rows if isinstance(row, RejectedRow)]
-    groups: dict[tuple[tuple[str, str], ...], list[RowUpdate]] = {}
+    by_ids: dict[tuple[tuple[str, str], ...], list[RowUpdate]] = {}
     for row in rows:
         if isinstance(row, RowUpdate):
-            groups.setdefault(tuple(sorted(row.ids.items())), []).append(row)
+            by_ids.setdefault(tuple(sorted(row.ids.items())), []).append(row)
+    updates = list(by_ids.values())  # in file order of their first rows
     known = (
-        lookup_owners(services.customers, project, (dict(k) for k in groups)) if groups else None
+        lookup_owners(services.customers, project, (u[0].ids for u in updates)) if updates else None
     )
+    Written = tuple[list[RowUpdate], int, int, str | None]  # rows, applied, ignored, problem
+    written: list[Written] = []
 
-    def write(group: list[RowUpdate]) -> tuple[list[RowUpdate], int, int, str | None]:
-        try:
-            versions = merge({}, ((n, v) for row in group for n, v in row.versions.items()))
-            result = write_update(services.customers, project, group[0].ids, versions, known)
-        except Exception as error:  # identity conflict, customer too large, ...
-            return group, 0, 0, _rejection(error, group[0].line)
-        return group, len(result.applied), len(result.ignored), None
+    def write(group: list[int]) -> list[Written]:
+        owners: Mapping[tuple[str, str], str | None] | None = known
+        results: list[Written] = []
+        for index in group:
+            same_ids = updates[index]
+            ids = same_ids[0].ids
+            try:
+                versions = merge({}, ((n, v) for row in same_ids for n, v in row.versions.items()))
+                result = write_update(services.customers, project, ids, versions, owners)
+            except Exception as error:  # identity conflict, customer too large, ...
+                results.append((same_ids, 0, 0, _rejection(error, same_ids[0].line)))
+                continue
+            owners = with_owner(owners, ids, result.customer_id)
+            results.append((same_ids, len(result.applied), len(result.ignored), None))
+        return results
 
+    id_sets = {index: same_ids[0].ids for index, same_ids in enumerate(updates)}
+    for results in run_concurrently(same_customer_groups(id_sets, known), write):
+        written += results
     # counted here, on one thread, from what the writers returned
-    for group, applied, ignored, problem in run_concurrently(list(groups.values()), write):
+    for group, applied, ignored, problem in written:
         if problem is None:
             outcome.counters["rows_written"] += len(group)
             outcome.counters["properties_applied"] += applied

@@ -24,7 +24,9 @@ from propsync.customer_updates import (
     UpdateResult,
     lookup_owners,
     run_concurrently,
+    same_customer_groups,
     update_customer,
+    with_owner,
 )
 from propsync.errors import (
     InvalidInputError,
@@ -115,18 +117,18 @@ def run_batch(
 
         def write(group: list[int]) -> list[tuple[int, Result]]:
             """One customer's commands, one after another in batch order."""
-            owners = known  # shared by the threads: replaced, never changed
+            # shared by the threads: replaced, never changed
+            owners: Mapping[tuple[str, str], str | None] | None = known
             written = []
-            for position, index in enumerate(group):
+            for index in group:
                 result = _run_customers(store, project, prepared[index], received_at, owners)
                 written.append((index, result))
-                if owners is not None and result["success"] and position + 1 < len(group):
-                    # its ids are the customer's now: the next command need not claim them
-                    resolved = dict.fromkeys(prepared[index].ids.items(), result["customer_id"])
-                    owners = {**owners, **resolved}
+                if result["success"]:
+                    owners = with_owner(owners, prepared[index].ids, result["customer_id"])
             return written
 
-        for written in run_concurrently(same_customer_groups(prepared, known), write):
+        id_sets = {index: command.ids for index, command in prepared.items()}
+        for written in run_concurrently(same_customer_groups(id_sets, known), write):
             for index, result in written:
                 results[index] = result
 
@@ -151,33 +153,6 @@ def _is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def same_customer_groups(
-    prepared: Mapping[int, _Prepared], known: Mapping[tuple[str, str], str | None] | None
-) -> list[list[int]]:
-    """The indexes of ``prepared`` in groups that may write the same customer,
-    each group in batch order: commands that share an id, or whose ids one
-    known customer owns, transitively (a union-find over the commands).
-    Commands in different groups cannot meet on one customer within the batch."""
-    parent = {index: index for index in prepared}
-
-    def root(index: int) -> int:
-        while parent[index] != index:
-            parent[index] = parent[parent[index]]
-            index = parent[index]
-        return index
-
-    first_with: dict[object, int] = {}  # an id pair or an owner -> the first command naming it
-    for index, command in prepared.items():
-        for pair in command.ids.items():
-            owner = known.get(pair) if known is not None else None
-            for token in (pair,) if owner is None else (pair, owner):
-                parent[root(index)] = root(first_with.setdefault(token, index))
-    groups: dict[int, list[int]] = {}
-    for index in sorted(prepared):
-        groups.setdefault(root(index), []).append(index)
-    return list(groups.values())
 
 
 def run_customers_command(
@@ -243,7 +218,7 @@ def _run_customers(
     project: str,
     command: _Prepared,
     received_at: float,
-    known_owners: dict[tuple[str, str], str | None] | None,
+    known_owners: Mapping[tuple[str, str], str | None] | None,
     *,
     retry: _RetryMarker | None = None,
 ) -> Result:
