@@ -249,7 +249,11 @@ def serve(
         "sample_customer_id": SAMPLE_CUSTOMER_ID,
     }
     CREDENTIALS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    CREDENTIALS_PATH.write_text(json.dumps(credentials, indent=2) + "\n")
+    # The key's secret: readable by its owner only, as ~/.aws/credentials is.
+    descriptor = os.open(CREDENTIALS_PATH, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file an older run left keeps its mode otherwise
+    with os.fdopen(descriptor, "w") as file:
+        file.write(json.dumps(credentials, indent=2) + "\n")
     print(
         "propsync local stack is up (Ctrl-C stops it)\n"
         + "\n".join(f"  {k}: {v}" for k, v in credentials.items())

@@ -228,7 +228,9 @@ def test_the_readme_walkthrough(stack):
 
 
 def test_credentials_are_written_for_other_tools(stack):
-    credentials = json.loads((stack["dir"] / "credentials.json").read_text())
+    path = stack["dir"] / "credentials.json"
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds the key's secret
+    credentials = json.loads(path.read_text())
     assert credentials["project_token"] == "00000000-0000-0000-0000-000000000000"
     assert credentials["api_key_id"] == "demo-key"
     assert credentials["api_secret"] == "demo-secret-change-me"
