@@ -161,7 +161,7 @@ def one_pass(data: bytes, delimiter: str) -> tuple[list[str], list[tuple[int, li
 def kind_of(problem: str | None) -> str:
     if problem is None:
         return ""
-    return "malformed" if problem.startswith("malformed CSV row") else "too long"
+    return "too long" if problem.startswith("the row has") else "malformed"
 
 
 # Raw pieces of CSV, not csv.writer's output: quoted newlines, escaped quotes,
@@ -304,8 +304,17 @@ def test_a_row_csv_cannot_parse_comes_back_raw_with_the_problem():
     assert records[0] == (5, ["1", "ok"], None)
     assert records[1][0] == 6
     assert records[1][1] == ["2,bad\rfield"]
-    assert "malformed CSV row" in records[1][2]
+    assert "a carriage return (\\r) outside quotes" in records[1][2]
     assert records[2] == (7, ["3", "fine"], None)
+
+
+@pytest.mark.parametrize("head", [b"id,na\rme\n1,2\n", b"id,name\r1,a\r2,b\r"])
+def test_a_lone_carriage_return_in_the_header_is_said_in_plain_words(head):
+    """Not csv's own sentence ("do you need to open the file with newline=''?"),
+    which speaks to a Python programmer, not to whoever exported the file."""
+    with pytest.raises(InvalidMappingError) as raised:
+        read_layout(head, None)
+    assert raised.value.problems[0].startswith("the header row: a carriage return (\\r)")
 
 
 # ---------------------------------------------------------------- rows over the limit

@@ -112,8 +112,23 @@ def _header(head: bytes, start: int, delimiter: str) -> tuple[int | None, list[s
     within ``head``), and its cells."""
     end = _RecordSplitter(delimiter).end(head, start)
     text = head[start : end if end >= 0 else len(head)].decode("utf-8", "surrogateescape")
-    cells = next(csv.reader([text], delimiter=delimiter, strict=False), [])
+    try:
+        cells = next(csv.reader([text], delimiter=delimiter, strict=False), [])
+    except csv.Error as error:
+        raise InvalidMappingError([f"the header row: {csv_problem(error)}"]) from None
     return (end if end >= 0 else None), cells
+
+
+def csv_problem(error: csv.Error) -> str:
+    """csv's refusal in words that say what to change (csv's own sentence
+    about a lone carriage return speaks of opening files in Python)."""
+    if "new-line character seen in unquoted field" in str(error):
+        return (
+            "a carriage return (\\r) outside quotes in the middle of a line: rows must end "
+            "with \\n or \\r\\n, and a field that holds a \\r must be quoted (a file "
+            "whose rows end with \\r alone must be converted first)"
+        )
+    return f"malformed CSV row: {error}"
 
 
 class _RecordSplitter:
@@ -414,7 +429,7 @@ def _rows(text: str, delimiter: str, line: int) -> Iterator[tuple[int, list[str]
         except csv.Error as error:  # csv drops the rest of the line and goes on
             lines = lines or text.split("\n")
             raw = "\n".join(lines[taken : reader.line_num]).rstrip("\r\n")
-            yield line + taken, [raw], f"malformed CSV row: {error}"
+            yield line + taken, [raw], csv_problem(error)
             taken = reader.line_num
 
 
