@@ -364,3 +364,24 @@ def test_a_very_wide_header_is_named_in_part():
 def test_a_mapping_nested_too_deep_for_json_is_a_mapping_problem():
     with pytest.raises(InvalidMappingError, match="nests lists or objects too deeply"):
         mapping_document("[" * 100_000 + "]" * 100_000)
+
+
+non_ascii_digits = st.characters(categories=["Nd"]).filter(lambda c: not c.isascii())
+
+
+@settings(max_examples=200)
+@given(
+    digit=non_ascii_digits,
+    at=st.integers(0, 9),
+    kind=st.sampled_from(["number", "date", "datetime"]),
+)
+def test_only_ascii_digits_make_numbers_and_times(digit, at, kind):
+    """int(), Decimal() and date() read any script's digits (Arabic-Indic, fullwidth);
+    a cell that holds one is refused, not stored as another number or day."""
+    valid = {"number": "2018080512", "date": "2018-08-05", "datetime": "2018-08-05T10:20"}[kind]
+    at = min(at, len(valid) - 1)
+    if not valid[at].isdigit():
+        at = 0
+    cell = valid[:at] + digit + valid[at + 1 :]
+    with pytest.raises(InvalidCellError):
+        parse_cell(cell, kind, UTC)

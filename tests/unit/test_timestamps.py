@@ -202,3 +202,10 @@ def test_a_skew_of_zero_allows_up_to_the_arrival_time_and_no_further(monkeypatch
         normalize_timestamp(NOW + 1, now=NOW)
     monkeypatch.setenv("PROPSYNC_MAX_FUTURE_SKEW_SECONDS", "0.5")
     assert max_future_skew() == 0.5
+
+
+@settings(max_examples=200)
+@given(digit=st.characters(categories=["Nd"]).filter(lambda c: not c.isascii()))
+def test_only_ascii_digits_make_a_timestamp(digit):
+    with pytest.raises(InvalidTimestampError, match="is not a number"):
+        normalize_timestamp(f"15700{digit}1049", now=NOW)

@@ -264,9 +264,10 @@ def _update_timestamp(value: Any, problems: list[str]) -> str | None:
 _ISO = re.compile(
     r"(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})"
     r"(?:[T ](?P<h>\d{1,2}):(?P<mi>\d{1,2})(?::(?P<s>\d{1,2})(?:\.(?P<f>\d+))?)?"
-    r"(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)?)?"
+    r"(?P<tz>Z|[+-]\d{2}(?::?\d{2})?)?)?",
+    re.ASCII,
 )
-_UNIX = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_UNIX = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
@@ -336,9 +337,11 @@ def parse_cell(text: str, type_name: str, zone: tzinfo) -> Any:
         raise InvalidCellError(str(error)) from None
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
-_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+# re.ASCII: \d is 0-9 only, never another script's digits (Arabic-Indic, fullwidth),
+# which int(), Decimal() and date() would otherwise read as numbers
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
 
 
 def _number(text: str, _zone: tzinfo) -> Any:

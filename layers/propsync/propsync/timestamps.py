@@ -86,6 +86,8 @@ def _as_number(value: Any) -> float:
         return _decimal_as_float(value)
     if isinstance(value, str):
         try:
+            if not value.isascii():  # Decimal() reads other scripts' digits ("١٢٣")
+                raise InvalidOperation
             parsed = Decimal(value.strip())
         except InvalidOperation:
             raise InvalidTimestampError(
