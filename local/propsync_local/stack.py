@@ -279,6 +279,27 @@ def run() -> int:
     project = os.environ.get("PROPSYNC_LOCAL_PROJECT_TOKEN", DEFAULT_PROJECT_TOKEN)
     key_id = os.environ.get("PROPSYNC_LOCAL_KEY_ID", DEFAULT_KEY_ID)
     secret = os.environ.get("PROPSYNC_LOCAL_KEY_SECRET", DEFAULT_KEY_SECRET)
+    if aws_port == api_port != 0:
+        raise StartupError(
+            f"PROPSYNC_AWS_PORT and PROPSYNC_API_PORT are both {api_port}: "
+            "give them different ports"
+        )
+    from propsync.access import is_project_token  # noqa: PLC0415
+
+    if not is_project_token(project):
+        raise StartupError(
+            f"PROPSYNC_LOCAL_PROJECT_TOKEN={project!r} is not a project token: use a UUID, "
+            f"e.g. {DEFAULT_PROJECT_TOKEN}"
+        )
+    for variable, value in (
+        ("PROPSYNC_LOCAL_KEY_ID", key_id),
+        ("PROPSYNC_LOCAL_KEY_SECRET", secret),
+    ):
+        if not value or ":" in value:
+            raise StartupError(
+                f"{variable}={value!r} cannot be used in Basic auth: it must be non-empty, "
+                "without ':'"
+            )
     # Both ports first: nothing is created, started or written on a busy port.
     aws_socket = _bound("PROPSYNC_AWS_PORT", aws_port, listening_socket)
     server = _bound(

@@ -477,3 +477,30 @@ def test_every_api_sample_works_against_a_fresh_local_stack(tmp_path):
         for sample in ("Batch", "Customers", "SystemTime"):
             status, tracked = invoke("TrackingFunction", sample)
             assert status == 200, tracked
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"PROPSYNC_AWS_PORT": "same", "PROPSYNC_API_PORT": "same"}, "are both"),
+        ({"PROPSYNC_LOCAL_PROJECT_TOKEN": "not-a-uuid"}, "is not a project token: use a UUID"),
+        ({"PROPSYNC_LOCAL_KEY_ID": "a:b"}, "PROPSYNC_LOCAL_KEY_ID='a:b' cannot be used"),
+        ({"PROPSYNC_LOCAL_KEY_SECRET": ""}, "PROPSYNC_LOCAL_KEY_SECRET='' cannot be used"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_before_anything_is_written(
+    settings, expected, tmp_path
+):
+    """The variable the user set is the one named: not a stack that answers
+    'Invalid project id' or 401 to its own demo key, nor a busy-port error
+    blaming the other port."""
+    ports = {name: str(free_port()) for name in PORT_VARIABLES}
+    same = str(free_port())
+    chosen = {name: (same if value == "same" else value) for name, value in settings.items()}
+    code, output = run_stack_to_exit(tmp_path, **{**ports, **chosen})
+
+    assert code != 0, output
+    assert "Traceback" not in output
+    [message] = own_lines(output)
+    assert expected in message
+    assert not (tmp_path / "credentials.json").exists()
