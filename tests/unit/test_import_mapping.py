@@ -337,6 +337,50 @@ def test_an_id_an_import_accepts_is_one_tracking_accepts(cell):
         assert validate_customer_ids(ids) == ids
 
 
+# Every character str.strip() would take off an end (whitespace, including the
+# control characters \x1c-\x1f, \x85, NBSP and \u2028), and other controls.
+edge_chars = st.one_of(
+    st.sampled_from([c for c in map(chr, range(0x3000 + 1)) if c.isspace()]),
+    st.characters(categories=["Cc", "Zs", "Zl", "Zp"]),
+)
+
+
+@settings(max_examples=300)
+@given(
+    head=st.text(edge_chars, max_size=3),
+    core=st.text(min_size=1, max_size=8),
+    tail=st.text(edge_chars, max_size=3),
+)
+def test_an_id_cell_is_never_imported_as_a_different_id(head, core, tail):
+    """Only spaces are trimmed (README): anything else at either end is part of
+    the id, which tracking's validator then accepts or refuses, with its own
+    sentence; `us\x1f` is never imported as `us`."""
+    cell = head + core + tail
+    expected = cell.strip(" ")
+    assert _outcome(lambda: row_ids(parse_mapping(ID_MAPPING), {"id": cell})) == _outcome(
+        lambda: validate_customer_ids({"registered": expected}) if expected else {}
+    )
+
+
+def _outcome(call):
+    """What a call answers: its ids, or the sentence it refuses them with."""
+    try:
+        return call()
+    except InvalidCustomerIdsError as error:
+        return ("refused", str(error))
+
+
+@pytest.mark.parametrize("cell", ["us\x1f", "\x1cus", "us\x85", "us\r", "\tus", "us\n"])
+def test_an_id_cell_with_a_control_character_at_an_end_is_refused(cell):
+    with pytest.raises(InvalidCustomerIdsError, match="contains a control character"):
+        row_ids(parse_mapping(ID_MAPPING), {"id": cell})
+
+
+def test_a_constant_id_with_a_control_character_at_an_end_is_refused():
+    with pytest.raises(InvalidMappingError, match="contains a control character"):
+        parse_mapping({**ID_MAPPING, "constant_columns": [{"name": "id", "value": "us\x1f"}]})
+
+
 def test_the_edge_of_the_id_limit_is_accepted():
     assert row_ids(parse_mapping(ID_MAPPING), {"id": "é" * 512}) == {"registered": "é" * 512}
 
