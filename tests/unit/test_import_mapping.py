@@ -249,6 +249,47 @@ def test_cells_that_do_not_parse_say_why(text, type_name, message):
         parse_cell(text, type_name, UTC)
 
 
+def test_an_id_type_mapped_from_two_columns_is_refused_with_the_other_problems():
+    """Two columns for one id type: the last one silently won (dupB imported,
+    dupA dropped). Refused as a property mapped twice is."""
+    with pytest.raises(InvalidMappingError) as raised:
+        parse_mapping(
+            {
+                "properties": [
+                    {"from_column": "e", "to_property": "z", "type": "string"},
+                    {"from_column": "f", "to_property": "z", "type": "string"},
+                ],
+                "ids": [
+                    {"from_column": "crm_id", "to_id": "registered"},
+                    {"from_column": "email_id", "to_id": "registered"},
+                    {"from_column": "mail", "to_id": "email"},
+                    {"from_column": "mail2", "to_id": "email"},
+                    {"from_column": "phone", "to_id": "phone"},
+                ],
+                "timezone": "Mars/Olympus",
+            }
+        )
+    assert raised.value.problems == [
+        "property 'z' is mapped twice",
+        "id type 'registered' is mapped twice",
+        "id type 'email' is mapped twice",
+        "unknown timezone 'Mars/Olympus'; use an IANA name such as 'UTC' or 'Europe/Bratislava'",
+    ]
+
+
+def test_one_column_may_give_two_id_types():
+    mapping = parse_mapping(
+        {
+            "properties": [],
+            "ids": [
+                {"from_column": "mail", "to_id": "email"},
+                {"from_column": "mail", "to_id": "registered"},
+            ],
+        }
+    )
+    assert row_ids(mapping, {"mail": "a@b.c"}) == {"email": "a@b.c", "registered": "a@b.c"}
+
+
 def test_row_ids_skip_empty_cells_and_use_constants():
     mapping = parse_mapping(
         {

@@ -223,12 +223,17 @@ def _ids(value: Any, problems: list[str]) -> list[IdColumn]:
         problems.append("ids: at least one id column is required")
         return []
     columns = []
+    seen: set[str] = set()
     for index, entry in enumerate(_entries(value, "ids", {"from_column", "to_id"}, problems)):
         try:
             validate_customer_ids({entry["to_id"]: "x"})
         except PropsyncError as error:
             problems.append(f"ids[{index}].to_id: {error}")
             continue
+        if entry["to_id"] in seen:  # a customer has one id of a type: one column would be lost
+            problems.append(f"id type {entry['to_id']!r} is mapped twice")
+            continue
+        seen.add(entry["to_id"])
         columns.append(IdColumn(str(entry["from_column"]), entry["to_id"]))
     return columns
 
