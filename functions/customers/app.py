@@ -22,7 +22,7 @@ from propsync.api import (
     received_at,
     require_permission,
 )
-from propsync.customer_updates import edit_customer
+from propsync.customer_updates import edit_customer, prepare_property_versions
 from propsync.customer_view import export_ids, plain_properties, properties_with_timestamps
 from propsync.errors import InvalidInputError, shown
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
@@ -87,10 +87,11 @@ def patch_customer(event: dict[str, Any], customer_id: str) -> Response:
     principal = principal_from_event(event)
     require_permission(principal, Permission.SET_CUSTOMER_PROPERTIES)
     body = CustomerPatch.parse(json_body(event))
+    # UI edits carry the server's time; the whole body is checked before the
+    # path is resolved, so a bad body is a 400 whatever customer it names
+    versions = prepare_property_versions(body.properties, received_at(event))
     customer_id = _customer_in_path(event, principal.project, customer_id)
-    store = store_from_environment()
-    now = received_at(event)  # UI edits carry the server's time
-    result = edit_customer(store, principal.project, customer_id, body.properties, now=now)
+    result = edit_customer(store_from_environment(), principal.project, customer_id, versions)
     if result is None:
         raise CustomerNotFoundError(customer_id)
     metrics.add_metric("CustomerEdits", MetricUnit.Count, 1)

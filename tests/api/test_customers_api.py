@@ -100,15 +100,15 @@ def test_patch_of_an_unknown_customer_is_404_and_creates_nothing(api):
     assert api.get_customer("01JDQ6Z0Q9X6V1N0K3W9M5T2RB").status == 404
 
 
-@pytest.mark.parametrize(
-    ("payload", "message"),
-    [
-        ({}, "properties is required"),
-        ({"properties": [1]}, "properties must be an object, got a list"),
-        ({"properties": {"": 1}}, "must not be empty"),
-        ({"properties": {"a": "x" * 17000}}, "at most 16384 bytes"),
-    ],
-)
+BAD_PATCH_BODIES = [
+    ({}, "properties is required"),
+    ({"properties": [1]}, "properties must be an object, got a list"),
+    ({"properties": {"": 1}}, "must not be empty"),
+    ({"properties": {"a": "x" * 17000}}, "at most 16384 bytes"),
+]
+
+
+@pytest.mark.parametrize(("payload", "message"), BAD_PATCH_BODIES)
 def test_bad_patch_bodies_are_refused(api, customer, payload, message):
     response = api.patch_customer(customer, payload)
     assert response.status == 400
@@ -116,6 +116,31 @@ def test_bad_patch_bodies_are_refused(api, customer, payload, message):
     assert api.get_customer(customer).json()["properties"] == {
         "first_name": "Marian",
         "tier": "gold",
+    }
+
+
+@pytest.mark.parametrize(("payload", "message"), BAD_PATCH_BODIES)
+@pytest.mark.parametrize(
+    ("path_id", "query"),
+    [
+        ("01JDQ6Z0Q9X6V1N0K3W9M5T2RB", {}),  # a ULID no customer has
+        ("not-a-ulid", {}),
+        ("nobody", {"id_type": "registered"}),
+        ("mgalik", {"id_type": "bad type!"}),
+        ("x" * 1025, {"id_type": "registered"}),
+    ],
+)
+def test_a_bad_patch_body_is_a_400_whatever_the_path_names(
+    api, customer, path_id, query, payload, message
+):
+    """The body is checked before the path is resolved: a client learns what
+    is wrong with its edit, and the same body never gets 400 on one unknown
+    customer and 404 on another."""
+    response = api.patch_customer(path_id, payload, query=query)
+    assert response.status == 400, response.body
+    assert message in response.json()["error"]
+    assert api.get_customer("mgalik", query={"id_type": "registered"}).json() == {
+        "properties": {"first_name": "Marian", "tier": "gold"}
     }
 
 

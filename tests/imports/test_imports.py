@@ -147,10 +147,10 @@ def test_empty_cells_clear_and_bad_rows_are_rejected_without_stopping(imports):
     assert plain_properties(customer(imports, "m1")) == {"email": "m@example.com", "age": 43}
     assert customer(imports, "m2") is None
     assert imports.rejected("crm", "two.csv").decode().splitlines() == [
-        "line,reason,idecko,meno,email,age",
-        "3,'old' is not a number (column 'age'),m2,Jana,j@example.com,old",
-        "4,no id: the id column(s) 'idecko' are empty,,Nobody,n@example.com,1",
-        "5,the row has 2 cells; the header has 4,m3,Short",
+        '"line","reason","idecko","meno","email","age"',
+        '"3","\'old\' is not a number (column \'age\')","m2","Jana","j@example.com","old"',
+        '"4","no id: the id column(s) \'idecko\' are empty","","Nobody","n@example.com","1"',
+        '"5","the row has 2 cells; the header has 4","m3","Short"',
     ]
 
 
@@ -425,7 +425,7 @@ def test_a_gzipped_file_with_a_50_mb_line_rejects_it_in_constant_memory(imports)
     reason = f"the row has {row_bytes} bytes; at most {MAX_ROW_BYTES} are allowed"
     assert report["errors"] == [{"line": 3, "reason": reason}]
     rejected = imports.rejected("long", "long.csv.gz").decode().splitlines()
-    assert rejected[1] == f'3,{reason},"m2,' + "x" * (ECHO_BYTES - 3) + '"'
+    assert rejected[1] == f'"3","{reason}","m2,' + "x" * (ECHO_BYTES - 3) + '"'
     assert plain_properties(customer(imports, "m3"))["first_name"] == "Eva"
     assert peak < IMPORT_PEAK_MIB << 20, peak  # the line alone is 50 MB
 

@@ -249,6 +249,47 @@ def test_cells_that_do_not_parse_say_why(text, type_name, message):
         parse_cell(text, type_name, UTC)
 
 
+def test_an_id_type_mapped_from_two_columns_is_refused_with_the_other_problems():
+    """Two columns for one id type: the last one silently won (dupB imported,
+    dupA dropped). Refused as a property mapped twice is."""
+    with pytest.raises(InvalidMappingError) as raised:
+        parse_mapping(
+            {
+                "properties": [
+                    {"from_column": "e", "to_property": "z", "type": "string"},
+                    {"from_column": "f", "to_property": "z", "type": "string"},
+                ],
+                "ids": [
+                    {"from_column": "crm_id", "to_id": "registered"},
+                    {"from_column": "email_id", "to_id": "registered"},
+                    {"from_column": "mail", "to_id": "email"},
+                    {"from_column": "mail2", "to_id": "email"},
+                    {"from_column": "phone", "to_id": "phone"},
+                ],
+                "timezone": "Mars/Olympus",
+            }
+        )
+    assert raised.value.problems == [
+        "property 'z' is mapped twice",
+        "id type 'registered' is mapped twice",
+        "id type 'email' is mapped twice",
+        "unknown timezone 'Mars/Olympus'; use an IANA name such as 'UTC' or 'Europe/Bratislava'",
+    ]
+
+
+def test_one_column_may_give_two_id_types():
+    mapping = parse_mapping(
+        {
+            "properties": [],
+            "ids": [
+                {"from_column": "mail", "to_id": "email"},
+                {"from_column": "mail", "to_id": "registered"},
+            ],
+        }
+    )
+    assert row_ids(mapping, {"mail": "a@b.c"}) == {"email": "a@b.c", "registered": "a@b.c"}
+
+
 def test_row_ids_skip_empty_cells_and_use_constants():
     mapping = parse_mapping(
         {
@@ -335,6 +376,50 @@ def test_an_id_an_import_accepts_is_one_tracking_accepts(cell):
         return
     if ids:  # (a blank cell is no id: the row is rejected for that)
         assert validate_customer_ids(ids) == ids
+
+
+# Every character str.strip() would take off an end (whitespace, including the
+# control characters \x1c-\x1f, \x85, NBSP and \u2028), and other controls.
+edge_chars = st.one_of(
+    st.sampled_from([c for c in map(chr, range(0x3000 + 1)) if c.isspace()]),
+    st.characters(categories=["Cc", "Zs", "Zl", "Zp"]),
+)
+
+
+@settings(max_examples=300)
+@given(
+    head=st.text(edge_chars, max_size=3),
+    core=st.text(min_size=1, max_size=8),
+    tail=st.text(edge_chars, max_size=3),
+)
+def test_an_id_cell_is_never_imported_as_a_different_id(head, core, tail):
+    """Only spaces are trimmed (README): anything else at either end is part of
+    the id, which tracking's validator then accepts or refuses, with its own
+    sentence; `us\x1f` is never imported as `us`."""
+    cell = head + core + tail
+    expected = cell.strip(" ")
+    assert _outcome(lambda: row_ids(parse_mapping(ID_MAPPING), {"id": cell})) == _outcome(
+        lambda: validate_customer_ids({"registered": expected}) if expected else {}
+    )
+
+
+def _outcome(call):
+    """What a call answers: its ids, or the sentence it refuses them with."""
+    try:
+        return call()
+    except InvalidCustomerIdsError as error:
+        return ("refused", str(error))
+
+
+@pytest.mark.parametrize("cell", ["us\x1f", "\x1cus", "us\x85", "us\r", "\tus", "us\n"])
+def test_an_id_cell_with_a_control_character_at_an_end_is_refused(cell):
+    with pytest.raises(InvalidCustomerIdsError, match="contains a control character"):
+        row_ids(parse_mapping(ID_MAPPING), {"id": cell})
+
+
+def test_a_constant_id_with_a_control_character_at_an_end_is_refused():
+    with pytest.raises(InvalidMappingError, match="contains a control character"):
+        parse_mapping({**ID_MAPPING, "constant_columns": [{"name": "id", "value": "us\x1f"}]})
 
 
 def test_the_edge_of_the_id_limit_is_accepted():

@@ -295,7 +295,23 @@ def test_a_constant_column_can_be_the_timestamp():
 def test_rejected_rows_are_written_back_as_they_were_with_line_and_reason():
     rows = [RejectedRow(3, ["m", "a,b", "x\udcff"], "bad")]
     data = rejected_csv(rows, HEADER, ",")
-    assert data == b'line,reason,id,name,age\n3,bad,m,"a,b",x\xff\n'
+    # every cell quoted (OWASP: no other separator splits a cell), bytes as read
+    assert data == b'"line","reason","id","name","age"\n"3","bad","m","a,b","x\xff"\n'
+
+
+def test_a_formula_after_another_separator_is_not_a_cell_of_its_own():
+    """The trial's cell: in a comma file, a spreadsheet splitting on ';' must
+    not see a cell that starts with '='."""
+    rows = [RejectedRow(3, ["x;=cmd|' /C calc'!A0"], "bad")]
+    text = rejected_csv(rows, ["id"], ",").decode()
+    assert list(csv.reader(io.StringIO(text), delimiter=","))[1] == [
+        "3",
+        "bad",
+        "x;'=cmd|' /C calc'!A0",
+    ]
+    for delimiter in DELIMITERS:
+        cells = [cell for row in csv.reader(io.StringIO(text), delimiter=delimiter) for cell in row]
+        assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)], delimiter
 
 
 def test_a_row_csv_cannot_parse_comes_back_raw_with_the_problem():
@@ -450,9 +466,13 @@ def test_a_batch_of_large_rows_is_cut_by_its_bytes():
 # ---------------------------------------------------------------- the rejected file
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-spreadsheet_cells = st.builds(
-    str.__add__, st.sampled_from(["", "'", " ", *FORMULA_STARTS]), st.text(max_size=6)
-)
+# what can start a field when the file is read with another delimiter than its own
+SEPARATORS = (*DELIMITERS, "\r", "\n")
+# cells built of pieces that make formulas after a separator, a quote or a line break
+spreadsheet_cells = st.lists(
+    st.one_of(st.sampled_from(["'", " ", '"', *FORMULA_STARTS, *SEPARATORS]), st.text(max_size=3)),
+    max_size=6,
+).map("".join)
 
 
 @FORMULAS
@@ -468,8 +488,10 @@ spreadsheet_cells = st.builds(
 )
 def test_no_cell_of_the_rejected_file_is_a_formula(header, rows, delimiter):
     """Whatever the file held (the header, the cells) and whatever the reason
-    says, a cell a spreadsheet would run as a formula gets a ' in front (OWASP
-    CSV injection); every other cell is echoed as it was."""
+    says, read with its own delimiter or any other one, no field starts with a
+    character a spreadsheet runs as a formula (OWASP CSV injection): such a
+    character at the start of a cell, or after a separator, quotes or a line
+    break inside it, gets a ' in front; everything else is echoed as it was."""
     rejected = [RejectedRow(line, cells, reason) for line, cells, reason in rows]
     data = rejected_csv(rejected, header, delimiter)
     text = data.decode("utf-8", errors="surrogateescape")
@@ -478,7 +500,25 @@ def test_no_cell_of_the_rejected_file_is_a_formula(header, rows, delimiter):
     echoed += [[str(line), reason, *cells] for line, cells, reason in rows]
 
     def inert(cell):
-        return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+        shown, exposed = [], True  # where a field could start
+        for char in cell:
+            if exposed and char in FORMULA_STARTS:
+                shown.append("'")
+            shown.append(char)
+            exposed = char in SEPARATORS or (exposed and char == '"' and bool(shown[:-1]))
+        return "".join(shown)
 
     assert parsed == [[inert(cell) for cell in row] for row in echoed]
     assert not [cell for row in parsed for cell in row if cell.startswith(FORMULA_STARTS)]
+    # Read with another delimiter, fields are cut where the file never meant
+    # it. In a tab-delimited file such a field can start with the tab between
+    # two quoted cells ('\t"...'); a tab or \r is a formula start because
+    # spreadsheets skip it, so what must not follow them is =, +, - or @.
+    for reading in DELIMITERS:
+        fields = csv.reader(io.StringIO(text, newline=""), delimiter=reading)
+        formulas = [cell for row in fields for cell in row if _runs_as_formula(cell)]
+        assert not formulas, (reading, formulas)
+
+
+def _runs_as_formula(cell):
+    return cell.lstrip("\t\r").startswith(("=", "+", "-", "@"))

@@ -66,7 +66,7 @@ def test_import_file_figures():
     rows = test_import_rows
     assert f"| {rows.BOUNDARIES.max_examples} files per run," in DOC
     assert f"| {rows.ROW_LIMITS.max_examples} files per run;" in DOC
-    assert f"| {rows.FORMULAS.max_examples} per run |" in DOC
+    assert f"| {rows.FORMULAS.max_examples} per run;" in DOC
     assert f"one {rows.LONG_LINE_MB} MB row" in DOC
     assert f"traced peak of {rows.READ_PEAK_MIB} MiB" in DOC
     imports = test_imports

@@ -178,11 +178,13 @@ def _shared_pool() -> ThreadPoolExecutor:
 
 
 def edit_customer(
-    store: CustomerStore, project: str, customer_id: str, properties: Any, *, now: float
+    store: CustomerStore, project: str, customer_id: str, versions: Mapping[str, PropertyVersion]
 ) -> UpdateResult | None:
-    """A UI edit of an existing customer: every property stamped with ``now``
-    (server time). None if the customer does not exist (nothing is created)."""
-    versions = prepare_property_versions(properties, now)
+    """A UI edit of an existing customer, its properties already validated by
+    ``prepare_property_versions`` (stamped with the server's time): the caller
+    checks the body before it resolves the customer, so a bad body is a 400
+    whichever customer the path names. None if the customer does not exist
+    (nothing is created)."""
     if store.read_customer(project, customer_id) is None:
         return None
     written = store.write_properties(project, customer_id, versions) if versions else None

@@ -98,7 +98,7 @@ def parse_mapping(document: Any) -> ImportMapping:
     zone, zone_name = _timezone(document.get("timezone", "UTC"), problems)
     timestamp_column = _update_timestamp(document.get("update_timestamp"), problems)
     for column in ids:
-        constant = constants.get(column.column, "").strip()
+        constant = _id_cell(constants.get(column.column, ""))
         if constant:
             try:
                 validate_customer_ids({column.id_type: constant})
@@ -223,12 +223,17 @@ def _ids(value: Any, problems: list[str]) -> list[IdColumn]:
         problems.append("ids: at least one id column is required")
         return []
     columns = []
+    seen: set[str] = set()
     for index, entry in enumerate(_entries(value, "ids", {"from_column", "to_id"}, problems)):
         try:
             validate_customer_ids({entry["to_id"]: "x"})
         except PropsyncError as error:
             problems.append(f"ids[{index}].to_id: {error}")
             continue
+        if entry["to_id"] in seen:  # a customer has one id of a type: one column would be lost
+            problems.append(f"id type {entry['to_id']!r} is mapped twice")
+            continue
+        seen.add(entry["to_id"])
         columns.append(IdColumn(str(entry["from_column"]), entry["to_id"]))
     return columns
 
@@ -439,16 +444,24 @@ def mapping_document(text: str | bytes) -> Any:
 
 
 def row_ids(mapping: ImportMapping, row: Mapping[str, str]) -> dict[str, str]:
-    """The row's non-empty ids (constant columns included), each cell stripped
-    of surrounding whitespace and then validated exactly as tracking validates
+    """The row's non-empty ids (constant columns included), each cell trimmed
+    of surrounding spaces and then validated exactly as tracking validates
     ``customer_ids`` (InvalidCustomerIdsError): an id an import creates is one
     every API call can reach."""
     ids = {}
     for column in mapping.ids:
-        value = mapping.constants.get(column.column, row.get(column.column, ""))
-        if value.strip():
-            ids[column.id_type] = value.strip()
+        value = _id_cell(mapping.constants.get(column.column, row.get(column.column, "")))
+        if value:
+            ids[column.id_type] = value
     return validate_customer_ids(ids) if ids else ids
+
+
+def _id_cell(cell: str) -> str:
+    """An id cell without the spaces that pad it, and nothing else: str.strip()
+    would also take off tabs, newlines, \x1c-\x1f, \x85, NBSP and \u2028, so
+    ``us\x1f`` would become another customer's ``us`` instead of being refused
+    as tracking refuses it."""
+    return cell.strip(" ")
 
 
 def _shown(text: str) -> str:

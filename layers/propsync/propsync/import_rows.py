@@ -42,6 +42,10 @@ ECHO_BYTES = 1024
 csv.field_size_limit(MAX_ROW_BYTES)
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Read with another delimiter than its own, a quoted file is cut after a
+# closing quote wherever that delimiter or a line break stands, and quotes
+# after the cut open a field: a formula character there starts a field too.
+_FORMULA_AFTER_A_CUT = re.compile(r'([,;\t|\r\n]"*)(?=[=+\-@\t\r])')
 
 
 @dataclass(frozen=True)
@@ -481,13 +485,16 @@ def map_record(
 def rejected_csv(
     rows: Iterable[RejectedRow], header: list[str], delimiter: str, *, with_header: bool = True
 ) -> bytes:
-    """The rejected rows as they were, with their line and reason first. A
-    cell that a spreadsheet would run as a formula (it starts with ``=``,
-    ``+``, ``-``, ``@``, a tab or a ``\r``) is written with a ``'`` in front,
-    in every cell: the header, the row's cells and the reason (OWASP CSV
-    injection)."""
+    """The rejected rows as they were, with their line and reason first,
+    made safe to open in a spreadsheet as OWASP advises against CSV
+    injection, in every cell (the header, the row's cells and the reason):
+    every cell is quoted, and a character a spreadsheet would run as a
+    formula (``=``, ``+``, ``-``, ``@``, a tab or a ``\r``) gets a ``'`` in
+    front where a field could start: at the start of the cell, or after a
+    separator (any of ``DELIMITERS``), quotes or a line break inside it,
+    since a spreadsheet may split the file on another delimiter than its own."""
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
     if with_header:
         writer.writerow(["line", "reason", *map(_inert, header)])
     for row in rows:
@@ -496,4 +503,5 @@ def rejected_csv(
 
 
 def _inert(cell: str) -> str:
+    cell = _FORMULA_AFTER_A_CUT.sub(r"\1'", cell)
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
