@@ -5,8 +5,9 @@ The model is the product document's: ``properties`` (``from_column``,
 ``constant_columns`` (``name``, ``value``: a column with the same value in
 every row), ``timezone`` (IANA, default UTC) and an optional
 ``update_timestamp: {"from_column": ...}``; propsync adds an optional
-``delimiter``. Validation lists every problem at once, so a user fixes the
-mapping in one go. Pure: no I/O.
+``delimiter``. Validation comes in two rounds, each listing every problem it
+finds: the mapping's own shape (``parse_mapping``), then, once that passes,
+its columns against the file's header (``check_columns``). Pure: no I/O.
 """
 
 from __future__ import annotations
