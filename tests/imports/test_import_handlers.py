@@ -122,3 +122,24 @@ def test_a_chunk_message_that_is_not_a_chunk_is_reported_alone(environment):
 def test_the_s3_event_carries_the_key_url_encoded_as_s3_does():
     event = s3_event("imports/p/crm snapshot/a+b.csv", "1", "bucket")
     assert event["Records"][0]["s3"]["object"]["key"] == "imports/p/crm+snapshot/a%2Bb.csv"
+
+
+def test_a_chunk_size_that_is_not_one_fails_the_import_with_a_report_naming_it(
+    environment, monkeypatch
+):
+    imports = environment
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "abc")
+    imports.put_mapping("crm", MAPPING)
+    key = f"imports/{PROJECT}/crm/a.csv"
+    etag = imports.s3.put_object(Bucket=imports.bucket, Key=key, Body=b"id,First Name\nm1,M\n")[
+        "ETag"
+    ]
+
+    answer = load_handler("ImportFunction")(
+        s3_event(key, "00C1", imports.bucket, etag), LambdaContext("ImportFunction")
+    )
+
+    assert answer["executions"][0]["status"] == "failed"
+    [problem] = imports.report("crm", "a.csv")["problems"]
+    assert "PROPSYNC_IMPORT_CHUNK_BYTES='abc' is not a chunk size" in problem
+    assert "from 1 to 67108864" in problem

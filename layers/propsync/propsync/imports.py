@@ -81,10 +81,13 @@ from propsync.store import (
 
 logger = logging.getLogger(__name__)
 
+# template.yaml's parameter ImportChunkBytes on AWS; the environment of `make run`
 CHUNK_BYTES_ENV = "PROPSYNC_IMPORT_CHUNK_BYTES"
 # 16 MB is about 150,000 rows of ~100 bytes: a few minutes at 1,000 rows/s, well
 # inside Lambda's 15-minute limit; a 1 GB file becomes 64 parallel chunks.
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
+# four times that, about 10 minutes of rows: the most one invocation can finish
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
 ROWS_PER_BATCH = 500  # one batched identity lookup, then concurrent writes
 # ... or fewer rows when they are large: a row may have up to 1 MiB
 # (import_rows.MAX_ROW_BYTES), and 500 of those must not be held at once
@@ -247,7 +250,19 @@ def execution_id_for(bucket: str, key: str, sequencer: str) -> str:
 
 
 def chunk_bytes() -> int:
-    return int(os.environ.get(CHUNK_BYTES_ENV) or DEFAULT_CHUNK_BYTES)
+    """The chunk size the environment sets (DEFAULT_CHUNK_BYTES if unset or
+    empty): a whole number of bytes from 1 to MAX_CHUNK_BYTES, else ValueError
+    saying so. (The stack parameter allows 1 MiB and up; smaller values are for
+    trying chunking locally.)"""
+    raw = os.environ.get(CHUNK_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CHUNK_BYTES
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_CHUNK_BYTES:
+        raise ValueError(
+            f"{CHUNK_BYTES_ENV}={raw[:40]!r} is not a chunk size: set it to a whole number of "
+            f"bytes from 1 to {MAX_CHUNK_BYTES} (default {DEFAULT_CHUNK_BYTES}), or leave it unset"
+        )
+    return int(raw)
 
 
 @dataclass
@@ -378,7 +393,10 @@ def _plan_size_problem(plan: dict[str, Any]) -> str | None:
     advice = {
         "mapping": "map fewer columns",
         "header": "remove the columns the mapping does not use from the file",
-        "chunks": f"set {CHUNK_BYTES_ENV} higher, for fewer and larger chunks",
+        "chunks": (
+            f"set the stack parameter ImportChunkBytes ({CHUNK_BYTES_ENV} for make run) "
+            f"higher, up to {MAX_CHUNK_BYTES}, for fewer and larger chunks"
+        ),
     }
     return (
         f"the import's plan is {size} bytes (the mapping {parts['mapping']} bytes; the header, "
