@@ -26,8 +26,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             )
             continue
         key = unquote_plus(s3["object"]["key"])  # S3 event keys arrive URL-encoded
-        sequencer = s3["object"].get("sequencer") or s3["object"].get("eTag", "")
-        execution = start_execution(services, key, sequencer)
+        etag = s3["object"].get("eTag")  # the version every read of the execution is pinned to
+        sequencer = s3["object"].get("sequencer") or etag or ""
+        execution = start_execution(services, key, sequencer, etag)
         if execution is not None:
             started.append(
                 {"key": key, "execution_id": execution.execution_id, "status": execution.status}

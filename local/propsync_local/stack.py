@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from propsync.imports import chunk_bytes
 from propsync_local import moto_server
 from propsync_local.cfn_template import (
     REPO_ROOT,
@@ -274,6 +275,10 @@ def main() -> int:
 
 
 def run() -> int:
+    try:
+        chunk_bytes()  # read at each import: a bad value is refused now, not at the first one
+    except ValueError as error:
+        raise StartupError(str(error)) from None
     aws_port = _port("PROPSYNC_AWS_PORT", 4566)
     api_port = _port("PROPSYNC_API_PORT", 3000)
     project = os.environ.get("PROPSYNC_LOCAL_PROJECT_TOKEN", DEFAULT_PROJECT_TOKEN)

@@ -50,16 +50,15 @@ class ImportTriggers(threading.Thread):
             for item in page.get("Contents", []):
                 if import_file(item["Key"]) is None:
                     continue  # mapping.json and anything else: no execution
-                sequencer = (
-                    f"{int(item['LastModified'].timestamp() * 1e6):X}{item['ETag'].strip(chr(34))}"
-                )
+                etag = item["ETag"].strip('"')  # unquoted in S3 events
+                sequencer = f"{int(item['LastModified'].timestamp() * 1e6):X}{etag}"
                 version = f"{item['Key']}\n{sequencer}"
                 attempts = self._seen.get(version, 0)
                 if attempts >= MAX_ATTEMPTS or attempts < 0:
                     continue
                 try:
                     load_handler("ImportFunction")(
-                        s3_event(self._bucket, item["Key"], sequencer, item["Size"]),
+                        s3_event(self._bucket, item["Key"], sequencer, item["Size"], etag),
                         LambdaContext("ImportFunction"),
                     )
                     self._seen[version] = -1  # done
@@ -90,13 +89,15 @@ class ImportTriggers(threading.Thread):
                     )
 
 
-def s3_event(bucket: str, key: str, sequencer: str, size: int) -> dict[str, Any]:
+def s3_event(bucket: str, key: str, sequencer: str, size: int, etag: str) -> dict[str, Any]:
+    """S3's "object created" event for one upload: its eTag is what every read
+    of the execution is pinned to, as on AWS."""
     sample = json.loads((EVENTS_DIR / "ImportFunction.S3Put.json").read_text())
     record = copy.deepcopy(sample["Records"][0])
     record["s3"]["bucket"]["name"] = bucket
     record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
     record["s3"]["object"].update(
-        {"key": quote_plus(key, safe="/"), "sequencer": sequencer, "size": size}
+        {"key": quote_plus(key, safe="/"), "sequencer": sequencer, "size": size, "eTag": etag}
     )
     return {"Records": [record]}
 

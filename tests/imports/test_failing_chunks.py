@@ -81,11 +81,11 @@ def fail_chunk_reads(monkeypatch, record, chunk: int, error: Exception) -> list[
     real = imports_module._downloaded
     attempts = []
 
-    def downloaded(bucket, target, chunk_start, end):
+    def downloaded(bucket, target, chunk_start, end, etag):
         if chunk_start == start:
             attempts.append(1)
             raise error
-        return real(bucket, target, chunk_start, end)
+        return real(bucket, target, chunk_start, end, etag)
 
     monkeypatch.setattr(imports_module, "_downloaded", downloaded)
     return attempts
@@ -181,10 +181,10 @@ def test_a_chunk_that_fails_and_then_succeeds_counts_once(environment, monkeypat
     real = imports_module._downloaded
     failures = iter([True, True])
 
-    def flaky(bucket, target, start, end):
+    def flaky(bucket, target, start, end, etag):
         if start == record.plan["chunks"][1][0] and next(failures, False):
             raise ConnectionError("reset")
-        return real(bucket, target, start, end)
+        return real(bucket, target, start, end, etag)
 
     monkeypatch.setattr(imports_module, "_downloaded", flaky)
     pump(imports)

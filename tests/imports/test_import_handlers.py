@@ -14,9 +14,10 @@ MAPPING = {
 }
 
 
-def s3_event(key: str, sequencer: str, bucket: str) -> dict:
-    """What S3 sends (the sample, key URL-encoded), as the local stack builds it."""
-    return triggers.s3_event(bucket, key, sequencer, size=100)
+def s3_event(key: str, sequencer: str, bucket: str, etag: str = "0" * 32) -> dict:
+    """What S3 sends (the sample, key URL-encoded, the upload's eTag unquoted),
+    as the local stack builds it."""
+    return triggers.s3_event(bucket, key, sequencer, size=100, etag=etag.strip('"'))
 
 
 def sqs_event(messages: list[dict]) -> dict:
@@ -39,10 +40,12 @@ def test_an_s3_event_with_an_url_encoded_key_runs_the_import(environment):
     imports = environment
     imports.put_mapping("crm snapshot", MAPPING)
     key = f"imports/{PROJECT}/crm snapshot/people (1).csv"
-    imports.s3.put_object(Bucket=imports.bucket, Key=key, Body=b"id,First Name\nm1,Marian\n")
+    etag = imports.s3.put_object(
+        Bucket=imports.bucket, Key=key, Body=b"id,First Name\nm1,Marian\n"
+    )["ETag"]
 
     answer = load_handler("ImportFunction")(
-        s3_event(key, "00A1", imports.bucket), LambdaContext("ImportFunction")
+        s3_event(key, "00A1", imports.bucket, etag), LambdaContext("ImportFunction")
     )
 
     assert answer["executions"][0]["status"] == "succeeded"
@@ -79,9 +82,11 @@ def test_chunk_messages_through_the_sqs_handler_with_a_failed_one_reported(
     imports.put_mapping("big", MAPPING)
     rows = b"".join(b"c%d,Name %d\n" % (i, i) for i in range(30))
     key = f"imports/{PROJECT}/big/big.csv"
-    imports.s3.put_object(Bucket=imports.bucket, Key=key, Body=b"id,First Name\n" + rows)
+    etag = imports.s3.put_object(Bucket=imports.bucket, Key=key, Body=b"id,First Name\n" + rows)[
+        "ETag"
+    ]
     load_handler("ImportFunction")(
-        s3_event(key, "00B2", imports.bucket), LambdaContext("ImportFunction")
+        s3_event(key, "00B2", imports.bucket, etag), LambdaContext("ImportFunction")
     )
     messages = imports.messages()
     assert len(messages) > 3
@@ -117,3 +122,24 @@ def test_a_chunk_message_that_is_not_a_chunk_is_reported_alone(environment):
 def test_the_s3_event_carries_the_key_url_encoded_as_s3_does():
     event = s3_event("imports/p/crm snapshot/a+b.csv", "1", "bucket")
     assert event["Records"][0]["s3"]["object"]["key"] == "imports/p/crm+snapshot/a%2Bb.csv"
+
+
+def test_a_chunk_size_that_is_not_one_fails_the_import_with_a_report_naming_it(
+    environment, monkeypatch
+):
+    imports = environment
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "abc")
+    imports.put_mapping("crm", MAPPING)
+    key = f"imports/{PROJECT}/crm/a.csv"
+    etag = imports.s3.put_object(Bucket=imports.bucket, Key=key, Body=b"id,First Name\nm1,M\n")[
+        "ETag"
+    ]
+
+    answer = load_handler("ImportFunction")(
+        s3_event(key, "00C1", imports.bucket, etag), LambdaContext("ImportFunction")
+    )
+
+    assert answer["executions"][0]["status"] == "failed"
+    [problem] = imports.report("crm", "a.csv")["problems"]
+    assert "PROPSYNC_IMPORT_CHUNK_BYTES='abc' is not a chunk size" in problem
+    assert "from 1 to 67108864" in problem

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import boto3  # loaded at init, like store.py's
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -19,6 +20,30 @@ else:
 
 BUCKET_ENV = "PROPSYNC_IMPORT_BUCKET"
 QUEUE_ENV = "PROPSYNC_CHUNK_QUEUE_URL"
+
+
+class ObjectReplacedError(Exception):
+    """The object at a key is no longer the version a read was pinned to (S3
+    answered 412 to ``If-Match``): it was uploaded again, or deleted and
+    uploaded again. Not transient: every later read fails the same way."""
+
+    def __init__(self, key: str, etag: str):
+        super().__init__(f"{key[:300]!r} no longer has the ETag {etag!r}")
+        self.key = key
+        self.etag = etag
+
+
+def _if_match(etag: str | None) -> dict[str, Any]:
+    """GetObject/HeadObject arguments that pin a read to one object version:
+    ``etag`` as S3 events carry it (unquoted) or as S3 answers it (quoted)."""
+    return {} if etag is None else {"IfMatch": f'"{etag.strip(chr(34))}"'}
+
+
+def _is_precondition_failed(error: ClientError) -> bool:
+    # GetObject says PreconditionFailed; HeadObject, which has no body, only 412
+    code = error.response.get("Error", {}).get("Code")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in {"PreconditionFailed", "412"} or status == 412
 
 
 class ImportBucket:
@@ -38,16 +63,34 @@ class ImportBucket:
             body: bytes = stream.read() if limit is None else stream.read(limit + 1)
         return body
 
-    def size(self, key: str) -> int:
-        return int(self._client.head_object(Bucket=self.name, Key=key)["ContentLength"])
+    def version(self, key: str, etag: str | None = None) -> tuple[int, str]:
+        """The object's size and ETag (unquoted); with ``etag``, of that
+        version only (ObjectReplacedError if the key now holds another)."""
+        try:
+            head = self._client.head_object(Bucket=self.name, Key=key, **_if_match(etag))
+        except ClientError as error:
+            if etag is not None and _is_precondition_failed(error):
+                raise ObjectReplacedError(key, etag) from None
+            raise
+        return int(head["ContentLength"]), head["ETag"].strip('"')
 
-    def open(self, key: str, start: int = 0, end: int | None = None) -> IO[bytes]:
-        """A stream of the object's bytes [start, end): read as it is consumed."""
-        arguments: dict[str, Any] = {"Bucket": self.name, "Key": key}
+    def open(
+        self, key: str, start: int = 0, end: int | None = None, *, etag: str | None = None
+    ) -> IO[bytes]:
+        """A stream of the object's bytes [start, end): read as it is consumed.
+        With ``etag``, of that version only: ObjectReplacedError if the key
+        holds another one now (S3 checks If-Match before it sends a byte)."""
+        arguments: dict[str, Any] = {"Bucket": self.name, "Key": key, **_if_match(etag)}
         if start or end is not None:
             arguments["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        try:
+            body = self._client.get_object(**arguments)["Body"]
+        except ClientError as error:
+            if etag is not None and _is_precondition_failed(error):
+                raise ObjectReplacedError(key, etag) from None
+            raise
         # botocore's StreamingBody is an io.IOBase with read(); the stubs do not say so
-        return cast(IO[bytes], self._client.get_object(**arguments)["Body"])
+        return cast(IO[bytes], body)
 
     def put(self, key: str, body: bytes | IO[bytes], content_type: str) -> None:
         self._client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)

@@ -5,13 +5,19 @@ Keys (docs/ARCHITECTURE.md): the mapping is
 ``imports/<project>/<import>/mapping.json``; each data file beside it
 (``<file>.csv`` or ``<file>.csv.gz``) starts one execution, which writes
 ``reports/<project>/<import>/<file>.json`` and, when rows were rejected,
-``<file>.rejected.csv``. A key whose parts would not make such report keys
+``<file>.rejected.csv``, ``<file>`` being the data file's whole name
+(``people.csv`` -> ``people.csv.json``). An execution whose file was uploaded again before
+it finished writes them as ``<file>.replaced-<execution id>.json`` (and
+``.rejected.csv``) instead, so that they never take the place of the newer
+upload's report. A key whose parts would not make such report keys
 (an import named ``..``, an empty part, ...) is refused with a failed report
 under ``reports/<project>/refused-keys/``.
 
 An execution is identified by the S3 PUT that created the file (bucket, key,
 sequencer), so a redelivered event or a rerun after a crash finds the same
-record and the same start time: the default timestamp of its rows. Files
+record and the same start time: the default timestamp of its rows. Every
+read of the file is pinned to the version (ETag) the event announced: an
+execution never reads a later upload under the same key. Files
 larger than one chunk are cut into byte ranges of whole rows; each range is a
 queue message handled by its own invocation, its counts added to the record
 once, and the invocation that completes the last chunk writes the report.
@@ -41,7 +47,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
-from propsync.bucket import ChunkQueue, ImportBucket
+from propsync.bucket import ChunkQueue, ImportBucket, ObjectReplacedError
 from propsync.customer_updates import (
     lookup_owners,
     run_concurrently,
@@ -82,10 +88,13 @@ from propsync.store import (
 
 logger = logging.getLogger(__name__)
 
+# template.yaml's parameter ImportChunkBytes on AWS; the environment of `make run`
 CHUNK_BYTES_ENV = "PROPSYNC_IMPORT_CHUNK_BYTES"
 # 16 MB is about 150,000 rows of ~100 bytes: a few minutes at 1,000 rows/s, well
 # inside Lambda's 15-minute limit; a 1 GB file becomes 64 parallel chunks.
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
+# four times that, about 10 minutes of rows: the most one invocation can finish
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
 ROWS_PER_BATCH = 500  # one batched identity lookup, then concurrent writes
 # ... or fewer rows when they are large: a row may have up to 1 MiB
 # (import_rows.MAX_ROW_BYTES), and 500 of those must not be held at once
@@ -108,9 +117,18 @@ GIVE_UP_RECEIVE = 7
 
 _DATA_SUFFIXES = (".csv", ".csv.gz")
 REFUSED_FOLDER = "refused-keys"
-# The longest key derived from a data key is a part file of its report:
-# reports/<project>/<import>/.parts/<file>/000000.rejected.csv
-_LONGEST_DERIVED_KEY = len(".parts/") + len("/000000.rejected.csv")
+EXECUTION_ID_CHARS = 32
+# The longest key derived from a data key is the rejected rows of a replaced
+# execution, reports/<project>/<import>/<file>.replaced-<execution id>.rejected.csv
+# (a part file, reports/<project>/<import>/.parts/<file>/000000.rejected.csv, is shorter)
+_LONGEST_DERIVED_KEY = max(
+    len(".parts/") + len("/000000.rejected.csv"),
+    len(".replaced-") + EXECUTION_ID_CHARS + len(".rejected.csv"),
+)
+FILE_REPLACED = (
+    "the file was replaced while it was imported (its ETag changed); "
+    "the new upload is imported as its own execution"
+)
 MAX_DATA_KEY_BYTES = MAX_KEY_BYTES - _LONGEST_DERIVED_KEY
 
 
@@ -149,6 +167,9 @@ class ImportFile:
     # once, with its report at report_key, a key under reports/<project>/ that
     # no part of the data key takes part in.
     problem: str | None = None
+    # The execution whose file was uploaded again before it finished: its
+    # report and rejected rows get keys of their own (see replaced_by_newer_upload)
+    replaced_execution: str | None = None
 
     @property
     def reportable(self) -> bool:
@@ -167,11 +188,24 @@ class ImportFile:
         if self.problem is not None:
             digest = hashlib.sha256(self.key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
             return f"reports/{self.project}/{REFUSED_FOLDER}/{digest}.json"
-        return f"reports/{self.project}/{self.import_name}/{self.file_name}.json"
+        return f"{self._report_stem}.json"
 
     @property
     def rejected_key(self) -> str:
-        return f"reports/{self.project}/{self.import_name}/{self.file_name}.rejected.csv"
+        return f"{self._report_stem}.rejected.csv"
+
+    @property
+    def _report_stem(self) -> str:
+        stem = f"reports/{self.project}/{self.import_name}/{self.file_name}"
+        if self.replaced_execution is not None:
+            return f"{stem}.replaced-{self.replaced_execution}"
+        return stem
+
+    def replaced_by_newer_upload(self, execution_id: str) -> ImportFile:
+        """This file as an execution whose file was uploaded again reports it:
+        a report of its own beside the newer upload's, which it must never
+        overwrite (executions of two uploads may finish in any order)."""
+        return dataclasses.replace(self, replaced_execution=execution_id)
 
     def part_key(self, chunk_index: int, suffix: str) -> str:
         return f"{self.parts_prefix}{chunk_index:06d}.{suffix}"
@@ -218,11 +252,24 @@ def import_file(key: str) -> ImportFile | None:
 
 
 def execution_id_for(bucket: str, key: str, sequencer: str) -> str:
-    return hashlib.sha256(f"{bucket}\n{key}\n{sequencer}".encode()).hexdigest()[:32]
+    digest = hashlib.sha256(f"{bucket}\n{key}\n{sequencer}".encode()).hexdigest()
+    return digest[:EXECUTION_ID_CHARS]
 
 
 def chunk_bytes() -> int:
-    return int(os.environ.get(CHUNK_BYTES_ENV) or DEFAULT_CHUNK_BYTES)
+    """The chunk size the environment sets (DEFAULT_CHUNK_BYTES if unset or
+    empty): a whole number of bytes from 1 to MAX_CHUNK_BYTES, else ValueError
+    saying so. (The stack parameter allows 1 MiB and up; smaller values are for
+    trying chunking locally.)"""
+    raw = os.environ.get(CHUNK_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CHUNK_BYTES
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_CHUNK_BYTES:
+        raise ValueError(
+            f"{CHUNK_BYTES_ENV}={raw[:40]!r} is not a chunk size: set it to a whole number of "
+            f"bytes from 1 to {MAX_CHUNK_BYTES} (default {DEFAULT_CHUNK_BYTES}), or leave it unset"
+        )
+    return int(raw)
 
 
 @dataclass
@@ -258,9 +305,15 @@ def services_from_environment() -> Services:
 # ---------------------------------------------------------------- start
 
 
-def start_execution(services: Services, key: str, sequencer: str) -> ExecutionRecord | None:
+def start_execution(
+    services: Services, key: str, sequencer: str, etag: str | None = None
+) -> ExecutionRecord | None:
     """Handle one S3 "object created" for ``key``: plan the execution and run
     it inline (one chunk) or enqueue its chunks. Idempotent.
+
+    ``etag`` is the event's ``s3.object.eTag``: every read of the execution is
+    of that version (without it, of the version the planning read finds). If
+    the key holds another one by then, the execution fails with FILE_REPLACED.
 
     Whatever the file, the mapping or the key hold, the execution ends with a
     report: what cannot be planned fails it with the reason. Only transient
@@ -282,17 +335,20 @@ def start_execution(services: Services, key: str, sequencer: str) -> ExecutionRe
         try:
             if target.problem is not None:
                 raise InvalidMappingError([target.problem])
-            plan, size = _plan(services, target)
+            plan, size = _plan(services, target, etag)
             services.imports.set_plan(execution_id, plan, len(plan["chunks"]), size)
         except InvalidMappingError as error:
-            _fail(services, record, target, error.problems)
+            _fail(services, record, target, error.problems, etag)
+            return services.imports.get(execution_id)
+        except ObjectReplacedError:
+            _fail(services, record, target, [FILE_REPLACED], etag)
             return services.imports.get(execution_id)
         except Exception as error:
             if is_transient_error(error):
                 raise
             logger.exception("import could not be planned", extra={"execution_id": execution_id})
             problem = f"the import could not be started: {_describe(error)}"
-            _fail(services, record, target, [problem])
+            _fail(services, record, target, [problem], etag)
             return services.imports.get(execution_id)
         record = services.imports.get(execution_id) or record
     # A rerun (crash, redelivered event) resumes with the chunks not done yet.
@@ -307,18 +363,22 @@ def start_execution(services: Services, key: str, sequencer: str) -> ExecutionRe
     return services.imports.get(execution_id)
 
 
-def _plan(services: Services, target: ImportFile) -> tuple[dict[str, Any], int]:
-    """What every chunk of the execution needs, and the file's size; a plan
+def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dict[str, Any], int]:
+    """What every chunk of the execution needs (with the ETag of the file's
+    version, which all its reads are pinned to), and the file's size; a plan
     the execution record cannot hold is refused (InvalidMappingError)."""
-    mapping_document, layout = _prepare(services, target)
-    size = services.bucket.size(target.key)
+    if not services.access.project_exists(target.project):
+        raise InvalidMappingError([f"Invalid project id: no project {target.project!r}"])
+    size, etag = services.bucket.version(target.key, etag)
+    mapping_document, layout = _prepare(services, target, etag)
     if target.compressed or size - layout.data_start <= chunk_bytes():
         chunks = [Chunk(layout.data_start, None, layout.data_first_line)]
         if not target.compressed and size <= layout.data_start:
             chunks = []  # only a header: nothing to write
     else:
-        chunks = plan_chunks(services.bucket.open(target.key), layout, chunk_bytes())
+        chunks = plan_chunks(services.bucket.open(target.key, etag=etag), layout, chunk_bytes())
     plan = {
+        "etag": etag,
         "mapping": mapping_document,
         "header": layout.header,
         "delimiter": layout.delimiter,
@@ -340,7 +400,10 @@ def _plan_size_problem(plan: dict[str, Any]) -> str | None:
     advice = {
         "mapping": "map fewer columns",
         "header": "remove the columns the mapping does not use from the file",
-        "chunks": f"set {CHUNK_BYTES_ENV} higher, for fewer and larger chunks",
+        "chunks": (
+            f"set the stack parameter ImportChunkBytes ({CHUNK_BYTES_ENV} for make run) "
+            f"higher, up to {MAX_CHUNK_BYTES}, for fewer and larger chunks"
+        ),
     }
     return (
         f"the import's plan is {size} bytes (the mapping {parts['mapping']} bytes; the header, "
@@ -381,7 +444,7 @@ def _run_inline(services: Services, record: ExecutionRecord) -> None:
     except Exception as error:
         if not is_transient_error(error):
             logger.exception("import chunk failed", extra={"execution_id": record.execution_id})
-            fail_chunk(services, record.execution_id, 0, 1, _describe(error))
+            fail_chunk(services, record.execution_id, 0, 1, _failure_reason(error))
         elif services.queue is not None:
             logger.warning(
                 "import chunk failed; sent to the chunk queue to be tried again",
@@ -392,9 +455,7 @@ def _run_inline(services: Services, record: ExecutionRecord) -> None:
             raise
 
 
-def _prepare(services: Services, target: ImportFile) -> tuple[Any, FileLayout]:
-    if not services.access.project_exists(target.project):
-        raise InvalidMappingError([f"Invalid project id: no project {target.project!r}"])
+def _prepare(services: Services, target: ImportFile, etag: str) -> tuple[Any, FileLayout]:
     raw_mapping = services.bucket.read(target.mapping_key, limit=MAX_MAPPING_BYTES)
     if raw_mapping is None:
         raise InvalidMappingError([f"no mapping: upload {target.mapping_key} first"])
@@ -405,7 +466,7 @@ def _prepare(services: Services, target: ImportFile) -> tuple[Any, FileLayout]:
     document = mapping_document(raw_mapping)
     mapping = parse_mapping(document)
     try:
-        with _data_stream(services.bucket, target) as stream:
+        with _data_stream(services.bucket, target, etag) as stream:
             head = stream.read(MAX_HEADER_BYTES)
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise InvalidMappingError(
@@ -420,23 +481,29 @@ def _prepare(services: Services, target: ImportFile) -> tuple[Any, FileLayout]:
     return document, layout
 
 
-def _data_stream(bucket: ImportBucket, target: ImportFile) -> IO[bytes]:
+def _data_stream(bucket: ImportBucket, target: ImportFile, etag: str) -> IO[bytes]:
     """The data from its first byte (decompressed for .gz), streamed."""
-    stream = bucket.open(target.key)
+    stream = bucket.open(target.key, etag=etag)
     if target.compressed:
         return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
     return stream
 
 
-def _downloaded(bucket: ImportBucket, target: ImportFile, start: int, end: int | None) -> IO[bytes]:
+def _downloaded(
+    bucket: ImportBucket, target: ImportFile, start: int, end: int | None, etag: str | None
+) -> IO[bytes]:
     """The chunk's bytes copied to a temporary file first (8 MB in memory, the
     rest on disk), then read from there. Rows are written for minutes; an S3
     download held open that long while it is read row by row can be cut by S3,
     and blocks a single-threaded local engine that must answer the writes
-    meanwhile. Downloading first takes about a second per 16 MB chunk."""
+    meanwhile. Downloading first takes about a second per 16 MB chunk. The
+    version is the planned one (``etag``; None only in a plan stored before
+    plans had it): ObjectReplacedError if the key now holds another."""
     spooled = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - returned open
     compressed = (
-        bucket.open(target.key) if target.compressed else bucket.open(target.key, start, end)
+        bucket.open(target.key, etag=etag)
+        if target.compressed
+        else bucket.open(target.key, start, end, etag=etag)
     )
     with compressed:
         shutil.copyfileobj(compressed, spooled, 1 << 20)
@@ -458,8 +525,13 @@ def _skip(stream: IO[bytes], count: int) -> None:
 
 
 def _fail(
-    services: Services, record: ExecutionRecord, target: ImportFile, problems: list[str]
+    services: Services,
+    record: ExecutionRecord,
+    target: ImportFile,
+    problems: list[str],
+    etag: str | None,
 ) -> None:
+    target = _report_target(services, target, record.execution_id, etag)
     now = services.clock()
     problems = _bounded(problems)  # they are stored in the execution record too
     failed = dataclasses.replace(record, status="failed", problems=problems, finished_at=now)
@@ -469,6 +541,34 @@ def _fail(
     )
     services.imports.finish(record.execution_id, "failed", now, problems)
     logger.info("import failed before any row", extra={"execution_id": record.execution_id})
+
+
+def _report_target(
+    services: Services, target: ImportFile, execution_id: str, etag: str | None
+) -> ImportFile:
+    """Where the execution's report goes: beside the newer upload's, under
+    keys of its own, when the key holds another version than the execution's
+    (``etag``) by now; at the file's report keys otherwise. Checked just before
+    the report is written, whatever the execution read, because executions of
+    two uploads may finish in any order."""
+    if etag is None or target.problem is not None:
+        return target
+    try:
+        services.bucket.version(target.key, etag)
+    except ObjectReplacedError:
+        return target.replaced_by_newer_upload(execution_id)
+    except Exception as error:
+        if is_transient_error(error):
+            raise
+        # deleted since (404): no newer upload whose report could be overwritten
+    return target
+
+
+def _failure_reason(error: Exception) -> str:
+    """Why a chunk failed, for its report."""
+    if isinstance(error, ObjectReplacedError):
+        return FILE_REPLACED
+    return _describe(error)
 
 
 def _bounded(problems: list[str]) -> list[str]:
@@ -527,7 +627,7 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
 
     outcome = _ChunkOutcome()
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as rejected:
-        with _downloaded(services.bucket, target, start, end) as stream:
+        with _downloaded(services.bucket, target, start, end, record.plan.get("etag")) as stream:
             counting = _CountingReader(stream)
             buffered = io.BufferedReader(counting, 1 << 16)
             progress = _Progress(services, execution_id)
@@ -606,7 +706,7 @@ def deliver_chunk(
             "import chunk failed",
             extra={"execution_id": execution_id, "chunk": index, "receives": receive_count},
         )
-        fail_chunk(services, execution_id, index, receive_count, _describe(error))
+        fail_chunk(services, execution_id, index, receive_count, _failure_reason(error))
 
 
 def fail_chunk(
@@ -814,6 +914,7 @@ def _finalize(services: Services, execution_id: str) -> None:
     target = import_file(record.file_key)
     if target is None:
         return
+    target = _report_target(services, target, execution_id, record.plan.get("etag"))
     part_keys = sorted(services.bucket.keys(target.parts_prefix))
     errors: list[dict[str, Any]] = []
     rejected_parts = []
@@ -876,6 +977,12 @@ def _report(
     mapping = record.plan.get("mapping") or {}
     timestamp_column = (mapping.get("update_timestamp") or {}).get("from_column")
     problems = list(record.problems)
+    if target.replaced_execution is not None and FILE_REPLACED not in problems:
+        problems.append(
+            "the file was uploaded again before this import finished: this report and its "
+            "rejected rows have keys of their own (.replaced-<execution id>), so that they do "
+            "not take the place of the newer upload's"
+        )
     if failed_chunks:
         problems.append(
             f"{len(failed_chunks)} of {record.chunks_total} chunk(s) failed (failed_chunks): "
