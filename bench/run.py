@@ -281,7 +281,7 @@ class LocalBucket:
     # ImportBucket.open over a local file: a stream of bytes [start, end)
     def __init__(self, path):
         self.path = path
-    def open(self, key, start=0, end=None):
+    def open(self, key, start=0, end=None, *, etag=None):
         stream = open(self.path, "rb")
         stream.seek(start)
         data = io.BufferedReader(_Range(stream, None if end is None else end - start))
@@ -312,7 +312,7 @@ with bucket.open(target.key) as stream:
     chunks = plan_chunks(stream, layout, 16 << 20)
 rows = 0
 for chunk in chunks:
-    with _downloaded(bucket, target, chunk.start, chunk.end) as stream:
+    with _downloaded(bucket, target, chunk.start, chunk.end, None) as stream:
         for batch in _batches(iter_records(stream, ",", chunk.first_line)):
             mapped = [
                 map_record(MAPPING, layout.header, line, cells, default_timestamp=1.0, now=2.0)
