@@ -3,6 +3,7 @@ could lead a report out of reports/<project token>/ (".", "..", an empty
 part, a backslash, a control character) or past S3's key length is refused,
 with a failed report at a key none of those parts takes part in."""
 
+import json
 import posixpath
 import unicodedata
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from propsync import admin
 from propsync.imports import MAX_DATA_KEY_BYTES, REFUSED_FOLDER, import_file, start_execution
 from tests.conftest import PROJECT
+from tests.support.api import reset_service_caches
 
 MAPPING = {
     "properties": [{"from_column": "n", "to_property": "n", "type": "number"}],
@@ -170,3 +172,38 @@ def test_the_admin_import_refuses_such_names_before_uploading(name, tmp_path, ca
     code = admin.main(["import", "--project", PROJECT, "--name", name, str(data)])
     assert code == 1
     assert "is not allowed" in capsys.readouterr().err
+
+
+def test_the_admin_import_uploads_nothing_when_the_file_cannot_be_read(
+    imports, tmp_path, capsys, monkeypatch
+):
+    """A mistyped data file path must not leave the new mapping.json behind."""
+    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", imports.bucket)
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"properties": [], "ids": []}))
+    code = admin.main(
+        [
+            "import",
+            *("--project", PROJECT, "--name", "crm", "--mapping", str(mapping)),
+            str(tmp_path / "missing.csv"),
+        ]
+    )
+    assert code == 1
+    assert "cannot read" in capsys.readouterr().err
+    assert imports.keys("imports/") == []
+
+
+@pytest.mark.parametrize("variable", ["PROPSYNC_IMPORT_BUCKET", "PROPSYNC_TABLE_NAME"])
+def test_the_admin_import_names_a_missing_setting_without_a_traceback(
+    imports, table_name, tmp_path, capsys, monkeypatch, variable
+):
+    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", imports.bucket)
+    monkeypatch.setenv("PROPSYNC_TABLE_NAME", table_name)
+    monkeypatch.delenv(variable)
+    reset_service_caches()  # the clients are made once per process, from the environment
+    data = tmp_path / "people.csv"
+    data.write_bytes(DATA)
+    code = admin.main(["import", "--project", PROJECT, "--name", "crm", str(data)])
+    assert code == 1
+    assert f"{variable} is not set" in capsys.readouterr().err
+    assert imports.keys("imports/") == []

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from propsync.access import (
     AUTHORIZER_CACHE_SECONDS,
@@ -33,6 +33,9 @@ from propsync.access import (
     parse_permissions,
 )
 from propsync.store import access_store_from_environment
+
+if TYPE_CHECKING:
+    from propsync.bucket import ImportBucket
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,11 +141,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _bucket(name: str | None) -> ImportBucket:
+    """--bucket, else $PROPSYNC_IMPORT_BUCKET (RuntimeError naming it if unset)."""
+    from propsync.bucket import ImportBucket, bucket_from_environment  # noqa: PLC0415
+
+    if not name:
+        return bucket_from_environment()
+    import boto3  # noqa: PLC0415
+
+    return ImportBucket(boto3.client("s3"), name)
+
+
 def run_import(args: argparse.Namespace) -> int:
     """Upload, then follow the execution with a progress bar on stderr and
     print the report's summary on stdout. Exit 0 succeeded, 2 partially
     succeeded, 1 failed or incomplete (or not finished in time)."""
-    from propsync.bucket import ImportBucket, bucket_from_environment  # noqa: PLC0415
     from propsync.store import import_store_from_environment  # noqa: PLC0415
 
     if not is_project_token(args.project):
@@ -157,19 +170,26 @@ def run_import(args: argparse.Namespace) -> int:
     if problem:  # the import function would refuse it: say so before uploading
         print(problem, file=sys.stderr)
         return 1
-    if args.bucket:
-        import boto3  # noqa: PLC0415
-
-        bucket = ImportBucket(boto3.client("s3"), args.bucket)
-    else:
-        bucket = bucket_from_environment()
-    imports = import_store_from_environment()
-    folder = f"imports/{args.project}/{args.name}"
-    key = f"{folder}/{args.file.name}"
-    if args.mapping:
-        bucket.put(f"{folder}/mapping.json", args.mapping.read_bytes(), "application/json")
-    before = imports.latest_for_file(key)
-    with args.file.open("rb") as data:
+    # Both files are opened before anything is uploaded: a mistyped path must
+    # not leave a new mapping.json behind for the import's next file.
+    try:
+        mapping = args.mapping.read_bytes() if args.mapping else None
+        data = args.file.open("rb")
+    except OSError as error:
+        print(f"cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 1
+    with data:
+        try:
+            bucket = _bucket(args.bucket)
+            imports = import_store_from_environment()
+        except RuntimeError as error:  # a setting is missing: the message names it
+            print(f"{error} (make run prints the local stack's values)", file=sys.stderr)
+            return 1
+        folder = f"imports/{args.project}/{args.name}"
+        key = f"{folder}/{args.file.name}"
+        if mapping is not None:
+            bucket.put(f"{folder}/mapping.json", mapping, "application/json")
+        before = imports.latest_for_file(key)
         bucket.put(key, data, "text/csv")
     print(f"uploaded s3://{bucket.name}/{key}", file=sys.stderr)
     if args.no_follow:
