@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from propsync import http_json
-from propsync.errors import InvalidInputError, InvalidTimestampError, PropsyncError
+from propsync.errors import InvalidInputError, InvalidTimestampError, PropsyncError, shown
 from propsync.identity import validate_customer_ids
 from propsync.properties import validate_property_name
 from propsync.timestamps import normalize_timestamp, unit_hint
@@ -149,9 +149,9 @@ _LISTED_COLUMNS = 20
 def _listed(columns: Sequence[str]) -> str:
     """Column names for a problem, at most 20 of them: a header may have
     100,000 columns, and problems are stored in the execution record."""
-    shown = ", ".join(repr(column[:100]) for column in columns[:_LISTED_COLUMNS])
+    listed = ", ".join(repr(column[:100]) for column in columns[:_LISTED_COLUMNS])
     more = len(columns) - _LISTED_COLUMNS
-    return f"{shown} and {more} more" if more > 0 else shown
+    return f"{listed} and {more} more" if more > 0 else listed
 
 
 # ---------------------------------------------------------------- mapping parts
@@ -286,16 +286,16 @@ def parse_time(text: str, zone: tzinfo) -> float:
         seconds = float(Decimal(text))
         if not math.isfinite(seconds):  # hundreds of digits: no float, no time
             raise InvalidTimestampError(
-                f"{_shown(text)} is out of range for a time: use UNIX seconds or ISO 8601"
+                f"{shown(text)} is out of range for a time: use UNIX seconds or ISO 8601"
             )
         hint = unit_hint(seconds)
         if hint:
-            raise InvalidTimestampError(f"{_shown(text)} is not UNIX seconds.{hint}")
+            raise InvalidTimestampError(f"{shown(text)} is not UNIX seconds.{hint}")
         return seconds
     found = _ISO.fullmatch(text)
     if not found:
         raise InvalidTimestampError(
-            f"{_shown(text)} is not a time: use UNIX seconds or ISO 8601 such as "
+            f"{shown(text)} is not a time: use UNIX seconds or ISO 8601 such as "
             "2018-08-05, 2018-8-5 12:20:25, 2018-08-05T12:20:25.555Z or 2018-08-05T12:20:25+01:00"
         )
     parts = found.groupdict()
@@ -311,9 +311,7 @@ def parse_time(text: str, zone: tzinfo) -> float:
             tzinfo=_offset(parts["tz"]) or zone,
         )
     except ValueError as error:
-        raise InvalidTimestampError(
-            f"{_shown(text)} is not a valid date or time: {error}"
-        ) from None
+        raise InvalidTimestampError(f"{shown(text)} is not a valid date or time: {error}") from None
     return float(Decimal(int(moment.timestamp())) + fraction)
 
 
@@ -358,17 +356,17 @@ def _number(text: str, _zone: tzinfo) -> Any:
             # what Python (and so tracking's JSON) reads; canonical JSON writes
             # integers digit for digit, so a longer one could not be stored
             raise InvalidCellError(
-                f"{_shown(text)} is a number of {digits} digits; "
+                f"{shown(text)} is a number of {digits} digits; "
                 f"at most {sys.get_int_max_str_digits()} digits are allowed"
             )
         return int(cleaned)
     if not _DECIMAL.fullmatch(cleaned):
-        raise InvalidCellError(f"{_shown(text)} is not a number")
+        raise InvalidCellError(f"{shown(text)} is not a number")
     try:
         return Decimal(cleaned)
     except InvalidOperation:  # 1e9999999999999999999: more than a Decimal holds
         raise InvalidCellError(
-            f"{_shown(text)} is not a number propsync can store: its exponent is out of range"
+            f"{shown(text)} is not a number propsync can store: its exponent is out of range"
         ) from None
 
 
@@ -378,7 +376,7 @@ def _boolean(text: str, _zone: tzinfo) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise InvalidCellError(f"{_shown(text)} is not a boolean: use true/false, 1/0 or yes/no")
+    raise InvalidCellError(f"{shown(text)} is not a boolean: use true/false, 1/0 or yes/no")
 
 
 def _seconds(value: float) -> Any:
@@ -399,7 +397,7 @@ def _date(text: str, zone: tzinfo) -> Any:
     try:
         day = date(int(found[1]), int(found[2]), int(found[3]))
     except ValueError as error:
-        raise InvalidCellError(f"{_shown(text)} is not a valid date: {error}") from None
+        raise InvalidCellError(f"{shown(text)} is not a valid date: {error}") from None
     return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
 
 
@@ -409,12 +407,12 @@ def _json_of(kind: type, label: str) -> Callable[[str, tzinfo], Any]:
             value = http_json.parse_body(text.encode("utf-8"))
         except http_json.NumberOutOfRangeError:  # 1e9999999999999999999
             raise InvalidCellError(
-                f"{text[:40]!r} holds a number out of range (its exponent is too large)"
+                f"{shown(text)} holds a number out of range (its exponent is too large)"
             ) from None
         except InvalidInputError:
-            raise InvalidCellError(f"{text[:40]!r} is not JSON ({label} expected)") from None
+            raise InvalidCellError(f"{shown(text)} is not JSON ({label} expected)") from None
         if not isinstance(value, kind):
-            raise InvalidCellError(f"{text[:40]!r} is not {label}")
+            raise InvalidCellError(f"{shown(text)} is not {label}")
         return value
 
     return parse
@@ -463,8 +461,3 @@ def _id_cell(cell: str) -> str:
     ``us\x1f`` would become another customer's ``us`` instead of being refused
     as tracking refuses it."""
     return cell.strip(" ")
-
-
-def _shown(text: str) -> str:
-    """A cell in a reason: its start, never the whole of a huge cell."""
-    return repr(text) if len(text) <= 40 else f"{text[:40]!r}..."
