@@ -121,7 +121,7 @@ def run_batch(
             owners: Mapping[tuple[str, str], str | None] | None = known
             written = []
             for index in group:
-                result = _run_customers(store, project, prepared[index], received_at, owners)
+                result, _ = _run_customers(store, project, prepared[index], received_at, owners)
                 written.append((index, result))
                 if result["success"]:
                     owners = with_owner(owners, prepared[index].ids, result["customer_id"])
@@ -167,11 +167,10 @@ def run_customers_command(
         prepared = _prepared(payload)
     except PropsyncError as error:
         return 400, _failure(str(error))
-    retry = _RetryMarker()
-    result = _run_customers(store, project, prepared, received_at, None, retry=retry)
+    result, retry_can_succeed = _run_customers(store, project, prepared, received_at, None)
     if result["success"]:
         return 200, result
-    return (503 if retry.worth_it else 400), result
+    return (503 if retry_can_succeed else 400), result
 
 
 def _name_and_data(command: Any) -> tuple[str, Any]:
@@ -219,9 +218,10 @@ def _run_customers(
     command: _Prepared,
     received_at: float,
     known_owners: Mapping[tuple[str, str], str | None] | None,
-    *,
-    retry: _RetryMarker | None = None,
-) -> Result:
+) -> tuple[Result, bool]:
+    """The command's result, and whether a later retry of a failed one can
+    succeed (the store failing, or other writers winning every attempt): the
+    result's shape is the original product's, so that travels beside it."""
     try:
         result = update_customer(
             store,
@@ -233,27 +233,16 @@ def _run_customers(
             known_owners=known_owners,
         )
     except PartiallyAppliedError as error:
-        if retry is not None and isinstance(error, WriteContentionError):
-            retry.worth_it = True
-        return {**_failure(str(error)), "applied": list(error.applied)}
+        failed = {**_failure(str(error)), "applied": list(error.applied)}
+        return failed, isinstance(error, WriteContentionError)
     except PropsyncError as error:
-        return _failure(str(error))
+        return _failure(str(error)), False
     except Exception:
         # DynamoDB still failing after botocore's retries, a bug, ...: this
         # command reports it and the rest of the batch goes on.
         logger.exception("customers command failed")
-        if retry is not None:
-            retry.worth_it = True
-        return _failure(RETRY_LATER)
-    return _success(result)
-
-
-@dataclass
-class _RetryMarker:
-    """Set when a command failed in a way a later retry can fix (the result's
-    shape is the original product's, so the reason travels beside it)."""
-
-    worth_it: bool = False
+        return _failure(RETRY_LATER), True
+    return _success(result), False
 
 
 def _success(result: UpdateResult) -> Result:
