@@ -3,6 +3,7 @@ talk to AWS (S3 and SQS here, DynamoDB there)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -39,6 +40,17 @@ def _if_match(etag: str | None) -> dict[str, Any]:
     return {} if etag is None else {"IfMatch": f'"{etag.strip(chr(34))}"'}
 
 
+@contextlib.contextmanager
+def _replaced_as_error(key: str, etag: str | None) -> Iterator[None]:
+    """S3's 412 to a read pinned with ``etag`` as ObjectReplacedError."""
+    try:
+        yield
+    except ClientError as error:
+        if etag is not None and _is_precondition_failed(error):
+            raise ObjectReplacedError(key, etag) from None
+        raise
+
+
 def _is_precondition_failed(error: ClientError) -> bool:
     # GetObject says PreconditionFailed; HeadObject, which has no body, only 412
     code = error.response.get("Error", {}).get("Code")
@@ -66,12 +78,8 @@ class ImportBucket:
     def version(self, key: str, etag: str | None = None) -> tuple[int, str]:
         """The object's size and ETag (unquoted); with ``etag``, of that
         version only (ObjectReplacedError if the key now holds another)."""
-        try:
+        with _replaced_as_error(key, etag):
             head = self._client.head_object(Bucket=self.name, Key=key, **_if_match(etag))
-        except ClientError as error:
-            if etag is not None and _is_precondition_failed(error):
-                raise ObjectReplacedError(key, etag) from None
-            raise
         return int(head["ContentLength"]), head["ETag"].strip('"')
 
     def open(
@@ -83,12 +91,8 @@ class ImportBucket:
         arguments: dict[str, Any] = {"Bucket": self.name, "Key": key, **_if_match(etag)}
         if start or end is not None:
             arguments["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
-        try:
+        with _replaced_as_error(key, etag):
             body = self._client.get_object(**arguments)["Body"]
-        except ClientError as error:
-            if etag is not None and _is_precondition_failed(error):
-                raise ObjectReplacedError(key, etag) from None
-            raise
         # botocore's StreamingBody is an io.IOBase with read(); the stubs do not say so
         return cast(IO[bytes], body)
 
