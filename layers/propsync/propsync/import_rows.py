@@ -376,7 +376,7 @@ def plan_chunks(stream: IO[bytes], layout: FileLayout, chunk_bytes: int) -> list
     first record ending at or after its target ends, as found by the same
     splitter ``iter_records`` reads with, so a chunk boundary is always a
     record boundary of the single pass. One pass, a block at a time."""
-    _discard(stream, layout.data_start)
+    skip_bytes(stream, layout.data_start)
     scanner = _RecordScanner(stream, layout.delimiter, layout.data_start)
     chunks: list[Chunk] = []
     start, first_line = layout.data_start, layout.data_first_line
@@ -388,7 +388,9 @@ def plan_chunks(stream: IO[bytes], layout: FileLayout, chunk_bytes: int) -> list
     return chunks
 
 
-def _discard(stream: IO[bytes], count: int) -> None:
+def skip_bytes(stream: IO[bytes], count: int) -> None:
+    """Read past ``count`` bytes of a stream that cannot seek (S3, gzip), a
+    block at a time; less if it ends first."""
     while count > 0:
         skipped = len(stream.read(min(count, _BLOCK)))
         if not skipped:

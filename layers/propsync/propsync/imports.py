@@ -74,6 +74,7 @@ from propsync.import_rows import (
     plan_chunks,
     read_layout,
     rejected_csv,
+    skip_bytes,
 )
 from propsync.limits import MAX_KEY_BYTES, MAX_MAPPING_BYTES, MAX_PLAN_BYTES
 from propsync.merge_rule import merge
@@ -512,16 +513,8 @@ def _downloaded(
         return cast(IO[bytes], spooled)
     stream = cast(IO[bytes], gzip.GzipFile(fileobj=spooled, mode="rb"))
     if start:
-        _skip(stream, start)
+        skip_bytes(stream, start)
     return stream
-
-
-def _skip(stream: IO[bytes], count: int) -> None:
-    while count > 0:
-        skipped = len(stream.read(min(count, 1 << 20)))
-        if not skipped:
-            return
-        count -= skipped
 
 
 def _fail(
