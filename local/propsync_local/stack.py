@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from propsync.access import api_key_id_problem, is_project_token
+from propsync.errors import shown
 from propsync.imports import chunk_bytes
 from propsync_local import moto_server
 from propsync_local.cfn_template import (
@@ -289,22 +291,19 @@ def run() -> int:
             f"PROPSYNC_AWS_PORT and PROPSYNC_API_PORT are both {api_port}: "
             "give them different ports"
         )
-    from propsync.access import is_project_token  # noqa: PLC0415
-
     if not is_project_token(project):
         raise StartupError(
             f"PROPSYNC_LOCAL_PROJECT_TOKEN={project!r} is not a project token: use a UUID, "
             f"e.g. {DEFAULT_PROJECT_TOKEN}"
         )
-    for variable, value in (
-        ("PROPSYNC_LOCAL_KEY_ID", key_id),
-        ("PROPSYNC_LOCAL_KEY_SECRET", secret),
-    ):
-        if not value or ":" in value:
-            raise StartupError(
-                f"{variable}={value!r} cannot be used in Basic auth: it must be non-empty, "
-                "without ':'"
-            )
+    # what create_api_key and Basic auth refuse, refused before anything is written
+    key_id_problem = "it must not be empty" if not key_id else api_key_id_problem(key_id)
+    if key_id_problem:
+        raise StartupError(
+            f"PROPSYNC_LOCAL_KEY_ID={shown(key_id)} cannot be used: {key_id_problem}"
+        )
+    if not secret:
+        raise StartupError("PROPSYNC_LOCAL_KEY_SECRET='' cannot be used: it must not be empty")
     # Both ports first: nothing is created, started or written on a busy port.
     aws_socket = _bound("PROPSYNC_AWS_PORT", aws_port, listening_socket)
     server = _bound(

@@ -485,6 +485,7 @@ def test_every_api_sample_works_against_a_fresh_local_stack(tmp_path):
         ({"PROPSYNC_AWS_PORT": "same", "PROPSYNC_API_PORT": "same"}, "are both"),
         ({"PROPSYNC_LOCAL_PROJECT_TOKEN": "not-a-uuid"}, "is not a project token: use a UUID"),
         ({"PROPSYNC_LOCAL_KEY_ID": "a:b"}, "PROPSYNC_LOCAL_KEY_ID='a:b' cannot be used"),
+        ({"PROPSYNC_LOCAL_KEY_ID": "k" * 129}, "must have at most 128 characters"),
         ({"PROPSYNC_LOCAL_KEY_SECRET": ""}, "PROPSYNC_LOCAL_KEY_SECRET='' cannot be used"),
     ],
 )

@@ -87,6 +87,15 @@ def hash_secret(secret: str, salt: str, iterations: int = HASH_ITERATIONS) -> st
     return digest.hex()
 
 
+def api_key_id_problem(key_id: str) -> str | None:
+    """Why ``key_id`` cannot be an API key id (None if it can)."""
+    if ":" in key_id:
+        return "an API key id must not contain ':' (it is the Basic auth user name)"
+    if len(key_id) > MAX_API_KEY_ID_CHARS:
+        return f"an API key id must have at most {MAX_API_KEY_ID_CHARS} characters"
+    return None
+
+
 def create_api_key(
     access: AccessStore,
     project: str,
@@ -99,10 +108,9 @@ def create_api_key(
     generated unless given (the local stack uses fixed demo values)."""
     key_id = key_id or "key_" + secrets.token_urlsafe(12)
     secret = secret or secrets.token_urlsafe(32)
-    if ":" in key_id:
-        raise ValueError("an API key id must not contain ':' (it is the Basic auth user name)")
-    if len(key_id) > MAX_API_KEY_ID_CHARS:
-        raise ValueError(f"an API key id must have at most {MAX_API_KEY_ID_CHARS} characters")
+    problem = api_key_id_problem(key_id)
+    if problem:
+        raise ValueError(problem)
     salt = secrets.token_hex(16)
     record = ApiKeyRecord(
         key_id=key_id,
