@@ -19,12 +19,8 @@ from typing import Any
 
 from propsync.customer_updates import prepare_property_versions, run_concurrently
 from propsync.merge_rule import winners
-from propsync.store import (
-    _conditional_update,
-    _properties_of,
-    customer_key,
-    identity_key,
-)
+from propsync.store.conditional import conditional_update, customer_key, properties_of
+from propsync.store.identities import identity_key
 
 Command = dict[str, Any]
 
@@ -48,7 +44,7 @@ def update_per_property(client: Any, table: str, project: str, commands: list[Co
     def run(command: Command) -> None:
         key = customer_key(project, _owner(client, table, project, command))
         for name, version in _versions(command).items():
-            client.update_item(**_conditional_update(table, key, {name: version}))
+            client.update_item(**conditional_update(table, key, {name: version}))
 
     run_concurrently(commands, run)
 
@@ -57,9 +53,9 @@ def read_then_write(client: Any, table: str, project: str, commands: list[Comman
     def run(command: Command) -> None:
         key = customer_key(project, _owner(client, table, project, command))
         stored = client.get_item(TableName=table, Key={"pk": {"S": key}}, ConsistentRead=True)
-        winning = winners(_versions(command), _properties_of(stored.get("Item", {})))
+        winning = winners(_versions(command), properties_of(stored.get("Item", {})))
         if winning:
-            client.update_item(**_conditional_update(table, key, winning))
+            client.update_item(**conditional_update(table, key, winning))
 
     run_concurrently(commands, run)
 

@@ -47,7 +47,8 @@ from propsync.customer_updates import update_customer  # noqa: E402
 from propsync.import_mapping import parse_mapping  # noqa: E402
 from propsync.import_rows import iter_records, map_record, plan_chunks, read_layout  # noqa: E402
 from propsync.imports import Services, _batches, _ChunkOutcome, _write_batch  # noqa: E402
-from propsync.store import CustomerStore, client_config  # noqa: E402
+from propsync.store.customers import CustomerStore  # noqa: E402
+from propsync.store.dynamo import client_config  # noqa: E402
 from propsync.tracking import run_batch  # noqa: E402
 
 PROPERTIES = {

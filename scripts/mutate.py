@@ -41,7 +41,7 @@ SCOPE: dict[str, tuple[str, ...]] = {
     "access": ("*",),
     # the condition builder: merge_rule.wins as DynamoDB conditions, and how
     # a command is cut into requests
-    "store": ("_conditional_update", "_chunks"),
+    "store.conditional": ("conditional_update", "chunks"),
 }
 
 # The fastest tests that reach the scope: its unit tests, and the store and
@@ -104,7 +104,7 @@ def stage() -> None:
     pyproject = pyproject.replace(layer_path, 'pythonpath = ["local"]')  # propsync is at the top
     settings = {
         "source_paths": ["propsync"],
-        "only_mutate": [f"propsync/{module}.py" for module in SCOPE],
+        "only_mutate": [f"propsync/{module.replace('.', '/')}.py" for module in SCOPE],
         "also_copy": ["local/", "events/", "functions/", "template.yaml"],
         "pytest_add_cli_args_test_selection": [*TESTS, *ENGINE_FILTER],
         # every run starts from a fresh copy: nothing to compare with git

@@ -15,7 +15,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "propsync")
 
 import pytest
 
-from propsync.store import CustomerStore
+from propsync.store.customers import CustomerStore
 from propsync_local.cfn_template import create_table_kwargs, load_template
 from tests.support.servers import (
     dynalite_server,

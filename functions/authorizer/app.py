@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from propsync.access import ACCESS_KEY_NOT_PROVIDED, AuthenticationError, authenticate
 from propsync.observability import logger
-from propsync.store import access_store_from_environment
+from propsync.store.access import access_store_from_environment
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:

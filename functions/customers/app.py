@@ -28,7 +28,7 @@ from propsync.errors import InvalidInputError, shown
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
 from propsync.models import CustomerPatch, ExportOneRequest
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
-from propsync.store import CustomerRecord, store_from_environment
+from propsync.store.customers import CustomerRecord, store_from_environment
 
 router = Router()
 
@@ -100,7 +100,7 @@ def patch_customer(event: dict[str, Any], customer_id: str) -> Response:
         "success": True,
         "customer_id": customer_id,
         "applied": list(result.applied),
-        "stale": list(result.ignored),
+        "stale": list(result.stale),
     }
     # The edited customer as it now is, but only to a key that may read it:
     # a set-only key must not read whole profiles through its edits.
@@ -119,7 +119,7 @@ def export_one(event: dict[str, Any], project_token: str) -> Response:
     body = ExportOneRequest.parse(json_body(event))
     ids = validate_customer_ids(body.customer_ids)
     store = store_from_environment()
-    owners = store.lookup_identities(principal.project, ids.items())
+    owners = store.identities.lookup(principal.project, ids.items())
     if len(set(owners.values())) != 1 or len(owners) != len(ids):
         raise CustomerNotFoundError(ids)
     record = _read(principal.project, next(iter(owners.values())))

@@ -14,7 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from propsync import tracking
 from propsync.api import Response, Router, json_body, received_at, require_project
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
-from propsync.store import access_store_from_environment, store_from_environment
+from propsync.store.access import access_store_from_environment
+from propsync.store.customers import store_from_environment
 
 router = Router()
 

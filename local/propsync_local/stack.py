@@ -136,7 +136,7 @@ def create_resources(template: dict[str, Any]) -> dict[str, str]:
 
 def create_demo_access(project: str, key_id: str, secret: str) -> None:
     from propsync.access import Permission, authenticate, create_api_key  # noqa: PLC0415
-    from propsync.store import access_store_from_environment  # noqa: PLC0415
+    from propsync.store.access import access_store_from_environment  # noqa: PLC0415
 
     access = access_store_from_environment()
     access.create_project(project, "local demo")
@@ -161,11 +161,11 @@ def create_sample_customer(project: str) -> None:
     samples' internal id. Run again on a persistent engine, it changes nothing
     a newer update wrote."""
     from propsync.customer_updates import prepare_property_versions  # noqa: PLC0415
-    from propsync.store import store_from_environment  # noqa: PLC0415
+    from propsync.store.customers import store_from_environment  # noqa: PLC0415
 
     store = store_from_environment()
     [(id_type, id_value)] = SAMPLE_CUSTOMER_IDS.items()
-    owner = store.claim_identity(project, id_type, id_value, SAMPLE_CUSTOMER_ID)
+    owner = store.identities.claim(project, id_type, id_value, SAMPLE_CUSTOMER_ID)
     if owner != SAMPLE_CUSTOMER_ID:  # only on an engine where it was tracked before
         print(
             f"warning: {id_type}={id_value!r} belongs to customer {owner}, not to "

@@ -119,7 +119,7 @@ def test_any_sequence_answers_what_applying_it_in_batch_order_answers(api, plan,
 
 
 def test_a_later_command_of_a_new_customer_reuses_the_customer_the_first_created(api):
-    from propsync.store import store_from_environment  # noqa: PLC0415
+    from propsync.store.customers import store_from_environment  # noqa: PLC0415
     from tests.conftest import RequestLog  # noqa: PLC0415
 
     api.batch([{"name": "system/time"}])  # the project is known, the client built

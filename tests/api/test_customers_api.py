@@ -5,7 +5,7 @@ import time
 import pytest
 
 from propsync.access import Permission
-from propsync.store import customer_key
+from propsync.store.conditional import customer_key
 from tests.conftest import PROJECT
 
 OTHER_PROJECT = "22222222-2222-2222-2222-222222222222"

@@ -4,7 +4,7 @@ answers 5xx only when the failure is truly the server's."""
 
 import pytest
 
-from propsync.store import _client_and_table_from_environment
+from propsync.store.dynamo import client_and_table_from_environment
 from tests.support.faults import FaultInjector
 
 
@@ -14,7 +14,7 @@ def _no_backoff_sleep(monkeypatch):
 
 
 def service_client():
-    return _client_and_table_from_environment()[0]
+    return client_and_table_from_environment()[0]
 
 
 def test_a_command_whose_writes_keep_failing_fails_alone(api):

@@ -139,7 +139,7 @@ def test_exact_numbers_survive_tracking_and_reading(api):
 
 
 def test_a_batch_of_50_existing_customers_costs_50_writes_and_at_most_2_reads(api):
-    from propsync.store import store_from_environment  # noqa: PLC0415
+    from propsync.store.customers import store_from_environment  # noqa: PLC0415
 
     commands = [
         {
@@ -173,7 +173,7 @@ def test_a_batch_of_50_existing_customers_costs_50_writes_and_at_most_2_reads(ap
 def test_commands_of_a_batch_run_concurrently_and_bounded(api):
     import threading  # noqa: PLC0415
 
-    from propsync.store import store_from_environment  # noqa: PLC0415
+    from propsync.store.customers import store_from_environment  # noqa: PLC0415
 
     in_flight, peak, lock = [0], [0], threading.Lock()
 

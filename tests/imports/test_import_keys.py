@@ -105,7 +105,7 @@ def test_refused_keys_fail_with_a_report_under_the_projects_reports(imports, key
     assert report["file"] == key
     assert "is not allowed" in report["problems"][0] or "is not imports/" in report["problems"][0]
     assert report["rows_written"] == 0
-    assert imports.services.customers.lookup_identities(PROJECT, [("registered", "m1")]) == {}
+    assert imports.services.customers.identities.lookup(PROJECT, [("registered", "m1")]) == {}
 
 
 def test_a_key_too_long_for_its_reports_is_refused(imports):

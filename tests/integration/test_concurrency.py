@@ -9,7 +9,7 @@ import pytest
 
 from propsync.identity import resolve_customer
 from propsync.merge_rule import merge
-from propsync.store import CustomerStore
+from propsync.store.customers import CustomerStore
 from tests.conftest import PROJECT
 from tests.support.builders import versions
 

@@ -13,7 +13,7 @@ from propsync.errors import (
     InvalidPropertyError,
     InvalidTimestampError,
 )
-from propsync.store import customer_key
+from propsync.store.conditional import customer_key
 from tests.conftest import PROJECT
 
 NOW = 1_700_000_000.0
@@ -50,7 +50,7 @@ def test_result_reports_applied_and_stale_properties(store):
         store, {"registered": "m"}, {"email": "old@example.com", "tier": "gold"}, NOW - 20
     )
     assert result.applied == ("tier",)
-    assert result.ignored == ("email",)
+    assert result.stale == ("email",)
     assert not result.created
 
 
@@ -176,7 +176,7 @@ def test_unknown_customer_reads_as_none(store):
 def test_empty_properties_still_resolve_the_customer(store):
     result = update(store, {"registered": "only-ids"}, {})
     assert result.created
-    assert (result.applied, result.ignored) == ((), ())
+    assert (result.applied, result.stale) == ((), ())
     assert store.read_customer(PROJECT, result.customer_id).ids == {"registered": ["only-ids"]}
 
 

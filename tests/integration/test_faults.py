@@ -17,7 +17,7 @@ from tests.support.servers import dynamodb_client_for
 def faulty_store(dynamodb_endpoint, dynamodb_client, table_name):
     """A store whose client meets faults, with botocore's standard retry mode
     (as store_from_environment configures it) but no waiting between tries."""
-    from propsync.store import CustomerStore  # noqa: PLC0415
+    from propsync.store.customers import CustomerStore  # noqa: PLC0415
 
     client = dynamodb_client_for(
         dynamodb_endpoint,
@@ -78,7 +78,7 @@ def test_a_write_whose_answer_was_lost_is_reported_applied(faulty_store):
     result = store.write_properties(PROJECT, "01HLOST0000000000000000000", versions({"a": 1}, 5.0))
 
     assert faults.injected["lost-answer-timeout"] == 1
-    assert (result.applied, result.ignored) == (("a",), ())
+    assert (result.applied, result.stale) == (("a",), ())
     assert (
         store.read_customer(PROJECT, "01HLOST0000000000000000000").properties["a"].timestamp == 5.0
     )

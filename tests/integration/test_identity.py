@@ -4,14 +4,14 @@ import pytest
 
 from propsync.errors import IdentityConflictError, InvalidCustomerIdsError
 from propsync.identity import find_customer_id, resolve_customer
-from propsync.store import identity_key
+from propsync.store.identities import identity_key
 from tests.conftest import PROJECT
 
 OTHER_PROJECT = "11111111-1111-1111-1111-111111111111"
 
 
 def identity_owner(store, id_type, id_value, project=PROJECT):
-    return store.lookup_identities(project, [(id_type, id_value)]).get((id_type, id_value))
+    return store.identities.lookup(project, [(id_type, id_value)]).get((id_type, id_value))
 
 
 def test_first_sighting_creates_a_customer_and_later_sightings_find_it(store):
@@ -79,7 +79,7 @@ def test_a_soft_id_customer_can_later_get_its_hard_id(store):
 def test_concurrent_first_sightings_end_with_one_customer(store, monkeypatch):
     """Both requests look up the id before either claims it (the race); the
     conditional put on the identity item lets only one customer be born."""
-    monkeypatch.setattr(store, "lookup_identities", lambda project, ids: {})
+    monkeypatch.setattr(store.identities, "lookup", lambda project, ids: {})
 
     first = resolve_customer(store, PROJECT, {"registered": "race", "cookie": "c1"})
     second = resolve_customer(store, PROJECT, {"registered": "race", "cookie": "c2"})
@@ -98,11 +98,11 @@ def test_a_soft_id_taken_by_another_customer_meanwhile_is_given_back(
 ):
     jane = resolve_customer(store, PROJECT, {"registered": "jane"})
     john = resolve_customer(store, PROJECT, {"registered": "john", "cookie": "shared"})
-    real_lookup = store.lookup_identities
+    real_lookup = store.identities.lookup
     # jane's command looked up before john's command claimed the cookie
     monkeypatch.setattr(
-        store,
-        "lookup_identities",
+        store.identities,
+        "lookup",
         lambda project, ids: {
             k: v for k, v in real_lookup(project, ids).items() if k[0] != "cookie"
         },
@@ -133,7 +133,7 @@ def test_id_values_with_separator_characters_stay_distinct(store):
 def test_owners_looked_up_for_a_whole_batch_are_not_read_again(store, request_log):
     created = resolve_customer(store, PROJECT, {"registered": "batched"})
     pairs = [("registered", "batched"), ("cookie", "new")]
-    found = store.lookup_identities(PROJECT, pairs)
+    found = store.identities.lookup(PROJECT, pairs)
     known = {pair: found.get(pair) for pair in pairs}  # None: looked up, not found
     request_log.clear()
 
@@ -164,7 +164,7 @@ def test_an_id_released_during_a_claim_is_claimed_again(store, dynamodb_client, 
         )
 
     dynamodb_client.meta.events.register("after-call.dynamodb.PutItem", release_before_read)
-    assert store.claim_identity(PROJECT, "cookie", "c", "me") == "me"
+    assert store.identities.claim(PROJECT, "cookie", "c", "me") == "me"
     assert identity_owner(store, "cookie", "c") == "me"
 
 
@@ -185,10 +185,10 @@ def test_a_conflict_names_each_id_and_the_customer_it_belongs_to(store):
 def test_an_id_taken_meanwhile_is_named_with_both_customers(store, monkeypatch):
     jane = resolve_customer(store, PROJECT, {"registered": "jane"}).customer_id
     john = resolve_customer(store, PROJECT, {"cookie": "c1", "email": "j@x"}).customer_id
-    real_lookup = store.lookup_identities
+    real_lookup = store.identities.lookup
     monkeypatch.setattr(  # jane's command looked up before john claimed his ids
-        store,
-        "lookup_identities",
+        store.identities,
+        "lookup",
         lambda project, ids: {k: v for k, v in real_lookup(project, ids).items() if v != john},
     )
 

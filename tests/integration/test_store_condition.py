@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from propsync import canonical_json
 from propsync.identity import new_customer_id
 from propsync.merge_rule import PropertyVersion, wins
-from propsync.store import customer_key
+from propsync.store.conditional import customer_key
 from tests.conftest import PROJECT
 from tests.support.builders import versions
 
@@ -58,7 +58,7 @@ def test_an_identical_version_delivered_again_fails_the_condition_and_writes_not
     assert outcomes.calls == [REFUSED]
     assert raw_item(dynamodb_client, table_name) == before
     # ... and the command still reports what it sent as stored: it is there
-    assert (again.applied, again.ignored) == (("tier", "visits"), ())
+    assert (again.applied, again.stale) == (("tier", "visits"), ())
 
 
 def test_a_duplicate_beside_a_newer_property_is_not_written_again(

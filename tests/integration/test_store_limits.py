@@ -18,7 +18,7 @@ from propsync.limits import (
     MAX_VALUE_NESTING,
 )
 from propsync.merge_rule import MAX_SEQUENCE, PropertyVersion
-from propsync.store import customer_key
+from propsync.store.conditional import customer_key
 from tests.conftest import PROJECT
 from tests.support.builders import expression_operators, values_of, versions
 
@@ -95,7 +95,7 @@ def test_100_ids_are_looked_up_in_one_request_and_101_in_two(store, request_log)
     pairs = [("registered", "known")] + [("cookie", f"c{i}") for i in range(100)]
     for count, requests in ((100, 1), (101, 2)):
         request_log.clear()
-        found = store.lookup_identities(PROJECT, pairs[:count])
+        found = store.identities.lookup(PROJECT, pairs[:count])
         assert found == {("registered", "known"): known}
         assert request_log.counts == {"BatchGetItem": requests}
 
@@ -160,7 +160,7 @@ def test_the_largest_sequence_is_stored_and_compared_as_ten_digits(store):
     assert record.properties["tier"].sequence == MAX_SEQUENCE
 
     smaller = versions({"tier": "zzz"}, 10.0, MAX_SEQUENCE - 1)
-    assert store.write_properties(PROJECT, CUSTOMER, smaller).ignored == ("tier",)
+    assert store.write_properties(PROJECT, CUSTOMER, smaller).stale == ("tier",)
     newer = versions({"tier": "b"}, 10.000001, 0)
     assert store.write_properties(PROJECT, CUSTOMER, newer).applied == ("tier",)
 
@@ -199,7 +199,7 @@ def test_a_write_that_loses_8_races_still_lands_on_its_last_attempt(
 
     result = store.write_properties(PROJECT, CUSTOMER, versions(properties, 500.0))
 
-    assert len(result.ignored) == MAX_CONDITIONAL_RETRIES
+    assert len(result.stale) == MAX_CONDITIONAL_RETRIES
     assert len(result.applied) == 2
     assert {stored(store)[name][0] for name in result.applied} == {"mine"}
 

@@ -47,7 +47,7 @@ def test_store_converges_to_the_pure_rule(store, commands):
         }
         result = store.write_properties(PROJECT, customer, command)
         assert set(result.applied) == should_apply
-        assert set(result.ignored) == set(command) - should_apply
+        assert set(result.stale) == set(command) - should_apply
         expected_state = merge(expected_state, command.items())
 
     assert store.read_customer(PROJECT, customer).properties == expected_state

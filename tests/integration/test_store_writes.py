@@ -6,7 +6,7 @@ import pytest
 
 from propsync import canonical_json
 from propsync.errors import CustomerTooLargeError, WriteContentionError
-from propsync.store import customer_key
+from propsync.store.conditional import customer_key
 from tests.conftest import PROJECT
 from tests.support.builders import expression_operators, values_of, versions
 
@@ -26,7 +26,7 @@ def test_all_newer_properties_cost_exactly_one_write(store, request_log):
     result = store.write_properties(PROJECT, CUSTOMER, versions({"a": 3, "b": 4, "c": 5}, 200.0))
 
     assert result.applied == ("a", "b", "c")
-    assert result.ignored == ()
+    assert result.stale == ()
     assert request_log.counts == {"UpdateItem": 1}
     assert stored(store) == {"a": (3, 200.0), "b": (4, 200.0), "c": (5, 200.0)}
 
@@ -54,7 +54,7 @@ def test_stale_properties_cost_one_extra_request_and_only_winners_are_written(
     )
 
     assert result.applied == ("tier",)
-    assert result.ignored == ("email",)
+    assert result.stale == ("email",)
     # the failed conditional write, then one retry with the winners only; the
     # stored item came back with the failure, so nothing was read
     assert request_log.counts == {"UpdateItem": 2, **reads_after_failures(engine, 1)}
@@ -70,7 +70,7 @@ def test_when_every_property_is_stale_nothing_is_written(store, request_log, eng
     result = store.write_properties(PROJECT, CUSTOMER, versions({"a": 9, "b": 9}, 100.0))
 
     assert result.applied == ()
-    assert result.ignored == ("a", "b")
+    assert result.stale == ("a", "b")
     assert request_log.counts == {"UpdateItem": 1, **reads_after_failures(engine, 1)}
     assert stored(store) == {"a": (1, 500.0), "b": (2, 500.0)}
 
@@ -89,7 +89,7 @@ def test_engines_that_return_no_item_on_failure_are_served_by_a_read(
 
     result = store.write_properties(PROJECT, CUSTOMER, versions({"email": "old", "x": 1}, 400.0))
 
-    assert (result.applied, result.ignored) == (("x",), ("email",))
+    assert (result.applied, result.stale) == (("x",), ("email",))
     assert request_log.counts == {"UpdateItem": 2, "GetItem": 1}
     assert stored(store) == {"email": ("fresh", 500.0), "x": (1, 400.0)}
 
@@ -111,7 +111,7 @@ def test_a_write_that_loses_a_race_retries_with_what_still_wins(store, dynamodb_
         PROJECT, CUSTOMER, versions({"email": "mine", "tier": "gold"}, 200.0)
     )
 
-    assert (result.applied, result.ignored) == (("tier",), ("email",))
+    assert (result.applied, result.stale) == (("tier",), ("email",))
     assert stored(store) == {"email": ("racer", 300.0), "tier": ("gold", 200.0)}
 
 
@@ -129,7 +129,7 @@ def test_the_product_documents_import_example(store):
     result = store.write_properties(PROJECT, CUSTOMER, versions(snapshot, EIGHT))  # runs at 10:00
 
     assert set(result.applied) == {"first_name", "city"}
-    assert result.ignored == ("email",)
+    assert result.stale == ("email",)
     assert stored(store) == {
         "first_name": ("Marián", EIGHT),
         "email": ("m@new.example", NINE),
@@ -139,7 +139,7 @@ def test_the_product_documents_import_example(store):
 
 def test_equal_timestamps_resolve_to_the_greater_value_in_any_order(store):
     store.write_properties(PROJECT, CUSTOMER, versions({"x": "b"}, TEN))
-    assert store.write_properties(PROJECT, CUSTOMER, versions({"x": "a"}, TEN)).ignored == ("x",)
+    assert store.write_properties(PROJECT, CUSTOMER, versions({"x": "a"}, TEN)).stale == ("x",)
     assert store.write_properties(PROJECT, CUSTOMER, versions({"x": "c"}, TEN)).applied == ("x",)
     assert stored(store) == {"x": ("c", TEN)}
 
@@ -149,7 +149,7 @@ def test_at_equal_timestamps_the_later_import_row_wins_whichever_is_written_firs
     result = store.write_properties(PROJECT, CUSTOMER, versions({"tier": "aaa"}, TEN, sequence=9))
     assert result.applied == ("tier",)
     late = store.write_properties(PROJECT, CUSTOMER, versions({"tier": "zzz"}, TEN, sequence=2))
-    assert late.ignored == ("tier",)
+    assert late.stale == ("tier",)
     assert stored(store) == {"tier": ("aaa", TEN)}
 
 
@@ -157,7 +157,7 @@ def test_a_deletion_leaves_a_tombstone_an_older_write_cannot_undo(store):
     store.write_properties(PROJECT, CUSTOMER, versions({"tier": "gold"}, 100.0))
     store.write_properties(PROJECT, CUSTOMER, versions({"tier": None}, 200.0))
     result = store.write_properties(PROJECT, CUSTOMER, versions({"tier": "silver"}, 150.0))
-    assert result.ignored == ("tier",)
+    assert result.stale == ("tier",)
     assert stored(store) == {"tier": (None, 200.0)}
     assert store.write_properties(PROJECT, CUSTOMER, versions({"tier": "bronze"}, 201.0)).applied
 
@@ -241,7 +241,7 @@ def test_a_split_command_keeps_newer_wins_in_every_part(store):
         PROJECT, CUSTOMER, versions({f"p{i}": "new" for i in range(200)}, 200.0)
     )
 
-    assert set(result.ignored) == {"p7", "p150"}
+    assert set(result.stale) == {"p7", "p150"}
     assert len(result.applied) == 198
     values = stored(store)
     assert values["p7"] == ("fresh", 300.0)
@@ -303,7 +303,7 @@ def test_contention_on_a_later_part_reports_what_earlier_parts_stored(
     store, dynamodb_client, table_name, monkeypatch
 ):
     """Every attempt of the second update loses to a newer competing write."""
-    monkeypatch.setattr("propsync.store.MAX_CONDITIONAL_RETRIES", 2)
+    monkeypatch.setattr("propsync.store.customers.MAX_CONDITIONAL_RETRIES", 2)
     properties = {f"p{i}": "mine" for i in range(60)}  # two updates
     updates_seen = []
 

@@ -10,9 +10,12 @@ from typing import Any
 
 from propsync import api as api_module
 from propsync import bucket as bucket_module
-from propsync import store as store_module
 from propsync.access import Permission, create_api_key
-from propsync.store import AccessStore
+from propsync.store import access as access_store_module
+from propsync.store import customers as customer_store_module
+from propsync.store import dynamo as dynamo_module
+from propsync.store import imports as import_store_module
+from propsync.store.access import AccessStore
 from propsync_local.apigw import HttpResponse, handle
 
 ALL_PERMISSIONS = frozenset(p.value for p in Permission)
@@ -20,10 +23,10 @@ ALL_PERMISSIONS = frozenset(p.value for p in Permission)
 
 def reset_service_caches() -> None:
     """Clients and known projects are cached per Lambda container; each test is a new one."""
-    store_module._client_and_table_from_environment.cache_clear()
-    store_module.store_from_environment.cache_clear()
-    store_module.access_store_from_environment.cache_clear()
-    store_module.import_store_from_environment.cache_clear()
+    dynamo_module.client_and_table_from_environment.cache_clear()
+    customer_store_module.store_from_environment.cache_clear()
+    access_store_module.access_store_from_environment.cache_clear()
+    import_store_module.import_store_from_environment.cache_clear()
     bucket_module.bucket_from_environment.cache_clear()
     bucket_module.queue_from_environment.cache_clear()
     api_module.forget_known_projects()

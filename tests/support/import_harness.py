@@ -11,7 +11,9 @@ import pytest
 
 from propsync.bucket import ChunkQueue, ImportBucket
 from propsync.imports import Services, run_chunk, start_execution
-from propsync.store import AccessStore, CustomerStore, ImportStore
+from propsync.store.access import AccessStore
+from propsync.store.customers import CustomerStore
+from propsync.store.imports import ImportStore
 from tests.conftest import PROJECT
 
 _sequencers = itertools.count(1)

@@ -22,7 +22,7 @@ from propsync.access import (
     is_project_token,
     parse_permissions,
 )
-from propsync.store import ApiKeyRecord
+from propsync.store.access import ApiKeyRecord
 
 PROJECT = "00000000-0000-0000-0000-000000000000"
 ALL = frozenset(p.value for p in Permission)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from propsync.store import AccessStore, ApiKeyRecord
+from propsync.store.access import AccessStore, ApiKeyRecord
 
 _PROJECT_TOKEN = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"

@@ -32,7 +32,7 @@ from propsync.access import (
     is_project_token,
     parse_permissions,
 )
-from propsync.store import access_store_from_environment
+from propsync.store.access import access_store_from_environment
 
 if TYPE_CHECKING:
     from propsync.bucket import ImportBucket
@@ -156,7 +156,7 @@ def run_import(args: argparse.Namespace) -> int:
     """Upload, then follow the execution with a progress bar on stderr and
     print the report's summary on stdout. Exit 0 succeeded, 2 partially
     succeeded, 1 failed or incomplete (or not finished in time)."""
-    from propsync.store import import_store_from_environment  # noqa: PLC0415
+    from propsync.store.imports import import_store_from_environment  # noqa: PLC0415
 
     if not is_project_token(args.project):
         print(f"--project {args.project!r} is not a project token (a UUID)", file=sys.stderr)

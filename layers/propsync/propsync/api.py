@@ -21,7 +21,7 @@ from propsync.errors import (
     PropsyncError,
 )
 from propsync.observability import logger
-from propsync.store import AccessStore
+from propsync.store.access import AccessStore
 from propsync.tracking import BatchError
 
 _PROJECT_CACHE_SECONDS = 60.0

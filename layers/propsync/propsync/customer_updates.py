@@ -17,7 +17,7 @@ from propsync.identity import resolve_customer, validate_customer_ids
 from propsync.limits import MAX_CONCURRENT_COMMANDS
 from propsync.merge_rule import PropertyVersion
 from propsync.properties import encode_property_value, validate_property_name
-from propsync.store import CustomerStore
+from propsync.store.customers import CustomerStore
 from propsync.timestamps import normalize_timestamp
 
 logger = logging.getLogger(__name__)
@@ -29,12 +29,12 @@ ResultT = TypeVar("ResultT")
 class UpdateResult:
     """What happened to one customer update: the customer it resolved to,
     whether that customer was created by it, and which properties were stored
-    and which lost to a newer stored value ("ignored as stale")."""
+    and which lost to a newer stored value (stale: the API's word)."""
 
     customer_id: str
     created: bool
     applied: tuple[str, ...]
-    ignored: tuple[str, ...]
+    stale: tuple[str, ...]
 
 
 def prepare_property_versions(properties: Any, timestamp: float) -> dict[str, PropertyVersion]:
@@ -93,7 +93,7 @@ def write_update(
         customer_id=resolution.customer_id,
         created=resolution.created,
         applied=written.applied,
-        ignored=written.ignored,
+        stale=written.stale,
     )
 
 
@@ -105,7 +105,7 @@ def lookup_owners(
     update then looks up its own ids, so a read error costs no update."""
     pairs = sorted({pair for ids in id_sets for pair in ids.items()})
     try:
-        found = store.lookup_identities(project, pairs)
+        found = store.identities.lookup(project, pairs)
     except Exception:
         logger.exception("batched identity lookup failed; updates will look up their own ids")
         return None
@@ -192,5 +192,5 @@ def edit_customer(
         customer_id=customer_id,
         created=False,
         applied=written.applied if written else (),
-        ignored=written.ignored if written else (),
+        stale=written.stale if written else (),
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from propsync import canonical_json
 from propsync.identity import HARD_ID_TYPES
-from propsync.store import CustomerRecord
+from propsync.store.customers import CustomerRecord
 
 UNKNOWN_LAST_UPDATE = -1
 

@@ -48,7 +48,7 @@ class IdentityConflictError(PropsyncError):
 
 class PartiallyAppliedError(PropsyncError):
     """A write that stopped part way. A command split into several updates (see
-    ``store.write_properties``) can have stored some of them: ``applied`` lists
+    ``store.customers.write_properties``) can have stored some of them: ``applied`` lists
     those properties, so a caller never reports less than what was stored."""
 
     def __init__(self, message: str, applied: tuple[str, ...] = ()):

@@ -22,7 +22,7 @@ from typing import Any
 
 from propsync.errors import IdentityConflictError, InvalidCustomerIdsError, shown
 from propsync.limits import MAX_ID_TYPE_CHARS, MAX_ID_VALUE_BYTES
-from propsync.store import CustomerStore
+from propsync.store.customers import CustomerStore
 
 HARD_ID_TYPES = frozenset({"registered"})
 _ID_TYPE = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -105,7 +105,7 @@ def is_customer_id(value: str) -> bool:
 def find_customer_id(store: CustomerStore, project: str, id_type: str, id_value: str) -> str | None:
     """The customer an external id belongs to, without creating anything."""
     ids = validate_customer_ids({id_type: id_value})
-    return store.lookup_identities(project, ids.items()).get((id_type, id_value))
+    return store.identities.lookup(project, ids.items()).get((id_type, id_value))
 
 
 def resolve_customer(
@@ -133,7 +133,7 @@ def resolve_customer(
     looked_up = dict(known_owners or {})
     unknown = [pair for pair in ids.items() if pair not in looked_up]
     if unknown:
-        found = store.lookup_identities(project, unknown)
+        found = store.identities.lookup(project, unknown)
         looked_up.update({pair: found.get(pair) for pair in unknown})
     owners = {pair: owner for pair in ids.items() if (owner := looked_up[pair]) is not None}
 
@@ -154,7 +154,7 @@ def resolve_customer(
     # sightings of the same ids race on the same identity item.
     first_type = min(ids, key=lambda t: (t not in HARD_ID_TYPES, t))
     candidate = new_customer_id()
-    owner = store.claim_identity(project, first_type, ids[first_type], candidate)
+    owner = store.identities.claim(project, first_type, ids[first_type], candidate)
     created = owner == candidate
     rest = {t: v for t, v in ids.items() if t != first_type}
     if not created:
@@ -183,14 +183,18 @@ def _attach(
     """
     if not ids and not claimed:
         return
-    store.add_customer_ids(project, customer_id, {**(claimed or {}), **ids}, HARD_ID_TYPES)
+    store.identities.add_to_customer(
+        project, customer_id, {**(claimed or {}), **ids}, HARD_ID_TYPES
+    )
     taken: dict[str, tuple[str, str]] = {}
     for id_type, id_value in sorted(ids.items()):
-        owner = store.claim_identity(project, id_type, id_value, customer_id)
+        owner = store.identities.claim(project, id_type, id_value, customer_id)
         if owner != customer_id:
             taken[id_type] = (id_value, owner)
     if taken:
-        store.remove_customer_ids(project, customer_id, {t: v for t, (v, _) in taken.items()})
+        store.identities.remove_from_customer(
+            project, customer_id, {t: v for t, (v, _) in taken.items()}
+        )
         raise IdentityConflictError(
             "customer_ids belong to different customers ("
             + ", ".join(f"{t}={v!r} -> {o}" for t, (v, o) in sorted(taken.items()))

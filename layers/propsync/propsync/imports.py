@@ -78,14 +78,10 @@ from propsync.import_rows import (
 )
 from propsync.limits import MAX_KEY_BYTES, MAX_MAPPING_BYTES, MAX_PLAN_BYTES
 from propsync.merge_rule import merge
-from propsync.store import (
-    AccessStore,
-    CustomerStore,
-    ExecutionRecord,
-    ImportStore,
-    encode_plan,
-    is_transient_error,
-)
+from propsync.store.access import AccessStore
+from propsync.store.customers import CustomerStore
+from propsync.store.dynamo import is_transient_error
+from propsync.store.imports import ExecutionRecord, ImportStore, encode_plan
 
 logger = logging.getLogger(__name__)
 
@@ -288,11 +284,9 @@ class Services:
 
 def services_from_environment() -> Services:
     from propsync.bucket import bucket_from_environment, queue_from_environment  # noqa: PLC0415
-    from propsync.store import (  # noqa: PLC0415
-        access_store_from_environment,
-        import_store_from_environment,
-        store_from_environment,
-    )
+    from propsync.store.access import access_store_from_environment  # noqa: PLC0415
+    from propsync.store.customers import store_from_environment  # noqa: PLC0415
+    from propsync.store.imports import import_store_from_environment  # noqa: PLC0415
 
     return Services(
         customers=store_from_environment(),
@@ -593,7 +587,7 @@ class _ChunkOutcome:
             "rows_written": 0,
             "rows_rejected": 0,
             "properties_applied": 0,
-            "properties_ignored": 0,
+            "properties_stale": 0,
             "bytes_done": 0,
         }
     )
@@ -814,7 +808,7 @@ def _write_batch(
     known = (
         lookup_owners(services.customers, project, (u[0].ids for u in updates)) if updates else None
     )
-    Written = tuple[list[RowUpdate], int, int, str | None]  # rows, applied, ignored, problem
+    Written = tuple[list[RowUpdate], int, int, str | None]  # rows, applied, stale, problem
     written: list[Written] = []
 
     def write(group: list[int]) -> list[Written]:
@@ -830,18 +824,18 @@ def _write_batch(
                 results.append((same_ids, 0, 0, _rejection(error, same_ids[0].line)))
                 continue
             owners = with_owner(owners, ids, result.customer_id)
-            results.append((same_ids, len(result.applied), len(result.ignored), None))
+            results.append((same_ids, len(result.applied), len(result.stale), None))
         return results
 
     id_sets = {index: same_ids[0].ids for index, same_ids in enumerate(updates)}
     for results in run_concurrently(same_customer_groups(id_sets, known), write):
         written += results
     # counted here, on one thread, from what the writers returned
-    for group, applied, ignored, problem in written:
+    for group, applied, stale, problem in written:
         if problem is None:
             outcome.counters["rows_written"] += len(group)
             outcome.counters["properties_applied"] += applied
-            outcome.counters["properties_ignored"] += ignored
+            outcome.counters["properties_stale"] += stale
         else:
             refused += [RejectedRow(row.line, row.cells, problem) for row in group]
     outcome.counters["rows_read"] += len(rows)
@@ -991,7 +985,7 @@ def _report(
         "rows_written": record.counters["rows_written"],
         "rows_rejected": record.counters["rows_rejected"],
         "properties_applied": record.counters["properties_applied"],
-        "properties_ignored_as_stale": record.counters["properties_ignored"],
+        "properties_ignored_as_stale": record.counters["properties_stale"],
         "started_at": record.started_at,
         "default_update_timestamp": record.started_at,
         "update_timestamp_from": (

@@ -18,7 +18,7 @@ Rule 3 makes every delivery order converge: the result of a set of updates
 does not depend on their order or on how often each is delivered, because
 (timestamp, sequence, canonical JSON) is a fixed total order. A deletion is
 the value ``null`` (canonical text ``"null"``): a tombstone with a timestamp
-that an older write cannot undo. ``store._conditional_update`` builds the
+that an older write cannot undo. ``store.conditional.conditional_update`` builds the
 DynamoDB form of :func:`wins` (one condition per property); tests check the
 two agree.
 """

@@ -39,7 +39,7 @@ from propsync.http_json import json_size
 from propsync.identity import validate_customer_ids
 from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES
 from propsync.models import CustomersCommandData
-from propsync.store import CustomerStore
+from propsync.store.customers import CustomerStore
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ def _success(result: UpdateResult) -> Result:
         "success": True,
         "customer_id": result.customer_id,
         "applied": list(result.applied),
-        "stale": list(result.ignored),
+        "stale": list(result.stale),
     }
 
 

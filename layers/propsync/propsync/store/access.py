@@ -1,0 +1,163 @@
+"""Projects and API keys: items of the customers' table under their own key
+prefixes (``project#<token>``, ``apikey#<key id>``)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from propsync.store.dynamo import (
+    BATCH_GET_MAX_KEYS,
+    Item,
+    batch_get,
+    client_and_table_from_environment,
+    is_conditional_failure,
+    number,
+)
+
+if TYPE_CHECKING:  # stubs are a dev dependency only
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def project_key(project: str) -> str:
+    return f"project#{project}"
+
+
+def api_key_key(key_id: str) -> str:
+    return f"apikey#{key_id}"
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as stored: only a salted hash of its secret."""
+
+    key_id: str
+    project: str
+    permissions: frozenset[str]
+    salt: str
+    secret_hash: str
+    iterations: int
+    created: float
+    revoked: bool
+
+
+class AccessStore:
+    """Projects and API keys (same table as the customers, other key prefixes)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str):
+        self._client = client
+        self._table = table_name
+
+    def create_project(self, project: str, name: str) -> bool:
+        """Create the project; False if it already existed (nothing changed)."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": project_key(project)},
+                    "name": {"S": name},
+                    "created": {"N": number(time.time())},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return False
+
+    def project_exists(self, project: str) -> bool:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": project_key(project)}},
+            ProjectionExpression="pk",
+        )
+        return "Item" in response
+
+    def put_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key and list it on its project (the project must exist)."""
+        self._client.put_item(
+            TableName=self._table,
+            Item=_api_key_item(record),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": project_key(record.project)}},
+            UpdateExpression="ADD api_keys :k",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":k": {"SS": [record.key_id]}},
+        )
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": api_key_key(key_id)}}, ConsistentRead=True
+        ).get("Item")
+        return _api_key_record(item) if item else None
+
+    def list_api_keys(self, project: str) -> list[ApiKeyRecord]:
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": project_key(project)}},
+            ConsistentRead=True,
+        ).get("Item")
+        key_ids = sorted(item.get("api_keys", {}).get("SS", [])) if item else []
+        records: list[ApiKeyRecord] = []
+        for start in range(0, len(key_ids), BATCH_GET_MAX_KEYS):
+            keys = [{"pk": {"S": api_key_key(k)}} for k in key_ids[start : start + 100]]
+            request = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            records += [_api_key_record(i) for i in batch_get(self._client, self._table, request)]
+        return sorted(records, key=lambda r: r.created)
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        """Mark the key revoked; False if there is no such key."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": api_key_key(key_id)}},
+                UpdateExpression="SET revoked = :yes",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
+            )
+            return True
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return False
+
+
+def _api_key_item(record: ApiKeyRecord) -> Item:
+    return {
+        "pk": {"S": api_key_key(record.key_id)},
+        "project": {"S": record.project},
+        # a list, not a string set: a key may have no permission, and DynamoDB
+        # refuses empty sets
+        "permissions": {"L": [{"S": p} for p in sorted(record.permissions)]},
+        "salt": {"S": record.salt},
+        "secret_hash": {"S": record.secret_hash},
+        "iterations": {"N": str(record.iterations)},
+        "created": {"N": number(record.created)},
+        "revoked": {"BOOL": record.revoked},
+    }
+
+
+def _api_key_record(item: Item) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id=str(item["pk"]["S"]).removeprefix("apikey#"),
+        project=item["project"]["S"],
+        permissions=frozenset(p["S"] for p in item["permissions"]["L"]),
+        salt=item["salt"]["S"],
+        secret_hash=item["secret_hash"]["S"],
+        iterations=int(item["iterations"]["N"]),
+        created=float(item["created"]["N"]),
+        revoked=bool(item.get("revoked", {}).get("BOOL", False)),
+    )
+
+
+@functools.cache
+def access_store_from_environment() -> AccessStore:
+    return AccessStore(*client_and_table_from_environment())

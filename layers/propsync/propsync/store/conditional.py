@@ -1,0 +1,170 @@
+"""The requests that write customer items, built without I/O: one
+``UpdateItem`` per group of properties, each property conditional on the
+stored version losing to it (:func:`propsync.merge_rule.wins` in DynamoDB's
+condition language), and the readers of the stored attributes. Pure, so the
+conditions are tested against the merge rule without an engine
+(tests/unit/test_conditional_updates.py) and on both engines
+(tests/integration/test_store_matches_merge_rule.py).
+
+Customer item attributes: one per property, ``p:<name>`` = ``{"v": <order
+key>, "t": <update time>}`` (a property written before synchronization has no
+``t`` and its ``v`` is the canonical JSON alone); one string set per id type,
+``i:<id_type>``; ``cid`` and ``created``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from propsync.limits import MAX_EXPRESSION_OPERATORS, MAX_ITEM_BYTES
+from propsync.merge_rule import PropertyVersion
+from propsync.store.dynamo import number
+
+PROPERTY_PREFIX = "p:"
+ID_SET_PREFIX = "i:"
+
+
+def customer_key(project: str, customer_id: str) -> str:
+    return f"{project}#c#{customer_id}"
+
+
+# Operators and functions one property adds to a request: the condition
+# "(attribute_not_exists(a) OR a < b OR (a = b AND c < d))" has 7, the AND
+# joining it to the next one 1, and its "x = :y" in the SET clause 1.
+_OPERATORS_PER_PROPERTY = 9
+# The operator limit is the only expression limit a request can reach: names
+# and values are placeholders, so an expression's length depends only on how
+# many properties it carries, and at this many it stays far under 4 KB
+# (tests/integration/test_store_limits.py sends the largest request).
+PROPERTIES_PER_REQUEST = MAX_EXPRESSION_OPERATORS // _OPERATORS_PER_PROPERTY  # 33
+
+
+def chunks(
+    table: str, key: str, updates: Mapping[str, PropertyVersion], new_ids: IdsToRecord | None
+) -> Iterable[tuple[dict[str, PropertyVersion], dict[str, Any]]]:
+    """Split updates into groups of at most ``PROPERTIES_PER_REQUEST``, each
+    with its UpdateItem arguments (the first also recording ``new_ids``).
+    Nearly every command is one group."""
+    items = list(updates.items())
+    for start in range(0, len(items), PROPERTIES_PER_REQUEST):
+        chunk = dict(items[start : start + PROPERTIES_PER_REQUEST])
+        yield chunk, conditional_update(table, key, chunk, new_ids if start == 0 else None)
+
+
+@dataclass(frozen=True)
+class IdsToRecord:
+    """Ids to record on a customer item by the request that writes its
+    properties (the first id of a customer the command created)."""
+
+    customer_id: str
+    ids: Mapping[str, str]
+
+
+def conditional_update(
+    table: str,
+    key: str,
+    updates: Mapping[str, PropertyVersion],
+    new_ids: IdsToRecord | None = None,
+) -> dict[str, Any]:
+    """``UpdateItem`` arguments that SET every property iff it wins (merge rule).
+
+    Per property: no stored timestamp, or an older one, or the same one and a
+    smaller canonical value. This is :func:`merge_rule.wins` in DynamoDB's
+    condition language; property names only ever appear as placeholders.
+    ``new_ids`` are added to the customer's id sets by the same request, with
+    ``cid`` and ``created`` as IdentityStore.add_to_customer sets them.
+    """
+    names = {"#t": "t", "#v": "v"}
+    values: dict[str, Any] = {}
+    timestamp_placeholders: dict[float, str] = {}
+    assignments: list[str] = []
+    conditions: list[str] = []
+    for index, (name, version) in enumerate(updates.items()):
+        if version.timestamp is None:
+            raise ValueError(f"update of {name!r} has no timestamp")
+        ts = timestamp_placeholders.get(version.timestamp)
+        if ts is None:
+            ts = timestamp_placeholders[version.timestamp] = f":t{len(timestamp_placeholders)}"
+            values[ts] = {"N": number(version.timestamp)}
+        attr = f"#p{index}"
+        names[attr] = PROPERTY_PREFIX + name
+        values[f":m{index}"] = {"M": {"v": {"S": version.order_key}, "t": values[ts]}}
+        values[f":v{index}"] = {"S": version.order_key}
+        assignments.append(f"{attr} = :m{index}")
+        conditions.append(
+            f"(attribute_not_exists({attr}.#t) OR {attr}.#t < {ts}"
+            f" OR ({attr}.#t = {ts} AND {attr}.#v < :v{index}))"
+        )
+    update_expression = "SET " + ", ".join(assignments)
+    if new_ids is not None and new_ids.ids:
+        sets, adds = id_clauses(new_ids.customer_id, new_ids.ids, names, values)
+        update_expression += f", {sets} ADD {adds}"
+    return {
+        "TableName": table,
+        "Key": {"pk": {"S": key}},
+        "UpdateExpression": update_expression,
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def id_clauses(
+    customer_id: str, ids: Mapping[str, str], names: dict[str, str], values: dict[str, Any]
+) -> tuple[str, str]:
+    """The SET and ADD clauses that record ``ids`` on a customer item (``cid``,
+    ``created`` once, one string set per id type), their placeholders
+    (``#i<n>``, ``:i<n>`` in sorted id-type order) added to ``names`` and
+    ``values``."""
+    values[":cid"] = {"S": customer_id}
+    values[":now"] = {"N": number(time.time())}
+    adds = []
+    for index, (id_type, id_value) in enumerate(sorted(ids.items())):
+        names[f"#i{index}"] = ID_SET_PREFIX + id_type
+        values[f":i{index}"] = {"SS": [id_value]}
+        adds.append(f"#i{index} :i{index}")
+    return "cid = :cid, created = if_not_exists(created, :now)", ", ".join(adds)
+
+
+def may_exceed_item(updates: Mapping[str, PropertyVersion]) -> bool:
+    """False when even 4 bytes of UTF-8 per character stay under the item
+    limit: nearly every command, which then needs no encoding to measure."""
+    characters = sum(len(name) + len(version.order_key) for name, version in updates.items())
+    return (characters + len(PROPERTY_PREFIX) * len(updates)) * 4 > MAX_ITEM_BYTES
+
+
+def stored_size(updates: Mapping[str, PropertyVersion]) -> int:
+    """Lower bound of the bytes these properties take in an item (names and
+    values; DynamoDB adds a few bytes of overhead per attribute)."""
+    return sum(
+        len(PROPERTY_PREFIX.encode()) + len(name.encode()) + len(version.order_key.encode())
+        for name, version in updates.items()
+    )
+
+
+def properties_of(item: Mapping[str, Any]) -> dict[str, PropertyVersion]:
+    properties: dict[str, PropertyVersion] = {}
+    for attribute, value in item.items():
+        if not attribute.startswith(PROPERTY_PREFIX) or "M" not in value:
+            continue
+        stored = value["M"]
+        name = attribute[len(PROPERTY_PREFIX) :]
+        if "t" in stored:  # v = order key: sequence digits, then canonical JSON
+            properties[name] = PropertyVersion.from_order_key(
+                stored["v"]["S"], float(stored["t"]["N"])
+            )
+        else:  # written before synchronization: v is the canonical JSON alone
+            properties[name] = PropertyVersion(encoded_value=stored["v"]["S"], timestamp=None)
+    return properties
+
+
+def ids_of(item: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {
+        attribute[len(ID_SET_PREFIX) :]: sorted(value["SS"])
+        for attribute, value in item.items()
+        if attribute.startswith(ID_SET_PREFIX) and "SS" in value
+    }

@@ -1,0 +1,193 @@
+"""Customer items (``<project>#c#<customer_id>``): their properties, written
+with the merge rule inside DynamoDB, and read back. The requests are built by
+:mod:`propsync.store.conditional`; the ids a customer records are
+:mod:`propsync.store.identities`' business."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from propsync import merge_rule
+from propsync.errors import CustomerTooLargeError, PartiallyAppliedError, WriteContentionError
+from propsync.limits import MAX_CONDITIONAL_RETRIES, MAX_ITEM_BYTES
+from propsync.merge_rule import PropertyVersion
+from propsync.store.conditional import (
+    IdsToRecord,
+    chunks,
+    conditional_update,
+    customer_key,
+    ids_of,
+    may_exceed_item,
+    properties_of,
+    stored_size,
+)
+from propsync.store.dynamo import (
+    client_and_table_from_environment,
+    get_item,
+    is_conditional_failure,
+    is_item_too_large,
+    returned_item,
+)
+from propsync.store.identities import IdentityStore
+
+if TYPE_CHECKING:  # stubs are a dev dependency only
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = logging.getLogger(__name__)
+
+_TOO_LARGE = (
+    "the customer would exceed DynamoDB's 400 KB item limit; "
+    "store fewer or smaller properties (at most 16 KB each)"
+)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Which properties a write stored, and which lost to a newer stored value."""
+
+    applied: tuple[str, ...]
+    stale: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """A customer as stored: ids by type, and every property version
+    (tombstones included; :mod:`propsync.customer_view` hides them)."""
+
+    customer_id: str
+    ids: dict[str, list[str]]
+    properties: dict[str, PropertyVersion] = field(default_factory=dict)
+
+
+class CustomerStore:
+    """Customer items of one DynamoDB table, and (``identities``) the identity
+    items that point at them."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str):
+        self._client = client
+        self._table = table_name
+        self.identities = IdentityStore(client, table_name)
+
+    def write_properties(
+        self,
+        project: str,
+        customer_id: str,
+        updates: Mapping[str, PropertyVersion],
+        *,
+        new_ids: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        """Store every update that wins against the stored version.
+
+        Common case: one ``UpdateItem``. When a condition fails, the stored
+        item (from the error, or read when the engine does not return it) tells
+        which properties still win; only those are retried, at most
+        ``MAX_CONDITIONAL_RETRIES`` times. Commands too large for one request
+        are split into several, each with its own conditions.
+
+        ``new_ids``: the id a command has just claimed for a customer it
+        created (identity.resolve_customer), recorded on the customer item by
+        the same request as the properties, so that a new customer costs its
+        claim and one write (docs/DECISIONS.md: "A new customer's first id is
+        recorded by its property write"). Recorded on their own if no property
+        gets written.
+        """
+        key = customer_key(project, customer_id)
+        ids = IdsToRecord(customer_id, dict(new_ids)) if new_ids else None
+        if may_exceed_item(updates) and stored_size(updates) > MAX_ITEM_BYTES:
+            self._record_new_ids(project, ids)
+            raise CustomerTooLargeError(_TOO_LARGE)
+        applied: list[str] = []
+        stale: list[str] = []
+        unrecorded = ids
+        try:
+            for index, (chunk, request) in enumerate(chunks(self._table, key, updates, ids)):
+                carried = ids if index == 0 else None  # chunks() puts them in the first request
+                try:
+                    chunk_applied, chunk_stale, recorded = self._write_chunk(
+                        key, chunk, request, carried
+                    )
+                except PartiallyAppliedError as error:
+                    raise type(error)(str(error), tuple(applied)) from None
+                if recorded:
+                    unrecorded = None
+                applied += chunk_applied
+                stale += chunk_stale
+        except Exception:
+            # The properties failed; the new customer's ids must not fail with
+            # them (its identity is claimed already): record them on their own.
+            # A failure here is logged, and the first error is the one raised.
+            try:
+                self._record_new_ids(project, unrecorded)
+            except Exception:
+                logger.exception("recording a new customer's ids failed after its write failed")
+            raise
+        self._record_new_ids(project, unrecorded)
+        return WriteResult(applied=tuple(applied), stale=tuple(stale))
+
+    def _record_new_ids(self, project: str, new_ids: IdsToRecord | None) -> None:
+        if new_ids is not None:
+            self.identities.add_to_customer(project, new_ids.customer_id, new_ids.ids, frozenset())
+
+    def _write_chunk(
+        self,
+        key: str,
+        chunk: dict[str, PropertyVersion],
+        request: dict[str, Any],
+        new_ids: IdsToRecord | None,
+    ) -> tuple[list[str], list[str], bool]:
+        """Applied and stale property names, and whether ``new_ids`` were
+        recorded (by a request that succeeded). ``request`` is the chunk's
+        UpdateItem as chunks() built it, with ``new_ids`` if given; retries
+        build their own for the properties that still win, with the same ids."""
+        pending = chunk
+        applied: list[str] = []
+        stale: list[str] = []
+        for attempt in range(MAX_CONDITIONAL_RETRIES + 1):
+            if not pending:
+                return applied, stale, False
+            if attempt:
+                request = conditional_update(self._table, key, pending, new_ids)
+            try:
+                self._client.update_item(**request)
+                return applied + list(pending), stale, new_ids is not None
+            except ClientError as error:
+                if is_item_too_large(error):
+                    raise CustomerTooLargeError(_TOO_LARGE) from None
+                if not is_conditional_failure(error):
+                    raise
+                stored_item = returned_item(error)
+                if stored_item is None:  # engines without ReturnValuesOnConditionCheckFailure
+                    stored_item = get_item(self._client, self._table, key) or {}
+            stored = properties_of(stored_item)
+            still_winning = merge_rule.winners(pending, stored)
+            for name, version in pending.items():
+                if name in still_winning:
+                    continue
+                # Already stored exactly (a retry whose first attempt landed but
+                # whose answer was lost, or the same update delivered twice):
+                # the value is there, so it counts as applied, not as stale.
+                (applied if stored.get(name) == version else stale).append(name)
+            pending = still_winning
+        raise WriteContentionError(
+            f"{len(pending)} properties were changed by other writers during each of "
+            f"{MAX_CONDITIONAL_RETRIES + 1} attempts; retry the command"
+        )
+
+    def read_customer(self, project: str, customer_id: str) -> CustomerRecord | None:
+        item = get_item(self._client, self._table, customer_key(project, customer_id))
+        if item is None:
+            return None
+        return CustomerRecord(
+            customer_id=customer_id, ids=ids_of(item), properties=properties_of(item)
+        )
+
+
+@functools.cache
+def store_from_environment() -> CustomerStore:
+    return CustomerStore(*client_and_table_from_environment())

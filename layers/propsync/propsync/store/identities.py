@@ -1,0 +1,169 @@
+"""Identity items (``<project>#id#<id_type>#<id_value>``, ``cid`` = the
+customer the id belongs to) and the ids a customer item records (``i:<type>``
+string sets). The identity item is the truth of who owns an id; the customer
+item's sets are its record of them, which export-one shows and which the
+one-value-per-hard-id-type condition reads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from propsync.errors import IdentityConflictError, WriteContentionError
+from propsync.limits import MAX_CONDITIONAL_RETRIES
+from propsync.store.conditional import ID_SET_PREFIX, customer_key, id_clauses, ids_of
+from propsync.store.dynamo import (
+    BATCH_GET_MAX_KEYS,
+    batch_get,
+    get_item,
+    is_conditional_failure,
+    number,
+    returned_item,
+)
+
+if TYPE_CHECKING:  # stubs are a dev dependency only
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def identity_key(project: str, id_type: str, id_value: str) -> str:
+    # id types never contain "#" (propsync.identity validates them), so the key
+    # is unambiguous even when the id value does.
+    return f"{project}#id#{id_type}#{id_value}"
+
+
+class IdentityStore:
+    """Who owns each id, and the ids each customer records."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str):
+        self._client = client
+        self._table = table_name
+
+    def lookup(self, project: str, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Owners of the given ``(id_type, id_value)`` pairs, in as few
+        ``BatchGetItem`` requests as DynamoDB allows (100 keys each). Unknown
+        ids are absent from the result."""
+        by_key = {identity_key(project, t, v): (t, v) for t, v in ids}
+        found: dict[tuple[str, str], str] = {}
+        keys = list(by_key)
+        for start in range(0, len(keys), BATCH_GET_MAX_KEYS):
+            request = {
+                self._table: {
+                    "Keys": [{"pk": {"S": k}} for k in keys[start : start + BATCH_GET_MAX_KEYS]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, cid",
+                }
+            }
+            for item in batch_get(self._client, self._table, request):
+                found[by_key[item["pk"]["S"]]] = item["cid"]["S"]
+        return found
+
+    def claim(self, project: str, id_type: str, id_value: str, customer_id: str) -> str:
+        """Point the id at ``customer_id`` unless it already points somewhere.
+
+        Returns the id's owner: ``customer_id`` when the claim won (or the id
+        was already ours), the other customer when someone else was first. The
+        conditional put makes two concurrent first sightings agree on one owner.
+        """
+        key = identity_key(project, id_type, id_value)
+        for _attempt in range(MAX_CONDITIONAL_RETRIES + 1):
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={
+                        "pk": {"S": key},
+                        "cid": {"S": customer_id},
+                        "created": {"N": number(time.time())},
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return customer_id
+            except ClientError as error:
+                if not is_conditional_failure(error):
+                    raise
+                item = returned_item(error) or get_item(self._client, self._table, key, "cid")
+            if item:
+                return str(item["cid"]["S"])
+            # The owner released the id between our put and our read: claim again.
+        raise WriteContentionError(f"identity {id_type}={id_value!r} kept changing; retry")
+
+    def add_to_customer(
+        self,
+        project: str,
+        customer_id: str,
+        ids: Mapping[str, str],
+        hard_id_types: frozenset[str],
+    ) -> None:
+        """Record ids on the customer item (creating it if needed).
+
+        A hard id type holds one value per customer: adding a second value
+        fails with IdentityConflictError and changes nothing.
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets, adds = id_clauses(customer_id, ids, names, values)
+        conditions: list[str] = []
+        for index, (id_type, id_value) in enumerate(sorted(ids.items())):
+            if id_type in hard_id_types:  # #i{index}: the placeholders of _id_clauses
+                values[f":h{index}"] = {"S": id_value}
+                conditions.append(
+                    f"(attribute_not_exists(#i{index}) OR contains(#i{index}, :h{index}))"
+                )
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": customer_key(project, customer_id)}},
+            "UpdateExpression": f"SET {sets} ADD {adds}",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if conditions:
+            request["ConditionExpression"] = " AND ".join(conditions)
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            item = returned_item(error) or get_item(
+                self._client, self._table, customer_key(project, customer_id)
+            )
+            existing = ids_of(item or {})
+            clashes = [
+                f"{t}={existing[t][0]!r} (not {v!r})"
+                for t, v in sorted(ids.items())
+                if t in hard_id_types and existing.get(t) and v not in existing[t]
+            ]
+            raise IdentityConflictError(
+                "the customer already has "
+                + (", ".join(clashes) or "another value of a hard id")
+                + "; a customer has at most one value of each hard id type"
+            ) from None
+
+    def remove_from_customer(self, project: str, customer_id: str, ids: Mapping[str, str]) -> None:
+        """Undo :meth:`add_to_customer` for ids that turned out to belong elsewhere."""
+        if not ids:
+            return
+        id_types = sorted(ids)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": customer_key(project, customer_id)}},
+                UpdateExpression="DELETE "
+                + ", ".join(f"#i{i} :i{i}" for i in range(len(id_types))),
+                # without it, DELETE on a missing item would create an empty one
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={
+                    f"#i{i}": ID_SET_PREFIX + t for i, t in enumerate(id_types)
+                },
+                ExpressionAttributeValues={
+                    f":i{i}": {"SS": [ids[t]]} for i, t in enumerate(id_types)
+                },
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+
+    # ---------------------------------------------------------------- properties
