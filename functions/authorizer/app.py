@@ -13,7 +13,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from propsync.access import ACCESS_KEY_NOT_PROVIDED, AuthenticationError, authenticate
+from propsync.access import ACCESS_KEY_NOT_PROVIDED, authenticate
+from propsync.errors import AuthenticationError
 from propsync.observability import logger
 from propsync.store.access import access_store_from_environment
 
@@ -54,13 +55,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         principal = authenticate(access_store_from_environment(), _header(event, "authorization"))
     except AuthenticationError as error:
-        if error.message == ACCESS_KEY_NOT_PROVIDED:
+        if str(error) == ACCESS_KEY_NOT_PROVIDED:
             raise Exception("Unauthorized") from None  # API Gateway's literal for a 401
         logger.info("credential refused", extra={"status": error.status})
         return _policy(
             "refused",
             event["methodArn"],
-            {"auth_status": error.status, "auth_error": error.message},
+            {"auth_status": error.status, "auth_error": str(error)},
         )
     logger.info("credential accepted", extra={"key_id": principal.key_id})
     return _policy(

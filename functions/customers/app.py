@@ -12,8 +12,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from propsync.access import Permission
 from propsync.api import (
-    CustomerNotFoundError,
-    ForbiddenError,
     Response,
     Router,
     json_body,
@@ -24,7 +22,7 @@ from propsync.api import (
 )
 from propsync.customer_updates import edit_customer, prepare_property_versions
 from propsync.customer_view import export_ids, plain_properties, properties_with_timestamps
-from propsync.errors import InvalidInputError, shown
+from propsync.errors import CustomerNotFoundError, ForbiddenError, InvalidInputError, shown
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
 from propsync.models import CustomerPatch, ExportOneRequest
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics

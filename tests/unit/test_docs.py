@@ -22,6 +22,7 @@ from types import ModuleType
 
 import pytest
 
+from propsync import errors
 from propsync.imports import import_file
 from propsync_local.apigw import routes
 from propsync_local.cfn_template import REPO_ROOT, load_template
@@ -37,6 +38,7 @@ API_MODULES = [
             "api",
             "canonical_json",
             "customer_updates",
+            "errors",
             "http_json",
             "identity",
             "models",
@@ -51,26 +53,14 @@ API_MODULES = [
         for name in ("authorizer", "customers", "tracking")
     ),
 ]
-# The errors the handlers answer with (propsync.api.error_response), and the
-# function that makes a failed command's result.
+# The errors the handlers answer with (every class of propsync.errors, whose
+# body() words the fixed answers), and the function that makes a failed
+# command's result.
 API_ERRORS = {
-    "AuthenticationError",
-    "BatchError",
-    "CustomerNotFoundError",
-    "CustomerTooLargeError",
-    "ForbiddenError",
-    "IdentityConflictError",
-    "InvalidCustomerIdsError",
-    "InvalidInputError",
-    "InvalidJsonError",
-    "InvalidProjectError",
-    "InvalidPropertyError",
-    "InvalidTimestampError",
-    "PartiallyAppliedError",
-    "RequestTooLargeError",
-    "WriteContentionError",
-    "_failure",
-}
+    name
+    for name, value in vars(errors).items()
+    if inspect.isclass(value) and issubclass(value, errors.PropsyncError)
+} | {"_failure"}
 
 
 def test_every_route_of_the_template_and_no_other_is_documented():
@@ -176,8 +166,8 @@ def test_the_scan_finds_the_messages_it_is_meant_to():
     pieces = {piece for _, piece in message_pieces()}
     assert len(pieces) > 60
     for expected in (
-        "Customer does not exist",  # an error body of propsync.api
-        "invalid secret",  # AuthenticationError's second argument
+        "Customer does not exist",  # an error body of propsync.errors
+        "invalid secret",  # InvalidSecretError's message
         "must be an object, got",  # one of the problems a request envelope lists
         "temporary server error; the command was not completed, retry it",  # a constant
         "It has 13 digits and looks like milliseconds: divide it by 1000.",  # a helper's return
@@ -245,7 +235,7 @@ def _exists(owner: str, name: str) -> bool:
     if hasattr(module, name):
         return True
     classes = [value for value in vars(module).values() if inspect.isclass(value)]
-    return any(name in vars(cls) for cls in classes)  # a method: `customers.CustomerStore.write_properties`
+    return any(name in vars(cls) for cls in classes)  # a method: `CustomerStore.write_properties`
 
 
 def test_code_references_are_found():

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+from propsync.errors import AuthenticationError, InvalidSecretError
 from propsync.store.access import AccessStore, ApiKeyRecord
 
 _PROJECT_TOKEN = re.compile(
@@ -55,15 +56,6 @@ class Principal:
 
     def can(self, permission: Permission) -> bool:
         return permission.value in self.permissions
-
-
-class AuthenticationError(Exception):
-    """A request that may not pass, with the status and message the client gets."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def is_project_token(value: str) -> bool:
@@ -134,31 +126,31 @@ def parse_basic_authorization(header: str | None) -> tuple[str, str]:
     that is not exactly that (non-ASCII characters, bad base64, bytes that are
     not UTF-8) is "not provided", never an error of the authorizer."""
     if not header:
-        raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED)
+        raise AuthenticationError(ACCESS_KEY_NOT_PROVIDED)
     scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
-        raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED)
+        raise AuthenticationError(ACCESS_KEY_NOT_PROVIDED)
     try:
         # b64decode refuses a non-ASCII str with a plain ValueError, not binascii.Error
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError too
-        raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED) from None
+        raise AuthenticationError(ACCESS_KEY_NOT_PROVIDED) from None
     key_id, separator, secret = decoded.partition(":")
     if not separator or not key_id or not secret:
-        raise AuthenticationError(401, ACCESS_KEY_NOT_PROVIDED)
+        raise AuthenticationError(ACCESS_KEY_NOT_PROVIDED)
     return key_id, secret
 
 
 def authenticate(access: AccessStore, authorization_header: str | None) -> Principal:
     """Check a Basic credential against the stored key, or raise
-    AuthenticationError (401 not provided / not found, 403 invalid secret)."""
+    AuthenticationError (401: not provided / not found) or InvalidSecretError (403)."""
     key_id, secret = parse_basic_authorization(authorization_header)
     # an id no key can have is not looked up (a long one would fail DynamoDB's key check)
     record = access.get_api_key(key_id) if len(key_id) <= MAX_API_KEY_ID_CHARS else None
     if record is None or record.revoked:
         # a revoked key is as good as unknown: say nothing more about it
-        raise AuthenticationError(401, "Access key not found")
+        raise AuthenticationError("Access key not found")
     candidate = hash_secret(secret, record.salt, record.iterations)
     if not hmac.compare_digest(candidate, record.secret_hash):
-        raise AuthenticationError(403, "invalid secret")
+        raise InvalidSecretError("invalid secret")
     return Principal(key_id=record.key_id, project=record.project, permissions=record.permissions)

@@ -1,6 +1,7 @@
 """What every HTTP handler shares: a router on the route API Gateway matched,
-exact-number JSON responses, the one mapping from domain errors to HTTP
-statuses, request time, and the caller's identity as the authorizer passed it."""
+exact-number JSON responses, the one place errors become answers (each domain
+error's class decides its own: propsync.errors), request time, and the
+caller's identity as the authorizer passed it."""
 
 from __future__ import annotations
 
@@ -12,32 +13,18 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from propsync import http_json
-from propsync.access import AuthenticationError, Permission, Principal, is_project_token
+from propsync.access import Permission, Principal, is_project_token
 from propsync.errors import (
-    CustomerTooLargeError,
-    IdentityConflictError,
-    InvalidInputError,
-    PartiallyAppliedError,
+    AuthenticationError,
+    ForbiddenError,
+    InvalidProjectError,
     PropsyncError,
 )
 from propsync.observability import logger
 from propsync.store.access import AccessStore
-from propsync.tracking import BatchError
 
 _PROJECT_CACHE_SECONDS = 60.0
 _known_projects: dict[str, float] = {}
-
-
-class InvalidProjectError(PropsyncError):
-    """The project token in the path names no project."""
-
-
-class CustomerNotFoundError(PropsyncError):
-    """No customer of the caller's project has this id."""
-
-
-class ForbiddenError(PropsyncError):
-    """The caller's key lacks a permission or the project."""
 
 
 @dataclass(frozen=True)
@@ -57,33 +44,11 @@ class Response:
 
 
 def error_response(error: Exception) -> Response:
-    """The one mapping from errors to answers, as the original service words
-    them: ``{"success": false, "error": "..."}`` (``"errors": [...]`` for batches).
-    Most specific classes first (BatchError and RequestTooLargeError are
-    InvalidInputErrors)."""
-    if isinstance(error, AuthenticationError):
-        return Response(error.status, {"success": False, "error": error.message})
-    if isinstance(error, http_json.RequestTooLargeError):
-        return Response(413, {"success": False, "error": str(error)})
-    if isinstance(error, BatchError):
-        return Response(400, {"success": False, "errors": [str(error)]})
-    if isinstance(error, InvalidProjectError):
-        return Response(400, {"success": False, "error": "Invalid project id"})
-    if isinstance(error, CustomerNotFoundError):
-        return Response(404, {"success": False, "error": "Customer does not exist"})
-    if isinstance(error, ForbiddenError):
-        return Response(403, {"success": False, "error": str(error)})
-    if isinstance(error, IdentityConflictError):
-        return Response(409, {"success": False, "error": str(error)})
-    if isinstance(error, PartiallyAppliedError):
-        # An edit too large for the customer's item is the request's fault (400);
-        # contention with other writers is worth a retry (503). Either way the
-        # client learns which properties were stored before the write stopped.
-        status = 400 if isinstance(error, CustomerTooLargeError) else 503
-        body = {"success": False, "error": str(error), "applied": list(error.applied)}
-        return Response(status, body)
-    if isinstance(error, InvalidInputError):
-        return Response(400, {"success": False, "error": str(error)})
+    """The one mapping from errors to answers. A PropsyncError's class decides
+    its status and body (propsync.errors), as the original service words them:
+    ``{"success": false, "error": "..."}`` (``"errors": [...]`` for batches)."""
+    if isinstance(error, PropsyncError):
+        return Response(error.status, error.body())
     # Truly the server's failure (DynamoDB unreachable after retries, a bug):
     # clients retry on 5xx, and nothing partial was acknowledged.
     logger.exception("unhandled error", extra={"error_type": type(error).__name__})
@@ -189,9 +154,10 @@ def principal_from_event(event: dict[str, Any]) -> Principal:
     """The caller as the authorizer described it in the request context."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     if context.get("auth_error"):
-        raise AuthenticationError(int(context.get("auth_status", 401)), str(context["auth_error"]))
+        status = int(context.get("auth_status", AuthenticationError.status))
+        raise AuthenticationError.with_status(status, str(context["auth_error"]))
     if not context.get("project") or not context.get("key_id"):
-        raise AuthenticationError(401, "Access key not provided")
+        raise AuthenticationError("Access key not provided")
     permissions = frozenset(p for p in str(context.get("permissions", "")).split(",") if p)
     return Principal(
         key_id=str(context["key_id"]), project=str(context["project"]), permissions=permissions

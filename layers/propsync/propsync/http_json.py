@@ -15,20 +15,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from propsync import canonical_json
-from propsync.errors import InvalidInputError
+from propsync.errors import InvalidInputError, InvalidJsonError, RequestTooLargeError
+
+# import_mapping catches this one as http_json.NumberOutOfRangeError: an explicit re-export
+from propsync.errors import NumberOutOfRangeError as NumberOutOfRangeError  # noqa: PLC0414
 from propsync.limits import MAX_REQUEST_BYTES, MAX_VALUE_NESTING
-
-
-class InvalidJsonError(InvalidInputError):
-    """The body is not JSON (the original service answers "Invalid JSON")."""
-
-
-class RequestTooLargeError(InvalidInputError):
-    """The body is over Lambda's 6 MB payload limit (HTTP 413)."""
-
-
-class NumberOutOfRangeError(InvalidInputError):
-    """A number whose exponent no Decimal holds (``1e9999999999999999999``)."""
 
 
 def _refuse_constant(name: str) -> Any:

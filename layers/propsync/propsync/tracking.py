@@ -28,13 +28,7 @@ from propsync.customer_updates import (
     update_customer,
     with_owner,
 )
-from propsync.errors import (
-    InvalidInputError,
-    PartiallyAppliedError,
-    PropsyncError,
-    WriteContentionError,
-    shown,
-)
+from propsync.errors import BatchError, InvalidInputError, PropsyncError, shown
 from propsync.http_json import json_size
 from propsync.identity import validate_customer_ids
 from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES
@@ -51,10 +45,6 @@ KNOWN_COMMANDS = (CUSTOMERS, CUSTOMER_EVENTS, SYSTEM_TIME, SYSTEM_COOKIE)
 RETRY_LATER = "temporary server error; the command was not completed, retry it"
 
 Result = dict[str, Any]
-
-
-class BatchError(InvalidInputError):
-    """The request is not a batch; the whole request is refused with 400."""
 
 
 def batch_commands(payload: Any) -> list[Any]:
@@ -220,7 +210,7 @@ def _run_customers(
     known_owners: Mapping[tuple[str, str], str | None] | None,
 ) -> tuple[Result, bool]:
     """The command's result, and whether a later retry of a failed one can
-    succeed (the store failing, or other writers winning every attempt): the
+    succeed (the error's ``retryable``; any unexpected failure can): the
     result's shape is the original product's, so that travels beside it."""
     try:
         result = update_customer(
@@ -232,14 +222,13 @@ def _run_customers(
             received_at=received_at,
             known_owners=known_owners,
         )
-    except PartiallyAppliedError as error:
-        failed = {**_failure(str(error)), "applied": list(error.applied)}
-        return failed, isinstance(error, WriteContentionError)
     except PropsyncError as error:
-        return _failure(str(error)), False
+        # its details too: a write that stopped part way names what it stored
+        return {**_failure(str(error)), **error.details()}, error.retryable
     except Exception:
         # DynamoDB still failing after botocore's retries, a bug, ...: this
-        # command reports it and the rest of the batch goes on.
+        # command reports it and the rest of the batch goes on; a later
+        # attempt may find the store working again.
         logger.exception("customers command failed")
         return _failure(RETRY_LATER), True
     return _success(result), False
