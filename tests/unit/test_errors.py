@@ -111,16 +111,9 @@ def test_exactly_the_errors_a_retry_can_get_past_answer_5xx():
         assert error.retryable == (status >= 500), type(error).__name__
 
 
-def _no_status_yet(cls: type) -> object:
-    if cls.__name__ == "InvalidCellError":  # a row's reason in an import, no route's answer
-        reason = "import_mapping.py is being moved on another branch; give it status 400 there"
-        return pytest.param(cls, marks=pytest.mark.xfail(strict=True, reason=reason))
-    return cls
-
-
 @pytest.mark.parametrize(
     "error_class",
-    [_no_status_yet(cls) for cls in _every_propsync_error()],
+    _every_propsync_error(),
     ids=lambda cls: cls.__qualname__,
 )
 def test_every_propsync_error_states_its_status(error_class):

@@ -47,9 +47,19 @@ def test_wins(candidate, stored, expected):
     assert wins(candidate, stored) is expected
 
 
-def test_an_update_must_carry_a_timestamp():
-    with pytest.raises(ValueError, match=r"^an update must carry a timestamp$"):
-        wins(PropertyVersion('"a"', None), None)
+@pytest.mark.parametrize(
+    ("candidate", "stored", "expected"),
+    [
+        # a version from before synchronization, copied by a merge
+        (PropertyVersion('"a"', None), None, True),  # fills an absent property
+        (PropertyVersion('"a"', None), version("z", 0.5), False),  # loses to any timestamp
+        (PropertyVersion('"b"', None), PropertyVersion('"a"', None), True),  # then by value
+        (PropertyVersion('"a"', None), PropertyVersion('"b"', None), False),
+        (PropertyVersion('"a"', None), PropertyVersion('"a"', None), False),
+    ],
+)
+def test_an_untimestamped_version_loses_to_every_timestamped_one(candidate, stored, expected):
+    assert wins(candidate, stored) is expected
 
 
 def test_winners_keeps_only_the_candidates_that_beat_what_is_stored():

@@ -52,7 +52,10 @@ class InvalidMappingError(InvalidInputError):
 
 
 class InvalidCellError(PropsyncError):
-    """A cell that does not parse as its column's type; rejects its row."""
+    """A cell that does not parse as its column's type; rejects its row (a
+    reason in an import's report, never a route's answer: 400 if it were)."""
+
+    status = 400
 
 
 @dataclass(frozen=True)

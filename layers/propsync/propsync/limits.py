@@ -13,7 +13,7 @@ MAX_ID_VALUE_BYTES = 1024  # the identity item's partition key must stay under 2
 # DynamoDB expression limits: each expression string at most 4 KB, and at most
 # 300 operators/functions. We count the update and the condition expression of
 # one request together against the operator limit, which is stricter than
-# needed and therefore safe. That cap (33 properties per request) keeps every
+# needed and therefore safe. That cap (32 properties per request) keeps every
 # expression under 4 KB, so the size is never checked at run time: the tests
 # build the largest request and measure it against MAX_EXPRESSION_BYTES.
 MAX_EXPRESSION_BYTES = 4 * 1024

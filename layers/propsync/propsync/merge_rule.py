@@ -72,10 +72,16 @@ class PropertyVersion:
 
 
 def wins(candidate: PropertyVersion, stored: PropertyVersion | None) -> bool:
-    """True iff ``candidate`` must replace ``stored``."""
+    """True iff ``candidate`` must replace ``stored``. Updates always carry a
+    timestamp; a candidate without one is a version written before
+    synchronization that a merge copies: it loses to every timestamped
+    version, and of two untimestamped ones the greater canonical value wins
+    (so that merging stays independent of order)."""
+    if stored is None:
+        return True
     if candidate.timestamp is None:
-        raise ValueError("an update must carry a timestamp")
-    if stored is None or stored.timestamp is None:
+        return stored.timestamp is None and candidate.encoded_value > stored.encoded_value
+    if stored.timestamp is None:
         return True
     if candidate.timestamp != stored.timestamp:
         return candidate.timestamp > stored.timestamp

@@ -25,6 +25,11 @@ from propsync.store.dynamo import number
 
 PROPERTY_PREFIX = "p:"
 ID_SET_PREFIX = "i:"
+# On a customer merged into another: the destination's customer id. Every
+# property write is conditional on its absence, so nothing lands on a customer
+# after it was merged away (propsync.identity: "Merging").
+MERGED_INTO = "merged_into"
+MERGE_DONE = "merge_done"
 
 
 def customer_key(project: str, customer_id: str) -> str:
@@ -35,11 +40,17 @@ def customer_key(project: str, customer_id: str) -> str:
 # "(attribute_not_exists(a) OR a < b OR (a = b AND c < d))" has 7, the AND
 # joining it to the next one 1, and its "x = :y" in the SET clause 1.
 _OPERATORS_PER_PROPERTY = 9
+# And once per request: "attribute_not_exists(merged_into) AND" guarding
+# against a merged-away customer (2), and the new customer's
+# "cid = :c, created = if_not_exists(created, :n)" (3).
+_OPERATORS_PER_REQUEST = 5
 # The operator limit is the only expression limit a request can reach: names
 # and values are placeholders, so an expression's length depends only on how
 # many properties it carries, and at this many it stays far under 4 KB
 # (tests/integration/test_store_limits.py sends the largest request).
-PROPERTIES_PER_REQUEST = MAX_EXPRESSION_OPERATORS // _OPERATORS_PER_PROPERTY  # 33
+PROPERTIES_PER_REQUEST = (
+    MAX_EXPRESSION_OPERATORS - _OPERATORS_PER_REQUEST
+) // _OPERATORS_PER_PROPERTY  # 32
 
 
 def chunks(
@@ -73,24 +84,35 @@ def conditional_update(
 
     Per property: no stored timestamp, or an older one, or the same one and a
     smaller canonical value. This is :func:`merge_rule.wins` in DynamoDB's
-    condition language; property names only ever appear as placeholders.
+    condition language; property names only ever appear as placeholders. A
+    version without a timestamp (written before synchronization, copied by a
+    merge) is stored as such, and only where the property is absent or also
+    untimestamped with a smaller value. Whatever the properties, the customer
+    must not have been merged away (``merged_into`` absent).
     ``new_ids`` are added to the customer's id sets by the same request, with
     ``cid`` and ``created`` as IdentityStore.add_to_customer sets them.
     """
-    names = {"#t": "t", "#v": "v"}
+    names = {"#t": "t", "#v": "v", "#merged": MERGED_INTO}
     values: dict[str, Any] = {}
     timestamp_placeholders: dict[float, str] = {}
     assignments: list[str] = []
-    conditions: list[str] = []
+    conditions: list[str] = ["attribute_not_exists(#merged)"]
     for index, (name, version) in enumerate(updates.items()):
+        attr = f"#p{index}"
+        names[attr] = PROPERTY_PREFIX + name
         if version.timestamp is None:
-            raise ValueError(f"update of {name!r} has no timestamp")
+            values[f":m{index}"] = {"M": {"v": {"S": version.encoded_value}}}
+            values[f":v{index}"] = {"S": version.encoded_value}
+            assignments.append(f"{attr} = :m{index}")
+            conditions.append(
+                f"(attribute_not_exists({attr})"
+                f" OR (attribute_not_exists({attr}.#t) AND {attr}.#v < :v{index}))"
+            )
+            continue
         ts = timestamp_placeholders.get(version.timestamp)
         if ts is None:
             ts = timestamp_placeholders[version.timestamp] = f":t{len(timestamp_placeholders)}"
             values[ts] = {"N": number(version.timestamp)}
-        attr = f"#p{index}"
-        names[attr] = PROPERTY_PREFIX + name
         values[f":m{index}"] = {"M": {"v": {"S": version.order_key}, "t": values[ts]}}
         values[f":v{index}"] = {"S": version.order_key}
         assignments.append(f"{attr} = :m{index}")
