@@ -8,7 +8,6 @@ from propsync.customer_updates import update_customer
 from propsync.customer_view import export_ids, plain_properties, properties_with_timestamps
 from propsync.errors import (
     CustomerTooLargeError,
-    IdentityConflictError,
     InvalidCustomerIdsError,
     InvalidPropertyError,
     InvalidTimestampError,
@@ -136,12 +135,20 @@ def test_bad_input_is_refused_before_any_request(
     assert request_log.calls == []
 
 
-def test_an_identity_conflict_writes_no_property(store):
-    jane = update(store, {"registered": "jane"}, {"a": "jane"}, NOW - 10)
-    update(store, {"cookie": "johns"}, {"a": "john"}, NOW - 10)
-    with pytest.raises(IdentityConflictError):
-        update(store, {"registered": "jane", "cookie": "johns"}, {"a": "both"}, NOW)
-    assert plain_properties(store.read_customer(PROJECT, jane.customer_id)) == {"a": "jane"}
+def test_a_login_merges_the_profiles_and_each_property_keeps_its_newest_value(store):
+    jane = update(store, {"registered": "jane"}, {"a": "jane", "b": "jane-new"}, NOW - 10)
+    anonymous = update(store, {"cookie": "c"}, {"a": "anon-new", "b": "anon-old"}, NOW - 5)
+    update(store, {"cookie": "c"}, {"b": "anon-old"}, NOW - 20)  # stale: nothing changes
+    update(store, {"registered": "jane"}, {"b": "jane-new"}, NOW - 1)
+
+    login = update(store, {"registered": "jane", "cookie": "c"}, {"c": "login"}, NOW)
+
+    assert (login.customer_id, login.merged) == (jane.customer_id, (anonymous.customer_id,))
+    assert plain_properties(store.read_customer(PROJECT, jane.customer_id)) == {
+        "a": "anon-new",  # the anonymous side's value is newer
+        "b": "jane-new",  # the registered side's value is newer
+        "c": "login",
+    }
 
 
 def test_plain_and_timestamped_reads_hide_tombstones_and_show_legacy_as_minus_one(

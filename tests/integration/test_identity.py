@@ -10,6 +10,23 @@ from tests.conftest import PROJECT
 OTHER_PROJECT = "11111111-1111-1111-1111-111111111111"
 
 
+def stale_once(store, monkeypatch, keep):
+    """The next lookup answers as if it ran before other commands' claims:
+    it shows only the owners ``keep(pair, owner)`` accepts; later lookups are
+    real (a command that loses a claim looks again)."""
+    real_lookup = store.identities.lookup
+    calls = []
+
+    def lookup(project, ids):
+        found = real_lookup(project, ids)
+        calls.append(1)
+        if len(calls) > 1:
+            return found
+        return {pair: owner for pair, owner in found.items() if keep(pair, owner)}
+
+    monkeypatch.setattr(store.identities, "lookup", lookup)
+
+
 def identity_owner(store, id_type, id_value, project=PROJECT):
     return store.identities.lookup(project, [(id_type, id_value)]).get((id_type, id_value))
 
@@ -43,26 +60,33 @@ def test_an_existing_customer_costs_one_batched_read(store, request_log):
     assert request_log.counts == {"BatchGetItem": 1}
 
 
-def test_ids_of_two_customers_fail_with_a_clear_error_and_change_nothing(store, dynamodb_client):
+def test_ids_of_two_customers_merge_them_into_the_older(store):
     jane = resolve_customer(store, PROJECT, {"registered": "jane"})
-    john = resolve_customer(store, PROJECT, {"cookie": "johns-cookie"})
+    anonymous = resolve_customer(store, PROJECT, {"cookie": "johns-cookie"})
 
-    with pytest.raises(IdentityConflictError, match="belong to different customers"):
-        resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "johns-cookie"})
+    login = resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "johns-cookie"})
 
-    assert store.read_customer(PROJECT, jane.customer_id).ids == {"registered": ["jane"]}
-    assert store.read_customer(PROJECT, john.customer_id).ids == {"cookie": ["johns-cookie"]}
-
-
-def test_a_second_hard_id_for_a_customer_is_refused(store, dynamodb_client):
-    jane = resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "c"})
-
-    with pytest.raises(IdentityConflictError, match="registered='jane' \\(not 'janet'\\)"):
-        resolve_customer(store, PROJECT, {"registered": "janet", "cookie": "c"})
-
-    assert identity_owner(store, "registered", "janet") is None
+    assert (login.customer_id, login.merged) == (jane.customer_id, (anonymous.customer_id,))
     assert store.read_customer(PROJECT, jane.customer_id).ids == {
         "registered": ["jane"],
+        "cookie": ["johns-cookie"],
+    }
+    assert identity_owner(store, "cookie", "johns-cookie") == jane.customer_id
+    assert store.read_customer(PROJECT, anonymous.customer_id).merged_into == jane.customer_id
+
+
+def test_a_soft_id_of_a_customer_with_another_hard_id_moves(store):
+    jane = resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "c"})
+
+    janet = resolve_customer(store, PROJECT, {"registered": "janet", "cookie": "c"})
+
+    assert janet.created
+    assert janet.customer_id != jane.customer_id
+    assert janet.moved_ids == (("cookie", "c"),)
+    assert identity_owner(store, "cookie", "c") == janet.customer_id
+    assert store.read_customer(PROJECT, jane.customer_id).ids == {"registered": ["jane"]}
+    assert store.read_customer(PROJECT, janet.customer_id).ids == {
+        "registered": ["janet"],
         "cookie": ["c"],
     }
 
@@ -79,9 +103,8 @@ def test_a_soft_id_customer_can_later_get_its_hard_id(store):
 def test_concurrent_first_sightings_end_with_one_customer(store, monkeypatch):
     """Both requests look up the id before either claims it (the race); the
     conditional put on the identity item lets only one customer be born."""
-    monkeypatch.setattr(store.identities, "lookup", lambda project, ids: {})
-
     first = resolve_customer(store, PROJECT, {"registered": "race", "cookie": "c1"})
+    stale_once(store, monkeypatch, lambda pair, owner: False)
     second = resolve_customer(store, PROJECT, {"registered": "race", "cookie": "c2"})
 
     assert first.created is True
@@ -93,27 +116,18 @@ def test_concurrent_first_sightings_end_with_one_customer(store, monkeypatch):
     }
 
 
-def test_a_soft_id_taken_by_another_customer_meanwhile_is_given_back(
-    store, dynamodb_client, monkeypatch
-):
+def test_a_soft_id_claimed_meanwhile_by_a_customer_with_another_hard_id_moves(store, monkeypatch):
     jane = resolve_customer(store, PROJECT, {"registered": "jane"})
     john = resolve_customer(store, PROJECT, {"registered": "john", "cookie": "shared"})
-    real_lookup = store.identities.lookup
-    # jane's command looked up before john's command claimed the cookie
-    monkeypatch.setattr(
-        store.identities,
-        "lookup",
-        lambda project, ids: {
-            k: v for k, v in real_lookup(project, ids).items() if k[0] != "cookie"
-        },
-    )
+    # jane's command looked up before john's command claimed the cookie: its
+    # claim loses, it looks again, and the rules move the cookie to jane
+    stale_once(store, monkeypatch, lambda pair, owner: pair[0] != "cookie")
 
-    with pytest.raises(IdentityConflictError, match="cookie='shared'"):
-        resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "shared"})
+    login = resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "shared"})
 
-    monkeypatch.undo()  # read with the real lookup again
-    assert identity_owner(store, "cookie", "shared") == john.customer_id
-    assert store.read_customer(PROJECT, jane.customer_id).ids == {"registered": ["jane"]}
+    assert (login.customer_id, login.moved_ids) == (jane.customer_id, (("cookie", "shared"),))
+    assert identity_owner(store, "cookie", "shared") == jane.customer_id
+    assert store.read_customer(PROJECT, john.customer_id).ids == {"registered": ["john"]}
 
 
 def test_projects_do_not_share_customers(store):
@@ -168,37 +182,44 @@ def test_an_id_released_during_a_claim_is_claimed_again(store, dynamodb_client, 
     assert identity_owner(store, "cookie", "c") == "me"
 
 
-def test_a_conflict_names_each_id_and_the_customer_it_belongs_to(store):
-    jane = resolve_customer(store, PROJECT, {"registered": "jane"}).customer_id
-    john = resolve_customer(store, PROJECT, {"cookie": "c1", "email": "j@x"}).customer_id
-
-    with pytest.raises(IdentityConflictError) as raised:
-        resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "c1", "email": "j@x"})
-
-    assert str(raised.value) == (
-        f"customer_ids belong to different customers (cookie='c1' -> {john}, "
-        f"email='j@x' -> {john}, registered='jane' -> {jane}); "
-        "merging customers is not supported"
-    )
+TWO_HARD = frozenset({"registered", "email"})
 
 
-def test_an_id_taken_meanwhile_is_named_with_both_customers(store, monkeypatch):
-    jane = resolve_customer(store, PROJECT, {"registered": "jane"}).customer_id
-    john = resolve_customer(store, PROJECT, {"cookie": "c1", "email": "j@x"}).customer_id
-    real_lookup = store.identities.lookup
-    monkeypatch.setattr(  # jane's command looked up before john claimed his ids
-        store.identities,
-        "lookup",
-        lambda project, ids: {k: v for k, v in real_lookup(project, ids).items() if v != john},
+def test_customers_with_different_hard_ids_never_merge(store):
+    jane = resolve_customer(store, PROJECT, {"registered": "jane"}, hard_id_types=TWO_HARD)
+    john = resolve_customer(
+        store, PROJECT, {"registered": "john", "email": "j@x"}, hard_id_types=TWO_HARD
     )
 
     with pytest.raises(IdentityConflictError) as raised:
-        resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "c1", "email": "j@x"})
+        resolve_customer(
+            store, PROJECT, {"registered": "jane", "email": "j@x"}, hard_id_types=TWO_HARD
+        )
 
     assert str(raised.value) == (
-        f"customer_ids belong to different customers (cookie='c1' -> {john}, "
-        f"email='j@x' -> {john}, the other ids -> {jane}); merging customers is not supported"
+        "customer_ids name customers with different values of a hard id ("
+        f"registered='jane' -> {jane.customer_id}, email='j@x' -> {john.customer_id}, "
+        f"registered='john' -> {john.customer_id}); customers with different hard ids are "
+        "never merged"
     )
+    assert store.read_customer(PROJECT, jane.customer_id).ids == {"registered": ["jane"]}
+    assert store.read_customer(PROJECT, john.customer_id).merged_into is None
+
+
+def test_ids_claimed_meanwhile_by_an_anonymous_customer_merge_it(store, monkeypatch):
+    jane = resolve_customer(store, PROJECT, {"registered": "jane"}).customer_id
+    john = resolve_customer(store, PROJECT, {"cookie": "c1", "email": "j@x"}).customer_id
+    # jane's command looked up before john claimed his ids
+    stale_once(store, monkeypatch, lambda pair, owner: owner != john)
+
+    login = resolve_customer(store, PROJECT, {"registered": "jane", "cookie": "c1", "email": "j@x"})
+
+    assert (login.customer_id, login.merged) == (jane, (john,))
+    assert store.read_customer(PROJECT, jane).ids == {
+        "registered": ["jane"],
+        "cookie": ["c1"],
+        "email": ["j@x"],
+    }
 
 
 def test_find_customer_id_reads_an_id_and_creates_nothing(store, request_log):

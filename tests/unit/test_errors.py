@@ -22,6 +22,7 @@ from propsync.errors import (
     CustomerNotFoundError,
     CustomerTooLargeError,
     ForbiddenError,
+    HardIdClashError,
     IdentityConflictError,
     InvalidCustomerIdsError,
     InvalidInputError,
@@ -61,6 +62,7 @@ ANSWERS: list[tuple[PropsyncError, int, dict[str, object]]] = [
     (InvalidSecretError("invalid secret"), 403, refused("invalid secret")),
     (ForbiddenError("no permission"), 403, refused("no permission")),
     (IdentityConflictError("two customers"), 409, refused("two customers")),
+    (HardIdClashError("a second hard id"), 409, refused("a second hard id")),
     (
         PartiallyAppliedError("stopped", APPLIED),
         503,

@@ -12,12 +12,14 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from propsync.errors import InvalidPropertyError
+from propsync.errors import InvalidPropertyError, WriteContentionError
 from propsync.identity import resolve_customer, validate_customer_ids
-from propsync.limits import MAX_CONCURRENT_COMMANDS
+from propsync.limits import MAX_CONCURRENT_COMMANDS, MAX_MERGE_HOPS
 from propsync.merge_rule import PropertyVersion
+from propsync.merging import final_customer, read_following_merges
 from propsync.properties import encode_property_value, validate_property_name
-from propsync.store.customers import CustomerStore
+from propsync.store.conditional import CustomerMergedAway
+from propsync.store.customers import CustomerStore, WriteResult
 from propsync.timestamps import normalize_timestamp
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ class UpdateResult:
     created: bool
     applied: tuple[str, ...]
     stale: tuple[str, ...]
+    # customers merged into customer_id by this update, and soft ids it took
+    # from other customers (propsync.identity)
+    merged: tuple[str, ...] = ()
+    moved_ids: tuple[tuple[str, str], ...] = ()
 
 
 def prepare_property_versions(properties: Any, timestamp: float) -> dict[str, PropertyVersion]:
@@ -84,17 +90,41 @@ def write_update(
 ) -> UpdateResult:
     """Resolve validated ids and write validated versions with the merge rule."""
     resolution = resolve_customer(store, project, ids, known_owners, record_first_id=False)
-    if not versions and not resolution.unrecorded_ids:
-        return UpdateResult(resolution.customer_id, resolution.created, (), ())
-    written = store.write_properties(
-        project, resolution.customer_id, versions, new_ids=resolution.unrecorded_ids
-    )
+    customer_id = resolution.customer_id
+    written = None
+    if versions or resolution.unrecorded_ids:
+        customer_id, written = _write_following_merges(
+            store, project, customer_id, versions, resolution.unrecorded_ids
+        )
     return UpdateResult(
-        customer_id=resolution.customer_id,
+        customer_id=customer_id,
         created=resolution.created,
-        applied=written.applied,
-        stale=written.stale,
+        applied=written.applied if written else (),
+        stale=written.stale if written else (),
+        merged=resolution.merged,
+        moved_ids=resolution.moved_ids,
     )
+
+
+def _write_following_merges(
+    store: CustomerStore,
+    project: str,
+    customer_id: str,
+    versions: Mapping[str, PropertyVersion],
+    new_ids: Mapping[str, str] | None = None,
+) -> tuple[str, WriteResult]:
+    """Write to the customer, or, when it was merged away since it was
+    resolved, to the customer it was merged into (completing that merge): an
+    update for a merged-away customer lands on its destination, however late."""
+    for _hop in range(MAX_MERGE_HOPS):
+        try:
+            return customer_id, store.write_properties(
+                project, customer_id, versions, new_ids=new_ids
+            )
+        except CustomerMergedAway as merged:
+            customer_id = final_customer(store, project, merged.customer_id)
+            new_ids = None  # the merge recorded the customer's ids on its destination
+    raise WriteContentionError(f"customer {customer_id} kept being merged; retry the command")
 
 
 def lookup_owners(
@@ -185,9 +215,13 @@ def edit_customer(
     checks the body before it resolves the customer, so a bad body is a 400
     whichever customer the path names. None if the customer does not exist
     (nothing is created)."""
-    if store.read_customer(project, customer_id) is None:
+    record = read_following_merges(store, project, customer_id)
+    if record is None:
         return None
-    written = store.write_properties(project, customer_id, versions) if versions else None
+    customer_id = record.customer_id
+    written = None
+    if versions:
+        customer_id, written = _write_following_merges(store, project, customer_id, versions)
     return UpdateResult(
         customer_id=customer_id,
         created=False,

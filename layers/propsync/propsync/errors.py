@@ -137,10 +137,15 @@ class ForbiddenError(PropsyncError):
 
 
 class IdentityConflictError(PropsyncError):
-    """The ids of a command belong to different customers, or would give a
-    customer a second value of a hard id. Nothing of the command was written."""
+    """The ids of a command name customers that may never be merged: they hold
+    different values of one hard id type. Nothing of the command was written."""
 
     status = 409
+
+
+class HardIdClashError(IdentityConflictError):
+    """Recording an id would give a customer a second value of a hard id type
+    (the store's condition refused it); identity decides what follows."""
 
 
 class PartiallyAppliedError(PropsyncError):

@@ -20,9 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from propsync.errors import IdentityConflictError, InvalidCustomerIdsError, shown
-from propsync.limits import MAX_ID_TYPE_CHARS, MAX_ID_VALUE_BYTES
-from propsync.store.customers import CustomerStore
+from propsync.errors import (
+    HardIdClashError,
+    IdentityConflictError,
+    InvalidCustomerIdsError,
+    WriteContentionError,
+    shown,
+)
+from propsync.limits import MAX_ID_TYPE_CHARS, MAX_ID_VALUE_BYTES, MAX_RESOLVE_ROUNDS
+from propsync.merging import final_customer, merge_into
+from propsync.store.conditional import CustomerMergedAway
+from propsync.store.customers import CustomerRecord, CustomerStore
 
 HARD_ID_TYPES = frozenset({"registered"})
 _ID_TYPE = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -38,6 +46,10 @@ class Resolution:
     # its item yet (only with record_first_id=False): the caller's property
     # write records them (CustomerStore.write_properties(new_ids=...)).
     unrecorded_ids: Mapping[str, str] = field(default_factory=dict)
+    # customers merged into customer_id by this resolution, oldest first
+    merged: tuple[str, ...] = ()
+    # soft ids taken from other customers for customer_id ("stolen")
+    moved_ids: tuple[tuple[str, str], ...] = ()
 
 
 def validate_customer_ids(customer_ids: Any) -> dict[str, str]:
@@ -103,9 +115,16 @@ def is_customer_id(value: str) -> bool:
 
 
 def find_customer_id(store: CustomerStore, project: str, id_type: str, id_value: str) -> str | None:
-    """The customer an external id belongs to, without creating anything."""
+    """The customer an external id belongs to now (following merges),
+    without creating anything."""
     ids = validate_customer_ids({id_type: id_value})
-    return store.identities.lookup(project, ids.items()).get((id_type, id_value))
+    owner = store.identities.lookup(project, ids.items()).get((id_type, id_value))
+    return None if owner is None else final_customer(store, project, owner)
+
+
+class _LookAgain(Exception):
+    """The ids changed owners between the lookup and a write (a concurrent
+    first sighting, merge or move): resolve again from a fresh lookup."""
 
 
 def resolve_customer(
@@ -115,8 +134,10 @@ def resolve_customer(
     known_owners: Mapping[tuple[str, str], str | None] | None = None,
     *,
     record_first_id: bool = True,
+    hard_id_types: frozenset[str] = HARD_ID_TYPES,
 ) -> Resolution:
-    """Find (or create) the one customer that ``customer_ids`` name.
+    """Find (or create) the one customer that ``customer_ids`` name, merging
+    the customers they belong to where the rules allow (module docstring).
 
     A new customer gets its first id recorded on its item here, unless
     ``record_first_id`` is False and the command has no other id: then the
@@ -131,40 +152,238 @@ def resolve_customer(
     """
     ids = dict(customer_ids)
     looked_up = dict(known_owners or {})
-    unknown = [pair for pair in ids.items() if pair not in looked_up]
-    if unknown:
-        found = store.identities.lookup(project, unknown)
-        looked_up.update({pair: found.get(pair) for pair in unknown})
-    owners = {pair: owner for pair in ids.items() if (owner := looked_up[pair]) is not None}
+    for _round in range(MAX_RESOLVE_ROUNDS):
+        unknown = [pair for pair in ids.items() if pair not in looked_up]
+        if unknown:
+            found = store.identities.lookup(project, unknown)
+            looked_up.update({pair: found.get(pair) for pair in unknown})
+        owners = {pair: owner for pair in ids.items() if (owner := looked_up[pair]) is not None}
+        try:
+            return _resolve(
+                store,
+                project,
+                ids,
+                owners,
+                record_first_id=record_first_id,
+                hard_id_types=hard_id_types,
+            )
+        except _LookAgain:
+            looked_up = {}
+    raise WriteContentionError(
+        f"the owners of these customer_ids changed during each of {MAX_RESOLVE_ROUNDS} "
+        "attempts (other commands identifying the same people); retry the command"
+    )
 
+
+def _resolve(
+    store: CustomerStore,
+    project: str,
+    ids: dict[str, str],
+    owners: dict[tuple[str, str], str],
+    *,
+    record_first_id: bool,
+    hard_id_types: frozenset[str],
+) -> Resolution:
     distinct = set(owners.values())
-    if len(distinct) > 1:
-        raise IdentityConflictError(
-            "customer_ids belong to different customers ("
-            + ", ".join(f"{t}={v!r} -> {owners[(t, v)]}" for t, v in sorted(owners))
-            + "); merging customers is not supported"
-        )
-    if distinct:
-        customer_id = distinct.pop()
+    if not distinct:
+        return _first_sighting(store, project, ids, record_first_id, hard_id_types)
+    if len(distinct) == 1:
+        # The common case, at today's cost: ids of one customer, perhaps with
+        # new ones to give it. Only a clash of hard ids needs the full plan.
+        customer_id = next(iter(distinct))
         missing = {t: v for t, v in ids.items() if (t, v) not in owners}
-        _attach(store, project, customer_id, missing)
-        return Resolution(customer_id, created=False)
+        try:
+            _attach(store, project, customer_id, missing, hard_id_types=hard_id_types)
+            return Resolution(customer_id, created=False)
+        except HardIdClashError:
+            pass
+    return _merge_or_move(store, project, ids, owners, hard_id_types)
 
-    # First sighting: claim one id, hard id first, so that concurrent first
-    # sightings of the same ids race on the same identity item.
-    first_type = min(ids, key=lambda t: (t not in HARD_ID_TYPES, t))
+
+def _first_sighting(
+    store: CustomerStore,
+    project: str,
+    ids: dict[str, str],
+    record_first_id: bool,
+    hard_id_types: frozenset[str],
+) -> Resolution:
+    """Claim one id, hard id first, so that concurrent first sightings of the
+    same ids race on the same identity item; the loser looks again."""
+    first_type = min(ids, key=lambda t: (t not in hard_id_types, t))
     candidate = new_customer_id()
-    owner = store.identities.claim(project, first_type, ids[first_type], candidate)
-    created = owner == candidate
-    rest = {t: v for t, v in ids.items() if t != first_type}
-    if not created:
-        _attach(store, project, owner, rest)
-        return Resolution(owner, created=False)
+    if store.identities.claim(project, first_type, ids[first_type], candidate) != candidate:
+        raise _LookAgain
     first = {first_type: ids[first_type]}
+    rest = {t: v for t, v in ids.items() if t != first_type}
     if not rest and not record_first_id:
-        return Resolution(owner, created=True, unrecorded_ids=first)
-    _attach(store, project, owner, rest, claimed=first)
-    return Resolution(owner, created=True)
+        return Resolution(candidate, created=True, unrecorded_ids=first)
+    _attach(store, project, candidate, rest, hard_id_types=hard_id_types, claimed=first)
+    return Resolution(candidate, created=True)
+
+
+def _merge_or_move(
+    store: CustomerStore,
+    project: str,
+    ids: dict[str, str],
+    owners: dict[tuple[str, str], str],
+    hard_id_types: frozenset[str],
+) -> Resolution:
+    """The ids belong to several customers (or to one that holds another value
+    of a hard id the command names): merge those that may be merged into the
+    oldest of them, and move the soft ids of those that may not."""
+    records = {}
+    for owner in sorted(set(owners.values())):
+        record = store.read_customer(project, owner)
+        if record is not None and record.merged_into is not None:
+            final_customer(store, project, owner)  # complete it; the ids point on
+            raise _LookAgain
+        # a customer whose first write failed after its claim has no item:
+        # what it holds is what the identity items say
+        records[owner] = record or CustomerRecord(
+            owner, {t: [v] for (t, v), o in owners.items() if o == owner}
+        )
+    plan = plan_resolution(ids, owners, {c: r.ids for c, r in records.items()}, hard_id_types)
+
+    created = plan.destination is None
+    if plan.destination is None:
+        destination = new_customer_id()
+        first_type = min(plan.unowned, key=lambda t: (t not in hard_id_types, t))
+        first = (first_type, plan.unowned[first_type])
+        if store.identities.claim(project, *first, destination) != destination:
+            raise _LookAgain
+        store.identities.add_to_customer(
+            project, destination, {first_type: [first[1]]}, hard_id_types
+        )
+        unowned = {t: v for t, v in plan.unowned.items() if t != first_type}
+        destination_record = CustomerRecord(destination, {first_type: [first[1]]})
+    else:
+        destination = plan.destination
+        unowned = dict(plan.unowned)
+        destination_record = records[destination]
+    try:
+        for source in plan.merged:
+            if not merge_into(
+                store,
+                project,
+                records[source],
+                destination_record,
+                hard_ids=plan.hard_ids,
+                hard_id_types=hard_id_types,
+            ):
+                raise _LookAgain
+        moved = []
+        for (id_type, id_value), holder in sorted(plan.moved.items()):
+            _move(
+                store,
+                project,
+                id_type,
+                id_value,
+                holder,
+                destination=destination,
+                hard_id_types=hard_id_types,
+            )
+            moved.append((id_type, id_value))
+        _attach(store, project, destination, unowned, hard_id_types=hard_id_types)
+    except (HardIdClashError, CustomerMergedAway):
+        raise _LookAgain from None
+    return Resolution(
+        destination, created=created, merged=tuple(plan.merged), moved_ids=tuple(moved)
+    )
+
+
+def _move(
+    store: CustomerStore,
+    project: str,
+    id_type: str,
+    id_value: str,
+    holder: str,
+    *,
+    destination: str,
+    hard_id_types: frozenset[str],
+) -> None:
+    """A soft id "stolen" from ``holder`` by the customer a command
+    identifies: recorded on the destination, pointed at it, taken off the
+    holder. A crash between the steps leaves the id listed on both, owned by
+    one of them; a retry of the command completes it."""
+    store.identities.add_to_customer(project, destination, {id_type: [id_value]}, hard_id_types)
+    if not store.identities.move(project, id_type, id_value, holder, destination):
+        store.identities.remove_from_customer(project, destination, {id_type: [id_value]})
+        raise _LookAgain
+    store.identities.remove_from_customer(project, holder, {id_type: [id_value]})
+
+
+@dataclass(frozen=True)
+class ResolutionPlan:
+    """What a command's ids do to the customers that hold them (no I/O)."""
+
+    destination: str | None  # None: a new customer, created from ``unowned``
+    merged: tuple[str, ...]  # merged into the destination, oldest first
+    moved: dict[tuple[str, str], str]  # soft id -> the customer it is taken from
+    unowned: dict[str, str]  # ids of the command nobody holds yet
+    hard_ids: dict[str, str | None]  # every hard id type -> the merged customer's value
+
+
+def plan_resolution(
+    ids: Mapping[str, str],
+    owners: Mapping[tuple[str, str], str],
+    held: Mapping[str, Mapping[str, list[str]]],
+    hard_id_types: frozenset[str],
+) -> ResolutionPlan:
+    """The rules of identification, as a pure function of the command's ids,
+    who owns them, and the ids each owner holds.
+
+    - The customers that hold the command's hard ids are the one it
+      identifies: they merge, unless they hold two values of one hard id type
+      between them (IdentityConflictError: such customers never merge).
+    - Every other owner merges too when its hard ids agree with those (oldest
+      first); otherwise the command's soft ids it holds move to the customer
+      the command identifies, and nothing else of it changes.
+    - The destination is the oldest customer that merges (ULIDs sort by
+      creation time); with none, the command creates one.
+    """
+    union: dict[str, str] = {t: v for t, v in ids.items() if t in hard_id_types}
+
+    def hard_of(customer: str) -> dict[str, set[str]]:
+        return {t: set(v) for t, v in held[customer].items() if t in hard_id_types and v}
+
+    def agrees(customer: str) -> bool:
+        return all(
+            len(values) == 1 and union.get(t, next(iter(values))) in values
+            for t, values in hard_of(customer).items()
+        )
+
+    identified = sorted(
+        {owners[(t, v)] for t, v in ids.items() if (t, v) in owners and t in hard_id_types}
+    )
+    group: list[str] = []
+    for customer in identified:
+        if not agrees(customer):
+            raise IdentityConflictError(
+                "customer_ids name customers with different values of a hard id ("
+                + ", ".join(
+                    f"{t}={sorted(v)[0]!r} -> {c}"
+                    for c in identified
+                    for t, v in sorted(hard_of(c).items())
+                )
+                + "); customers with different hard ids are never merged"
+            )
+        group.append(customer)
+        union.update({t: next(iter(v)) for t, v in hard_of(customer).items()})
+    moved: dict[tuple[str, str], str] = {}
+    for customer in sorted(set(owners.values()) - set(identified)):
+        if agrees(customer):
+            group.append(customer)
+            union.update({t: next(iter(v)) for t, v in hard_of(customer).items()})
+        else:
+            moved.update({pair: o for pair, o in owners.items() if o == customer})
+    ordered = sorted(group)
+    return ResolutionPlan(
+        destination=ordered[0] if ordered else None,
+        merged=tuple(ordered[1:]),
+        moved=moved,
+        unowned={t: v for t, v in ids.items() if (t, v) not in owners},
+        hard_ids={t: union.get(t) for t in sorted(hard_id_types)},
+    )
 
 
 def _attach(
@@ -172,31 +391,32 @@ def _attach(
     project: str,
     customer_id: str,
     ids: dict[str, str],
+    *,
+    hard_id_types: frozenset[str],
     claimed: dict[str, str] | None = None,
 ) -> None:
-    """Give ``customer_id`` ids it does not have yet.
+    """Give ``customer_id`` ids nobody held at the lookup.
 
     The customer item is updated first (its condition enforces one hard id per
-    customer), then each identity item is claimed. An id claimed by another
-    customer in the meantime is removed again and the command fails.
+    customer: HardIdClashError), then each identity item is claimed. An id
+    another customer claimed in the meantime is taken off again, and the
+    command looks again (the two customers may merge now).
     ``claimed``: ids already claimed for it, recorded by the same update.
     """
     if not ids and not claimed:
         return
-    store.identities.add_to_customer(
-        project, customer_id, {**(claimed or {}), **ids}, HARD_ID_TYPES
-    )
-    taken: dict[str, tuple[str, str]] = {}
+    both = {**(claimed or {}), **ids}
+    try:
+        store.identities.add_to_customer(
+            project, customer_id, {t: [v] for t, v in both.items()}, hard_id_types
+        )
+    except CustomerMergedAway:
+        final_customer(store, project, customer_id)
+        raise _LookAgain from None
+    taken = {}
     for id_type, id_value in sorted(ids.items()):
-        owner = store.identities.claim(project, id_type, id_value, customer_id)
-        if owner != customer_id:
-            taken[id_type] = (id_value, owner)
+        if store.identities.claim(project, id_type, id_value, customer_id) != customer_id:
+            taken[id_type] = [id_value]
     if taken:
-        store.identities.remove_from_customer(
-            project, customer_id, {t: v for t, (v, _) in taken.items()}
-        )
-        raise IdentityConflictError(
-            "customer_ids belong to different customers ("
-            + ", ".join(f"{t}={v!r} -> {o}" for t, (v, o) in sorted(taken.items()))
-            + f", the other ids -> {customer_id}); merging customers is not supported"
-        )
+        store.identities.remove_from_customer(project, customer_id, taken)
+        raise _LookAgain

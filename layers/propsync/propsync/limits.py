@@ -40,3 +40,10 @@ MAX_CONCURRENT_COMMANDS = 16  # threads per batch; also the DynamoDB connection 
 MAX_PLAN_BYTES = 200 * 1024
 MAX_MAPPING_BYTES = 128 * 1024  # mapping.json; about 1,500 mapped columns
 MAX_KEY_BYTES = 1024  # S3's limit on an object key (reports and parts included)
+
+# Merges: how deep a chain of merged customers is followed (each link is a
+# customer merged into an older one, so chains are short in practice), and
+# how often a command looks at its ids again when concurrent commands changed
+# them between its lookup and its writes.
+MAX_MERGE_HOPS = 16
+MAX_RESOLVE_ROUNDS = 8

@@ -32,6 +32,17 @@ MERGED_INTO = "merged_into"
 MERGE_DONE = "merge_done"
 
 
+class CustomerMergedAway(Exception):
+    """A write met a customer that was merged into ``destination``: the
+    caller completes that merge and writes to the destination instead
+    (propsync.identity). Never reaches a client."""
+
+    def __init__(self, customer_id: str, destination: str):
+        super().__init__(f"customer {customer_id} was merged into {destination}")
+        self.customer_id = customer_id
+        self.destination = destination
+
+
 def customer_key(project: str, customer_id: str) -> str:
     return f"{project}#c#{customer_id}"
 
@@ -122,7 +133,9 @@ def conditional_update(
         )
     update_expression = "SET " + ", ".join(assignments)
     if new_ids is not None and new_ids.ids:
-        sets, adds = id_clauses(new_ids.customer_id, new_ids.ids, names, values)
+        sets, adds = id_clauses(
+            new_ids.customer_id, {t: [v] for t, v in new_ids.ids.items()}, names, values
+        )
         update_expression += f", {sets} ADD {adds}"
     return {
         "TableName": table,
@@ -136,7 +149,10 @@ def conditional_update(
 
 
 def id_clauses(
-    customer_id: str, ids: Mapping[str, str], names: dict[str, str], values: dict[str, Any]
+    customer_id: str,
+    ids: Mapping[str, list[str]],
+    names: dict[str, str],
+    values: dict[str, Any],
 ) -> tuple[str, str]:
     """The SET and ADD clauses that record ``ids`` on a customer item (``cid``,
     ``created`` once, one string set per id type), their placeholders
@@ -145,9 +161,9 @@ def id_clauses(
     values[":cid"] = {"S": customer_id}
     values[":now"] = {"N": number(time.time())}
     adds = []
-    for index, (id_type, id_value) in enumerate(sorted(ids.items())):
+    for index, (id_type, id_values) in enumerate(sorted(ids.items())):
         names[f"#i{index}"] = ID_SET_PREFIX + id_type
-        values[f":i{index}"] = {"SS": [id_value]}
+        values[f":i{index}"] = {"SS": sorted(set(id_values))}
         adds.append(f"#i{index} :i{index}")
     return "cid = :cid, created = if_not_exists(created, :now)", ", ".join(adds)
 

@@ -18,6 +18,10 @@ from propsync.errors import CustomerTooLargeError, PartiallyAppliedError, WriteC
 from propsync.limits import MAX_CONDITIONAL_RETRIES, MAX_ITEM_BYTES
 from propsync.merge_rule import PropertyVersion
 from propsync.store.conditional import (
+    ID_SET_PREFIX,
+    MERGE_DONE,
+    MERGED_INTO,
+    CustomerMergedAway,
     IdsToRecord,
     chunks,
     conditional_update,
@@ -63,6 +67,10 @@ class CustomerRecord:
     customer_id: str
     ids: dict[str, list[str]]
     properties: dict[str, PropertyVersion] = field(default_factory=dict)
+    # set when the customer was merged into another: its destination, and
+    # whether the merge finished (properties copied, identity items moved)
+    merged_into: str | None = None
+    merge_done: bool = False
 
 
 class CustomerStore:
@@ -132,7 +140,12 @@ class CustomerStore:
 
     def _record_new_ids(self, project: str, new_ids: IdsToRecord | None) -> None:
         if new_ids is not None:
-            self.identities.add_to_customer(project, new_ids.customer_id, new_ids.ids, frozenset())
+            self.identities.add_to_customer(
+                project,
+                new_ids.customer_id,
+                {t: [v] for t, v in new_ids.ids.items()},
+                frozenset(),
+            )
 
     def _write_chunk(
         self,
@@ -164,6 +177,10 @@ class CustomerStore:
                 stored_item = returned_item(error)
                 if stored_item is None:  # engines without ReturnValuesOnConditionCheckFailure
                     stored_item = get_item(self._client, self._table, key) or {}
+                if MERGED_INTO in stored_item:
+                    raise CustomerMergedAway(
+                        key.rsplit("#", 1)[-1], stored_item[MERGED_INTO]["S"]
+                    ) from None
             stored = properties_of(stored_item)
             still_winning = merge_rule.winners(pending, stored)
             for name, version in pending.items():
@@ -180,11 +197,75 @@ class CustomerStore:
         )
 
     def read_customer(self, project: str, customer_id: str) -> CustomerRecord | None:
+        """The customer item as stored, merged away or not (propsync.identity
+        follows ``merged_into``)."""
         item = get_item(self._client, self._table, customer_key(project, customer_id))
         if item is None:
             return None
         return CustomerRecord(
-            customer_id=customer_id, ids=ids_of(item), properties=properties_of(item)
+            customer_id=customer_id,
+            ids=ids_of(item),
+            properties=properties_of(item),
+            merged_into=item[MERGED_INTO]["S"] if MERGED_INTO in item else None,
+            merge_done=bool(item.get(MERGE_DONE, {}).get("BOOL", False)),
+        )
+
+    def mark_merged(
+        self,
+        project: str,
+        customer_id: str,
+        destination: str,
+        hard_ids: Mapping[str, str | None],
+    ) -> CustomerRecord | None:
+        """Mark the customer merged into ``destination``: from now on no write
+        lands on it (every write requires ``merged_into`` absent). Only if it
+        is not merged elsewhere, and holds no hard id other than
+        ``hard_ids`` (type -> the one value the merged customer may have, or
+        None: none at all), as it did when the merge was decided. None when
+        marked (or already marked for this destination); else the customer
+        as stored, for the caller to decide again."""
+        names = {"#merged": MERGED_INTO}
+        values: dict[str, Any] = {":dest": {"S": destination}, ":one": {"N": "1"}}
+        # No attribute_exists(pk): a customer whose first write failed after
+        # its id was claimed has no item, and is merged like any other.
+        conditions = ["(attribute_not_exists(#merged) OR #merged = :dest)"]
+        for index, (id_type, value) in enumerate(sorted(hard_ids.items())):
+            names[f"#h{index}"] = ID_SET_PREFIX + id_type
+            if value is None:
+                conditions.append(f"attribute_not_exists(#h{index})")
+            else:
+                values[f":h{index}"] = {"S": value}
+                conditions.append(
+                    f"(attribute_not_exists(#h{index})"
+                    f" OR (size(#h{index}) = :one AND contains(#h{index}, :h{index})))"
+                )
+        key = customer_key(project, customer_id)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET #merged = :dest",
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+            return None
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+        stored = self.read_customer(project, customer_id)
+        return stored or CustomerRecord(customer_id=customer_id, ids={})
+
+    def finish_merge(self, project: str, customer_id: str) -> None:
+        """Record that a merged-away customer's properties and ids are all at
+        its destination: later visitors need not help any more."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": customer_key(project, customer_id)}},
+            UpdateExpression="SET #done = :yes",
+            ConditionExpression="attribute_exists(#merged)",
+            ExpressionAttributeNames={"#done": MERGE_DONE, "#merged": MERGED_INTO},
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
         )
 
 

@@ -7,14 +7,21 @@ one-value-per-hard-id-type condition reads."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from propsync.errors import IdentityConflictError, WriteContentionError
+from propsync.errors import HardIdClashError, WriteContentionError
 from propsync.limits import MAX_CONDITIONAL_RETRIES
-from propsync.store.conditional import ID_SET_PREFIX, customer_key, id_clauses, ids_of
+from propsync.store.conditional import (
+    ID_SET_PREFIX,
+    MERGED_INTO,
+    CustomerMergedAway,
+    customer_key,
+    id_clauses,
+    ids_of,
+)
 from propsync.store.dynamo import (
     BATCH_GET_MAX_KEYS,
     batch_get,
@@ -94,59 +101,71 @@ class IdentityStore:
         self,
         project: str,
         customer_id: str,
-        ids: Mapping[str, str],
+        ids: Mapping[str, list[str]],
         hard_id_types: frozenset[str],
     ) -> None:
-        """Record ids on the customer item (creating it if needed).
+        """Record ids on the customer item (creating it if needed), unless it
+        was merged away (CustomerMergedAway names its destination).
 
         A hard id type holds one value per customer: adding a second value
-        fails with IdentityConflictError and changes nothing.
+        fails with HardIdClashError and changes nothing.
         """
-        names: dict[str, str] = {}
+        names: dict[str, str] = {"#merged": MERGED_INTO}
         values: dict[str, Any] = {}
         sets, adds = id_clauses(customer_id, ids, names, values)
-        conditions: list[str] = []
-        for index, (id_type, id_value) in enumerate(sorted(ids.items())):
-            if id_type in hard_id_types:  # #i{index}: the placeholders of _id_clauses
-                values[f":h{index}"] = {"S": id_value}
+        conditions = ["attribute_not_exists(#merged)"]
+        for index, (id_type, id_values) in enumerate(sorted(ids.items())):
+            if id_type in hard_id_types:  # #i{index}: the placeholders of id_clauses
+                if len(set(id_values)) > 1:
+                    raise HardIdClashError(_clash_message({id_type: sorted(set(id_values))}, ids))
+                values[f":h{index}"] = {"S": id_values[0]}
                 conditions.append(
                     f"(attribute_not_exists(#i{index}) OR contains(#i{index}, :h{index}))"
                 )
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"pk": {"S": customer_key(project, customer_id)}},
-            "UpdateExpression": f"SET {sets} ADD {adds}",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-        if conditions:
-            request["ConditionExpression"] = " AND ".join(conditions)
-            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        key = customer_key(project, customer_id)
         try:
-            self._client.update_item(**request)
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression=f"SET {sets} ADD {adds}",
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
-            item = returned_item(error) or get_item(
-                self._client, self._table, customer_key(project, customer_id)
-            )
-            existing = ids_of(item or {})
-            clashes = [
-                f"{t}={existing[t][0]!r} (not {v!r})"
-                for t, v in sorted(ids.items())
-                if t in hard_id_types and existing.get(t) and v not in existing[t]
-            ]
-            raise IdentityConflictError(
-                "the customer already has "
-                + (", ".join(clashes) or "another value of a hard id")
-                + "; a customer has at most one value of each hard id type"
-            ) from None
+            item = returned_item(error) or get_item(self._client, self._table, key) or {}
+            if MERGED_INTO in item:
+                raise CustomerMergedAway(customer_id, item[MERGED_INTO]["S"]) from None
+            raise HardIdClashError(_clash_message(ids_of(item), ids, hard_id_types)) from None
 
-    def remove_from_customer(self, project: str, customer_id: str, ids: Mapping[str, str]) -> None:
-        """Undo :meth:`add_to_customer` for ids that turned out to belong elsewhere."""
-        if not ids:
+    def move(self, project: str, id_type: str, id_value: str, owner: str, new_owner: str) -> bool:
+        """Point the id at ``new_owner`` if ``owner`` (or already ``new_owner``)
+        holds it; False if it belongs to someone else (or to nobody) now."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": identity_key(project, id_type, id_value)}},
+                UpdateExpression="SET cid = :new",
+                ConditionExpression="cid = :old OR cid = :new",
+                ExpressionAttributeValues={":old": {"S": owner}, ":new": {"S": new_owner}},
+            )
+            return True
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return False
+
+    def remove_from_customer(
+        self, project: str, customer_id: str, ids: Mapping[str, list[str]]
+    ) -> None:
+        """Take ids off the customer's record: ids that turned out to belong
+        elsewhere, or that moved to another customer."""
+        id_types = sorted(t for t, values in ids.items() if values)
+        if not id_types:
             return
-        id_types = sorted(ids)
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -159,7 +178,7 @@ class IdentityStore:
                     f"#i{i}": ID_SET_PREFIX + t for i, t in enumerate(id_types)
                 },
                 ExpressionAttributeValues={
-                    f":i{i}": {"SS": [ids[t]]} for i, t in enumerate(id_types)
+                    f":i{i}": {"SS": sorted(set(ids[t]))} for i, t in enumerate(id_types)
                 },
             )
         except ClientError as error:
@@ -167,3 +186,23 @@ class IdentityStore:
                 raise
 
     # ---------------------------------------------------------------- properties
+
+
+def _clash_message(
+    existing: Mapping[str, Sequence[str]],
+    added: Mapping[str, Sequence[str]],
+    hard_id_types: frozenset[str] | None = None,
+) -> str:
+    clashes = [
+        f"{t}={existing[t][0]!r} (not {v!r})"
+        for t, values in sorted(added.items())
+        for v in sorted(set(values))
+        if (hard_id_types is None or t in hard_id_types)
+        and existing.get(t)
+        and v not in existing[t]
+    ]
+    return (
+        "the customer already has "
+        + (", ".join(clashes) or "another value of a hard id")
+        + "; a customer has at most one value of each hard id type"
+    )

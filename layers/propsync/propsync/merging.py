@@ -1,0 +1,150 @@
+"""Merging customers: one person's profiles become one, the newer property
+winning, without transactions (dynalite, the second engine, has none).
+
+A merge of ``source`` into ``destination`` is a sequence of idempotent steps,
+each a single conditional request, that anyone who meets a half-merged
+customer completes ("helping"):
+
+1. ``destination`` records the source's ids (conditional on its hard ids:
+   two values of one hard id type never meet on one customer);
+2. ``source`` is marked ``merged_into = destination`` (conditional on it not
+   being merged elsewhere and still holding the hard ids the merge was decided
+   on). From here on no write lands on the source: every property write and
+   every id recorded requires ``merged_into`` absent, and one that finds it
+   follows the pointer instead. So every write acknowledged on the source
+   happened before the mark, and step 3 reads after it;
+3. the source's property versions are copied into the destination with the
+   newer-wins condition of every write (repeating or reordering copies changes
+   nothing: the merge rule is a join);
+4. the source's identity items are pointed at the destination (conditional on
+   still pointing at the source);
+5. the source is marked done.
+
+A crash between two steps leaves a state the next request that touches either
+customer completes: after 1, a retry of the command does it all again (the
+destination lists ids it will own); after 2, any write to the source, any
+read of it, and any lookup of one of its ids finds the mark and runs 3-5.
+The destination of a merge is the customer created first (ULIDs sort by
+creation time), so chains of merges are acyclic; they are followed at most
+``MAX_MERGE_HOPS`` deep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from propsync.errors import WriteContentionError
+from propsync.limits import MAX_MERGE_HOPS
+from propsync.store.conditional import CustomerMergedAway
+from propsync.store.customers import CustomerRecord, CustomerStore
+
+
+def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -> str:
+    """Steps 3-5 for a customer already marked merged; the customer its data
+    ends on (the end of the chain of merges). Idempotent: any number of
+    helpers may run it at once."""
+    if source.merged_into is None:
+        raise ValueError(f"customer {source.customer_id} is not merged")
+    destination = source.merged_into
+    if source.merge_done:
+        return final_customer(store, project, destination)
+    for _hop in range(MAX_MERGE_HOPS):
+        try:
+            if source.properties:
+                store.write_properties(project, destination, source.properties)
+            if source.ids:
+                store.identities.add_to_customer(project, destination, source.ids, frozenset())
+            break
+        except CustomerMergedAway as merged:
+            # the destination was merged on in turn: finish that first, and
+            # bring the source's data to where it went
+            destination = _completed(store, project, merged)
+    else:
+        raise _too_deep(source.customer_id)
+    for id_type, values in sorted(source.ids.items()):
+        for value in values:
+            store.identities.move(project, id_type, value, source.customer_id, destination)
+    store.finish_merge(project, source.customer_id)
+    return destination
+
+
+def final_customer(store: CustomerStore, project: str, customer_id: str) -> str:
+    """``customer_id``, or the customer it was merged into (transitively),
+    completing any merge on the way."""
+    for _hop in range(MAX_MERGE_HOPS):
+        record = store.read_customer(project, customer_id)
+        if record is None or record.merged_into is None:
+            return customer_id
+        if not record.merge_done:
+            complete_merge(store, project, record)
+        customer_id = record.merged_into
+    raise _too_deep(customer_id)
+
+
+def read_following_merges(
+    store: CustomerStore, project: str, customer_id: str
+) -> CustomerRecord | None:
+    """The customer as stored, or the one it was merged into: what a read of
+    a merged-away customer (by its internal id or a former id) shows."""
+    for _hop in range(MAX_MERGE_HOPS):
+        record = store.read_customer(project, customer_id)
+        if record is None or record.merged_into is None:
+            return record
+        if not record.merge_done:
+            complete_merge(store, project, record)
+        customer_id = record.merged_into
+    raise _too_deep(customer_id)
+
+
+def merge_into(
+    store: CustomerStore,
+    project: str,
+    source: CustomerRecord,
+    destination: CustomerRecord,
+    *,
+    hard_ids: Mapping[str, str | None],
+    hard_id_types: frozenset[str],
+) -> bool:
+    """Merge ``source`` into ``destination`` (both as just read, neither merged).
+    ``hard_ids``: every hard id type -> the value the merged customer holds
+    (None: none). False when the customers changed since they were read (the
+    caller decides again); True when merged (completed)."""
+    # 1. the destination records the source's ids, under its hard-id condition
+    store.identities.add_to_customer(project, destination.customer_id, source.ids, hard_id_types)
+    # 2. the mark: from here on the merge completes, whoever finishes it
+    refused = store.mark_merged(project, source.customer_id, destination.customer_id, hard_ids)
+    if refused is not None:
+        # the source changed: take back the ids step 1 gave the destination
+        # that it did not have (the caller looks again and decides anew)
+        added = {
+            t: [v for v in values if v not in destination.ids.get(t, [])]
+            for t, values in source.ids.items()
+        }
+        store.identities.remove_from_customer(project, destination.customer_id, added)
+        if refused.merged_into is not None and not refused.merge_done:
+            complete_merge(store, project, refused)
+        return False
+    marked = store.read_customer(project, source.customer_id)
+    if marked is not None:  # 3-5, with what the source holds now that it is frozen
+        # plus the ids the caller knows it owns: a customer whose first write
+        # failed after its claim has identity items but no ids on its item
+        ids = {
+            t: sorted({*marked.ids.get(t, []), *source.ids.get(t, [])})
+            for t in {*marked.ids, *source.ids}
+        }
+        complete_merge(store, project, replace(marked, ids=ids))
+    return True
+
+
+def _completed(store: CustomerStore, project: str, merged: CustomerMergedAway) -> str:
+    record = store.read_customer(project, merged.customer_id)
+    if record is None or record.merged_into is None:
+        return merged.destination
+    return complete_merge(store, project, record)
+
+
+def _too_deep(customer_id: str) -> WriteContentionError:
+    return WriteContentionError(
+        f"customer {customer_id} is at the end of more than {MAX_MERGE_HOPS} merges; retry"
+    )
