@@ -24,6 +24,7 @@ from propsync.customer_updates import edit_customer, prepare_property_versions
 from propsync.customer_view import export_ids, plain_properties, properties_with_timestamps
 from propsync.errors import CustomerNotFoundError, ForbiddenError, InvalidInputError, shown
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
+from propsync.merging import final_customer, read_following_merges
 from propsync.models import CustomerPatch, ExportOneRequest
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
 from propsync.store.customers import CustomerRecord, store_from_environment
@@ -60,8 +61,9 @@ def _customer_in_path(event: dict[str, Any], project: str, path_id: str) -> str:
 
 
 def _read(project: str, customer_id: str) -> CustomerRecord:
-    """The caller's project only: another project's customer is 'not found'."""
-    record = store_from_environment().read_customer(project, customer_id)
+    """The caller's project only: another project's customer is 'not found'.
+    A customer merged into another reads as the one it was merged into."""
+    record = read_following_merges(store_from_environment(), project, customer_id)
     if record is None:
         raise CustomerNotFoundError(customer_id)
     return record
@@ -96,14 +98,16 @@ def patch_customer(event: dict[str, Any], customer_id: str) -> Response:
     logger.info("customer edited", extra={"applied": len(result.applied)})
     answer: dict[str, Any] = {
         "success": True,
-        "customer_id": customer_id,
+        "customer_id": result.customer_id,  # where a merged-away customer's edit landed
         "applied": list(result.applied),
         "stale": list(result.stale),
     }
     # The edited customer as it now is, but only to a key that may read it:
     # a set-only key must not read whole profiles through its edits.
     if principal.can(Permission.GET_CUSTOMER_PROPERTIES):
-        answer["properties"] = properties_with_timestamps(_read(principal.project, customer_id))
+        answer["properties"] = properties_with_timestamps(
+            _read(principal.project, result.customer_id)
+        )
     return Response(200, answer)
 
 
@@ -118,9 +122,11 @@ def export_one(event: dict[str, Any], project_token: str) -> Response:
     ids = validate_customer_ids(body.customer_ids)
     store = store_from_environment()
     owners = store.identities.lookup(principal.project, ids.items())
-    if len(set(owners.values())) != 1 or len(owners) != len(ids):
+    # ids that belonged to customers merged since are the destination's
+    customers = {final_customer(store, principal.project, owner) for owner in owners.values()}
+    if len(customers) != 1 or len(owners) != len(ids):
         raise CustomerNotFoundError(ids)
-    record = _read(principal.project, next(iter(owners.values())))
+    record = _read(principal.project, customers.pop())
     metrics.add_metric("CustomerExports", MetricUnit.Count, 1)
     return Response(
         200,

@@ -235,12 +235,18 @@ def _run_customers(
 
 
 def _success(result: UpdateResult) -> Result:
-    return {
+    answer: Result = {
         "success": True,
         "customer_id": result.customer_id,
         "applied": list(result.applied),
         "stale": list(result.stale),
     }
+    # what the command's ids did to other customers, only when they did
+    if result.merged:
+        answer["merged"] = list(result.merged)
+    if result.moved_ids:
+        answer["moved_ids"] = dict(result.moved_ids)
+    return answer
 
 
 def _failure(message: str) -> Result:

@@ -1,0 +1,103 @@
+"""Merging customers through the real handlers: the flows of a customer data
+platform (an anonymous visitor logs in, in one request or within one batch),
+a cookie on a shared computer, late updates to a profile merged away, and the
+routes that read a customer after a merge."""
+
+from tests.api.test_batch_order import customers_command
+
+
+def ids_of_export(api, customer_ids):
+    response = api.export_one(customer_ids)
+    assert response.status == 200, response.body
+    return response.json()
+
+
+def test_the_login_merges_the_anonymous_profile_into_the_account(api):
+    account = api.track({"registered": "anna"}, {"email": "anna@old", "tier": "gold"}, 100)
+    anonymous = api.track({"cookie": "c1"}, {"email": "anna@new", "last_page": "/shoes"}, 200)
+
+    login = api.track({"registered": "anna", "cookie": "c1"}, {"logged_in": True}, 300)
+
+    assert login["success"] is True
+    assert login["customer_id"] == account["customer_id"]  # created first: the destination
+    assert login["merged"] == [anonymous["customer_id"]]
+    expected = {"email": "anna@new", "tier": "gold", "last_page": "/shoes", "logged_in": True}
+    for path_id, query in (
+        (account["customer_id"], None),
+        (anonymous["customer_id"], None),  # the merged-away internal id reads the destination
+        ("anna", {"id_type": "registered"}),
+        ("c1", {"id_type": "cookie"}),
+    ):
+        read = api.get_customer(path_id, query=query)
+        assert read.status == 200, (path_id, read.body)
+        assert read.json() == {"properties": expected}
+
+
+def test_the_same_two_commands_in_one_batch_end_with_one_customer(api):
+    account = api.track({"registered": "anna"}, {"tier": "gold"}, 100)
+
+    results = api.batch(
+        [
+            customers_command({"cookie": "c1"}, {"last_page": "/shoes"}, 200),
+            customers_command({"registered": "anna", "cookie": "c1"}, {"logged_in": True}, 300),
+        ]
+    ).json()["results"]
+
+    anonymous, login = results
+    assert anonymous["success"] is True
+    assert login["customer_id"] == account["customer_id"]
+    assert login["merged"] == [anonymous["customer_id"]]
+    exported = ids_of_export(api, {"cookie": "c1"})
+    assert exported["ids"] == {"cookie": ["c1"], "registered": "anna"}
+    assert exported["properties"] == {"tier": "gold", "last_page": "/shoes", "logged_in": True}
+
+
+def test_export_one_after_a_merge_lists_both_ids(api):
+    api.track({"registered": "anna"}, {"tier": "gold"}, 100)
+    api.track({"cookie": "c1"}, {"last_page": "/shoes"}, 200)
+    api.track({"registered": "anna", "cookie": "c1"}, {}, 300)
+
+    by_cookie = ids_of_export(api, {"cookie": "c1"})
+    by_account = ids_of_export(api, {"registered": "anna"})
+    both = ids_of_export(api, {"registered": "anna", "cookie": "c1"})
+
+    assert by_cookie == by_account == both
+    assert by_cookie["properties"] == {"tier": "gold", "last_page": "/shoes"}
+    assert by_cookie["ids"] == {"cookie": ["c1"], "registered": "anna"}
+
+
+def test_a_cookie_of_another_account_moves_to_the_account_that_logs_in(api):
+    """A shared computer: bob's cookie, then anna logs in on it."""
+    bob = api.track({"registered": "bob", "cookie": "shared"}, {"name": "Bob"}, 100)
+
+    anna = api.track({"registered": "anna", "cookie": "shared"}, {"name": "Anna"}, 200)
+
+    assert anna["customer_id"] != bob["customer_id"]
+    assert anna["moved_ids"] == {"cookie": "shared"}
+    assert "merged" not in anna
+    by_cookie = api.get_customer("shared", query={"id_type": "cookie"}).json()
+    assert by_cookie == {"properties": {"name": "Anna"}}
+    bob_now = api.get_customer(bob["customer_id"]).json()
+    assert bob_now == {"properties": {"name": "Bob"}}  # nothing else of bob moved
+    assert ids_of_export(api, {"registered": "bob"})["ids"] == {"registered": "bob"}
+
+
+def test_a_late_update_to_the_merged_away_profile_lands_on_the_destination(api):
+    account = api.track({"registered": "anna"}, {"tier": "gold"}, 100)
+    anonymous = api.track({"cookie": "c1"}, {"email": "anna@anon"}, 200)
+    api.track({"registered": "anna", "cookie": "c1"}, {"email": "anna@login"}, 300)
+
+    # an SDK batch sent hours late, from before the login, by the old cookie
+    late = api.track({"cookie": "c1"}, {"email": "anna@late", "coupon": "X1"}, 150)
+    # and an edit by the merged-away internal id
+    edit = api.patch_customer(anonymous["customer_id"], {"properties": {"note": "vip"}})
+
+    assert late["customer_id"] == account["customer_id"]
+    assert (late["applied"], late["stale"]) == (["coupon"], ["email"])
+    assert edit.status == 200, edit.body
+    assert edit.json()["customer_id"] == account["customer_id"]
+    read = api.get_customer(account["customer_id"]).json()["properties"]
+    assert read == {"tier": "gold", "email": "anna@login", "coupon": "X1", "note": "vip"}
+    # nothing was written to the merged-away profile: it is not resurrected
+    again = api.get_customer(anonymous["customer_id"]).json()["properties"]
+    assert again == read
