@@ -38,6 +38,8 @@ API_MODULES = [
             "canonical_json",
             "customer_updates",
             "http_json",
+            "id_type_cache",
+            "id_types",
             "identity",
             "models",
             "properties",
@@ -68,6 +70,7 @@ API_ERRORS = {
     "InvalidTimestampError",
     "PartiallyAppliedError",
     "RequestTooLargeError",
+    "UnknownIdTypeError",
     "WriteContentionError",
     "_failure",
 }
@@ -245,7 +248,8 @@ def _exists(owner: str, name: str) -> bool:
     if hasattr(module, name):
         return True
     classes = [value for value in vars(module).values() if inspect.isclass(value)]
-    return any(name in vars(cls) for cls in classes)  # a method: `customers.CustomerStore.write_properties`
+    # a method: `customers.CustomerStore.write_properties`
+    return any(name in vars(cls) for cls in classes)
 
 
 def test_code_references_are_found():
