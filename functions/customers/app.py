@@ -23,10 +23,13 @@ from propsync.api import (
 from propsync.customer_updates import edit_customer, prepare_property_versions
 from propsync.customer_view import export_ids, plain_properties, properties_with_timestamps
 from propsync.errors import CustomerNotFoundError, ForbiddenError, InvalidInputError, shown
+from propsync.id_type_cache import id_types_of
+from propsync.id_types import IdTypes
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
 from propsync.merging import final_customer, read_following_merges
 from propsync.models import CustomerPatch, ExportOneRequest
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
+from propsync.store.access import access_store_from_environment
 from propsync.store.customers import CustomerRecord, store_from_environment
 
 router = Router()
@@ -54,10 +57,17 @@ def _customer_in_path(event: dict[str, Any], project: str, path_id: str) -> str:
         if not is_customer_id(path_id):
             raise CustomerNotFoundError(path_id)
         return path_id
+    validate_customer_ids({id_type: path_id})  # the shape first, then the project's types
+    _id_types(project).check({id_type: path_id})
     found = find_customer_id(store_from_environment(), project, id_type, path_id)
     if found is None:
         raise CustomerNotFoundError(path_id)
     return found
+
+
+def _id_types(project: str) -> IdTypes:
+    """The caller's project's id types (cached per container for a minute)."""
+    return id_types_of(access_store_from_environment(), project)
 
 
 def _read(project: str, customer_id: str) -> CustomerRecord:
@@ -120,6 +130,8 @@ def export_one(event: dict[str, Any], project_token: str) -> Response:
     require_permission(principal, Permission.GET_CUSTOMER_PROPERTIES)
     body = ExportOneRequest.parse(json_body(event))
     ids = validate_customer_ids(body.customer_ids)
+    id_types = _id_types(principal.project)
+    id_types.check(ids)
     store = store_from_environment()
     owners = store.identities.lookup(principal.project, ids.items())
     # ids that belonged to customers merged since are the destination's
@@ -132,7 +144,7 @@ def export_one(event: dict[str, Any], project_token: str) -> Response:
         200,
         {
             "success": True,
-            "ids": export_ids(record),
+            "ids": export_ids(record, id_types),
             "properties": plain_properties(record),
             "events": [],
         },

@@ -24,10 +24,10 @@ router = Router()
 @capture_method
 def batch(event: dict[str, Any], project_token: str) -> Response:
     arrived = received_at(event)
-    require_project(access_store_from_environment(), project_token)
+    id_types = require_project(access_store_from_environment(), project_token)
     commands = tracking.batch_commands(json_body(event))
     results = tracking.run_batch(
-        store_from_environment(), project_token, commands, received_at=arrived
+        store_from_environment(), project_token, commands, received_at=arrived, id_types=id_types
     )
     failed = sum(1 for result in results if not result["success"])
     metrics.add_metric("Commands", MetricUnit.Count, len(results))
@@ -43,9 +43,13 @@ def batch(event: dict[str, Any], project_token: str) -> Response:
 @capture_method
 def customers(event: dict[str, Any], project_token: str) -> Response:
     arrived = received_at(event)
-    require_project(access_store_from_environment(), project_token)
+    id_types = require_project(access_store_from_environment(), project_token)
     status, result = tracking.run_customers_command(
-        store_from_environment(), project_token, json_body(event), received_at=arrived
+        store_from_environment(),
+        project_token,
+        json_body(event),
+        received_at=arrived,
+        id_types=id_types,
     )
     return Response(status, result)
 

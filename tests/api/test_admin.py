@@ -93,3 +93,112 @@ def test_revoking_says_how_long_the_key_may_still_work(api, capsys):
 TEMPLATE_CACHE_SECONDS = load_template()["Resources"]["PropsyncApi"]["Properties"]["Auth"][
     "Authorizers"
 ]["ApiKeyAuthorizer"]["Identity"]["ReauthorizeEvery"]
+
+
+# ---------------------------------------------------------------- id types
+
+
+def test_a_new_project_has_the_default_id_types(api, capsys):
+    code, [project], _ = run(capsys, "create-project", "--name", "Shop", "--token", NEW_PROJECT)
+    assert code == 0
+    assert project["id_types"] == {"cookie": "soft", "registered": "hard"}
+    code, listed, _ = run(capsys, "list-id-types", "--project", NEW_PROJECT)
+    assert code == 0
+    assert listed == [
+        {"id_type": "cookie", "kind": "soft"},
+        {"id_type": "registered", "kind": "hard"},
+    ]
+
+
+@pytest.mark.parametrize(("flag", "kind"), [("--soft", "soft"), ("--hard", "hard")])
+def test_set_id_type_adds_one_and_says_when_tracking_accepts_it(api, capsys, flag, kind):
+    code, [added], _ = run(
+        capsys, "set-id-type", "--project", api.project, "--id-type", "email", flag
+    )
+    assert code == 0
+    assert added == {
+        "project_token": api.project,
+        "id_type": "email",
+        "kind": kind,
+        "added": True,
+        "note": "tracking and the customer routes accept it within 60 s (each container "
+        "caches a project's id types that long); imports started from now on",
+    }
+    _, listed, _ = run(capsys, "list-id-types", "--project", api.project)
+    assert {"id_type": "email", "kind": kind} in listed
+    assert len(listed) == 3
+
+
+def test_set_id_type_again_with_the_same_kind_succeeds_and_changes_nothing(api, capsys):
+    run(capsys, "set-id-type", "--project", api.project, "--id-type", "email", "--soft")
+    code, [again], err = run(
+        capsys, "set-id-type", "--project", api.project, "--id-type", "email", "--soft"
+    )
+    assert (code, err) == (0, "")
+    assert again["added"] is False
+    assert "nothing changed" in again["note"]
+    code, [default], _ = run(
+        capsys, "set-id-type", "--project", api.project, "--id-type", "registered", "--hard"
+    )
+    assert (code, default["added"]) == (0, False)
+
+
+def test_the_kind_of_an_id_type_cannot_be_changed(api, capsys):
+    code, out, err = run(
+        capsys, "set-id-type", "--project", api.project, "--id-type", "cookie", "--hard"
+    )
+    assert (code, out) == (1, [])
+    assert err.count("\n") == 1
+    assert err.startswith("id type 'cookie' is already soft; the kind of an id type cannot change")
+    assert "customers may already hold several values of it" in err
+    _, listed, _ = run(capsys, "list-id-types", "--project", api.project)
+    assert {"id_type": "cookie", "kind": "soft"} in listed
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (
+            ["--project", "44444444-4444-4444-4444-444444444444", "--id-type", "email", "--soft"],
+            1,
+            "no project 44444444-4444-4444-4444-444444444444: create it first",
+        ),
+        (
+            ["--project", "shop-1", "--id-type", "email", "--soft"],
+            1,
+            "--project 'shop-1' is not a project token (a UUID)",
+        ),
+        (
+            ["--project", "{project}", "--id-type", "e mail", "--soft"],
+            2,
+            "id type 'e mail' is not allowed: use 1 to 64 letters, digits, '_', '.' or '-'",
+        ),
+    ],
+    ids=["unknown project", "not a token", "bad name"],
+)
+def test_set_id_type_refusals_are_one_line(api, capsys, argv, code, message):
+    argv = [a.replace("{project}", api.project) for a in argv]
+    got_code, out, err = run(capsys, "set-id-type", *argv)
+    assert (got_code, out, err) == (code, [], message + "\n")
+
+
+def test_set_id_type_needs_exactly_one_kind(api, capsys):
+    for kinds in ([], ["--hard", "--soft"]):
+        with pytest.raises(SystemExit):
+            admin.main(["set-id-type", "--project", api.project, "--id-type", "x", *kinds])
+
+
+def test_list_id_types_of_an_unknown_project(api, capsys):
+    code, out, err = run(
+        capsys, "list-id-types", "--project", "44444444-4444-4444-4444-444444444444"
+    )
+    assert (code, out) == (1, [])
+    assert err == "no project 44444444-4444-4444-4444-444444444444: create it first\n"
+
+
+def test_set_id_type_help_says_how_long_until_tracking_accepts_it(capsys):
+    with pytest.raises(SystemExit):
+        admin.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "set-id-type" in help_text
+    assert "tracking accepts it within 60 s" in help_text

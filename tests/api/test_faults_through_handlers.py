@@ -76,9 +76,9 @@ def test_transient_faults_are_invisible_to_the_client(api):
 
 
 def test_a_store_that_cannot_be_reached_is_a_500_that_clients_retry(api):
-    from propsync.api import forget_known_projects  # noqa: PLC0415
+    from propsync.id_type_cache import forget_id_types  # noqa: PLC0415
 
-    forget_known_projects()  # the project must be read again
+    forget_id_types()  # the project must be read again
     FaultInjector(probability=1.0, kinds=("internal", "reset")).attach(service_client())
     response = api.batch([{"name": "system/time"}])
     assert response.status == 500

@@ -184,6 +184,52 @@ def test_an_invalid_mapping_fails_before_any_row_is_written(imports, mapping, pr
     assert customer(imports, "m1") is None
 
 
+UNKNOWN_ID_TYPE = (
+    "ids[0].to_id: id type 'registred' is not known to this project; known id types: "
+    "cookie (soft), registered (hard); an administrator adds id types with "
+    "`python -m propsync.admin set-id-type`"
+)
+
+
+def project_items(dynamodb_client, table_name):
+    """Every customer and identity item of the project (their keys start with it)."""
+    return dynamodb_client.scan(
+        TableName=table_name,
+        FilterExpression="begins_with(pk, :p)",
+        ExpressionAttributeValues={":p": {"S": f"{PROJECT}#"}},
+        ConsistentRead=True,
+    )["Items"]
+
+
+def test_a_mapping_to_an_id_type_the_project_does_not_know_fails_before_any_row_is_written(
+    imports, dynamodb_client, table_name
+):
+    """A typo in to_id would import every row as a customer of its own."""
+    mapping = {
+        **MAPPING,
+        "ids": [{"from_column": "idecko", "to_id": "registred"}],
+    }
+    imports.put_mapping("typo", mapping)
+    record, _ = imports.drop("typo", "x.csv", b"idecko,meno,email,age\nm1,Marian,m@x.com,42\n")
+    assert record.status == "failed"
+    report = imports.report("typo", "x.csv")
+    assert (report["status"], report["problems"]) == ("failed", [UNKNOWN_ID_TYPE])
+    assert report["rows_read"] == 0
+    assert project_items(dynamodb_client, table_name) == []
+
+
+def test_an_id_type_added_to_the_project_is_known_to_the_next_import(imports):
+    mapping = {**MAPPING, "ids": [{"from_column": "idecko", "to_id": "crm.id"}]}
+    imports.put_mapping("crm", mapping)
+    record, _ = imports.drop("crm", "a.csv", b"idecko,meno,email,age\nc1,Marian,m@x.com,42\n")
+    assert record.status == "failed"
+    assert imports.services.access.add_id_type(PROJECT, "crm.id", hard=True)
+    record, _ = imports.drop("crm", "b.csv", b"idecko,meno,email,age\nc1,Marian,m@x.com,42\n")
+    assert record.status == "succeeded"
+    store = imports.services.customers
+    assert find_customer_id(store, PROJECT, "crm.id", "c1") is not None
+
+
 def test_every_mapping_problem_is_listed(imports):
     imports.put_mapping(
         "bad",

@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from propsync import api as api_module
 from propsync import bucket as bucket_module
+from propsync import id_type_cache
 from propsync.access import Permission, create_api_key
 from propsync.store import access as access_store_module
 from propsync.store import customers as customer_store_module
@@ -22,14 +22,15 @@ ALL_PERMISSIONS = frozenset(p.value for p in Permission)
 
 
 def reset_service_caches() -> None:
-    """Clients and known projects are cached per Lambda container; each test is a new one."""
+    """Clients, known projects and their id types are cached per Lambda
+    container; each test is a new one."""
     dynamo_module.client_and_table_from_environment.cache_clear()
     customer_store_module.store_from_environment.cache_clear()
     access_store_module.access_store_from_environment.cache_clear()
     import_store_module.import_store_from_environment.cache_clear()
     bucket_module.bucket_from_environment.cache_clear()
     bucket_module.queue_from_environment.cache_clear()
-    api_module.forget_known_projects()
+    id_type_cache.forget_id_types()
 
 
 def basic(key_id: str, secret: str) -> str:

@@ -12,7 +12,9 @@ from propsync.errors import (
     InvalidCustomerIdsError,
     InvalidPropertyError,
     InvalidTimestampError,
+    UnknownIdTypeError,
 )
+from propsync.id_types import DEFAULT_ID_TYPES
 from propsync.identity import validate_customer_ids
 from propsync.import_mapping import (
     TYPES,
@@ -470,3 +472,34 @@ def test_only_ascii_digits_make_numbers_and_times(digit, at, kind):
     cell = valid[:at] + digit + valid[at + 1 :]
     with pytest.raises(InvalidCellError):
         parse_cell(cell, kind, UTC)
+
+
+ID_TYPE_NAMES = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", min_size=1, max_size=64
+)
+
+
+@given(
+    st.lists(
+        ID_TYPE_NAMES | st.sampled_from(DEFAULT_ID_TYPES.known), min_size=1, max_size=4, unique=True
+    )
+)
+def test_a_mapping_may_map_only_id_types_the_project_knows(names):
+    """Given the project's id types, every to_id it does not know is a problem
+    of its own, worded as tracking refuses that id type; without them (a
+    plan's mapping parsed again) the names are not checked against a project."""
+    mapping = {
+        **PRODUCT_MAPPING,
+        "ids": [{"from_column": f"c{i}", "to_id": n} for i, n in enumerate(names)],
+    }
+    unknown = [(i, n) for i, n in enumerate(names) if n not in DEFAULT_ID_TYPES.known]
+    assert [c.id_type for c in parse_mapping(mapping).ids] == names
+    if not unknown:
+        assert [c.id_type for c in parse_mapping(mapping, DEFAULT_ID_TYPES).ids] == names
+        return
+    with pytest.raises(InvalidMappingError) as raised:
+        parse_mapping(mapping, DEFAULT_ID_TYPES)
+    for problem, (i, name) in zip(raised.value.problems, unknown, strict=True):
+        with pytest.raises(UnknownIdTypeError) as tracking:
+            DEFAULT_ID_TYPES.check({name: "x"})
+        assert problem == f"ids[{i}].to_id: {tracking.value}"

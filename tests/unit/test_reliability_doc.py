@@ -6,7 +6,7 @@ from propsync import import_rows
 from propsync_local.cfn_template import REPO_ROOT
 from tests.api import test_authorizer, test_batch_order, test_fuzz_routes
 from tests.imports import test_fuzz_imports, test_imports
-from tests.integration import test_concurrency, test_concurrency_handlers
+from tests.integration import test_concurrency, test_concurrency_handlers, test_id_types_store
 from tests.unit import test_import_rows
 
 DOC = (REPO_ROOT / "docs" / "RELIABILITY.md").read_text()
@@ -21,6 +21,11 @@ def test_concurrency_figures():
         f"{handlers.COMMANDS_PER_BATCH} commands on {len(handlers.CUSTOMERS)} customers"
     ) in DOC
     assert f"| {handlers.IMPORT_ROWS} rows on the same" in DOC
+    adders = test_id_types_store.ADDERS
+    assert (
+        f"(`tests/integration/test_id_types_store.py`) | {adders} threads | {adders} different"
+        in DOC
+    )
 
 
 def test_fuzz_figures():

@@ -1,6 +1,8 @@
-"""propsync administration: projects and API keys.
+"""propsync administration: projects, their id types and API keys.
 
     python -m propsync.admin create-project --name "My shop"
+    python -m propsync.admin set-id-type --project TOKEN --id-type email --soft
+    python -m propsync.admin list-id-types --project TOKEN
     python -m propsync.admin create-key --project TOKEN --permission customer_properties:get ...
     python -m propsync.admin list-keys --project TOKEN
     python -m propsync.admin revoke-key KEY_ID
@@ -12,6 +14,12 @@ AWS_PROFILE / AWS_REGION for an account); `import` uploads to the bucket
 PROPSYNC_IMPORT_BUCKET (or --bucket) and follows the execution to its report.
 A secret is printed once, when its key is created, and is never stored: only
 its salted hash is.
+
+A new project knows the id types registered (hard: one value per customer)
+and cookie (soft: many). set-id-type adds one; tracking and the customer
+routes accept it within 60 s (each Lambda container remembers a project's id
+types that long), every import started after it knows it. An id type's kind
+never changes, and id types are not removed.
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ from propsync.access import (
     is_project_token,
     parse_permissions,
 )
+from propsync.errors import IdTypeKindError, InvalidCustomerIdsError, UnknownProjectError
+from propsync.id_type_cache import ID_TYPES_CACHE_SECONDS
+from propsync.id_types import DEFAULT_ID_TYPES, HARD, SOFT
 from propsync.store.access import access_store_from_environment
 
 if TYPE_CHECKING:
@@ -45,6 +56,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     project = commands.add_parser("create-project", help="create a project, print its token")
     project.add_argument("--name", required=True)
     project.add_argument("--token", help="a UUID to use as the token (default: a new one)")
+
+    id_type = commands.add_parser(
+        "set-id-type",
+        help="add an id type to a project; tracking accepts it within "
+        f"{ID_TYPES_CACHE_SECONDS:.0f} s (each container caches a project's id types that long)",
+    )
+    id_type.add_argument("--project", required=True, help="project token")
+    id_type.add_argument("--id-type", required=True, help="its name, e.g. email")
+    kind = id_type.add_mutually_exclusive_group(required=True)
+    kind.add_argument(
+        "--hard", dest="kind", action="store_const", const=HARD, help="one value per customer"
+    )
+    kind.add_argument(
+        "--soft", dest="kind", action="store_const", const=SOFT, help="many values per customer"
+    )
+
+    id_types = commands.add_parser("list-id-types", help="list a project's id types and kinds")
+    id_types.add_argument("--project", required=True, help="project token")
 
     key = commands.add_parser("create-key", help="create an API key, print its id and secret")
     key.add_argument("--project", required=True, help="project token")
@@ -80,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "import":
         return run_import(args)
+    if args.command in ("set-id-type", "list-id-types"):
+        return run_id_types(args)
     access = access_store_from_environment()
 
     if args.command == "create-project":
@@ -90,7 +121,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not access.create_project(token, args.name):
             print(f"project {token} already exists", file=sys.stderr)
             return 1
-        print(json.dumps({"project_token": token, "name": args.name}))
+        print(
+            json.dumps(
+                {
+                    "project_token": token,
+                    "name": args.name,
+                    "id_types": DEFAULT_ID_TYPES.to_item(),
+                }
+            )
+        )
         return 0
     if args.command == "create-key":
         if not access.project_exists(args.project):
@@ -135,6 +174,52 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "refused_within_seconds": AUTHORIZER_CACHE_SECONDS,
                 "note": f"requests with this key are refused within {AUTHORIZER_CACHE_SECONDS} s: "
                 "API Gateway caches each authorizer answer for that long",
+            }
+        )
+    )
+    return 0
+
+
+def run_id_types(args: argparse.Namespace) -> int:
+    """set-id-type and list-id-types: a JSON line per id type, or one line on
+    stderr saying what was refused (exit 1, 2 for a name no id type may have)."""
+    if not is_project_token(args.project):
+        print(f"--project {args.project!r} is not a project token (a UUID)", file=sys.stderr)
+        return 1
+    access = access_store_from_environment()
+    if args.command == "list-id-types":
+        id_types = access.project_id_types(args.project)
+        if id_types is None:
+            print(f"no project {args.project}: create it first", file=sys.stderr)
+            return 1
+        for name, kind in id_types.to_item().items():
+            print(json.dumps({"id_type": name, "kind": kind}))
+        return 0
+    try:
+        added = access.add_id_type(args.project, args.id_type, hard=args.kind == HARD)
+    except UnknownProjectError:
+        print(f"no project {args.project}: create it first", file=sys.stderr)
+        return 1
+    except InvalidCustomerIdsError as error:  # the name
+        print(error, file=sys.stderr)
+        return 2
+    except IdTypeKindError as error:
+        print(error, file=sys.stderr)
+        return 1
+    seconds = f"{ID_TYPES_CACHE_SECONDS:.0f}"
+    print(
+        json.dumps(
+            {
+                "project_token": args.project,
+                "id_type": args.id_type,
+                "kind": args.kind,
+                "added": added,
+                "note": (
+                    f"tracking and the customer routes accept it within {seconds} s (each "
+                    "container caches a project's id types that long); imports started from now on"
+                    if added
+                    else "the project already has this id type, with this kind: nothing changed"
+                ),
             }
         )
     )

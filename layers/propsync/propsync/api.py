@@ -13,18 +13,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from propsync import http_json
-from propsync.access import Permission, Principal, is_project_token
+from propsync.access import Permission, Principal
 from propsync.errors import (
     AuthenticationError,
     ForbiddenError,
-    InvalidProjectError,
     PropsyncError,
 )
+from propsync.id_type_cache import id_types_of
+from propsync.id_types import IdTypes
 from propsync.observability import logger
 from propsync.store.access import AccessStore
-
-_PROJECT_CACHE_SECONDS = 60.0
-_known_projects: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -131,23 +129,12 @@ def received_at(event: dict[str, Any]) -> float:
     return time.time()
 
 
-def require_project(access: AccessStore, project_token: str) -> None:
-    """400 ``Invalid project id`` unless the project exists. Known projects are
-    remembered for a minute per container: the token is checked on every
-    tracking request, and projects are never deleted while in use."""
-    if not is_project_token(project_token):
-        raise InvalidProjectError(project_token)
-    now = time.monotonic()
-    if _known_projects.get(project_token, 0.0) > now:
-        return
-    if not access.project_exists(project_token):
-        raise InvalidProjectError(project_token)
-    _known_projects[project_token] = now + _PROJECT_CACHE_SECONDS
-
-
-def forget_known_projects() -> None:
-    """For tests: drop the per-container project cache."""
-    _known_projects.clear()
+def require_project(access: AccessStore, project_token: str) -> IdTypes:
+    """The project's id types; 400 ``Invalid project id`` unless the project
+    exists. Read once a minute per container (propsync.id_type_cache): the
+    token is checked on every tracking request, and projects are never
+    deleted while in use."""
+    return id_types_of(access, project_token)
 
 
 def principal_from_event(event: dict[str, Any]) -> Principal:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from propsync.errors import InvalidPropertyError, WriteContentionError
-from propsync.identity import resolve_customer, validate_customer_ids
+from propsync.identity import HARD_ID_TYPES, resolve_customer, validate_customer_ids
 from propsync.limits import MAX_CONCURRENT_COMMANDS, MAX_MERGE_HOPS
 from propsync.merge_rule import PropertyVersion
 from propsync.merging import final_customer, read_following_merges
@@ -64,6 +64,7 @@ def update_customer(
     update_timestamp: Any | None,
     received_at: float,
     known_owners: Mapping[tuple[str, str], str | None] | None = None,
+    hard_id_types: frozenset[str] = HARD_ID_TYPES,
 ) -> UpdateResult:
     """Apply one ``customers`` update with the merge rule.
 
@@ -78,7 +79,7 @@ def update_customer(
         else normalize_timestamp(update_timestamp, now=received_at)
     )
     versions = prepare_property_versions(properties, timestamp)
-    return write_update(store, project, ids, versions, known_owners)
+    return write_update(store, project, ids, versions, known_owners, hard_id_types=hard_id_types)
 
 
 def write_update(
@@ -87,9 +88,14 @@ def write_update(
     ids: dict[str, str],
     versions: Mapping[str, PropertyVersion],
     known_owners: Mapping[tuple[str, str], str | None] | None = None,
+    *,
+    hard_id_types: frozenset[str] = HARD_ID_TYPES,
 ) -> UpdateResult:
-    """Resolve validated ids and write validated versions with the merge rule."""
-    resolution = resolve_customer(store, project, ids, known_owners, record_first_id=False)
+    """Resolve validated ids and write validated versions with the merge rule
+    (``hard_id_types``: the project's, propsync.id_types)."""
+    resolution = resolve_customer(
+        store, project, ids, known_owners, record_first_id=False, hard_id_types=hard_id_types
+    )
     customer_id = resolution.customer_id
     written = None
     if versions or resolution.unrecorded_ids:

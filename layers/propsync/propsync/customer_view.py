@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from propsync import canonical_json
-from propsync.identity import HARD_ID_TYPES
+from propsync.id_types import IdTypes
 from propsync.store.customers import CustomerRecord
 
 UNKNOWN_LAST_UPDATE = -1
@@ -44,10 +44,10 @@ def _last_update(timestamp: float | None) -> int | float:
     return int(timestamp) if timestamp.is_integer() else timestamp
 
 
-def export_ids(record: CustomerRecord) -> dict[str, str | list[str]]:
+def export_ids(record: CustomerRecord, id_types: IdTypes) -> dict[str, str | list[str]]:
     """Ids as export-one shows them: a hard id as its one value, a soft id
     type as the list of its values."""
     return {
-        id_type: values[0] if id_type in HARD_ID_TYPES and len(values) == 1 else values
+        id_type: values[0] if id_types.is_hard(id_type) and len(values) == 1 else values
         for id_type, values in sorted(record.ids.items())
     }

@@ -67,6 +67,14 @@ class InvalidCustomerIdsError(InvalidInputError):
     """customer_ids that cannot identify a customer."""
 
 
+class UnknownIdTypeError(InvalidCustomerIdsError):
+    """``customer_ids`` name an id type the project does not know."""
+
+
+class IdTypeKindError(InvalidInputError):
+    """An id type exists with the other kind; kinds never change (admin)."""
+
+
 class InvalidJsonError(InvalidInputError):
     """The body is not JSON (the original service answers "Invalid JSON")."""
 
@@ -97,6 +105,15 @@ class InvalidProjectError(PropsyncError):
 
     def body(self) -> dict[str, Any]:
         return {"success": False, "error": "Invalid project id"}
+
+
+class UnknownProjectError(InvalidProjectError):
+    """The id types of a project that does not exist were asked for (the
+    admin CLI shows the message; a route answers "Invalid project id")."""
+
+    def __init__(self, project: str):
+        super().__init__(f"Invalid project id: no project {shown(project)}")
+        self.project = project
 
 
 class CustomerNotFoundError(PropsyncError):

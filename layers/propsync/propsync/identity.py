@@ -25,15 +25,15 @@ from propsync.errors import (
     IdentityConflictError,
     InvalidCustomerIdsError,
     WriteContentionError,
-    shown,
 )
-from propsync.limits import MAX_ID_TYPE_CHARS, MAX_ID_VALUE_BYTES, MAX_RESOLVE_ROUNDS
+from propsync.id_types import DEFAULT_ID_TYPES, check_id_type_name
+from propsync.limits import MAX_ID_VALUE_BYTES, MAX_RESOLVE_ROUNDS
 from propsync.merging import final_customer, merge_into
 from propsync.store.conditional import CustomerMergedAway
 from propsync.store.customers import CustomerRecord, CustomerStore
 
-HARD_ID_TYPES = frozenset({"registered"})
-_ID_TYPE = re.compile(r"[A-Za-z0-9_.\-]+")
+# the hard id types of a project created with the defaults (tests, tools)
+HARD_ID_TYPES = DEFAULT_ID_TYPES.hard
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CUSTOMER_ID = re.compile(f"[{_CROCKFORD}]{{26}}")
 
@@ -62,15 +62,7 @@ def validate_customer_ids(customer_ids: Any) -> dict[str, str]:
         raise InvalidCustomerIdsError("At least one id should be specified.")
     validated: dict[str, str] = {}
     for id_type, id_value in customer_ids.items():
-        if (
-            not isinstance(id_type, str)
-            or len(id_type) > MAX_ID_TYPE_CHARS
-            or not _ID_TYPE.fullmatch(id_type)
-        ):
-            raise InvalidCustomerIdsError(
-                f"id type {shown(id_type)} is not allowed: use 1 to {MAX_ID_TYPE_CHARS} letters, "
-                "digits, '_', '.' or '-'"
-            )
+        check_id_type_name(id_type)
         if not isinstance(id_value, str):
             raise InvalidCustomerIdsError(
                 f"customer_ids.{id_type} must be a string, got {type(id_value).__name__}"

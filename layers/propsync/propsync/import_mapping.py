@@ -6,8 +6,9 @@ The model is the product document's: ``properties`` (``from_column``,
 every row), ``timezone`` (IANA, default UTC) and an optional
 ``update_timestamp: {"from_column": ...}``; propsync adds an optional
 ``delimiter``. Validation comes in two rounds, each listing every problem it
-finds: the mapping's own shape (``parse_mapping``), then, once that passes,
-its columns against the file's header (``check_columns``). Pure: no I/O.
+finds: the mapping's own shape (``parse_mapping``; given the project's id
+types, also that it maps only id types the project knows), then, once that
+passes, its columns against the file's header (``check_columns``). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from propsync import http_json
 from propsync.errors import InvalidInputError, InvalidTimestampError, PropsyncError, shown
+from propsync.id_types import IdTypes
 from propsync.identity import validate_customer_ids
 from propsync.properties import validate_property_name
 from propsync.timestamps import normalize_timestamp, unit_hint
@@ -88,8 +90,11 @@ class ImportMapping:
         return needed - set(self.constants)
 
 
-def parse_mapping(document: Any) -> ImportMapping:
-    """Check the mapping's own shape (not yet against a file's header)."""
+def parse_mapping(document: Any, id_types: IdTypes | None = None) -> ImportMapping:
+    """Check the mapping's own shape (not yet against a file's header) and,
+    with ``id_types`` (the project's), that every ``to_id`` is one of them.
+    Without them (a plan's mapping parsed again, already checked when the
+    execution was planned) id types are not checked against a project."""
     problems: list[str] = []
     if not isinstance(document, dict):
         raise InvalidMappingError(["the mapping must be a JSON object"])
@@ -98,7 +103,7 @@ def parse_mapping(document: Any) -> ImportMapping:
 
     constants = _constants(document.get("constant_columns", []), problems)
     properties = _properties(document.get("properties", []), problems)
-    ids = _ids(document.get("ids"), problems)
+    ids = _ids(document.get("ids"), id_types, problems)
     zone, zone_name = _timezone(document.get("timezone", "UTC"), problems)
     timestamp_column = _update_timestamp(document.get("update_timestamp"), problems)
     for column in ids:
@@ -222,7 +227,7 @@ def _properties(value: Any, problems: list[str]) -> list[PropertyColumn]:
     return columns
 
 
-def _ids(value: Any, problems: list[str]) -> list[IdColumn]:
+def _ids(value: Any, id_types: IdTypes | None, problems: list[str]) -> list[IdColumn]:
     if value is None or value == []:
         problems.append("ids: at least one id column is required")
         return []
@@ -233,6 +238,10 @@ def _ids(value: Any, problems: list[str]) -> list[IdColumn]:
             validate_customer_ids({entry["to_id"]: "x"})
         except PropsyncError as error:
             problems.append(f"ids[{index}].to_id: {error}")
+            continue
+        unknown = id_types.unknown_problem([entry["to_id"]]) if id_types else None
+        if unknown:  # a typo would import its rows as customers of their own
+            problems.append(f"ids[{index}].to_id: {unknown}")
             continue
         if entry["to_id"] in seen:  # a customer has one id of a type: one column would be lost
             problems.append(f"id type {entry['to_id']!r} is mapped twice")

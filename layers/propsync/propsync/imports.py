@@ -56,6 +56,8 @@ from propsync.customer_updates import (
     write_update,
 )
 from propsync.errors import PropsyncError
+from propsync.id_type_cache import id_types_of
+from propsync.id_types import IdTypes
 from propsync.import_mapping import (
     ImportMapping,
     InvalidMappingError,
@@ -362,10 +364,12 @@ def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dic
     """What every chunk of the execution needs (with the ETag of the file's
     version, which all its reads are pinned to), and the file's size; a plan
     the execution record cannot hold is refused (InvalidMappingError)."""
-    if not services.access.project_exists(target.project):
+    # the project's id types, read afresh: an id type added a moment ago is known
+    id_types = services.access.project_id_types(target.project)
+    if id_types is None:
         raise InvalidMappingError([f"Invalid project id: no project {target.project!r}"])
     size, etag = services.bucket.version(target.key, etag)
-    mapping_document, layout = _prepare(services, target, etag)
+    mapping_document, layout = _prepare(services, target, etag, id_types)
     if target.compressed or size - layout.data_start <= chunk_bytes():
         chunks = [Chunk(layout.data_start, None, layout.data_first_line)]
         if not target.compressed and size <= layout.data_start:
@@ -450,7 +454,9 @@ def _run_inline(services: Services, record: ExecutionRecord) -> None:
             raise
 
 
-def _prepare(services: Services, target: ImportFile, etag: str) -> tuple[Any, FileLayout]:
+def _prepare(
+    services: Services, target: ImportFile, etag: str, id_types: IdTypes
+) -> tuple[Any, FileLayout]:
     raw_mapping = services.bucket.read(target.mapping_key, limit=MAX_MAPPING_BYTES)
     if raw_mapping is None:
         raise InvalidMappingError([f"no mapping: upload {target.mapping_key} first"])
@@ -459,7 +465,7 @@ def _prepare(services: Services, target: ImportFile, etag: str) -> tuple[Any, Fi
             [f"mapping.json is larger than {MAX_MAPPING_BYTES} bytes, the most a mapping may have"]
         )
     document = mapping_document(raw_mapping)
-    mapping = parse_mapping(document)
+    mapping = parse_mapping(document, id_types)
     try:
         with _data_stream(services.bucket, target, etag) as stream:
             head = stream.read(MAX_HEADER_BYTES)
@@ -810,6 +816,7 @@ def _write_batch(
     )
     Written = tuple[list[RowUpdate], int, int, str | None]  # rows, applied, stale, problem
     written: list[Written] = []
+    hard_id_types = id_types_of(services.access, project).hard if updates else frozenset()
 
     def write(group: list[int]) -> list[Written]:
         owners: Mapping[tuple[str, str], str | None] | None = known
@@ -819,7 +826,9 @@ def _write_batch(
             ids = same_ids[0].ids
             try:
                 versions = merge({}, ((n, v) for row in same_ids for n, v in row.versions.items()))
-                result = write_update(services.customers, project, ids, versions, owners)
+                result = write_update(
+                    services.customers, project, ids, versions, owners, hard_id_types=hard_id_types
+                )
             except Exception as error:  # identity conflict, customer too large, ...
                 results.append((same_ids, 0, 0, _rejection(error, same_ids[0].line)))
                 continue

@@ -30,6 +30,7 @@ from propsync.customer_updates import (
 )
 from propsync.errors import BatchError, InvalidInputError, PropsyncError, shown
 from propsync.http_json import json_size
+from propsync.id_types import DEFAULT_ID_TYPES, IdTypes
 from propsync.identity import validate_customer_ids
 from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES
 from propsync.models import CustomersCommandData
@@ -81,6 +82,7 @@ def run_batch(
     *,
     received_at: float,
     clock: Callable[[], float] = time.time,
+    id_types: IdTypes = DEFAULT_ID_TYPES,
 ) -> list[Result]:
     """Results of ``commands``, ``results[i]`` answering ``commands[i]``."""
     results: list[Result | None] = [None] * len(commands)
@@ -89,7 +91,7 @@ def run_batch(
         try:
             name, data = _name_and_data(command)
             if name == CUSTOMERS:
-                prepared[index] = _prepare_customers(command, data)
+                prepared[index] = _prepare_customers(command, data, id_types)
             elif name == SYSTEM_TIME:
                 results[index] = {"success": True, "time": clock()}
             elif name == SYSTEM_COOKIE:
@@ -111,7 +113,14 @@ def run_batch(
             owners: Mapping[tuple[str, str], str | None] | None = known
             written = []
             for index in group:
-                result, _ = _run_customers(store, project, prepared[index], received_at, owners)
+                result, _ = _run_customers(
+                    store,
+                    project,
+                    prepared[index],
+                    received_at,
+                    owners,
+                    hard_id_types=id_types.hard,
+                )
                 written.append((index, result))
                 if result["success"]:
                     owners = with_owner(owners, prepared[index].ids, result["customer_id"])
@@ -146,7 +155,12 @@ def _is_unicode(text: str) -> bool:
 
 
 def run_customers_command(
-    store: CustomerStore, project: str, payload: Any, *, received_at: float
+    store: CustomerStore,
+    project: str,
+    payload: Any,
+    *,
+    received_at: float,
+    id_types: IdTypes = DEFAULT_ID_TYPES,
 ) -> tuple[int, Result]:
     """``POST /track/v2/projects/{token}/customers``: one customers command,
     validated as a batch's command is, and the HTTP status of its result: 200,
@@ -154,10 +168,12 @@ def run_customers_command(
     (the store failing, or other writers winning every attempt)."""
     try:
         _check_command_size(payload)
-        prepared = _prepared(payload)
+        prepared = _prepared(payload, id_types)
     except PropsyncError as error:
         return 400, _failure(str(error))
-    result, retry_can_succeed = _run_customers(store, project, prepared, received_at, None)
+    result, retry_can_succeed = _run_customers(
+        store, project, prepared, received_at, None, hard_id_types=id_types.hard
+    )
     if result["success"]:
         return 200, result
     return (503 if retry_can_succeed else 400), result
@@ -181,11 +197,11 @@ def _name_and_data(command: Any) -> tuple[str, Any]:
     return name, command.get("data")
 
 
-def _prepare_customers(command: dict[str, Any], data: Any) -> _Prepared:
+def _prepare_customers(command: dict[str, Any], data: Any, id_types: IdTypes) -> _Prepared:
     _check_command_size(command)
     if data is None:
         raise InvalidInputError('"data" is required for a customers command')
-    return _prepared(data)
+    return _prepared(data, id_types)
 
 
 def _check_command_size(command: Any) -> None:
@@ -197,9 +213,11 @@ def _check_command_size(command: Any) -> None:
         )
 
 
-def _prepared(data: Any) -> _Prepared:
+def _prepared(data: Any, id_types: IdTypes) -> _Prepared:
     parsed = CustomersCommandData.parse(data)
-    return _Prepared(data=parsed, ids=validate_customer_ids(parsed.customer_ids))
+    ids = validate_customer_ids(parsed.customer_ids)
+    id_types.check(ids)  # a misspelt id type must not create a customer apart
+    return _Prepared(data=parsed, ids=ids)
 
 
 def _run_customers(
@@ -208,6 +226,8 @@ def _run_customers(
     command: _Prepared,
     received_at: float,
     known_owners: Mapping[tuple[str, str], str | None] | None,
+    *,
+    hard_id_types: frozenset[str],
 ) -> tuple[Result, bool]:
     """The command's result, and whether a later retry of a failed one can
     succeed (the error's ``retryable``; any unexpected failure can): the
@@ -221,6 +241,7 @@ def _run_customers(
             update_timestamp=command.data.update_timestamp,
             received_at=received_at,
             known_owners=known_owners,
+            hard_id_types=hard_id_types,
         )
     except PropsyncError as error:
         # its details too: a write that stopped part way names what it stored

@@ -9,7 +9,7 @@ One table, keyed by ``pk`` (see template.yaml and docs/ARCHITECTURE.md):
 - :mod:`~propsync.store.identities`: identity items
   ``<project>#id#<id_type>#<id_value>`` (the customer each id belongs to) and
   the ids a customer item records;
-- :mod:`~propsync.store.access`: projects and API keys;
+- :mod:`~propsync.store.access`: projects (with their id types) and API keys;
 - :mod:`~propsync.store.imports`: import executions;
 - :mod:`~propsync.store.conditional`: the conditional requests, built without I/O;
 - :mod:`~propsync.store.dynamo`: the client, and DynamoDB's answers read one way.

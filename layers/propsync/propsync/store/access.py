@@ -1,15 +1,21 @@
 """Projects and API keys: items of the customers' table under their own key
-prefixes (``project#<token>``, ``apikey#<key id>``)."""
+prefixes (``project#<token>``, ``apikey#<key id>``). A project item also holds
+the project's id types (``id_types``: id type -> ``"hard"`` or ``"soft"``,
+see propsync.id_types); a project created before it had them reads as
+id_types.DEFAULT_ID_TYPES."""
 
 from __future__ import annotations
 
 import functools
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from propsync.errors import UnknownProjectError
+from propsync.id_types import DEFAULT_ID_TYPES, IdTypes
+from propsync.limits import MAX_CONDITIONAL_RETRIES
 from propsync.store.dynamo import (
     BATCH_GET_MAX_KEYS,
     Item,
@@ -52,7 +58,7 @@ class AccessStore:
         self._client = client
         self._table = table_name
 
-    def create_project(self, project: str, name: str) -> bool:
+    def create_project(self, project: str, name: str, id_types: IdTypes = DEFAULT_ID_TYPES) -> bool:
         """Create the project; False if it already existed (nothing changed)."""
         try:
             self._client.put_item(
@@ -61,6 +67,7 @@ class AccessStore:
                     "pk": {"S": project_key(project)},
                     "name": {"S": name},
                     "created": {"N": number(time.time())},
+                    "id_types": _id_types_value(id_types),
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -77,6 +84,61 @@ class AccessStore:
             ProjectionExpression="pk",
         )
         return "Item" in response
+
+    def project_id_types(self, project: str) -> IdTypes | None:
+        """The project's id types (one consistent read), None if there is no project."""
+        item = self._project_id_types_item(project)
+        return None if item is None else _id_types_of_item(item)
+
+    def add_id_type(self, project: str, id_type: str, *, hard: bool) -> bool:
+        """Add a new id type to the project: True if added, False if it was
+        there already with this kind. Raises InvalidCustomerIdsError for a name
+        no id type may have, IdTypeKindError if it is there with the other
+        kind, UnknownProjectError without the project.
+
+        The write is conditional on what was read (the project exists and the
+        id type is still absent), so concurrent additions never undo each
+        other; a lost race reads again, and decides again."""
+        for _ in range(MAX_CONDITIONAL_RETRIES + 1):
+            item = self._project_id_types_item(project)
+            if item is None:
+                raise UnknownProjectError(project)
+            current = _id_types_of_item(item)
+            wanted = current.adding(id_type, hard=hard)
+            if wanted is current:
+                return False
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "Key": {"pk": {"S": project_key(project)}},
+            }
+            if "id_types" in item:
+                request["UpdateExpression"] = "SET id_types.#t = :kind"
+                request["ConditionExpression"] = (
+                    "attribute_exists(id_types) AND attribute_not_exists(id_types.#t)"
+                )
+                request["ExpressionAttributeNames"] = {"#t": id_type}
+                request["ExpressionAttributeValues"] = {":kind": {"S": wanted.kind(id_type)}}
+            else:  # a project from before id types: the defaults are written with it
+                request["UpdateExpression"] = "SET id_types = :all"
+                request["ConditionExpression"] = (
+                    "attribute_exists(pk) AND attribute_not_exists(id_types)"
+                )
+                request["ExpressionAttributeValues"] = {":all": _id_types_value(wanted)}
+            try:
+                self._client.update_item(**request)
+                return True
+            except ClientError as error:
+                if not is_conditional_failure(error):
+                    raise
+        raise RuntimeError(f"the id types of project {project} kept changing; try again")
+
+    def _project_id_types_item(self, project: str) -> Item | None:
+        return self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": project_key(project)}},
+            ProjectionExpression="pk, id_types",
+            ConsistentRead=True,
+        ).get("Item")
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         """Store a new key and list it on its project (the project must exist)."""
@@ -128,6 +190,17 @@ class AccessStore:
             if not is_conditional_failure(error):
                 raise
             return False
+
+
+def _id_types_value(id_types: IdTypes) -> dict[str, object]:
+    return {"M": {t: {"S": kind} for t, kind in id_types.to_item().items()}}
+
+
+def _id_types_of_item(item: Item) -> IdTypes:
+    stored = item.get("id_types")
+    if stored is None:
+        return DEFAULT_ID_TYPES
+    return IdTypes.from_item({t: value["S"] for t, value in stored["M"].items()})
 
 
 def _api_key_item(record: ApiKeyRecord) -> Item:
