@@ -22,8 +22,8 @@ from propsync.errors import (
     CustomerNotFoundError,
     CustomerTooLargeError,
     ForbiddenError,
-    HardIdClashError,
     IdentityConflictError,
+    IdTypeKindError,
     InvalidCustomerIdsError,
     InvalidInputError,
     InvalidJsonError,
@@ -35,6 +35,8 @@ from propsync.errors import (
     PartiallyAppliedError,
     PropsyncError,
     RequestTooLargeError,
+    UnknownIdTypeError,
+    UnknownProjectError,
     WriteContentionError,
 )
 
@@ -51,6 +53,9 @@ ANSWERS: list[tuple[PropsyncError, int, dict[str, object]]] = [
     (InvalidTimestampError("bad time"), 400, refused("bad time")),
     (InvalidPropertyError("bad property"), 400, refused("bad property")),
     (InvalidCustomerIdsError("bad ids"), 400, refused("bad ids")),
+    (UnknownIdTypeError("id type 'x' is not known"), 400, refused("id type 'x' is not known")),
+    (IdTypeKindError("kinds never change"), 400, refused("kinds never change")),
+    (UnknownProjectError("no-such-project"), 400, refused("Invalid project id")),
     (InvalidJsonError("Invalid JSON"), 400, refused("Invalid JSON")),
     (NumberOutOfRangeError("out of range"), 400, refused("out of range")),
     (RequestTooLargeError("too large"), 413, refused("too large")),
@@ -62,7 +67,6 @@ ANSWERS: list[tuple[PropsyncError, int, dict[str, object]]] = [
     (InvalidSecretError("invalid secret"), 403, refused("invalid secret")),
     (ForbiddenError("no permission"), 403, refused("no permission")),
     (IdentityConflictError("two customers"), 409, refused("two customers")),
-    (HardIdClashError("a second hard id"), 409, refused("a second hard id")),
     (
         PartiallyAppliedError("stopped", APPLIED),
         503,

@@ -160,11 +160,6 @@ class IdentityConflictError(PropsyncError):
     status = 409
 
 
-class HardIdClashError(IdentityConflictError):
-    """Recording an id would give a customer a second value of a hard id type
-    (the store's condition refused it); identity decides what follows."""
-
-
 class PartiallyAppliedError(PropsyncError):
     """A write that stopped part way. A command split into several updates (see
     ``store.customers.write_properties``) can have stored some of them:

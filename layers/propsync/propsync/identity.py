@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from propsync.errors import (
-    HardIdClashError,
     IdentityConflictError,
     InvalidCustomerIdsError,
     WriteContentionError,
@@ -29,7 +28,7 @@ from propsync.errors import (
 from propsync.id_types import DEFAULT_ID_TYPES, check_id_type_name
 from propsync.limits import MAX_ID_VALUE_BYTES, MAX_RESOLVE_ROUNDS
 from propsync.merging import final_customer, merge_into
-from propsync.store.conditional import CustomerMergedAway
+from propsync.store.conditional import CustomerMergedAway, HardIdClashError
 from propsync.store.customers import CustomerRecord, CustomerStore
 
 # the hard id types of a project created with the defaults (tests, tools)

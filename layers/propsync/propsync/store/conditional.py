@@ -43,6 +43,12 @@ class CustomerMergedAway(Exception):
         self.destination = destination
 
 
+class HardIdClashError(Exception):
+    """Recording ids would give a customer a second value of a hard id type
+    (the store's condition refused it): propsync.identity decides again with
+    what is stored now. Never reaches a client."""
+
+
 def customer_key(project: str, customer_id: str) -> str:
     return f"{project}#c#{customer_id}"
 

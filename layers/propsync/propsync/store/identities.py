@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from propsync.errors import HardIdClashError, WriteContentionError
+from propsync.errors import WriteContentionError
 from propsync.limits import MAX_CONDITIONAL_RETRIES
 from propsync.store.conditional import (
     ID_SET_PREFIX,
     MERGED_INTO,
     CustomerMergedAway,
+    HardIdClashError,
     customer_key,
     id_clauses,
     ids_of,
