@@ -3,6 +3,8 @@ platform (an anonymous visitor logs in, in one request or within one batch),
 a cookie on a shared computer, late updates to a profile merged away, and the
 routes that read a customer after a merge."""
 
+from propsync.id_type_cache import forget_id_types
+from propsync.store.access import AccessStore
 from tests.api.test_batch_order import customers_command
 
 
@@ -101,3 +103,38 @@ def test_a_late_update_to_the_merged_away_profile_lands_on_the_destination(api):
     # nothing was written to the merged-away profile: it is not resurrected
     again = api.get_customer(anonymous["customer_id"]).json()["properties"]
     assert again == read
+
+
+def test_customers_with_different_hard_ids_are_never_merged(api, dynamodb_client, table_name):
+    access = AccessStore(dynamodb_client, table_name)
+    access.add_id_type(api.project, "email", hard=True)
+    forget_id_types()  # a new container: the id type is known at once
+    anna = api.track({"registered": "anna"}, {"name": "Anna"}, 100)
+    bob = api.track({"registered": "bob", "email": "bob@x"}, {"name": "Bob"}, 100)
+
+    single = api.track_customer(
+        {"customer_ids": {"registered": "anna", "email": "bob@x"}, "properties": {"name": "?"}}
+    )
+    in_batch = api.track({"registered": "anna", "email": "bob@x"}, {"name": "?"}, 200)
+
+    assert single.status == 409, single.body
+    assert "customers with different hard ids are never merged" in single.json()["errors"][0]
+    assert in_batch["success"] is False
+    assert in_batch["errors"] == single.json()["errors"]
+    for customer, name in ((anna, "Anna"), (bob, "Bob")):
+        read = api.get_customer(customer["customer_id"]).json()
+        assert read == {"properties": {"name": name}}
+
+
+def test_an_id_type_the_project_does_not_know_is_refused_everywhere(api):
+    result = api.track_customer({"customer_ids": {"registred": "anna"}, "properties": {"a": 1}})
+    by_path = api.get_customer("anna", query={"id_type": "registred"})
+    export = api.export_one({"registred": "anna"})
+
+    sentence = "id type 'registred' is not known to this project; known id types: "
+    assert result.status == 400
+    assert result.json()["errors"][0].startswith(sentence)
+    for answer in (by_path, export):
+        assert answer.status == 400, answer.body
+        assert answer.json()["error"].startswith(sentence)
+    assert api.export_one({"registered": "anna"}).status == 404  # nothing was created

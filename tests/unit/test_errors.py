@@ -174,17 +174,17 @@ COMMAND = {"customer_ids": {"registered": "x"}, "properties": {"tier": "gold"}}
     [error for error, _, _ in ANSWERS] + [RuntimeError("the store is unreachable")],
     ids=lambda error: type(error).__name__,
 )
-def test_the_single_command_route_answers_503_exactly_when_a_retry_can_succeed(error, monkeypatch):
-    """The error's own ``retryable`` decides; anything unexpected (the store
-    failing after botocore's retries) is worth a retry too."""
+def test_the_single_command_route_answers_the_errors_own_status(error, monkeypatch):
+    """The error's class decides (5xx exactly when a retry can succeed: see
+    the test above); anything unexpected (the store failing after botocore's
+    retries) is a 503, worth a retry too."""
 
     def fail(*args, **kwargs):
         raise error
 
     monkeypatch.setattr(tracking, "update_customer", fail)
     status, result = tracking.run_customers_command(None, "project", COMMAND, received_at=1.0)
-    can_retry = getattr(error, "retryable", True)
-    assert status == (503 if can_retry else 400)
+    assert status == (error.status if isinstance(error, PropsyncError) else 503)
     assert result["success"] is False
     assert len(result["errors"]) == 1
     if isinstance(error, PartiallyAppliedError):

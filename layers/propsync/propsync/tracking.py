@@ -113,7 +113,7 @@ def run_batch(
             owners: Mapping[tuple[str, str], str | None] | None = known
             written = []
             for index in group:
-                result, _ = _run_customers(
+                _, result = _run_customers(
                     store,
                     project,
                     prepared[index],
@@ -164,19 +164,15 @@ def run_customers_command(
 ) -> tuple[int, Result]:
     """``POST /track/v2/projects/{token}/customers``: one customers command,
     validated as a batch's command is, and the HTTP status of its result: 200,
-    400 for the command's own fault, 503 when retrying it later can succeed
-    (the store failing, or other writers winning every attempt)."""
+    the error's own status when it failed (400 for the command's own fault,
+    409 for ids of customers that never merge, 503 when retrying it later can
+    succeed: the store failing, or other writers winning every attempt)."""
     try:
         _check_command_size(payload)
         prepared = _prepared(payload, id_types)
     except PropsyncError as error:
-        return 400, _failure(str(error))
-    result, retry_can_succeed = _run_customers(
-        store, project, prepared, received_at, None, hard_id_types=id_types.hard
-    )
-    if result["success"]:
-        return 200, result
-    return (503 if retry_can_succeed else 400), result
+        return error.status, _failure(str(error))
+    return _run_customers(store, project, prepared, received_at, None, hard_id_types=id_types.hard)
 
 
 def _name_and_data(command: Any) -> tuple[str, Any]:
@@ -228,10 +224,10 @@ def _run_customers(
     known_owners: Mapping[tuple[str, str], str | None] | None,
     *,
     hard_id_types: frozenset[str],
-) -> tuple[Result, bool]:
-    """The command's result, and whether a later retry of a failed one can
-    succeed (the error's ``retryable``; any unexpected failure can): the
-    result's shape is the original product's, so that travels beside it."""
+) -> tuple[int, Result]:
+    """The command's result and its HTTP status (the error's own; 503 for an
+    unexpected failure, which a later attempt may get past): the result's
+    shape is the original product's, so the status travels beside it."""
     try:
         result = update_customer(
             store,
@@ -245,14 +241,14 @@ def _run_customers(
         )
     except PropsyncError as error:
         # its details too: a write that stopped part way names what it stored
-        return {**_failure(str(error)), **error.details()}, error.retryable
+        return error.status, {**_failure(str(error)), **error.details()}
     except Exception:
         # DynamoDB still failing after botocore's retries, a bug, ...: this
         # command reports it and the rest of the batch goes on; a later
         # attempt may find the store working again.
         logger.exception("customers command failed")
-        return _failure(RETRY_LATER), True
-    return _success(result), False
+        return 503, _failure(RETRY_LATER)
+    return 200, _success(result)
 
 
 def _success(result: UpdateResult) -> Result:
