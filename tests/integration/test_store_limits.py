@@ -23,7 +23,7 @@ from tests.conftest import PROJECT
 from tests.support.builders import expression_operators, values_of, versions
 
 CUSTOMER = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
-PROPERTIES_PER_REQUEST = 32  # (MAX_EXPRESSION_OPERATORS - 5 per request) // 9 per property
+PROPERTIES_PER_REQUEST = 32  # (MAX_EXPRESSION_OPERATORS - 8 per request) // 9 per property
 
 
 def stored(store):
@@ -54,14 +54,17 @@ def test_a_request_carries_at_most_32_properties(store, request_log, count, requ
 def largest_request(store, request_log, name_of, value_of) -> dict:
     """The UpdateItem of the largest single request: 32 properties, each with
     its own timestamp (so each gets its own placeholder), written for a new
-    customer whose id rides along."""
+    customer whose id rides along, refreshing the seen time of 3 soft ids."""
     updates = {
         name_of(i): PropertyVersion(value_of(i), 1_000_000_000.0 + i / 7, MAX_SEQUENCE)
         for i in range(PROPERTIES_PER_REQUEST)
     }
     request_log.clear()
     new_id = {"t" * MAX_ID_TYPE_CHARS: "v" * MAX_ID_VALUE_BYTES}
-    store.write_properties(PROJECT, CUSTOMER + str(len(name_of(0))), updates, new_ids=new_id)
+    seen = {(f"{i}" * MAX_ID_TYPE_CHARS, "v" * MAX_ID_VALUE_BYTES): 1e9 for i in range(3)}
+    store.write_properties(
+        PROJECT, CUSTOMER + str(len(name_of(0))), updates, new_ids=new_id, seen=seen
+    )
     [update] = request_log.params_of("UpdateItem")
     return update
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from propsync.limits import MAX_CONCURRENT_COMMANDS, MAX_MERGE_HOPS
 from propsync.merge_rule import PropertyVersion
 from propsync.merging import final_customer, read_following_merges
 from propsync.properties import encode_property_value, validate_property_name
-from propsync.store.conditional import CustomerMergedAway
+from propsync.store.conditional import MAX_SEEN_PER_WRITE, CustomerMergedAway
 from propsync.store.customers import CustomerStore, WriteResult
 from propsync.timestamps import normalize_timestamp
 
@@ -99,8 +100,13 @@ def write_update(
     customer_id = resolution.customer_id
     written = None
     if versions or resolution.unrecorded_ids:
+        # the customer was identified by its soft ids now: refreshed by the
+        # same request (which of its soft ids it keeps past 64 depends on it)
+        now = time.time()
+        soft = sorted(pair for pair in ids.items() if pair[0] not in hard_id_types)
+        seen = dict.fromkeys(soft[:MAX_SEEN_PER_WRITE], now)
         customer_id, written = _write_following_merges(
-            store, project, customer_id, versions, resolution.unrecorded_ids
+            store, project, customer_id, versions, new_ids=resolution.unrecorded_ids, seen=seen
         )
     return UpdateResult(
         customer_id=customer_id,
@@ -117,7 +123,9 @@ def _write_following_merges(
     project: str,
     customer_id: str,
     versions: Mapping[str, PropertyVersion],
+    *,
     new_ids: Mapping[str, str] | None = None,
+    seen: Mapping[tuple[str, str], float] | None = None,
 ) -> tuple[str, WriteResult]:
     """Write to the customer, or, when it was merged away since it was
     resolved, to the customer it was merged into (completing that merge): an
@@ -125,7 +133,7 @@ def _write_following_merges(
     for _hop in range(MAX_MERGE_HOPS):
         try:
             return customer_id, store.write_properties(
-                project, customer_id, versions, new_ids=new_ids
+                project, customer_id, versions, new_ids=new_ids, seen=seen
             )
         except CustomerMergedAway as merged:
             customer_id = final_customer(store, project, merged.customer_id)

@@ -27,7 +27,7 @@ from propsync.errors import (
 )
 from propsync.id_types import DEFAULT_ID_TYPES, check_id_type_name
 from propsync.limits import MAX_ID_VALUE_BYTES, MAX_RESOLVE_ROUNDS
-from propsync.merging import final_customer, merge_into
+from propsync.merging import final_customer, keep_soft_ids_within_cap, merge_into
 from propsync.store.conditional import CustomerMergedAway, HardIdClashError
 from propsync.store.customers import CustomerRecord, CustomerStore
 
@@ -296,11 +296,18 @@ def _move(
     identifies: recorded on the destination, pointed at it, taken off the
     holder. A crash between the steps leaves the id listed on both, owned by
     one of them; a retry of the command completes it."""
-    store.identities.add_to_customer(project, destination, {id_type: [id_value]}, hard_id_types)
+    sizes = store.identities.add_to_customer(
+        project,
+        destination,
+        {id_type: [id_value]},
+        hard_id_types,
+        seen={(id_type, id_value): time.time()},
+    )
     if not store.identities.move(project, id_type, id_value, holder, destination):
         store.identities.remove_from_customer(project, destination, {id_type: [id_value]})
         raise _LookAgain
     store.identities.remove_from_customer(project, holder, {id_type: [id_value]})
+    keep_soft_ids_within_cap(store, project, destination, sizes)
 
 
 @dataclass(frozen=True)
@@ -397,9 +404,14 @@ def _attach(
     if not ids and not claimed:
         return
     both = {**(claimed or {}), **ids}
+    now = time.time()
     try:
-        store.identities.add_to_customer(
-            project, customer_id, {t: [v] for t, v in both.items()}, hard_id_types
+        sizes = store.identities.add_to_customer(
+            project,
+            customer_id,
+            {t: [v] for t, v in both.items()},
+            hard_id_types,
+            seen={(t, v): now for t, v in both.items() if t not in hard_id_types},
         )
     except CustomerMergedAway:
         final_customer(store, project, customer_id)
@@ -411,3 +423,4 @@ def _attach(
     if taken:
         store.identities.remove_from_customer(project, customer_id, taken)
         raise _LookAgain
+    keep_soft_ids_within_cap(store, project, customer_id, sizes)

@@ -47,3 +47,6 @@ MAX_KEY_BYTES = 1024  # S3's limit on an object key (reports and parts included)
 # them between its lookup and its writes.
 MAX_MERGE_HOPS = 16
 MAX_RESOLVE_ROUNDS = 8
+# A customer keeps at most this many values of one soft id type (the original
+# product's rule); past it, the one it was least recently identified by goes.
+MAX_SOFT_IDS_PER_TYPE = 64

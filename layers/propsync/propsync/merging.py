@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from propsync.errors import WriteContentionError
-from propsync.limits import MAX_MERGE_HOPS
+from propsync.limits import MAX_MERGE_HOPS, MAX_SOFT_IDS_PER_TYPE
 from propsync.store.conditional import CustomerMergedAway
 from propsync.store.customers import CustomerRecord, CustomerStore
 
@@ -54,7 +54,9 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
             if source.properties:
                 store.write_properties(project, destination, source.properties)
             if source.ids:
-                store.identities.add_to_customer(project, destination, source.ids, frozenset())
+                store.identities.add_to_customer(
+                    project, destination, source.ids, frozenset(), seen=source.seen
+                )
             break
         except CustomerMergedAway as merged:
             # the destination was merged on in turn: finish that first, and
@@ -65,6 +67,10 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
     for id_type, values in sorted(source.ids.items()):
         for value in values:
             store.identities.move(project, id_type, value, source.customer_id, destination)
+    if source.ids:
+        # soft ids of both may pass 64 together: read (the answer of an ADD
+        # that changed nothing, as step 1 made this one, has no sizes)
+        keep_soft_ids_within_cap(store, project, destination)
     store.finish_merge(project, source.customer_id)
     return destination
 
@@ -135,6 +141,34 @@ def merge_into(
         }
         complete_merge(store, project, replace(marked, ids=ids))
     return True
+
+
+def keep_soft_ids_within_cap(
+    store: CustomerStore,
+    project: str,
+    customer_id: str,
+    sizes: Mapping[str, int] | None = None,
+) -> None:
+    """After ids were added (``sizes``: values per id type now, or None: read
+    them): a customer keeps at most MAX_SOFT_IDS_PER_TYPE values of an id
+    type (only soft types can have more than one); those it was least
+    recently identified by go, and a later sighting of one starts a new
+    customer."""
+    if sizes is not None and all(size <= MAX_SOFT_IDS_PER_TYPE for size in sizes.values()):
+        return
+    record = store.read_customer(project, customer_id)
+    if record is None:
+        return
+    over = [t for t, values in record.ids.items() if len(values) > MAX_SOFT_IDS_PER_TYPE]
+    if not over:
+        return
+    drop = {}
+    for id_type in over:
+        values = sorted(
+            record.ids.get(id_type, []), key=lambda v: (record.seen.get((id_type, v), 0.0), v)
+        )
+        drop[id_type] = values[: max(0, len(values) - MAX_SOFT_IDS_PER_TYPE)]
+    store.identities.drop_soft_ids(project, customer_id, drop)
 
 
 def _completed(store: CustomerStore, project: str, merged: CustomerMergedAway) -> str:

@@ -30,6 +30,16 @@ ID_SET_PREFIX = "i:"
 # after it was merged away (propsync.identity: "Merging").
 MERGED_INTO = "merged_into"
 MERGE_DONE = "merge_done"
+# When a customer was last identified by each of its soft ids: ``s:<type>:<value>``
+# (id types hold no ':'), the time a command named it, for the 64-per-type cap.
+SEEN_PREFIX = "s:"
+# A property write refreshes the seen time of at most this many of the
+# command's soft ids (each costs one operator of the request's budget).
+MAX_SEEN_PER_WRITE = 3
+
+
+def seen_attribute(id_type: str, id_value: str) -> str:
+    return f"{SEEN_PREFIX}{id_type}:{id_value}"
 
 
 class CustomerMergedAway(Exception):
@@ -58,9 +68,10 @@ def customer_key(project: str, customer_id: str) -> str:
 # joining it to the next one 1, and its "x = :y" in the SET clause 1.
 _OPERATORS_PER_PROPERTY = 9
 # And once per request: "attribute_not_exists(merged_into) AND" guarding
-# against a merged-away customer (2), and the new customer's
-# "cid = :c, created = if_not_exists(created, :n)" (3).
-_OPERATORS_PER_REQUEST = 5
+# against a merged-away customer (2), the new customer's
+# "cid = :c, created = if_not_exists(created, :n)" (3), and "s:... = :now"
+# per soft id whose seen time it refreshes (MAX_SEEN_PER_WRITE).
+_OPERATORS_PER_REQUEST = 5 + MAX_SEEN_PER_WRITE
 # The operator limit is the only expression limit a request can reach: names
 # and values are placeholders, so an expression's length depends only on how
 # many properties it carries, and at this many it stays far under 4 KB
@@ -71,15 +82,25 @@ PROPERTIES_PER_REQUEST = (
 
 
 def chunks(
-    table: str, key: str, updates: Mapping[str, PropertyVersion], new_ids: IdsToRecord | None
+    table: str,
+    key: str,
+    updates: Mapping[str, PropertyVersion],
+    new_ids: IdsToRecord | None,
+    seen: Mapping[tuple[str, str], float] | None = None,
 ) -> Iterable[tuple[dict[str, PropertyVersion], dict[str, Any]]]:
     """Split updates into groups of at most ``PROPERTIES_PER_REQUEST``, each
-    with its UpdateItem arguments (the first also recording ``new_ids``).
-    Nearly every command is one group."""
+    with its UpdateItem arguments (the first also recording ``new_ids`` and
+    ``seen``). Nearly every command is one group."""
     items = list(updates.items())
     for start in range(0, len(items), PROPERTIES_PER_REQUEST):
         chunk = dict(items[start : start + PROPERTIES_PER_REQUEST])
-        yield chunk, conditional_update(table, key, chunk, new_ids if start == 0 else None)
+        first = start == 0
+        yield (
+            chunk,
+            conditional_update(
+                table, key, chunk, new_ids if first else None, seen if first else None
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,7 @@ def conditional_update(
     key: str,
     updates: Mapping[str, PropertyVersion],
     new_ids: IdsToRecord | None = None,
+    seen: Mapping[tuple[str, str], float] | None = None,
 ) -> dict[str, Any]:
     """``UpdateItem`` arguments that SET every property iff it wins (merge rule).
 
@@ -107,8 +129,12 @@ def conditional_update(
     untimestamped with a smaller value. Whatever the properties, the customer
     must not have been merged away (``merged_into`` absent).
     ``new_ids`` are added to the customer's id sets by the same request, with
-    ``cid`` and ``created`` as IdentityStore.add_to_customer sets them.
+    ``cid`` and ``created`` as IdentityStore.add_to_customer sets them, and
+    ``seen`` ((soft id type, value) -> time, at most MAX_SEEN_PER_WRITE) sets
+    when the customer was last identified by those soft ids.
     """
+    if seen and len(seen) > MAX_SEEN_PER_WRITE:
+        raise ValueError(f"at most {MAX_SEEN_PER_WRITE} seen times per write")
     names = {"#t": "t", "#v": "v", "#merged": MERGED_INTO}
     values: dict[str, Any] = {}
     timestamp_placeholders: dict[float, str] = {}
@@ -137,6 +163,7 @@ def conditional_update(
             f"(attribute_not_exists({attr}.#t) OR {attr}.#t < {ts}"
             f" OR ({attr}.#t = {ts} AND {attr}.#v < :v{index}))"
         )
+    assignments += seen_clauses(seen or {}, names, values)
     update_expression = "SET " + ", ".join(assignments)
     if new_ids is not None and new_ids.ids:
         sets, adds = id_clauses(
@@ -172,6 +199,28 @@ def id_clauses(
         values[f":i{index}"] = {"SS": sorted(set(id_values))}
         adds.append(f"#i{index} :i{index}")
     return "cid = :cid, created = if_not_exists(created, :now)", ", ".join(adds)
+
+
+def seen_clauses(
+    seen: Mapping[tuple[str, str], float], names: dict[str, str], values: dict[str, Any]
+) -> list[str]:
+    """``#s<n> = :s<n>`` assignments of seen times, placeholders added."""
+    clauses = []
+    for index, ((id_type, id_value), when) in enumerate(sorted(seen.items())):
+        names[f"#s{index}"] = seen_attribute(id_type, id_value)
+        values[f":s{index}"] = {"N": number(when)}
+        clauses.append(f"#s{index} = :s{index}")
+    return clauses
+
+
+def seen_of(item: Mapping[str, Any]) -> dict[tuple[str, str], float]:
+    """(id type, value) -> when the customer was last identified by it."""
+    seen = {}
+    for attribute, value in item.items():
+        if attribute.startswith(SEEN_PREFIX) and "N" in value:
+            id_type, _, id_value = attribute[len(SEEN_PREFIX) :].partition(":")
+            seen[(id_type, id_value)] = float(value["N"])
+    return seen
 
 
 def may_exceed_item(updates: Mapping[str, PropertyVersion]) -> bool:

@@ -29,6 +29,7 @@ from propsync.store.conditional import (
     ids_of,
     may_exceed_item,
     properties_of,
+    seen_of,
     stored_size,
 )
 from propsync.store.dynamo import (
@@ -71,6 +72,8 @@ class CustomerRecord:
     # whether the merge finished (properties copied, identity items moved)
     merged_into: str | None = None
     merge_done: bool = False
+    # (soft id type, value) -> when a command last named it (store.conditional)
+    seen: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 class CustomerStore:
@@ -89,6 +92,7 @@ class CustomerStore:
         updates: Mapping[str, PropertyVersion],
         *,
         new_ids: Mapping[str, str] | None = None,
+        seen: Mapping[tuple[str, str], float] | None = None,
     ) -> WriteResult:
         """Store every update that wins against the stored version.
 
@@ -101,9 +105,10 @@ class CustomerStore:
         ``new_ids``: the id a command has just claimed for a customer it
         created (identity.resolve_customer), recorded on the customer item by
         the same request as the properties, so that a new customer costs its
-        claim and one write (docs/DECISIONS.md: "A new customer's first id is
-        recorded by its property write"). Recorded on their own if no property
-        gets written.
+        claim and one write (docs/DECISIONS.md: "A new customer's first id
+        rides on its first property write"). Recorded on their own if no
+        property gets written. ``seen``: the soft ids the command named, and
+        when (at most MAX_SEEN_PER_WRITE), refreshed by the same request.
         """
         key = customer_key(project, customer_id)
         ids = IdsToRecord(customer_id, dict(new_ids)) if new_ids else None
@@ -114,11 +119,13 @@ class CustomerStore:
         stale: list[str] = []
         unrecorded = ids
         try:
-            for index, (chunk, request) in enumerate(chunks(self._table, key, updates, ids)):
-                carried = ids if index == 0 else None  # chunks() puts them in the first request
+            parts = chunks(self._table, key, updates, ids, seen)
+            for index, (chunk, request) in enumerate(parts):
+                # chunks() puts the ids and seen times in the first request
+                carried = (ids, seen) if index == 0 else (None, None)
                 try:
                     chunk_applied, chunk_stale, recorded = self._write_chunk(
-                        key, chunk, request, carried
+                        key, chunk, request, *carried
                     )
                 except PartiallyAppliedError as error:
                     raise type(error)(str(error), tuple(applied)) from None
@@ -153,6 +160,7 @@ class CustomerStore:
         chunk: dict[str, PropertyVersion],
         request: dict[str, Any],
         new_ids: IdsToRecord | None,
+        seen: Mapping[tuple[str, str], float] | None,
     ) -> tuple[list[str], list[str], bool]:
         """Applied and stale property names, and whether ``new_ids`` were
         recorded (by a request that succeeded). ``request`` is the chunk's
@@ -165,7 +173,7 @@ class CustomerStore:
             if not pending:
                 return applied, stale, False
             if attempt:
-                request = conditional_update(self._table, key, pending, new_ids)
+                request = conditional_update(self._table, key, pending, new_ids, seen)
             try:
                 self._client.update_item(**request)
                 return applied + list(pending), stale, new_ids is not None
@@ -208,6 +216,7 @@ class CustomerStore:
             properties=properties_of(item),
             merged_into=item[MERGED_INTO]["S"] if MERGED_INTO in item else None,
             merge_done=bool(item.get(MERGE_DONE, {}).get("BOOL", False)),
+            seen=seen_of(item),
         )
 
     def mark_merged(

@@ -22,6 +22,8 @@ from propsync.store.conditional import (
     customer_key,
     id_clauses,
     ids_of,
+    seen_attribute,
+    seen_clauses,
 )
 from propsync.store.dynamo import (
     BATCH_GET_MAX_KEYS,
@@ -104,9 +106,12 @@ class IdentityStore:
         customer_id: str,
         ids: Mapping[str, list[str]],
         hard_id_types: frozenset[str],
-    ) -> None:
+        seen: Mapping[tuple[str, str], float] | None = None,
+    ) -> dict[str, int]:
         """Record ids on the customer item (creating it if needed), unless it
-        was merged away (CustomerMergedAway names its destination).
+        was merged away (CustomerMergedAway names its destination), with when
+        it was last identified by the soft ones (``seen``); how many values of
+        each of these id types it holds now.
 
         A hard id type holds one value per customer: adding a second value
         fails with HardIdClashError and changes nothing.
@@ -114,6 +119,9 @@ class IdentityStore:
         names: dict[str, str] = {"#merged": MERGED_INTO}
         values: dict[str, Any] = {}
         sets, adds = id_clauses(customer_id, ids, names, values)
+        seen_sets = seen_clauses(seen or {}, names, values)
+        if seen_sets:
+            sets = ", ".join([sets, *seen_sets])
         conditions = ["attribute_not_exists(#merged)"]
         for index, (id_type, id_values) in enumerate(sorted(ids.items())):
             if id_type in hard_id_types:  # #i{index}: the placeholders of id_clauses
@@ -125,15 +133,17 @@ class IdentityStore:
                 )
         key = customer_key(project, customer_id)
         try:
-            self._client.update_item(
+            response = self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
                 UpdateExpression=f"SET {sets} ADD {adds}",
                 ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
+            return {t: len(v) for t, v in ids_of(response.get("Attributes", {})).items()}
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
@@ -159,6 +169,25 @@ class IdentityStore:
                 raise
             return False
 
+    def drop_soft_ids(self, project: str, customer_id: str, drop: Mapping[str, list[str]]) -> None:
+        """Take soft ids from the customer for good: each identity item is
+        deleted if it still points at the customer (a later sighting of the id
+        starts a new customer), then the ids and their seen times leave the
+        customer item."""
+        for id_type, id_values in sorted(drop.items()):
+            for id_value in id_values:
+                try:
+                    self._client.delete_item(
+                        TableName=self._table,
+                        Key={"pk": {"S": identity_key(project, id_type, id_value)}},
+                        ConditionExpression="cid = :cid",
+                        ExpressionAttributeValues={":cid": {"S": customer_id}},
+                    )
+                except ClientError as error:
+                    if not is_conditional_failure(error):
+                        raise
+        self.remove_from_customer(project, customer_id, drop)
+
     def remove_from_customer(
         self, project: str, customer_id: str, ids: Mapping[str, list[str]]
     ) -> None:
@@ -167,16 +196,23 @@ class IdentityStore:
         id_types = sorted(t for t, values in ids.items() if values)
         if not id_types:
             return
+        # and their seen times (soft ids; absent attributes are no error)
+        seen = {
+            f"#s{n}": seen_attribute(t, v)
+            for n, (t, v) in enumerate((t, v) for t in id_types for v in sorted(set(ids[t])))
+        }
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": customer_key(project, customer_id)}},
                 UpdateExpression="DELETE "
-                + ", ".join(f"#i{i} :i{i}" for i in range(len(id_types))),
+                + ", ".join(f"#i{i} :i{i}" for i in range(len(id_types)))
+                + (" REMOVE " + ", ".join(seen) if seen else ""),
                 # without it, DELETE on a missing item would create an empty one
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames={
-                    f"#i{i}": ID_SET_PREFIX + t for i, t in enumerate(id_types)
+                    **{f"#i{i}": ID_SET_PREFIX + t for i, t in enumerate(id_types)},
+                    **seen,
                 },
                 ExpressionAttributeValues={
                     f":i{i}": {"SS": sorted(set(ids[t]))} for i, t in enumerate(id_types)
