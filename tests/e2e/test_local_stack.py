@@ -21,10 +21,11 @@ from propsync_local.processes import ServerError, listening_socket, serving_on
 from tests.support.servers import dynamodb_client_for, free_port, single_threaded_moto_server
 
 
-def readme_walkthrough() -> tuple[dict[str, str], list[str]]:
-    """The variables and curl commands of the README's "Try it" block."""
+def readme_walkthrough(heading: str = "## Try it") -> tuple[dict[str, str], list[str]]:
+    """The variables and curl commands of the first sh block under a README
+    heading (the "Try it" walk-through by default)."""
     readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("## Try it", 1)[1]
+    section = readme.split(heading, 1)[1]
     block = re.search(r"```sh\n(.*?)```", section, re.S)
     assert block, "README has no sh block under 'Try it'"
     variables, commands = {}, []
@@ -225,6 +226,23 @@ def test_the_readme_walkthrough(stack):
         "last_update": 1570001049,
     }
     assert again["properties"]["loyalty_tier"] == {"value": "gold", "last_update": 1570000000}
+
+
+def test_the_readme_login_merges_the_anonymous_profile(stack):
+    variables, _ = readme_walkthrough()
+    _, commands = readme_walkthrough("### A login merges")
+    assert len(commands) == 4
+    variables["API"] = stack["api"]
+
+    account, anonymous, login = (run_curl(c, variables)["results"][0] for c in commands[:3])
+    read = run_curl(commands[3], variables)
+
+    assert anonymous["success"] is True
+    assert login["customer_id"] == account["customer_id"]
+    assert login["merged"] == [anonymous["customer_id"]]
+    assert read == {
+        "properties": {"email": "anna@new.example", "last_page": "/shoes", "logged_in": True}
+    }
 
 
 def test_credentials_are_written_for_other_tools(stack):
