@@ -106,11 +106,11 @@ def is_customer_id(value: str) -> bool:
 
 
 def find_customer_id(store: CustomerStore, project: str, id_type: str, id_value: str) -> str | None:
-    """The customer an external id belongs to now (following merges),
-    without creating anything."""
+    """The customer an external id's identity item names, without creating
+    anything. It may be one merged away a moment ago, whose identity items
+    were not moved yet: readers follow it (merging.read_following_merges)."""
     ids = validate_customer_ids({id_type: id_value})
-    owner = store.identities.lookup(project, ids.items()).get((id_type, id_value))
-    return None if owner is None else final_customer(store, project, owner)
+    return store.identities.lookup(project, ids.items()).get((id_type, id_value))
 
 
 class _LookAgain(Exception):

@@ -66,7 +66,13 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
         raise _too_deep(source.customer_id)
     for id_type, values in sorted(source.ids.items()):
         for value in values:
-            store.identities.move(project, id_type, value, source.customer_id, destination)
+            if store.identities.move(project, id_type, value, source.customer_id, destination):
+                continue
+            # taken by a third customer meanwhile (a soft id moved on): the
+            # destination must not list an id it does not own
+            owner = store.identities.lookup(project, [(id_type, value)]).get((id_type, value))
+            if owner != destination:
+                store.identities.remove_from_customer(project, destination, {id_type: [value]})
     if source.ids:
         # soft ids of both may pass 64 together: read (the answer of an ADD
         # that changed nothing, as step 1 made this one, has no sizes)
