@@ -2,12 +2,16 @@
 
 - The first sighting of an id creates the customer. Its first id is claimed
   with a conditional put, so two concurrent first sightings agree on one
-  customer (the loser adopts the winner's customer).
-- ``registered`` is the hard id: one value per customer. Other id types
-  (``cookie``, ...) are soft: a customer may collect many values.
-- Ids that belong to two different customers, or that would give a customer a
-  second hard id, fail the command with IdentityConflictError. Merging
-  customers is not supported yet.
+  customer (the loser looks again and finds the winner's customer).
+- Each id type of a project is hard (one value per customer, ``registered``)
+  or soft (many, ``cookie``): propsync.id_types.
+- No two customers share an id. Ids of several customers merge them, unless
+  they hold different values of one hard id type (IdentityConflictError); a
+  soft id of a customer with another hard id moves instead
+  (:func:`plan_resolution` states the rules; propsync.merging runs a merge).
+- Whenever the ids changed owners between the lookup and a write (a lost
+  claim, a concurrent merge), the command looks again, at most
+  MAX_RESOLVE_ROUNDS times.
 """
 
 from __future__ import annotations
