@@ -559,6 +559,18 @@ def render(r: dict[str, Any]) -> str:
             "",
             None,
         ),
+        *(
+            (
+                f"writes / reads, a login merging a customer of {size} properties and 1 id "
+                "into an account",
+                f"{q[f'merge_{size}_properties']['writes']} / "
+                f"{q[f'merge_{size}_properties']['reads']}",
+                f"{5 + math.ceil(size / 32) + 1} / 5 (5 + ceil(N/32) + ids / 5)",
+                q[f"merge_{size}_properties"]
+                == {"writes": 5 + math.ceil(size / 32) + 1, "reads": 5},
+            )
+            for size in (10, 100)
+        ),
         (
             "writes / reads, batch of 50 existing customers",
             f"{q['batch_of_50_writes']} / {q['batch_of_50_reads']}",
