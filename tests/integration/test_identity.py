@@ -197,10 +197,10 @@ def test_customers_with_different_hard_ids_never_merge(store):
         )
 
     assert str(raised.value) == (
-        "customer_ids name customers with different values of a hard id ("
-        f"registered='jane' -> {jane.customer_id}, email='j@x' -> {john.customer_id}, "
-        f"registered='john' -> {john.customer_id}); customers with different hard ids are "
-        "never merged"
+        "customer_ids name customers with different values of a hard id (the command names "
+        f"email='j@x', registered='jane'; {jane.customer_id} holds registered='jane'; "
+        f"{john.customer_id} holds email='j@x', registered='john'); customers with different "
+        "hard ids are never merged"
     )
     assert store.read_customer(PROJECT, jane.customer_id).ids == {"registered": ["jane"]}
     assert store.read_customer(PROJECT, john.customer_id).merged_into is None

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import time
 import unicodedata
@@ -162,8 +163,16 @@ def resolve_customer(
                 record_first_id=record_first_id,
                 hard_id_types=hard_id_types,
             )
+        except CustomerMergedAway as merged:
+            # an identity item still names a customer merged away: point it
+            # at where that customer went, then look again
+            stale = [pair for pair, owner in owners.items() if owner == merged.customer_id]
+            _repoint(store, project, stale, merged.customer_id)
+            looked_up = {}
         except _LookAgain:
             looked_up = {}
+        # others are identifying the same people right now: let them finish
+        time.sleep(random.uniform(0, 0.005 * 2**_round))
     raise WriteContentionError(
         f"the owners of these customer_ids changed during each of {MAX_RESOLVE_ROUNDS} "
         "attempts (other commands identifying the same people); retry the command"
@@ -230,8 +239,7 @@ def _merge_or_move(
     for owner in sorted(set(owners.values())):
         record = store.read_customer(project, owner)
         if record is not None and record.merged_into is not None:
-            final_customer(store, project, owner)  # complete it; the ids point on
-            raise _LookAgain
+            raise CustomerMergedAway(owner, record.merged_into)
         # a customer whose first write failed after its claim has no item:
         # what it holds is what the identity items say
         records[owner] = record or CustomerRecord(
@@ -256,16 +264,20 @@ def _merge_or_move(
         unowned = dict(plan.unowned)
         destination_record = records[destination]
     try:
+        merged = []  # by this command: a merge another command marked first is its own
         for source in plan.merged:
-            if not merge_into(
+            outcome = merge_into(
                 store,
                 project,
                 records[source],
                 destination_record,
                 hard_ids=plan.hard_ids,
                 hard_id_types=hard_id_types,
-            ):
+            )
+            if outcome is False:
                 raise _LookAgain
+            if outcome:
+                merged.append(source)
         moved = []
         for (id_type, id_value), holder in sorted(plan.moved.items()):
             _move(
@@ -281,9 +293,22 @@ def _merge_or_move(
         _attach(store, project, destination, unowned, hard_id_types=hard_id_types)
     except (HardIdClashError, CustomerMergedAway):
         raise _LookAgain from None
-    return Resolution(
-        destination, created=created, merged=tuple(plan.merged), moved_ids=tuple(moved)
-    )
+    return Resolution(destination, created=created, merged=tuple(merged), moved_ids=tuple(moved))
+
+
+def _repoint(
+    store: CustomerStore, project: str, pairs: list[tuple[str, str]], merged_away: str
+) -> None:
+    """Identity items that still name a customer merged away (its merge was
+    completed before they were claimed, or is being completed now): recorded
+    on the customer at the end of its merges, then pointed at it."""
+    final = final_customer(store, project, merged_away)
+    for id_type, id_value in pairs:
+        store.identities.add_to_customer(project, final, {id_type: [id_value]}, frozenset())
+        if not store.identities.move(project, id_type, id_value, merged_away, final):
+            owner = store.identities.lookup(project, [(id_type, id_value)]).get((id_type, id_value))
+            if owner != final:
+                store.identities.remove_from_customer(project, final, {id_type: [id_value]})
 
 
 def _move(
@@ -335,49 +360,63 @@ def plan_resolution(
     who owns them, and the ids each owner holds.
 
     - The customers that hold the command's hard ids are the one it
-      identifies: they merge, unless they hold two values of one hard id type
-      between them (IdentityConflictError: such customers never merge).
-    - Every other owner merges too when its hard ids agree with those (oldest
-      first); otherwise the command's soft ids it holds move to the customer
-      the command identifies, and nothing else of it changes.
+      identifies: they merge, unless they and the command hold two values of
+      one hard id type between them (IdentityConflictError: such customers
+      never merge).
+    - Every other owner merges too when its hard ids agree (oldest first).
+      One that holds another value of a hard id type the command names keeps
+      everything but the command's soft ids it held, which move to the
+      customer the command identifies. One that disagrees only on a hard id
+      type the command does not name cannot be told apart from the others:
+      IdentityConflictError, nothing changes.
     - The destination is the oldest customer that merges (ULIDs sort by
       creation time); with none, the command creates one.
     """
-    union: dict[str, str] = {t: v for t, v in ids.items() if t in hard_id_types}
+    named = {t: v for t, v in ids.items() if t in hard_id_types}
+    union: dict[str, str] = dict(named)
 
     def hard_of(customer: str) -> dict[str, set[str]]:
         return {t: set(v) for t, v in held[customer].items() if t in hard_id_types and v}
 
-    def agrees(customer: str) -> bool:
-        return all(
-            len(values) == 1 and union.get(t, next(iter(values))) in values
+    def clashes(customer: str) -> set[str]:
+        """The hard id types on which the customer disagrees with the union."""
+        return {
+            t
             for t, values in hard_of(customer).items()
+            if len(values) > 1 or union.get(t, next(iter(values))) not in values
+        }
+
+    def refuse(customers: list[str]) -> IdentityConflictError:
+        held_text = "; ".join(
+            f"{c} holds "
+            + ", ".join(
+                f"{t}={v!r}" for t, values in sorted(hard_of(c).items()) for v in sorted(values)
+            )
+            for c in customers
+        )
+        command = ", ".join(f"{t}={v!r}" for t, v in sorted(named.items())) or "no hard id"
+        return IdentityConflictError(
+            "customer_ids name customers with different values of a hard id (the command names "
+            f"{command}; {held_text}); customers with different hard ids are never merged"
         )
 
-    identified = sorted(
-        {owners[(t, v)] for t, v in ids.items() if (t, v) in owners and t in hard_id_types}
-    )
+    identified = sorted({owners[(t, v)] for t, v in named.items() if (t, v) in owners})
     group: list[str] = []
     for customer in identified:
-        if not agrees(customer):
-            raise IdentityConflictError(
-                "customer_ids name customers with different values of a hard id ("
-                + ", ".join(
-                    f"{t}={sorted(v)[0]!r} -> {c}"
-                    for c in identified
-                    for t, v in sorted(hard_of(c).items())
-                )
-                + "); customers with different hard ids are never merged"
-            )
+        if clashes(customer):
+            raise refuse(identified)
         group.append(customer)
         union.update({t: next(iter(v)) for t, v in hard_of(customer).items()})
     moved: dict[tuple[str, str], str] = {}
     for customer in sorted(set(owners.values()) - set(identified)):
-        if agrees(customer):
+        conflict = clashes(customer)
+        if not conflict:
             group.append(customer)
             union.update({t: next(iter(v)) for t, v in hard_of(customer).items()})
-        else:
+        elif conflict & named.keys():
             moved.update({pair: o for pair, o in owners.items() if o == customer})
+        else:
+            raise refuse([*group, customer])
     ordered = sorted(group)
     return ResolutionPlan(
         destination=ordered[0] if ordered else None,
@@ -409,17 +448,13 @@ def _attach(
         return
     both = {**(claimed or {}), **ids}
     now = time.time()
-    try:
-        sizes = store.identities.add_to_customer(
-            project,
-            customer_id,
-            {t: [v] for t, v in both.items()},
-            hard_id_types,
-            seen={(t, v): now for t, v in both.items() if t not in hard_id_types},
-        )
-    except CustomerMergedAway:
-        final_customer(store, project, customer_id)
-        raise _LookAgain from None
+    sizes = store.identities.add_to_customer(
+        project,
+        customer_id,
+        {t: [v] for t, v in both.items()},
+        hard_id_types,
+        seen={(t, v): now for t, v in both.items() if t not in hard_id_types},
+    )
     taken = {}
     for id_type, id_value in sorted(ids.items()):
         if store.identities.claim(project, id_type, id_value, customer_id) != customer_id:

@@ -41,11 +41,12 @@ MAX_PLAN_BYTES = 200 * 1024
 MAX_MAPPING_BYTES = 128 * 1024  # mapping.json; about 1,500 mapped columns
 MAX_KEY_BYTES = 1024  # S3's limit on an object key (reports and parts included)
 
-# Merges: how deep a chain of merged customers is followed (each link is a
-# customer merged into an older one, so chains are short in practice), and
+# Merges: how deep a chain of merged customers is followed (each link points
+# at an older customer, so a chain cannot cycle; reads shorten the chains they
+# follow, so this is only a guard against a damaged table), and
 # how often a command looks at its ids again when concurrent commands changed
 # them between its lookup and its writes.
-MAX_MERGE_HOPS = 16
+MAX_MERGE_HOPS = 100
 MAX_RESOLVE_ROUNDS = 8
 # A customer keeps at most this many values of one soft id type (the original
 # product's rule); past it, the one it was least recently identified by goes.

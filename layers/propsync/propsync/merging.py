@@ -31,13 +31,17 @@ creation time), so chains of merges are acyclic; they are followed at most
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
-from propsync.errors import WriteContentionError
-from propsync.limits import MAX_MERGE_HOPS, MAX_SOFT_IDS_PER_TYPE
-from propsync.store.conditional import CustomerMergedAway
+from propsync import merge_rule
+from propsync.errors import CustomerTooLargeError, WriteContentionError
+from propsync.limits import MAX_ITEM_BYTES, MAX_MERGE_HOPS, MAX_SOFT_IDS_PER_TYPE
+from propsync.store.conditional import CustomerMergedAway, stored_size
 from propsync.store.customers import CustomerRecord, CustomerStore
+
+logger = logging.getLogger(__name__)
 
 
 def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -> str:
@@ -62,17 +66,25 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
             # the destination was merged on in turn: finish that first, and
             # bring the source's data to where it went
             destination = _completed(store, project, merged)
+        except CustomerTooLargeError:
+            # The destination grew past what both fit in since the merge was
+            # decided (merge_into checks before marking). The properties that
+            # did not fit stay on the source item, unread; the merge goes on,
+            # so that the source's ids and reads are not stuck behind it.
+            logger.exception(
+                "merged customer too large: properties left on the source",
+                extra={"source": source.customer_id, "destination": destination},
+            )
+            if source.ids:
+                store.identities.add_to_customer(
+                    project, destination, source.ids, frozenset(), seen=source.seen
+                )
+            break
     else:
         raise _too_deep(source.customer_id)
     for id_type, values in sorted(source.ids.items()):
         for value in values:
-            if store.identities.move(project, id_type, value, source.customer_id, destination):
-                continue
-            # taken by a third customer meanwhile (a soft id moved on): the
-            # destination must not list an id it does not own
-            owner = store.identities.lookup(project, [(id_type, value)]).get((id_type, value))
-            if owner != destination:
-                store.identities.remove_from_customer(project, destination, {id_type: [value]})
+            _move_identity(store, project, (id_type, value), source.customer_id, destination)
     if source.ids:
         # soft ids of both may pass 64 together: read (the answer of an ADD
         # that changed nothing, as step 1 made this one, has no sizes)
@@ -81,32 +93,56 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
     return destination
 
 
+def _move_identity(
+    store: CustomerStore, project: str, pair: tuple[str, str], source: str, destination: str
+) -> None:
+    """Step 4 for one id the source lists: its identity item to the
+    destination. An id the source was still attaching has no identity item
+    yet: the destination claims it (the source's late claim then fails and
+    takes it back). One a third customer took meanwhile (a soft id moved on)
+    leaves the destination's list."""
+    id_type, value = pair
+    if store.identities.move(project, id_type, value, source, destination):
+        return
+    owner = store.identities.lookup(project, [pair]).get(pair)
+    if owner is None:
+        owner = store.identities.claim(project, id_type, value, destination)
+    if owner != destination:
+        store.identities.remove_from_customer(project, destination, {id_type: [value]})
+
+
 def final_customer(store: CustomerStore, project: str, customer_id: str) -> str:
     """``customer_id``, or the customer it was merged into (transitively),
     completing any merge on the way."""
-    for _hop in range(MAX_MERGE_HOPS):
-        record = store.read_customer(project, customer_id)
-        if record is None or record.merged_into is None:
-            return customer_id
-        if not record.merge_done:
-            complete_merge(store, project, record)
-        customer_id = record.merged_into
-    raise _too_deep(customer_id)
+    record = read_following_merges(store, project, customer_id)
+    return customer_id if record is None else record.customer_id
 
 
 def read_following_merges(
     store: CustomerStore, project: str, customer_id: str
 ) -> CustomerRecord | None:
     """The customer as stored, or the one it was merged into: what a read of
-    a merged-away customer (by its internal id or a former id) shows."""
+    a merged-away customer (by its internal id or a former id) shows. Merges
+    on the way are completed, and a chain of them is shortened so that the
+    next read takes one hop."""
+    start = store.read_customer(project, customer_id)
+    record = start
     for _hop in range(MAX_MERGE_HOPS):
-        record = store.read_customer(project, customer_id)
         if record is None or record.merged_into is None:
-            return record
+            break
         if not record.merge_done:
             complete_merge(store, project, record)
-        customer_id = record.merged_into
-    raise _too_deep(customer_id)
+        record = store.read_customer(project, record.merged_into)
+    else:
+        raise _too_deep(customer_id)
+    if (
+        start is not None
+        and start.merged_into is not None
+        and record is not None
+        and start.merged_into != record.customer_id
+    ):
+        store.shorten_merge_chain(project, customer_id, start.merged_into, record.customer_id)
+    return record
 
 
 def merge_into(
@@ -117,25 +153,40 @@ def merge_into(
     *,
     hard_ids: Mapping[str, str | None],
     hard_id_types: frozenset[str],
-) -> bool:
+) -> bool | None:
     """Merge ``source`` into ``destination`` (both as just read, neither merged).
     ``hard_ids``: every hard id type -> the value the merged customer holds
-    (None: none). False when the customers changed since they were read (the
-    caller decides again); True when merged (completed)."""
+    (None: none). True when this call merged them; None when another request
+    marked the same merge first (completed here too); False when the
+    customers changed since they were read (the caller decides again).
+    CustomerTooLargeError, before anything is written, when the two would not
+    fit in one item."""
+    merged = merge_rule.merge(destination.properties, source.properties.items())
+    if stored_size(merged) > MAX_ITEM_BYTES:
+        raise CustomerTooLargeError(
+            "merging these customers would exceed DynamoDB's 400 KB item limit "
+            f"({source.customer_id} into {destination.customer_id}); delete properties "
+            "of one of them (set them to null) and send the command again"
+        )
     # 1. the destination records the source's ids, under its hard-id condition
     store.identities.add_to_customer(project, destination.customer_id, source.ids, hard_id_types)
+    added = {
+        t: [v for v in values if v not in destination.ids.get(t, [])]
+        for t, values in source.ids.items()
+    }
     # 2. the mark: from here on the merge completes, whoever finishes it
-    refused = store.mark_merged(project, source.customer_id, destination.customer_id, hard_ids)
-    if refused is not None:
-        # the source changed: take back the ids step 1 gave the destination
-        # that it did not have (the caller looks again and decides anew)
-        added = {
-            t: [v for v in values if v not in destination.ids.get(t, [])]
-            for t, values in source.ids.items()
-        }
+    try:
+        mark = store.mark_merged(project, source.customer_id, destination.customer_id, hard_ids)
+    except Exception:
+        # not marked: the destination must not keep ids it will not own
         store.identities.remove_from_customer(project, destination.customer_id, added)
-        if refused.merged_into is not None and not refused.merge_done:
-            complete_merge(store, project, refused)
+        raise
+    if mark.refused is not None:
+        # the source changed: take back what step 1 gave the destination (the
+        # caller looks again and decides anew)
+        store.identities.remove_from_customer(project, destination.customer_id, added)
+        if mark.refused.merged_into is not None and not mark.refused.merge_done:
+            complete_merge(store, project, mark.refused)
         return False
     marked = store.read_customer(project, source.customer_id)
     if marked is not None:  # 3-5, with what the source holds now that it is frozen
@@ -146,7 +197,7 @@ def merge_into(
             for t in {*marked.ids, *source.ids}
         }
         complete_merge(store, project, replace(marked, ids=ids))
-    return True
+    return True if mark.marked else None
 
 
 def keep_soft_ids_within_cap(

@@ -76,6 +76,16 @@ class CustomerRecord:
     seen: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MergeMark:
+    """What :meth:`CustomerStore.mark_merged` did: ``marked`` when this call
+    set the mark (not when it was there already); ``refused``: the customer
+    as stored when the mark was refused."""
+
+    marked: bool
+    refused: CustomerRecord | None = None
+
+
 class CustomerStore:
     """Customer items of one DynamoDB table, and (``identities``) the identity
     items that point at them."""
@@ -225,25 +235,27 @@ class CustomerStore:
         customer_id: str,
         destination: str,
         hard_ids: Mapping[str, str | None],
-    ) -> CustomerRecord | None:
+    ) -> MergeMark:
         """Mark the customer merged into ``destination``: from now on no write
         lands on it (every write requires ``merged_into`` absent). Only if it
         is not merged elsewhere, and holds no hard id other than
         ``hard_ids`` (type -> the one value the merged customer may have, or
-        None: none at all), as it did when the merge was decided. None when
-        marked (or already marked for this destination); else the customer
-        as stored, for the caller to decide again."""
+        None: none at all), as it did when the merge was decided. Refused:
+        the customer as stored, for the caller to decide again."""
         names = {"#merged": MERGED_INTO}
-        values: dict[str, Any] = {":dest": {"S": destination}, ":one": {"N": "1"}}
+        values: dict[str, Any] = {":dest": {"S": destination}}
+        # merged_into absent: so that this call knows it set the mark (one
+        # marked for the same destination by another request is read below)
         # No attribute_exists(pk): a customer whose first write failed after
         # its id was claimed has no item, and is merged like any other.
-        conditions = ["(attribute_not_exists(#merged) OR #merged = :dest)"]
+        conditions = ["attribute_not_exists(#merged)"]
         for index, (id_type, value) in enumerate(sorted(hard_ids.items())):
             names[f"#h{index}"] = ID_SET_PREFIX + id_type
             if value is None:
                 conditions.append(f"attribute_not_exists(#h{index})")
             else:
                 values[f":h{index}"] = {"S": value}
+                values[":one"] = {"N": "1"}
                 conditions.append(
                     f"(attribute_not_exists(#h{index})"
                     f" OR (size(#h{index}) = :one AND contains(#h{index}, :h{index})))"
@@ -258,12 +270,39 @@ class CustomerStore:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-            return None
+            return MergeMark(marked=True)
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
         stored = self.read_customer(project, customer_id)
-        return stored or CustomerRecord(customer_id=customer_id, ids={})
+        if stored is not None and stored.merged_into == destination:
+            return MergeMark(marked=False)  # another request decided the same merge first
+        return MergeMark(
+            marked=False, refused=stored or CustomerRecord(customer_id=customer_id, ids={})
+        )
+
+    def shorten_merge_chain(
+        self, project: str, customer_id: str, merged_into: str, final: str
+    ) -> None:
+        """Point a finished merged-away customer straight at the end of its
+        chain of merges (``final``), if it still points at ``merged_into``:
+        the next read by its internal id takes one hop."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": customer_key(project, customer_id)}},
+                UpdateExpression="SET #merged = :final",
+                ConditionExpression="#merged = :old AND #done = :yes",
+                ExpressionAttributeNames={"#merged": MERGED_INTO, "#done": MERGE_DONE},
+                ExpressionAttributeValues={
+                    ":final": {"S": final},
+                    ":old": {"S": merged_into},
+                    ":yes": {"BOOL": True},
+                },
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
 
     def finish_merge(self, project: str, customer_id: str) -> None:
         """Record that a merged-away customer's properties and ids are all at
