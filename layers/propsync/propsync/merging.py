@@ -25,8 +25,8 @@ customer completes: after 1, a retry of the command does it all again (the
 destination lists ids it will own); after 2, any write to the source, any
 read of it, and any lookup of one of its ids finds the mark and runs 3-5.
 The destination of a merge is the customer created first (ULIDs sort by
-creation time), so chains of merges are acyclic; they are followed at most
-``MAX_MERGE_HOPS`` deep.
+creation time), so chains of merges are acyclic; a read that follows one
+shortens it, and ``MAX_MERGE_HOPS`` bounds it only against a damaged table.
 """
 
 from __future__ import annotations
