@@ -50,7 +50,12 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m propsync.admin", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m propsync.admin",
+        description=__doc__,
+        # the examples in the docstring keep their lines
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     project = commands.add_parser("create-project", help="create a project, print its token")
