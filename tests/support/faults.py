@@ -80,6 +80,9 @@ class FaultInjector:
         client.meta.events.register("before-send.dynamodb", self._before_send)
         return self
 
+    def detach(self, client: Any) -> None:
+        client.meta.events.unregister("before-send.dynamodb", self._before_send)
+
     def _draw(self, request: Any) -> str | None:
         operation = request.headers.get("X-Amz-Target", b"")
         operation = operation.decode() if isinstance(operation, bytes) else operation
@@ -107,3 +110,51 @@ class FaultInjector:
         self._session.send(request)
         exception = ReadTimeoutError if kind == "lost-answer-timeout" else ConnectionClosedError
         raise exception(endpoint_url=request.url)
+
+
+def nth_request(n: int) -> Callable[[str, dict], bool]:
+    """A ``should_fail`` for FaultInjector that picks the n-th request it is
+    asked about (1-based; botocore's retries count as requests) and no other."""
+    seen = 0
+
+    def is_nth(_operation: str, _params: dict) -> bool:
+        nonlocal seen
+        seen += 1
+        return seen == n
+
+    return is_nth
+
+
+class Crash(Exception):
+    """The process running a command died (a Lambda timeout, an out-of-memory
+    kill): no botocore retry, no cleanup request gets out."""
+
+
+class CrashAt:
+    """Counts the DynamoDB requests a client sends (each HTTP attempt) and,
+    once armed with ``n``, fails the n-th and every later one with Crash
+    before it leaves, until ``recover()``: what a process dying just before
+    its n-th request leaves behind."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self._crash_at: int | None = None
+
+    def attach(self, client: Any) -> CrashAt:
+        client.meta.events.register("before-send.dynamodb", self._before_send)
+        return self
+
+    def count(self) -> None:
+        """Count from zero, crashing nowhere."""
+        self.sent, self._crash_at = 0, None
+
+    def arm(self, n: int) -> None:
+        self.sent, self._crash_at = 0, n
+
+    def recover(self) -> None:
+        self._crash_at = None
+
+    def _before_send(self, request: Any, **_kwargs: Any) -> None:
+        self.sent += 1
+        if self._crash_at is not None and self.sent >= self._crash_at:
+            raise Crash(f"crashed before DynamoDB request {self.sent} ({request.url})")

@@ -28,6 +28,19 @@ def test_concurrency_figures():
     )
 
 
+def test_merge_figures():
+    from tests.integration import test_merge_concurrency as merges  # noqa: PLC0415
+
+    assert f"| {merges.WRITERS_PER_SIDE} threads per side (by cookie" in DOC
+    assert (
+        f"{len(merges.RACES)} races ({', '.join(merges.RACES)}) x {len(merges.SEEDS)} seeds"
+    ) in DOC
+    assert (
+        f"{2 * merges.WRITERS_PER_SIDE} x {merges.UPDATES_PER_WRITER} commands, "
+        f"{len(merges.TIMESTAMPS)} timestamps"
+    ) in DOC
+
+
 def test_fuzz_figures():
     assert f"| {test_fuzz_routes.FUZZ.max_examples} per route |" in DOC
     positions = test_fuzz_routes
