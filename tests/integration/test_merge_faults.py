@@ -25,7 +25,6 @@ import time
 import pytest
 
 from propsync.customer_view import plain_properties
-from propsync.errors import WriteContentionError
 from propsync.merge_rule import merge
 from propsync.merging import read_following_merges
 from propsync.store.customers import CustomerRecord
@@ -168,13 +167,6 @@ def merged_view(ledger: Ledger) -> dict:
     return plain_properties(CustomerRecord("merged", {}, merge({}, ledger.acknowledged)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="functions/customers/app.py:_read reads the item of the customer id in the path as "
-    "stored, without merging.read_following_merges: a merged-away customer's id shows that "
-    "customer's own frozen properties, not the customer it was merged into",
-)
 def test_get_by_a_merged_away_customers_internal_id_shows_the_merged_customer(api, store):
     scenario = Scenario.set_up(store, "jane-first", project=api.project)
     scenario.login()
@@ -184,13 +176,6 @@ def test_get_by_a_merged_away_customers_internal_id_shows_the_merged_customer(ap
     assert api.get_customer(scenario.anonymous).json() == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="functions/customers/app.py:patch_customer writes through edit_customer (which "
-    "follows the merge) but answers with the path's customer id and _read of that id as "
-    "stored: the merged-away customer's id and frozen properties, without the edit",
-)
 def test_patch_by_a_merged_away_customers_internal_id_answers_the_merged_customer(api, store):
     scenario = Scenario.set_up(store, "jane-first", project=api.project)
     scenario.login()
@@ -205,14 +190,6 @@ def test_patch_by_a_merged_away_customers_internal_id_answers_the_merged_custome
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="functions/customers/app.py:export_one takes the identity items' owners as they "
-    "are, without merging.final_customer: after a login crashed between the mark and the "
-    "identity moves, the cookie still names the merged-away customer, so export-one by both "
-    "ids answers 404 (two owners) and by the cookie shows that customer's frozen properties",
-)
 def test_export_one_after_a_login_crashed_after_the_mark_shows_the_merged_customer(
     api, store, request_log, crash
 ):
@@ -233,16 +210,6 @@ def test_export_one_after_a_login_crashed_after_the_mark_shows_the_merged_custom
     assert by_cookie.json()["properties"] == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=WriteContentionError,
-    reason="merging.complete_merge moves only the identity items of the ids on the source's "
-    "item as it reads it; a customer whose first write died after its claim lists no ids, so a "
-    "helper that completes its merge leaves its cookie's identity item on the merged-away "
-    "customer, and identity._merge_or_move (and _attach) answer a merged-away owner with "
-    "_LookAgain, which finds the same owner again: every command naming that cookie with "
-    "another id fails with WriteContentionError, for ever",
-)
 def test_a_login_crashed_after_marking_a_customer_whose_first_write_died_is_completed_by_a_retry(
     store, request_log, crash
 ):

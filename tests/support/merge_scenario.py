@@ -91,7 +91,13 @@ class Scenario:
         through the public reads (which help a merge along: run them after
         ``problems``)."""
         final = self.destination
-        found = {pair: find_customer_id(self.store, self.project, *pair) for pair in LOGIN.items()}
+        # a read by an id: the customer its identity item names, followed
+        # through merges (functions/customers/app.py: _customer_in_path, _read)
+        found = {}
+        for pair in LOGIN.items():
+            owner = find_customer_id(self.store, self.project, *pair)
+            record = owner and read_following_merges(self.store, self.project, owner)
+            found[pair] = record and record.customer_id
         read = {self.source: read_following_merges(self.store, self.project, self.source)}
         return [
             *(

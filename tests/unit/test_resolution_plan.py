@@ -67,10 +67,20 @@ def test_the_plan_follows_the_rules_of_identification(situation):
         len(v) > 1 for v in hard_values(identified, held, hard, ids).values()
     )  # the customers holding the command's hard ids, with the command's hard ids
 
+    named = {t: v for t, v in ids.items() if t in hard}
     try:
         plan = plan_resolution(ids, owners, held, hard)
     except IdentityConflictError:
-        assert disagree
+        # the customers the command identifies disagree, or another owner
+        # disagrees with them on a hard id type the command does not name
+        # (which customer is meant cannot be told, so nothing moves)
+        assert disagree or any(
+            t not in named and set(values) != set(held[other].get(t, values))
+            for customer in set(owners.values()) - identified
+            for other in set(owners.values()) - {customer}
+            for t, values in held[customer].items()
+            if t in hard
+        )
         return
     assert not disagree
 
@@ -92,7 +102,9 @@ def test_the_plan_follows_the_rules_of_identification(situation):
     assert plan.moved == {pair: o for pair, o in owners.items() if o not in group}
     assert not any(t in hard for t, _v in plan.moved)
     assert not set(plan.moved.values()) & identified
-    # and an owner stays out only when its hard ids disagree with the merged ones
+    # and an owner stays out only when it holds another value of a hard id
+    # type the command names
     for outsider in set(plan.moved.values()):
         assert any(len(v) > 1 for v in hard_values([*group, outsider], held, hard, ids).values())
+        assert any(set(held[outsider].get(t, [v])) != {v} for t, v in named.items()), outsider
     assert plan.unowned == {t: v for t, v in ids.items() if (t, v) not in owners}

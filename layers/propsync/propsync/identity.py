@@ -22,7 +22,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from propsync.errors import (
@@ -240,11 +240,15 @@ def _merge_or_move(
         record = store.read_customer(project, owner)
         if record is not None and record.merged_into is not None:
             raise CustomerMergedAway(owner, record.merged_into)
-        # a customer whose first write failed after its claim has no item:
-        # what it holds is what the identity items say
-        records[owner] = record or CustomerRecord(
-            owner, {t: [v] for (t, v), o in owners.items() if o == owner}
-        )
+        # A customer's item may not list every id it owns yet (its first
+        # write failed after the claim, or is still on its way): what it
+        # holds is also what the identity items say.
+        record = record or CustomerRecord(owner, {})
+        held = {t: set(v) for t, v in record.ids.items()}
+        for (t, v), o in owners.items():
+            if o == owner:
+                held.setdefault(t, set()).add(v)
+        records[owner] = replace(record, ids={t: sorted(v) for t, v in held.items()})
     plan = plan_resolution(ids, owners, {c: r.ids for c, r in records.items()}, hard_id_types)
 
     created = plan.destination is None

@@ -116,6 +116,9 @@ class IdentityStore:
         A hard id type holds one value per customer: adding a second value
         fails with HardIdClashError and changes nothing.
         """
+        ids = {t: values for t, values in ids.items() if values}
+        if not ids:
+            return {}
         names: dict[str, str] = {"#merged": MERGED_INTO}
         values: dict[str, Any] = {}
         sets, adds = id_clauses(customer_id, ids, names, values)
