@@ -41,6 +41,15 @@ def test_merge_figures():
     ) in DOC
 
 
+def test_resolution_plan_figures():
+    from tests.unit import test_resolution_plan as plans  # noqa: PLC0415
+
+    assert (
+        f"{plans.PLANS.max_examples} situations of up to {len(plans.CUSTOMERS)} customers "
+        f"and {len(plans.ID_TYPES)} id types"
+    ) in DOC
+
+
 def test_fuzz_figures():
     assert f"| {test_fuzz_routes.FUZZ.max_examples} per route |" in DOC
     positions = test_fuzz_routes
