@@ -1,6 +1,7 @@
 """`make run` as a newcomer uses it: start the stack as a subprocess, then run
 the README's curl walk-through over real HTTP and check every answer."""
 
+import base64
 import json
 import os
 import re
@@ -288,6 +289,10 @@ def test_another_dynamodb_endpoint_is_used_and_its_table_created(tmp_path):
 
 
 def admin_import(stack_credentials: dict, *args: str) -> subprocess.CompletedProcess:
+    return admin(stack_credentials, "import", *args)
+
+
+def admin(stack_credentials: dict, *args: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT / "layers" / "propsync"),
@@ -300,7 +305,7 @@ def admin_import(stack_credentials: dict, *args: str) -> subprocess.CompletedPro
     }
     env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     return subprocess.run(
-        [str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "propsync.admin", "import", *args],
+        [str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "propsync.admin", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -318,6 +323,86 @@ def http_json(method: str, url: str, body: dict | None = None, auth: bool = Fals
         request.add_header("Authorization", "Basic ZGVtby1rZXk6ZGVtby1zZWNyZXQtY2hhbmdlLW1l")
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+def http_answer(method: str, url: str, body: dict, authorization: str | None = None):
+    """(status, JSON answer), whatever the status."""
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode())
+    request.add_header("Content-Type", "application/json")
+    if authorization:
+        request.add_header("Authorization", authorization)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_merging_flows_over_http(stack):
+    """The flows of docs/API.md "Merging" against `make run`, in a project of
+    their own with a second hard id type set by the admin CLI."""
+    credentials = json.loads((stack["dir"] / "credentials.json").read_text())
+    created = admin(credentials, "create-project", "--name", "merging")
+    assert created.returncode == 0, created.stderr
+    token = json.loads(created.stdout)["project_token"]
+    for args in (("set-id-type", "--project", token, "--id-type", "crm_id", "--hard"),):
+        done = admin(credentials, *args)
+        assert done.returncode == 0, done.stderr
+    key = admin(
+        credentials, "create-key", "--project", token, "--permission", "customer_properties:get"
+    )
+    assert key.returncode == 0, key.stderr
+    secrets = json.loads(key.stdout)
+    basic = (
+        "Basic "
+        + base64.b64encode(f"{secrets['api_key_id']}:{secrets['api_secret']}".encode()).decode()
+    )
+    track = f"{stack['api']}/track/v2/projects/{token}"
+
+    def command(ids, properties, timestamp):
+        return {
+            "name": "customers",
+            "data": {"customer_ids": ids, "properties": properties, "update_timestamp": timestamp},
+        }
+
+    def batch(*commands):
+        status, answer = http_answer("POST", f"{track}/batch", {"commands": list(commands)})
+        assert status == 200, answer
+        return answer["results"]
+
+    def export(ids):
+        url = f"{stack['api']}/data/v2/projects/{token}/customers/export-one"
+        return http_answer("POST", url, {"customer_ids": ids}, basic)
+
+    # an anonymous command and the login after it, in one batch
+    [account] = batch(command({"registered": "anna"}, {"tier": "gold"}, 100))
+    anonymous, login = batch(
+        command({"cookie": "c1"}, {"page": "/shoes"}, 200),
+        command({"registered": "anna", "cookie": "c1"}, {"in": True}, 300),
+    )
+    assert login["merged"] == [anonymous["customer_id"]]
+    # a late update by the merged-away cookie lands on the account
+    [late] = batch(command({"cookie": "c1"}, {"tier": "silver", "coupon": "X"}, 50))
+    assert late["customer_id"] == account["customer_id"]
+    assert (late["applied"], late["stale"]) == (["coupon"], ["tier"])
+    # export-one by either id lists both
+    status, exported = export({"cookie": "c1"})
+    assert status == 200, exported
+    assert exported["ids"] == {"cookie": ["c1"], "registered": "anna"}
+    assert exported["properties"] == {"tier": "gold", "page": "/shoes", "in": True, "coupon": "X"}
+    # a cookie of another account moves to the one that logs in on it
+    batch(command({"registered": "bob", "cookie": "shared"}, {"name": "Bob"}, 100))
+    [moved] = batch(command({"registered": "anna", "cookie": "shared"}, {}, 400))
+    assert moved["moved_ids"] == {"cookie": "shared"}
+    # customers with different values of a hard id type never merge
+    batch(command({"registered": "carl", "crm_id": "k1"}, {"name": "Carl"}, 100))
+    status, refused = http_answer(
+        "POST",
+        f"{track}/customers",
+        {"customer_ids": {"registered": "anna", "crm_id": "k1"}, "properties": {"x": 1}},
+    )
+    assert status == 409, refused
+    assert "never merged" in refused["errors"][0]
 
 
 def test_the_product_documents_example_end_to_end(stack, tmp_path):
