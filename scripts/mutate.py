@@ -38,6 +38,7 @@ SCOPE: dict[str, tuple[str, ...]] = {
     "canonical_json": ("*",),
     "properties": ("*",),
     "identity": ("*",),
+    "merging": ("*",),
     "access": ("*",),
     # the condition builder: merge_rule.wins as DynamoDB conditions, and how
     # a command is cut into requests
@@ -59,6 +60,10 @@ TESTS = (
     "tests/integration/test_store_limits.py",
     "tests/integration/test_store_matches_merge_rule.py",
     "tests/integration/test_identity.py",
+    "tests/integration/test_merging.py",
+    "tests/integration/test_merge_faults.py",
+    "tests/integration/test_soft_id_cap.py",
+    "tests/unit/test_resolution_plan.py",
     "tests/integration/test_customer_updates.py",
 )
 ENGINE_FILTER = ("-k", "not dynalite")
