@@ -32,7 +32,12 @@ from propsync.errors import (
 )
 from propsync.id_types import DEFAULT_ID_TYPES, check_id_type_name
 from propsync.limits import MAX_ID_VALUE_BYTES, MAX_RESOLVE_ROUNDS
-from propsync.merging import final_customer, keep_soft_ids_within_cap, merge_into
+from propsync.merging import (
+    final_customer,
+    keep_soft_ids_within_cap,
+    merge_into,
+    move_identity,
+)
 from propsync.store.conditional import CustomerMergedAway, HardIdClashError
 from propsync.store.customers import CustomerRecord, CustomerStore
 
@@ -309,10 +314,7 @@ def _repoint(
     final = final_customer(store, project, merged_away)
     for id_type, id_value in pairs:
         store.identities.add_to_customer(project, final, {id_type: [id_value]}, frozenset())
-        if not store.identities.move(project, id_type, id_value, merged_away, final):
-            owner = store.identities.lookup(project, [(id_type, id_value)]).get((id_type, id_value))
-            if owner != final:
-                store.identities.remove_from_customer(project, final, {id_type: [id_value]})
+        move_identity(store, project, (id_type, id_value), merged_away, final)
 
 
 def _move(

@@ -84,7 +84,7 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
         raise _too_deep(source.customer_id)
     for id_type, values in sorted(source.ids.items()):
         for value in values:
-            _move_identity(store, project, (id_type, value), source.customer_id, destination)
+            move_identity(store, project, (id_type, value), source.customer_id, destination)
     if source.ids:
         # soft ids of both may pass 64 together: read (the answer of an ADD
         # that changed nothing, as step 1 made this one, has no sizes)
@@ -93,14 +93,14 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
     return destination
 
 
-def _move_identity(
+def move_identity(
     store: CustomerStore, project: str, pair: tuple[str, str], source: str, destination: str
 ) -> None:
-    """Step 4 for one id the source lists: its identity item to the
-    destination. An id the source was still attaching has no identity item
-    yet: the destination claims it (the source's late claim then fails and
-    takes it back). One a third customer took meanwhile (a soft id moved on)
-    leaves the destination's list."""
+    """Step 4 for one id the source lists (the destination records it
+    already): its identity item to the destination. An id the source was
+    still attaching has no identity item yet: the destination claims it (the
+    source's late claim then fails and takes it back). One a third customer
+    took meanwhile (a soft id moved on) leaves the destination's list."""
     id_type, value = pair
     if store.identities.move(project, id_type, value, source, destination):
         return
