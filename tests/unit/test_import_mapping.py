@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from propsync.errors import (
+    InvalidCellError,
     InvalidCustomerIdsError,
+    InvalidMappingError,
     InvalidPropertyError,
     InvalidTimestampError,
     UnknownIdTypeError,
@@ -18,8 +20,6 @@ from propsync.id_types import DEFAULT_ID_TYPES
 from propsync.identity import validate_customer_ids
 from propsync.import_mapping import (
     TYPES,
-    InvalidCellError,
-    InvalidMappingError,
     check_columns,
     mapping_document,
     parse_cell,

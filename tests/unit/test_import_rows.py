@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from propsync import import_rows
-from propsync.import_mapping import DELIMITERS, InvalidMappingError, parse_mapping
+from propsync.errors import InvalidMappingError
+from propsync.import_mapping import DELIMITERS, parse_mapping
 from propsync.import_rows import (
     BOM,
     RejectedRow,

@@ -192,3 +192,18 @@ class WriteContentionError(PartiallyAppliedError):
 
     status = 503
     retryable = True
+
+
+class InvalidMappingError(InvalidInputError):
+    """The mapping cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("invalid mapping: " + "; ".join(problems))
+        self.problems = problems
+
+
+class InvalidCellError(PropsyncError):
+    """A cell that does not parse as its column's type; rejects its row (a
+    reason in an import's report, never a route's answer: 400 if it were)."""
+
+    status = 400

@@ -26,7 +26,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from propsync import http_json
-from propsync.errors import InvalidInputError, InvalidTimestampError, PropsyncError, shown
+from propsync.errors import (
+    InvalidCellError,
+    InvalidInputError,
+    InvalidMappingError,
+    InvalidTimestampError,
+    PropsyncError,
+    shown,
+)
 from propsync.id_types import IdTypes
 from propsync.identity import validate_customer_ids
 from propsync.properties import validate_property_name
@@ -43,21 +50,6 @@ _TOP_LEVEL_KEYS = {
     "update_timestamp",
     "delimiter",
 }
-
-
-class InvalidMappingError(InvalidInputError):
-    """The mapping cannot be used; ``problems`` lists every reason."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("invalid mapping: " + "; ".join(problems))
-        self.problems = problems
-
-
-class InvalidCellError(PropsyncError):
-    """A cell that does not parse as its column's type; rejects its row (a
-    reason in an import's report, never a route's answer: 400 if it were)."""
-
-    status = 400
 
 
 @dataclass(frozen=True)

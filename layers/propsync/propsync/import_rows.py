@@ -15,11 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from propsync.errors import PropsyncError
+from propsync.errors import InvalidMappingError, PropsyncError
 from propsync.import_mapping import (
     DELIMITERS,
     ImportMapping,
-    InvalidMappingError,
     parse_cell,
     parse_update_time,
     row_ids,

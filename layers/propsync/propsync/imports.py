@@ -55,12 +55,11 @@ from propsync.customer_updates import (
     with_owner,
     write_update,
 )
-from propsync.errors import PropsyncError
+from propsync.errors import InvalidMappingError, PropsyncError
 from propsync.id_type_cache import id_types_of
 from propsync.id_types import IdTypes
 from propsync.import_mapping import (
     ImportMapping,
-    InvalidMappingError,
     check_columns,
     mapping_document,
     parse_mapping,
