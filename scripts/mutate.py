@@ -61,7 +61,6 @@ TESTS = (
     "tests/integration/test_store_matches_merge_rule.py",
     "tests/integration/test_identity.py",
     "tests/integration/test_merging.py",
-    "tests/integration/test_merge_faults.py",
     "tests/integration/test_soft_id_cap.py",
     "tests/unit/test_resolution_plan.py",
     "tests/integration/test_customer_updates.py",
