@@ -155,3 +155,87 @@ def test_a_second_value_of_a_hard_id_names_both_values(store):
         f"crm_id='hc1-k2', registered='hc1-r'; {customer} holds crm_id='hc1-k1', "
         "registered='hc1-r'); customers with different hard ids are never merged"
     )
+
+
+def test_a_merge_whose_destination_grew_too_large_meanwhile_completes_with_what_fits(
+    store, monkeypatch, caplog
+):
+    """The size check passed; by the copy, the account had grown (other
+    writers): DynamoDB refuses the copy. The merge must not stay half done
+    (the cookie would be locked behind it)."""
+    account = track(store, {"registered": "grow-r"}, {"name": "Anna"}, 10).customer_id
+    anonymous = track(store, {"cookie": "grow-c"}, {"page": "/shoes"}, 10).customer_id
+    copied = {}
+    real_write = store.write_properties
+
+    def refuse_the_copy(project, customer_id, updates, **kw):
+        if customer_id == account and "page" in updates and not copied:
+            copied["refused"] = True
+            raise CustomerTooLargeError("too large")
+        return real_write(project, customer_id, updates, **kw)
+
+    monkeypatch.setattr(store, "write_properties", refuse_the_copy)
+    login = track(store, {"registered": "grow-r", "cookie": "grow-c"}, {}, 30)
+    monkeypatch.undo()
+
+    assert copied == {"refused": True}
+    assert login.customer_id == account
+    source = store.read_customer(PROJECT, anonymous)
+    assert (source.merged_into, source.merge_done) == (account, True)
+    assert owner(store, "cookie", "grow-c") == account
+    assert store.read_customer(PROJECT, account).ids == {
+        "cookie": ["grow-c"],
+        "registered": ["grow-r"],
+    }
+    assert "properties left on the source" in caplog.text
+    # the cookie is usable: its writes land on the account
+    assert track(store, {"cookie": "grow-c"}, {"later": 1}, 40).customer_id == account
+
+
+def test_a_merge_into_a_customer_merged_on_meanwhile_ends_at_the_end_of_the_chain(store):
+    """S was marked merged into D (its merge not completed: a crash), then D
+    was merged into E: completing S brings its data and ids to E."""
+    e = track(store, {"registered": "e"}, {"from_e": 1}, 10).customer_id
+    d = track(store, {"cookie": "d"}, {"from_d": 1}, 10).customer_id
+    s = track(store, {"cookie": "s"}, {"from_s": 1}, 10).customer_id
+    # the first two steps of merging s into d, then the crash
+    store.identities.add_to_customer(PROJECT, d, {"cookie": ["s"]}, frozenset())
+    assert store.mark_merged(PROJECT, s, d, {"registered": None}).marked
+    track(store, {"registered": "e", "cookie": "d"}, {}, 20)  # d merged into e
+
+    record = read_following_merges(store, PROJECT, s)
+
+    assert record.customer_id == e
+    assert plain_properties(record) == {"from_e": 1, "from_d": 1, "from_s": 1}
+    assert owner(store, "cookie", "s") == e
+    assert "s" in record.ids["cookie"]
+
+
+def test_a_soft_id_that_moved_elsewhere_while_it_was_being_taken_is_decided_again(
+    store, monkeypatch
+):
+    """anna takes bob's cookie; just before the identity item moves, carl
+    takes it: anna's command must not leave the cookie listed on anna."""
+    bob = resolve_customer(store, PROJECT, {"registered": "bob", "cookie": "shared"}).customer_id
+    carl = resolve_customer(store, PROJECT, {"registered": "carl"}).customer_id
+    real_move = store.identities.move
+    raced = []
+
+    def carl_first(project, id_type, id_value, holder, destination):
+        if not raced and holder == bob:
+            raced.append(True)
+            assert real_move(project, id_type, id_value, bob, carl)
+            store.identities.add_to_customer(project, carl, {id_type: [id_value]}, frozenset())
+            store.identities.remove_from_customer(project, bob, {id_type: [id_value]})
+        return real_move(project, id_type, id_value, holder, destination)
+
+    monkeypatch.setattr(store.identities, "move", carl_first)
+    anna = resolve_customer(store, PROJECT, {"registered": "anna", "cookie": "shared"})
+    monkeypatch.undo()
+
+    assert raced
+    # anna looked again and took it from carl, by the same rule
+    assert owner(store, "cookie", "shared") == anna.customer_id
+    assert store.read_customer(PROJECT, anna.customer_id).ids["cookie"] == ["shared"]
+    assert "cookie" not in store.read_customer(PROJECT, carl).ids
+    assert "cookie" not in store.read_customer(PROJECT, bob).ids
