@@ -10,6 +10,7 @@ from propsync.customer_updates import update_customer
 from propsync.customer_view import plain_properties
 from propsync.errors import CustomerTooLargeError, IdentityConflictError
 from propsync.identity import resolve_customer
+from propsync.limits import MAX_SOFT_IDS_PER_TYPE
 from propsync.merging import read_following_merges
 from tests.conftest import PROJECT
 
@@ -239,3 +240,66 @@ def test_a_soft_id_that_moved_elsewhere_while_it_was_being_taken_is_decided_agai
     assert store.read_customer(PROJECT, anna.customer_id).ids["cookie"] == ["shared"]
     assert "cookie" not in store.read_customer(PROJECT, carl).ids
     assert "cookie" not in store.read_customer(PROJECT, bob).ids
+
+
+def test_a_source_that_gained_another_hard_id_before_the_mark_is_not_merged(store, monkeypatch):
+    """Between the login's read and its mark, the anonymous customer got
+    bob's registered id: the mark is refused, the ids the account was given
+    for the merge are taken back, and the login decides again (the cookie
+    moves; bob's customer stays bob's)."""
+    anna = resolve_customer(store, PROJECT, {"registered": "anna"}).customer_id
+    anonymous = resolve_customer(store, PROJECT, {"cookie": "c1", "device": "d1"}).customer_id
+    real_mark = store.mark_merged
+    raced = []
+
+    def bob_first(project, customer_id, destination, hard_ids):
+        if not raced:
+            raced.append(True)
+            assert resolve_customer(store, PROJECT, {"device": "d1", "registered": "bob"})
+        return real_mark(project, customer_id, destination, hard_ids)
+
+    monkeypatch.setattr(store, "mark_merged", bob_first)
+    login = resolve_customer(store, PROJECT, {"registered": "anna", "cookie": "c1"})
+    monkeypatch.undo()
+
+    assert raced
+    assert (login.customer_id, login.merged, login.moved_ids) == (anna, (), (("cookie", "c1"),))
+    assert store.read_customer(PROJECT, anna).ids == {"cookie": ["c1"], "registered": ["anna"]}
+    bob = store.read_customer(PROJECT, anonymous)
+    assert bob.merged_into is None
+    assert bob.ids == {"device": ["d1"], "registered": ["bob"]}
+
+
+def test_a_mark_that_fails_takes_back_the_ids_given_to_the_destination(store, monkeypatch):
+    anna = resolve_customer(store, PROJECT, {"registered": "anna"}).customer_id
+    anonymous = resolve_customer(store, PROJECT, {"cookie": "c1", "device": "d1"}).customer_id
+
+    def unreachable(*_args, **_kwargs):
+        raise ConnectionError("DynamoDB unreachable")
+
+    monkeypatch.setattr(store, "mark_merged", unreachable)
+    with pytest.raises(ConnectionError):
+        resolve_customer(store, PROJECT, {"registered": "anna", "cookie": "c1"})
+    monkeypatch.undo()
+
+    assert store.read_customer(PROJECT, anna).ids == {"registered": ["anna"]}
+    assert store.read_customer(PROJECT, anonymous).merged_into is None
+    assert owner(store, "device", "d1") == anonymous
+
+
+def test_soft_ids_without_a_seen_time_are_dropped_first(store, dynamodb_client, table_name):
+    """Ids recorded before seen times existed count as seen longest ago."""
+    anna = resolve_customer(store, PROJECT, {"registered": "anna"}).customer_id
+    legacy = [f"old{n}" for n in range(3)]
+    for value in legacy:  # recorded and claimed as the code before seen times did
+        store.identities.add_to_customer(PROJECT, anna, {"cookie": [value]}, frozenset())
+        assert store.identities.claim(PROJECT, "cookie", value, anna) == anna
+    for n in range(MAX_SOFT_IDS_PER_TYPE - len(legacy)):
+        resolve_customer(store, PROJECT, {"registered": "anna", "cookie": f"new{n}"})
+
+    resolve_customer(store, PROJECT, {"registered": "anna", "cookie": "one-more"})
+
+    cookies = store.read_customer(PROJECT, anna).ids["cookie"]
+    assert len(cookies) == MAX_SOFT_IDS_PER_TYPE
+    assert sum(value in cookies for value in legacy) == len(legacy) - 1
+    assert "one-more" in cookies
