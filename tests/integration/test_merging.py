@@ -303,3 +303,30 @@ def test_soft_ids_without_a_seen_time_are_dropped_first(store, dynamodb_client, 
     assert len(cookies) == MAX_SOFT_IDS_PER_TYPE
     assert sum(value in cookies for value in legacy) == len(legacy) - 1
     assert "one-more" in cookies
+
+
+def test_the_destination_holds_the_sources_hard_id_before_the_mark(store, monkeypatch):
+    """The anonymous customer is the older (the destination) and anna's
+    account merges into it. A command giving the destination another
+    registered id right after the mark must not succeed: step 1 recorded
+    anna's on it first, so the other one's cookie moves instead."""
+    anonymous = resolve_customer(store, PROJECT, {"cookie": "c0"}).customer_id
+    anna = resolve_customer(store, PROJECT, {"registered": "anna"}).customer_id
+    real_mark = store.mark_merged
+    raced = []
+
+    def zed_after_the_mark(project, customer_id, destination, hard_ids):
+        marked = real_mark(project, customer_id, destination, hard_ids)
+        if not raced:
+            raced.append(resolve_customer(store, PROJECT, {"registered": "zed", "cookie": "c0"}))
+        return marked
+
+    monkeypatch.setattr(store, "mark_merged", zed_after_the_mark)
+    login = resolve_customer(store, PROJECT, {"registered": "anna", "cookie": "c0"})
+    monkeypatch.undo()
+
+    assert (login.customer_id, login.merged) == (anonymous, (anna,))
+    assert store.read_customer(PROJECT, anonymous).ids["registered"] == ["anna"]
+    zed = raced[0]
+    assert zed.customer_id != anonymous
+    assert zed.moved_ids == (("cookie", "c0"),)
