@@ -330,3 +330,23 @@ def test_the_destination_holds_the_sources_hard_id_before_the_mark(store, monkey
     zed = raced[0]
     assert zed.customer_id != anonymous
     assert zed.moved_ids == (("cookie", "c0"),)
+
+
+def test_a_chain_of_unfinished_merges_is_completed_link_by_link(store):
+    """s was marked merged into d and d into e, and both crashed right after
+    their marks: reading s completes d's merge too, and everything ends at e."""
+    e = track(store, {"registered": "e"}, {"from_e": 1}, 10).customer_id
+    d = track(store, {"cookie": "d"}, {"from_d": 1}, 10).customer_id
+    s = track(store, {"cookie": "s"}, {"from_s": 1}, 10).customer_id
+    for source, destination, cookie in ((s, d, "s"), (d, e, "d")):  # steps 1 and 2 only
+        store.identities.add_to_customer(PROJECT, destination, {"cookie": [cookie]}, frozenset())
+        assert store.mark_merged(PROJECT, source, destination, {"registered": None}).marked
+
+    record = read_following_merges(store, PROJECT, s)
+
+    assert record.customer_id == e
+    assert plain_properties(record) == {"from_e": 1, "from_d": 1, "from_s": 1}
+    assert owner(store, "cookie", "s") == e
+    assert owner(store, "cookie", "d") == e
+    for merged_away in (s, d):
+        assert store.read_customer(PROJECT, merged_away).merge_done

@@ -65,7 +65,7 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
         except CustomerMergedAway as merged:
             # the destination was merged on in turn: finish that first, and
             # bring the source's data to where it went
-            destination = _completed(store, project, merged)
+            destination = final_customer(store, project, merged.customer_id)
         except CustomerTooLargeError:
             # The destination grew past what both fit in since the merge was
             # decided (merge_into checks before marking). The properties that
@@ -226,13 +226,6 @@ def keep_soft_ids_within_cap(
         )
         drop[id_type] = values[: max(0, len(values) - MAX_SOFT_IDS_PER_TYPE)]
     store.identities.drop_soft_ids(project, customer_id, drop)
-
-
-def _completed(store: CustomerStore, project: str, merged: CustomerMergedAway) -> str:
-    record = store.read_customer(project, merged.customer_id)
-    if record is None or record.merged_into is None:
-        return merged.destination
-    return complete_merge(store, project, record)
 
 
 def _too_deep(customer_id: str) -> WriteContentionError:
