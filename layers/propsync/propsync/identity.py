@@ -218,7 +218,7 @@ def _first_sighting(
 ) -> Resolution:
     """Claim one id, hard id first, so that concurrent first sightings of the
     same ids race on the same identity item; the loser looks again."""
-    first_type = min(ids, key=lambda t: (t not in hard_id_types, t))
+    first_type = _first_id_type(ids, hard_id_types)
     candidate = new_customer_id()
     if store.identities.claim(project, first_type, ids[first_type], candidate) != candidate:
         raise _LookAgain
@@ -228,6 +228,12 @@ def _first_sighting(
         return Resolution(candidate, created=True, unrecorded_ids=first)
     _attach(store, project, candidate, rest, hard_id_types=hard_id_types, claimed=first)
     return Resolution(candidate, created=True)
+
+
+def _first_id_type(ids: Mapping[str, str], hard_id_types: frozenset[str]) -> str:
+    """The id a new customer is claimed by: a hard one first, then by name, so
+    that every command creating the same person races on the same item."""
+    return min(ids, key=lambda t: (t not in hard_id_types, t))
 
 
 def _merge_or_move(
@@ -259,7 +265,7 @@ def _merge_or_move(
     created = plan.destination is None
     if plan.destination is None:
         destination = new_customer_id()
-        first_type = min(plan.unowned, key=lambda t: (t not in hard_id_types, t))
+        first_type = _first_id_type(plan.unowned, hard_id_types)
         first = (first_type, plan.unowned[first_type])
         if store.identities.claim(project, *first, destination) != destination:
             raise _LookAgain

@@ -56,7 +56,18 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
     for _hop in range(MAX_MERGE_HOPS):
         try:
             if source.properties:
-                store.write_properties(project, destination, source.properties)
+                try:
+                    store.write_properties(project, destination, source.properties)
+                except CustomerTooLargeError:
+                    # The destination grew past what both fit in since the
+                    # merge was decided (merge_into checks before marking).
+                    # The properties that did not fit stay on the source item,
+                    # unread; the merge goes on, so that the source's ids and
+                    # reads are not stuck behind it.
+                    logger.exception(
+                        "merged customer too large: properties left on the source",
+                        extra={"source": source.customer_id, "destination": destination},
+                    )
             if source.ids:
                 store.identities.add_to_customer(
                     project, destination, source.ids, frozenset(), seen=source.seen
@@ -66,20 +77,6 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
             # the destination was merged on in turn: finish that first, and
             # bring the source's data to where it went
             destination = final_customer(store, project, merged.customer_id)
-        except CustomerTooLargeError:
-            # The destination grew past what both fit in since the merge was
-            # decided (merge_into checks before marking). The properties that
-            # did not fit stay on the source item, unread; the merge goes on,
-            # so that the source's ids and reads are not stuck behind it.
-            logger.exception(
-                "merged customer too large: properties left on the source",
-                extra={"source": source.customer_id, "destination": destination},
-            )
-            if source.ids:
-                store.identities.add_to_customer(
-                    project, destination, source.ids, frozenset(), seen=source.seen
-                )
-            break
     else:
         raise _too_deep(source.customer_id)
     for id_type, values in sorted(source.ids.items()):
