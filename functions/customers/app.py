@@ -26,7 +26,7 @@ from propsync.errors import CustomerNotFoundError, ForbiddenError, InvalidInputE
 from propsync.id_type_cache import id_types_of
 from propsync.id_types import IdTypes
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
-from propsync.merging import final_customer, read_following_merges
+from propsync.merging import read_following_merges
 from propsync.models import CustomerPatch, ExportOneRequest
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
 from propsync.store.access import access_store_from_environment
@@ -134,11 +134,15 @@ def export_one(event: dict[str, Any], project_token: str) -> Response:
     id_types.check(ids)
     store = store_from_environment()
     owners = store.identities.lookup(principal.project, ids.items())
-    # ids that belonged to customers merged since are the destination's
-    customers = {final_customer(store, principal.project, owner) for owner in owners.values()}
-    if len(customers) != 1 or len(owners) != len(ids):
+    if len(owners) != len(ids):
         raise CustomerNotFoundError(ids)
-    record = _read(principal.project, customers.pop())
+    # ids that belonged to customers merged since are the destination's: each
+    # owner read once, following merges, and all must be the same customer
+    read = [read_following_merges(store, principal.project, o) for o in set(owners.values())]
+    records = {r.customer_id: r for r in read if r is not None}
+    if len(records) != 1 or None in read:
+        raise CustomerNotFoundError(ids)
+    (record,) = records.values()
     metrics.add_metric("CustomerExports", MetricUnit.Count, 1)
     return Response(
         200,
