@@ -143,6 +143,16 @@ def check_columns(mapping: ImportMapping, header: Sequence[str]) -> None:
         raise InvalidMappingError(problems)
 
 
+def validate_mapping(
+    document: Any, header: Sequence[str], id_types: IdTypes | None = None
+) -> ImportMapping:
+    """The mapping checked against the file's header: what the importer and
+    the admin command's local check before uploading both call."""
+    mapping = parse_mapping(document, id_types)
+    check_columns(mapping, header)
+    return mapping
+
+
 _LISTED_COLUMNS = 20
 
 
