@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 # No telemetry, and a region so that sam validate never asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
 
-.PHONY: help venv lint format unit integration test clean run sam-check bench-import bench mutate
+.PHONY: help venv lint format unit integration test clean run sam-check bench-import bench mutate openapi
 
 help:
 	@echo "make help          this list"
@@ -26,6 +26,7 @@ help:
 	@echo "make sam-check     sam validate (+ --lint) and sam build, with SAM CLI in $(SAM_VENV)"
 	@echo "make bench         the performance figures against their bars; rewrites docs/PERFORMANCE.md"
 	@echo "make bench-import  import 100,000 rows against the local engine (docs/PERFORMANCE.md)"
+	@echo "make openapi       regenerate docs/openapi.json from the models (a test fails when it is stale)"
 	@echo "make mutate        mutation testing of the core with mutmut, about 10 min (docs/RELIABILITY.md)"
 	@echo "make clean         remove the virtualenvs, node_modules, caches, build output and .local"
 
@@ -94,6 +95,11 @@ bench: $(STAMP) sam-check  # sam-check builds the layer whose cold start it also
 # Import throughput and memory against the local engine; rewrites its section of docs/PERFORMANCE.md.
 bench-import: $(STAMP)
 	$(PY) bench/import_local.py --rows 100000 --customers 20000
+
+# The OpenAPI document, generated from the request and answer models (propsync.openapi).
+openapi: $(STAMP)
+	PYTHONPATH=layers/propsync $(PY) -m propsync.openapi > docs/openapi.json.new
+	mv docs/openapi.json.new docs/openapi.json
 
 # Mutation testing of the core (merge rule, timestamps, canonical JSON, properties,
 # identity, access, the store's condition builder): every mutant must make a test

@@ -15,6 +15,10 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "propsync")
 
 import pytest
 
+# The handlers' Powertools Logger writes to the sys.stdout of the moment it is
+# created. Created here, before any test captures output, its lines never land
+# in the output a test reads (a CLI's JSON lines, say), whichever tests run.
+import propsync.observability  # noqa: F401
 from propsync.store.customers import CustomerStore
 from propsync_local.cfn_template import create_table_kwargs, load_template
 from tests.support.servers import (

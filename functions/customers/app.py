@@ -27,7 +27,7 @@ from propsync.id_type_cache import id_types_of
 from propsync.id_types import IdTypes
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
 from propsync.merging import read_following_merges
-from propsync.models import CustomerPatch, ExportOneRequest
+from propsync.models import CustomerPatch, ExportOneRequest, parse
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
 from propsync.store.access import access_store_from_environment
 from propsync.store.customers import CustomerRecord, store_from_environment
@@ -96,7 +96,7 @@ def get_customer(event: dict[str, Any], customer_id: str) -> Response:
 def patch_customer(event: dict[str, Any], customer_id: str) -> Response:
     principal = principal_from_event(event)
     require_permission(principal, Permission.SET_CUSTOMER_PROPERTIES)
-    body = CustomerPatch.parse(json_body(event))
+    body = parse(CustomerPatch, json_body(event))
     # UI edits carry the server's time; the whole body is checked before the
     # path is resolved, so a bad body is a 400 whatever customer it names
     versions = prepare_property_versions(body.properties, received_at(event))
@@ -128,8 +128,7 @@ def export_one(event: dict[str, Any], project_token: str) -> Response:
     if project_token != principal.project:
         raise ForbiddenError("No permission to access this project with this API key")
     require_permission(principal, Permission.GET_CUSTOMER_PROPERTIES)
-    body = ExportOneRequest.parse(json_body(event))
-    ids = validate_customer_ids(body.customer_ids)
+    ids = parse(ExportOneRequest, json_body(event)).customer_ids
     id_types = _id_types(principal.project)
     id_types.check(ids)
     store = store_from_environment()

@@ -4,8 +4,12 @@ customer can hold, sent and read back."""
 
 import json
 
-from propsync.limits import MAX_COMMAND_BYTES, MAX_REQUEST_BYTES, MAX_VALUE_NESTING
-from propsync.tracking import MAX_BATCH_COMMANDS
+from propsync.limits import (
+    MAX_BATCH_COMMANDS,
+    MAX_COMMAND_BYTES,
+    MAX_REQUEST_BYTES,
+    MAX_VALUE_NESTING,
+)
 
 SMALL_BATCH = json.dumps({"commands": [{"name": "system/time"}]})
 

@@ -17,6 +17,7 @@ from propsync.store import dynamo as dynamo_module
 from propsync.store import imports as import_store_module
 from propsync.store.access import AccessStore
 from propsync_local.apigw import HttpResponse, handle
+from tests.support.openapi_check import check_answer
 
 ALL_PERMISSIONS = frozenset(p.value for p in Permission)
 
@@ -79,7 +80,9 @@ class ApiClient:
             all_headers["Authorization"] = authorization
         if json_body is not None:
             body = json.dumps(json_body)
-        return handle(method, path, query=query, headers=all_headers, body=body)
+        response = handle(method, path, query=query, headers=all_headers, body=body)
+        check_answer(method, path, response)
+        return response
 
     # --- the routes
 

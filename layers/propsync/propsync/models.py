@@ -1,95 +1,275 @@
-"""Request shapes of the HTTP routes, shared by the tracking and the customers
-functions. Field-level rules (ids, names, values, timestamps) stay in the core
-modules so that imports and tracking apply the same ones; these shapes check
-the envelope: which fields are required and which must be JSON objects, and
-name every problem in one readable sentence.
+"""Request bodies of the HTTP routes as pydantic models: what every request is
+checked against, and what the OpenAPI document (docs/openapi.json,
+propsync.openapi) is generated from.
 
-Plain dataclasses, not pydantic: three envelopes of at most three fields do
-not need a validation library, and importing pydantic and building its models
-cost the tracking function about 90 ms of cold start (make bench;
-docs/DECISIONS.md: "Request envelopes are checked by hand").
+The original product's error sentences are part of the contract (clients and
+docs/API.md depend on them), so pydantic's own messages never reach a client:
+``_sentences`` maps each of pydantic's errors to the product's sentence, the
+one place that does. Field rules shared with imports (id values, id type
+names) stay in their modules and run as validators here, so a body that
+passes its model has valid ids. Unknown fields are ignored: SDKs of the
+original product may send more than propsync reads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from propsync.errors import InvalidInputError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import ErrorDetails
 
-_REQUIRED = object()  # marks a field without a default
+from propsync.errors import BatchError, InvalidInputError, PropsyncError, shown
+from propsync.identity import validate_customer_ids
+from propsync.limits import MAX_BATCH_COMMANDS, MAX_ID_VALUE_BYTES
+
+CUSTOMERS = "customers"
+CUSTOMER_EVENTS = "customers/events"
+SYSTEM_TIME = "system/time"
+SYSTEM_COOKIE = "system/cookie"
+KNOWN_COMMANDS = (CUSTOMERS, CUSTOMER_EVENTS, SYSTEM_TIME, SYSTEM_COOKIE)
 
 
-@dataclass(frozen=True)
-class CustomersCommandData:
+class RequestModel(BaseModel):
+    """Strict: a JSON value is never coerced into another type (no "1" for 1,
+    no list for an object); frozen: a parsed body is not changed afterwards."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    # the sentence for a body (or command) that is not a JSON object at all
+    not_an_object: ClassVar[str] = "expected a JSON object, got {json_type}"
+
+
+CustomerIds = Annotated[
+    dict[str, Any],
+    AfterValidator(validate_customer_ids),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "The customer's ids: id type to id value, e.g. "
+            '{"registered": "jane@example.com", "cookie": "b2c1..."}. At least one; every '
+            "id type must be one of the project's; values are non-empty text of at most "
+            f"{MAX_ID_VALUE_BYTES} bytes without control characters.",
+            "minProperties": 1,
+            "additionalProperties": {"type": "string", "minLength": 1},
+            "examples": [{"registered": "jane@example.com"}],
+        }
+    ),
+]
+PropertyValues = Annotated[
+    dict[str, Any],
+    Field(
+        description="Property name to value: any JSON value (null clears the property); "
+        "names are 1 to 256 bytes without control characters, values at most 16 KB as JSON.",
+        examples=[{"first_name": "Marian", "loyalty": {"tier": "gold"}}],
+    ),
+]
+UpdateTimestamp = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "description": "When the update happened, in UNIX seconds (a number, or a string "
+            "holding one; fractions allowed). Without it the update is stamped with the time "
+            "the request arrived. A property is overwritten only by a newer update.",
+            "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}, {"type": "null"}],
+            "examples": [1700000000.5],
+        }
+    ),
+]
+
+
+def _unicode_text(text: str) -> str:
+    """A string JSON can hold in an answer: no lone UTF-16 surrogate ("\\ud800")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            "command_id must be valid unicode text; it contains a lone UTF-16 surrogate"
+        ) from None
+    return text
+
+
+CommandId = Annotated[
+    str | None,
+    AfterValidator(lambda text: None if text is None else _unicode_text(text)),
+    Field(description="Any text; the command's result repeats it."),
+]
+
+
+class CustomersCommandData(RequestModel):
     """``data`` of a ``customers`` command, and the body of
     ``POST /track/v2/projects/{token}/customers``."""
 
-    customer_ids: dict[str, Any]
-    properties: dict[str, Any] = field(default_factory=dict)
-    update_timestamp: Any = None
-
-    @classmethod
-    def parse(cls, payload: Any) -> CustomersCommandData:
-        fields = _fields(
-            payload,
-            objects={"customer_ids": _REQUIRED, "properties": {}},
-            anything={"update_timestamp": None},
-        )
-        return cls(**fields)
+    customer_ids: CustomerIds
+    properties: PropertyValues = Field(default_factory=dict)
+    update_timestamp: UpdateTimestamp = None
 
 
-@dataclass(frozen=True)
-class CustomerPatch:
-    """Body of ``PATCH /api/customers/{customer_id}`` (a UI edit)."""
+class CustomerPatch(RequestModel):
+    """Body of ``PATCH /api/customers/{customer_id}`` (an edit by a person):
+    stamped with the time the request arrived."""
 
-    properties: dict[str, Any]
-
-    @classmethod
-    def parse(cls, payload: Any) -> CustomerPatch:
-        return cls(**_fields(payload, objects={"properties": _REQUIRED}))
+    properties: PropertyValues
 
 
-@dataclass(frozen=True)
-class ExportOneRequest:
+class ExportOneRequest(RequestModel):
     """Body of ``POST /data/v2/projects/{token}/customers/export-one``."""
 
-    customer_ids: dict[str, Any]
-
-    @classmethod
-    def parse(cls, payload: Any) -> ExportOneRequest:
-        return cls(**_fields(payload, objects={"customer_ids": _REQUIRED}))
+    customer_ids: CustomerIds
 
 
-def _fields(
-    payload: Any, *, objects: dict[str, Any], anything: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The named fields of ``payload``: ``objects`` must be JSON objects,
-    ``anything`` may be any JSON value; each maps to its default (or
-    _REQUIRED). Unknown fields are ignored, as the original service does: SDKs
-    may send more. Raises InvalidInputError naming every problem."""
-    if not isinstance(payload, dict):
-        raise InvalidInputError(f"expected a JSON object, got {_json_type(payload)}")
-    values: dict[str, Any] = {}
-    problems = []
-    for name, default in objects.items():
-        if name not in payload:
-            if default is _REQUIRED:
-                problems.append(f"{name} is required")
-            else:
-                values[name] = dict(default)
-        elif not isinstance(payload[name], dict):
-            problems.append(f"{name} must be an object, got {_json_type(payload[name])}")
-        else:
-            values[name] = payload[name]
-    for name, default in (anything or {}).items():
-        values[name] = payload.get(name, default)
-    if problems:
-        raise InvalidInputError("; ".join(problems))
-    return values
+# ---------------------------------------------------------------- tracking commands
 
 
-def _json_type(value: Any) -> str:
+class CustomersCommand(RequestModel):
+    """Creates or updates a customer: each property is stored unless the
+    stored value is newer."""
+
+    name: Literal["customers"]
+    command_id: CommandId = None
+    data: CustomersCommandData
+
+
+class SystemTimeCommand(RequestModel):
+    """The server's time in UNIX seconds, to estimate a device's clock skew."""
+
+    name: Literal["system/time"]
+    command_id: CommandId = None
+
+
+class SystemCookieCommand(RequestModel):
+    """A new random cookie id (a UUID)."""
+
+    name: Literal["system/cookie"]
+    command_id: CommandId = None
+
+
+class CustomerEventsCommand(RequestModel):
+    """Accepted by name so that SDKs can send it; answers an error, since
+    propsync stores customer properties only."""
+
+    name: Literal["customers/events"]
+    command_id: CommandId = None
+    data: Any = None
+
+
+TrackingCommand = Annotated[
+    CustomersCommand | SystemTimeCommand | SystemCookieCommand | CustomerEventsCommand,
+    Field(discriminator="name"),
+]
+_TRACKING_COMMAND: TypeAdapter[TrackingCommand] = TypeAdapter(TrackingCommand)
+
+
+class BatchRequest(RequestModel):
+    """Body of ``POST /track/v2/projects/{token}/batch``. The commands are
+    checked one by one (``parse_command``), so that one bad command fails
+    alone; the batch is refused whole only when it is not a batch."""
+
+    not_an_object: ClassVar[str] = 'the body must be a JSON object: {"commands": [...]}'
+
+    commands: Annotated[
+        list[SkipValidation[TrackingCommand]],
+        Field(min_length=1, max_length=MAX_BATCH_COMMANDS),
+    ]
+
+
+# ---------------------------------------------------------------- parsing
+
+ModelT = TypeVar("ModelT", bound=RequestModel)
+
+
+def parse(model: type[ModelT], payload: Any) -> ModelT:
+    """``payload`` as ``model``, or the product's error: the rule's own error
+    when one rule failed (its class decides the status), else an
+    InvalidInputError naming every problem."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        raise _error(error, model.not_an_object) from None
+
+
+def parse_batch(payload: Any) -> list[Any]:
+    """The commands of a batch body, each still unchecked, or BatchError."""
+    try:
+        return BatchRequest.model_validate(payload).commands
+    except ValidationError as error:
+        raise BatchError(_sentences(error, BatchRequest.not_an_object)[0]) from None
+
+
+def parse_command(command: Any) -> TrackingCommand:
+    """One command of a batch, or InvalidInputError (its result's error)."""
+    try:
+        return _TRACKING_COMMAND.validate_python(command)
+    except ValidationError as error:
+        raise _error(error, 'a command must be an object: {"name": ..., "data": {...}}') from None
+
+
+def _error(error: ValidationError, not_an_object: str) -> PropsyncError:
+    problems = error.errors()
+    if len(problems) == 1:
+        rule_error = (problems[0].get("ctx") or {}).get("error")
+        if isinstance(rule_error, PropsyncError):
+            return rule_error  # one of propsync's own rules, with its own class
+    return InvalidInputError("; ".join(_sentences(error, not_an_object)))
+
+
+# The product's sentences for pydantic's errors on a named field, where the
+# generic ones below do not say it as the original service does.
+_FIELD_SENTENCES = {
+    ("commands", "missing"): '"commands" is required: a list of 1 to 50 commands',
+    ("commands", "list_type"): '"commands" must be a list of 1 to 50 commands',
+    ("commands", "too_short"): '"commands" is empty: send 1 to 50 commands',
+    ("commands", "too_long"): '"commands" has {actual_length} commands; at most {max_length} '
+    "are allowed in one batch",
+    ("data", "missing"): '"data" is required for a customers command',
+}
+_NOT_AN_OBJECT = ("model_type", "model_attributes_type", "dict_type")
+
+
+def _sentences(error: ValidationError, not_an_object: str) -> list[str]:
+    """Every problem of ``error`` in the original service's words, in the
+    order of the model's fields."""
+    return [_sentence(problem, not_an_object) for problem in error.errors()]
+
+
+def _sentence(problem: ErrorDetails, not_an_object: str) -> str:
+    kind, value, ctx = problem["type"], problem["input"], problem.get("ctx") or {}
+    # the command's name is the tag of the union, not a field of the path
+    path = [str(part) for part in problem["loc"] if part not in KNOWN_COMMANDS]
+    if kind == "value_error" and isinstance(ctx.get("error"), PropsyncError):
+        return str(ctx["error"])
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        name = value.get("name") if isinstance(value, Mapping) else None
+        return f"unknown command name {shown(name)}; known commands: {', '.join(KNOWN_COMMANDS)}"
+    field = path[-1] if path else ""
+    if kind == "model_type" and field == "data" and value is None:
+        kind = "missing"  # "data": null is no data
+    template = _FIELD_SENTENCES.get((field, kind))
+    if template:
+        return template.format(**ctx)
+    if not path and kind in _NOT_AN_OBJECT:
+        return not_an_object.replace("{json_type}", json_type(value))
+    if kind == "missing":
+        return f"{field} is required"
+    if kind in _NOT_AN_OBJECT:
+        if field == "data":
+            return f"expected a JSON object, got {json_type(value)}"
+        return f"{field} must be an object, got {json_type(value)}"
+    if kind == "string_type":
+        return f"{field} must be a string"
+    # not reached by the models above; a model added later still gets its path
+    return f"{'.'.join(path) or 'the body'}: {problem['msg']}"
+
+
+def json_type(value: Any) -> str:
     """How a JSON value's type is named in error messages."""
     if value is None:
         return "null"

@@ -28,43 +28,32 @@ from propsync.customer_updates import (
     update_customer,
     with_owner,
 )
-from propsync.errors import BatchError, InvalidInputError, PropsyncError, shown
+from propsync.errors import InvalidInputError, PropsyncError
 from propsync.http_json import json_size
 from propsync.id_types import DEFAULT_ID_TYPES, IdTypes
-from propsync.identity import validate_customer_ids
-from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES
-from propsync.models import CustomersCommandData
+from propsync.limits import MAX_COMMAND_BYTES
+from propsync.models import (
+    CUSTOMER_EVENTS,
+    CustomersCommand,
+    CustomersCommandData,
+    SystemCookieCommand,
+    SystemTimeCommand,
+    parse,
+    parse_batch,
+    parse_command,
+)
 from propsync.store.customers import CustomerStore
 
 logger = logging.getLogger(__name__)
 
-CUSTOMERS = "customers"
-CUSTOMER_EVENTS = "customers/events"
-SYSTEM_TIME = "system/time"
-SYSTEM_COOKIE = "system/cookie"
-KNOWN_COMMANDS = (CUSTOMERS, CUSTOMER_EVENTS, SYSTEM_TIME, SYSTEM_COOKIE)
 RETRY_LATER = "temporary server error; the command was not completed, retry it"
 
 Result = dict[str, Any]
 
 
 def batch_commands(payload: Any) -> list[Any]:
-    """The ``commands`` of a batch body, or BatchError."""
-    if not isinstance(payload, dict):
-        raise BatchError('the body must be a JSON object: {"commands": [...]}')
-    commands = payload.get("commands")
-    if commands is None:
-        raise BatchError('"commands" is required: a list of 1 to 50 commands')
-    if not isinstance(commands, list):
-        raise BatchError('"commands" must be a list of 1 to 50 commands')
-    if not commands:
-        raise BatchError('"commands" is empty: send 1 to 50 commands')
-    if len(commands) > MAX_BATCH_COMMANDS:
-        raise BatchError(
-            f'"commands" has {len(commands)} commands; at most {MAX_BATCH_COMMANDS} are allowed '
-            "in one batch"
-        )
-    return commands
+    """The ``commands`` of a batch body (each checked later, alone), or BatchError."""
+    return parse_batch(payload)
 
 
 @dataclass(frozen=True)
@@ -89,12 +78,13 @@ def run_batch(
     prepared: dict[int, _Prepared] = {}
     for index, command in enumerate(commands):
         try:
-            name, data = _name_and_data(command)
-            if name == CUSTOMERS:
-                prepared[index] = _prepare_customers(command, data, id_types)
-            elif name == SYSTEM_TIME:
+            parsed = parse_command(command)
+            if isinstance(parsed, CustomersCommand):
+                _check_command_size(command)
+                prepared[index] = _prepared(parsed.data, id_types)
+            elif isinstance(parsed, SystemTimeCommand):
                 results[index] = {"success": True, "time": clock()}
-            elif name == SYSTEM_COOKIE:
+            elif isinstance(parsed, SystemCookieCommand):
                 results[index] = {"success": True, "cookie": str(uuid.uuid4())}
             else:  # customers/events
                 raise InvalidInputError(
@@ -140,18 +130,15 @@ def run_batch(
 
 def _command_id(command: Any) -> str | None:
     """The ``command_id`` a result repeats: a string that is valid unicode, so
-    that the answer can be written (_name_and_data fails any other)."""
+    that the answer can be written (parse_command fails any other)."""
     command_id = command.get("command_id") if isinstance(command, dict) else None
-    return command_id if isinstance(command_id, str) and _is_unicode(command_id) else None
-
-
-def _is_unicode(text: str) -> bool:
-    """False if ``text`` holds a lone UTF-16 surrogate (JSON's "\\ud800")."""
+    if not isinstance(command_id, str):
+        return None
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        command_id.encode("utf-8")
+    except UnicodeEncodeError:  # a lone UTF-16 surrogate ("\ud800")
+        return None
+    return command_id
 
 
 def run_customers_command(
@@ -169,35 +156,10 @@ def run_customers_command(
     succeed: the store failing, or other writers winning every attempt)."""
     try:
         _check_command_size(payload)
-        prepared = _prepared(payload, id_types)
+        prepared = _prepared(parse(CustomersCommandData, payload), id_types)
     except PropsyncError as error:
         return error.status, _failure(str(error))
     return _run_customers(store, project, prepared, received_at, None, hard_id_types=id_types.hard)
-
-
-def _name_and_data(command: Any) -> tuple[str, Any]:
-    if not isinstance(command, dict):
-        raise InvalidInputError('a command must be an object: {"name": ..., "data": {...}}')
-    name = command.get("name")
-    if name not in KNOWN_COMMANDS:
-        raise InvalidInputError(
-            f"unknown command name {shown(name)}; known commands: {', '.join(KNOWN_COMMANDS)}"
-        )
-    command_id = command.get("command_id")
-    if command_id is not None and not isinstance(command_id, str):
-        raise InvalidInputError("command_id must be a string")
-    if command_id is not None and not _is_unicode(command_id):
-        raise InvalidInputError(
-            "command_id must be valid unicode text; it contains a lone UTF-16 surrogate"
-        )
-    return name, command.get("data")
-
-
-def _prepare_customers(command: dict[str, Any], data: Any, id_types: IdTypes) -> _Prepared:
-    _check_command_size(command)
-    if data is None:
-        raise InvalidInputError('"data" is required for a customers command')
-    return _prepared(data, id_types)
 
 
 def _check_command_size(command: Any) -> None:
@@ -209,11 +171,10 @@ def _check_command_size(command: Any) -> None:
         )
 
 
-def _prepared(data: Any, id_types: IdTypes) -> _Prepared:
-    parsed = CustomersCommandData.parse(data)
-    ids = validate_customer_ids(parsed.customer_ids)
-    id_types.check(ids)  # a misspelt id type must not create a customer apart
-    return _Prepared(data=parsed, ids=ids)
+def _prepared(data: CustomersCommandData, id_types: IdTypes) -> _Prepared:
+    """Its model checked the ids' shape; the project must know their types."""
+    id_types.check(data.customer_ids)  # a misspelt id type must not create a customer apart
+    return _Prepared(data=data, ids=data.customer_ids)
 
 
 def _run_customers(

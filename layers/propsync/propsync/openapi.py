@@ -1,0 +1,374 @@
+"""The OpenAPI 3.1 document of every route (docs/openapi.json), generated from
+the request models (propsync.models) and the answer models below.
+
+Handlers build their answers as plain dicts (a model per answer would cost
+every cold start for nothing a client sees); the answer models are the
+contract those dicts keep, and the API tests check every answer they receive
+against this document, so neither can drift from the code unnoticed.
+``make openapi`` writes the document; a test fails when the committed one is
+stale. Run as ``python -m propsync.openapi`` it prints the document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from propsync.limits import MAX_BATCH_COMMANDS
+from propsync.models import (
+    BatchRequest,
+    CustomerPatch,
+    CustomersCommandData,
+    ExportOneRequest,
+)
+
+VERSION = "0.1.0"
+
+
+class Answer(BaseModel):
+    """Answers carry exactly the fields their model names: an undocumented
+    field in an answer fails the API tests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+PropertyNames = Annotated[list[str], Field(description="Property names, sorted.")]
+
+
+class ErrorAnswer(Answer):
+    """A refused or failed request, in the original service's words."""
+
+    success: Literal[False]
+    error: str = Field(description="What was wrong and what is allowed.")
+    applied: PropertyNames | None = Field(
+        default=None,
+        description="Properties that were stored before the request failed part way "
+        "(a customer that would outgrow the 400 KB item limit).",
+    )
+
+
+class CommandFailure(Answer):
+    """A tracking command that failed, or a batch refused whole (then with
+    one error). Its ``command_id`` is repeated when the command had one."""
+
+    success: Literal[False]
+    errors: Annotated[list[str], Field(min_length=1)]
+    command_id: str | None = None
+    applied: PropertyNames | None = Field(
+        default=None, description="Properties stored before the command failed part way."
+    )
+
+
+class CustomersResult(Answer):
+    """A ``customers`` command that ran: which properties were stored and
+    which lost to a newer stored value."""
+
+    success: Literal[True]
+    customer_id: str = Field(description="propsync's internal id of the customer written.")
+    applied: PropertyNames = Field(description="Properties stored by this command.")
+    stale: PropertyNames = Field(
+        description="Properties not stored: the stored value is newer (or as new, and wins "
+        "the tie-break)."
+    )
+    merged: list[str] | None = Field(
+        default=None,
+        description="Internal ids of customers this command's ids merged into customer_id; "
+        "present only when it merged some.",
+    )
+    moved_ids: dict[str, str] | None = Field(
+        default=None,
+        description="Soft ids this command moved to customer_id from other customers (id "
+        "type to value); present only when it moved some.",
+    )
+    command_id: str | None = None
+
+
+class SystemTimeResult(Answer):
+    success: Literal[True]
+    time: float = Field(description="The server's time in UNIX seconds.")
+    command_id: str | None = None
+
+
+class SystemCookieResult(Answer):
+    success: Literal[True]
+    cookie: str = Field(description="A new random cookie id (a UUID).")
+    command_id: str | None = None
+
+
+class BatchAnswer(Answer):
+    """One result per command, in the order sent."""
+
+    results: list[CustomersResult | SystemTimeResult | SystemCookieResult | CommandFailure]
+    start_time: float = Field(description="When the request arrived, UNIX seconds.")
+    end_time: float = Field(description="When the answer was written, UNIX seconds.")
+    success: Literal[True]
+
+
+class SystemTimeAnswer(Answer):
+    success: Literal[True]
+    time: float = Field(description="The server's time in UNIX seconds.")
+
+
+class TimestampedValue(Answer):
+    value: Any = Field(description="The property's value: any JSON value.")
+    last_update: float = Field(
+        description="UNIX seconds of the update that wrote it; -1 when it was never timestamped."
+    )
+
+
+class CustomerAnswer(Answer):
+    """``properties``: name to value, or with ``include_timestamps=1`` name to
+    value and last update."""
+
+    properties: dict[str, Any] | dict[str, TimestampedValue]
+
+
+class EditAnswer(Answer):
+    success: Literal[True]
+    customer_id: str = Field(
+        description="The customer edited: the one the path names, or the customer it was "
+        "merged into."
+    )
+    applied: PropertyNames
+    stale: PropertyNames = Field(
+        description="Properties not stored because the stored value is newer (a source with "
+        "a clock ahead wrote it)."
+    )
+    properties: dict[str, TimestampedValue] | None = Field(
+        default=None,
+        description="The customer as it now is; only for a key that may also read customers.",
+    )
+
+
+class ExportOneAnswer(Answer):
+    success: Literal[True]
+    ids: dict[str, str | list[str]] = Field(
+        description="Every id of the customer: a hard id type's one value, a soft id "
+        "type's list of values."
+    )
+    properties: dict[str, Any]
+    events: list[Any] = Field(description="Always empty: propsync stores no events.")
+
+
+# ---------------------------------------------------------------- the document
+
+_MODELS: tuple[type[BaseModel], ...] = (
+    BatchRequest,
+    CustomersCommandData,
+    CustomerPatch,
+    ExportOneRequest,
+    ErrorAnswer,
+    CommandFailure,
+    CustomersResult,
+    BatchAnswer,
+    SystemTimeAnswer,
+    CustomerAnswer,
+    EditAnswer,
+    ExportOneAnswer,
+)
+
+_STATUS_WORDS = {
+    200: "OK",
+    400: "The request breaks a rule; nothing was stored",
+    401: "No API key, or a malformed one",
+    403: "The key may not do this, or its secret is wrong",
+    404: "No such customer (in the key's project)",
+    409: "The ids belong to customers that never merge",
+    413: "The body is larger than 6 MB",
+    429: "Too many requests: retry with backoff",
+    500: "The server failed; retry",
+    503: "Not completed (the store failing, or other writers winning every attempt); retry",
+}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _responses(ok: type[BaseModel], errors: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    responses = {"200": {"description": _STATUS_WORDS[200], **_json(_ref(ok))}}
+    for status, schema in sorted(errors.items()):
+        responses[str(status)] = {"description": _STATUS_WORDS[status], **_json(schema)}
+    return responses
+
+
+Schema = dict[str, Any]
+_ERROR: Schema = _ref(ErrorAnswer)
+_EITHER_ERROR: Schema = {"oneOf": [_ref(ErrorAnswer), _ref(CommandFailure)]}
+_GATEWAY: dict[int, Schema] = {413: _ERROR, 429: _ERROR, 500: _ERROR}
+_PRIVATE: dict[int, Schema] = {401: _ERROR, 403: _ERROR, 429: _ERROR, 500: _ERROR}
+
+_PROJECT_TOKEN = {
+    "name": "project_token",
+    "in": "path",
+    "required": True,
+    "description": "The project's token (a UUID). On the tracking routes it is the credential.",
+    "schema": {"type": "string", "format": "uuid"},
+}
+_CUSTOMER_ID = {
+    "name": "customer_id",
+    "in": "path",
+    "required": True,
+    "description": "propsync's internal customer id, or with `id_type` one of the customer's "
+    "ids of that type.",
+    "schema": {"type": "string"},
+}
+_ID_TYPE = {
+    "name": "id_type",
+    "in": "query",
+    "required": False,
+    "description": "Read `customer_id` as an id of this id type (e.g. registered).",
+    "schema": {"type": "string"},
+}
+_INCLUDE_TIMESTAMPS = {
+    "name": "include_timestamps",
+    "in": "query",
+    "required": False,
+    "description": "1: each property as its value and last update; 0 or absent: plain values.",
+    "schema": {"type": "string", "enum": ["0", "1"]},
+}
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"required": True, **_json(_ref(model))}
+
+
+def _paths() -> dict[str, Any]:
+    track = "/track/v2/projects/{project_token}"
+    return {
+        f"{track}/batch": {
+            "post": {
+                "operationId": "trackBatch",
+                "tags": ["tracking"],
+                "summary": f"Run 1 to {MAX_BATCH_COMMANDS} commands; one result per command",
+                "description": "One bad command fails alone: its result says why. The batch is "
+                "refused whole (`errors`) only when it is not a batch.",
+                "security": [],
+                "parameters": [_PROJECT_TOKEN],
+                "requestBody": _body(BatchRequest),
+                "responses": _responses(BatchAnswer, {400: _EITHER_ERROR, **_GATEWAY}),
+            }
+        },
+        f"{track}/customers": {
+            "post": {
+                "operationId": "trackCustomer",
+                "tags": ["tracking"],
+                "summary": "One customers command; its result with the error's own status",
+                "security": [],
+                "parameters": [_PROJECT_TOKEN],
+                "requestBody": _body(CustomersCommandData),
+                "responses": _responses(
+                    CustomersResult,
+                    {400: _EITHER_ERROR, 409: _ref(CommandFailure), 503: _ref(CommandFailure)}
+                    | _GATEWAY,
+                ),
+            }
+        },
+        f"{track}/system/time": {
+            "get": {
+                "operationId": "systemTime",
+                "tags": ["tracking"],
+                "summary": "The server's time, to estimate a device's clock skew",
+                "security": [],
+                "parameters": [_PROJECT_TOKEN],
+                "responses": _responses(SystemTimeAnswer, {400: _ERROR, 429: _ERROR, 500: _ERROR}),
+            }
+        },
+        "/api/customers/{customer_id}": {
+            "get": {
+                "operationId": "getCustomer",
+                "tags": ["customers"],
+                "summary": "A customer's properties (a customer merged away reads as the one "
+                "it was merged into)",
+                "parameters": [_CUSTOMER_ID, _INCLUDE_TIMESTAMPS, _ID_TYPE],
+                "responses": _responses(CustomerAnswer, {400: _ERROR, 404: _ERROR, **_PRIVATE}),
+            },
+            "patch": {
+                "operationId": "editCustomer",
+                "tags": ["customers"],
+                "summary": "Edit properties, stamped with the time the request arrived",
+                "parameters": [_CUSTOMER_ID, _ID_TYPE],
+                "requestBody": _body(CustomerPatch),
+                "responses": _responses(
+                    EditAnswer, {400: _ERROR, 404: _ERROR, 413: _ERROR, 503: _ERROR, **_PRIVATE}
+                ),
+            },
+        },
+        "/data/v2/projects/{project_token}/customers/export-one": {
+            "post": {
+                "operationId": "exportOne",
+                "tags": ["customers"],
+                "summary": "A customer's ids and properties, found by its ids",
+                "parameters": [_PROJECT_TOKEN],
+                "requestBody": _body(ExportOneRequest),
+                "responses": _responses(
+                    ExportOneAnswer, {400: _ERROR, 404: _ERROR, 413: _ERROR, **_PRIVATE}
+                ),
+            }
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document."""
+    _, schemas = models_json_schema(
+        [(model, "validation") for model in _MODELS],
+        ref_template="#/components/schemas/{model}",
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "propsync",
+            "version": VERSION,
+            "summary": "Customer properties that only newer updates overwrite",
+            "description": "The tracking API (public: the project token in the path is the "
+            "credential) and the customers API (an API key id and secret as HTTP Basic "
+            'credentials). Errors are `{"success": false, "error": "..."}`; tracking '
+            "commands fail one by one, with `errors`. docs/API.md describes every rule.",
+        },
+        "servers": [
+            {"url": "http://127.0.0.1:3000", "description": "`make run` on this machine"},
+            {
+                "url": "https://{api_id}.execute-api.{region}.amazonaws.com/v1",
+                "description": "A deployed stack (its ApiUrl output)",
+                "variables": {
+                    "api_id": {"default": "abcdef1234", "description": "the API's id"},
+                    "region": {"default": "eu-west-1"},
+                },
+            },
+        ],
+        "security": [{"apiKey": []}],
+        "tags": [
+            {"name": "tracking", "description": "Writes from SDKs and servers"},
+            {"name": "customers", "description": "Reads and edits with an API key"},
+        ],
+        "paths": _paths(),
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "The API key's id as the user name, its secret as the "
+                    "password (`propsync create-key` prints both).",
+                }
+            },
+        },
+    }
+
+
+def document_text() -> str:
+    """The document as committed: stable key order, one trailing newline."""
+    return json.dumps(document(), indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(document_text())
