@@ -21,8 +21,9 @@ from propsync.models import (
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=8,
 )
 FIELDS = ["commands", "name", "command_id", "data", "customer_ids", "properties"]
@@ -71,7 +72,9 @@ def test_any_body_is_the_model_or_an_error_in_our_words(model, body):
 def test_every_problem_of_a_body_is_named_at_once():
     with pytest.raises(InvalidInputError) as refused:
         parse(CustomersCommandData, {"properties": [1]})
-    assert str(refused.value) == "customer_ids is required; properties must be an object, got a list"
+    assert str(refused.value) == (
+        "customer_ids is required; properties must be an object, got a list"
+    )
 
 
 def test_a_single_rule_keeps_its_own_error_class():
@@ -86,7 +89,10 @@ def test_a_single_rule_keeps_its_own_error_class():
         ({}, '"commands" is required: a list of 1 to 50 commands'),
         ({"commands": {}}, '"commands" must be a list of 1 to 50 commands'),
         ({"commands": []}, '"commands" is empty: send 1 to 50 commands'),
-        ({"commands": [{}] * 51}, '"commands" has 51 commands; at most 50 are allowed in one batch'),
+        (
+            {"commands": [{}] * 51},
+            '"commands" has 51 commands; at most 50 are allowed in one batch',
+        ),
     ],
 )
 def test_batch_refusals_keep_the_original_sentences(body, sentence):

@@ -105,8 +105,8 @@ CommandId = Annotated[
 
 
 class CustomersCommandData(RequestModel):
-    """``data`` of a ``customers`` command, and the body of
-    ``POST /track/v2/projects/{token}/customers``."""
+    """The `data` of a `customers` command, and the body of the
+    single-command route: a customer's ids and the properties to store."""
 
     customer_ids: CustomerIds
     properties: PropertyValues = Field(default_factory=dict)
@@ -114,14 +114,14 @@ class CustomersCommandData(RequestModel):
 
 
 class CustomerPatch(RequestModel):
-    """Body of ``PATCH /api/customers/{customer_id}`` (an edit by a person):
-    stamped with the time the request arrived."""
+    """An edit by a person: the properties are stamped with the time the
+    request arrived."""
 
     properties: PropertyValues
 
 
 class ExportOneRequest(RequestModel):
-    """Body of ``POST /data/v2/projects/{token}/customers/export-one``."""
+    """The customer to export, by its ids."""
 
     customer_ids: CustomerIds
 
@@ -169,9 +169,11 @@ _TRACKING_COMMAND: TypeAdapter[TrackingCommand] = TypeAdapter(TrackingCommand)
 
 
 class BatchRequest(RequestModel):
-    """Body of ``POST /track/v2/projects/{token}/batch``. The commands are
-    checked one by one (``parse_command``), so that one bad command fails
-    alone; the batch is refused whole only when it is not a batch."""
+    """1 to 50 commands. Each command is checked alone and fails alone; the
+    batch is refused whole only when it is not a batch."""
+
+    # The commands are not validated with the batch (SkipValidation: the
+    # schema still shows them): parse_command checks each one.
 
     not_an_object: ClassVar[str] = 'the body must be a JSON object: {"commands": [...]}'
 

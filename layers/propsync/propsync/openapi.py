@@ -30,8 +30,8 @@ VERSION = "0.1.0"
 
 
 class Answer(BaseModel):
-    """Answers carry exactly the fields their model names: an undocumented
-    field in an answer fails the API tests."""
+    # Answers carry exactly the fields their model names: an undocumented
+    # field in an answer fails the API tests.
 
     model_config = ConfigDict(extra="forbid")
 
@@ -53,7 +53,7 @@ class ErrorAnswer(Answer):
 
 class CommandFailure(Answer):
     """A tracking command that failed, or a batch refused whole (then with
-    one error). Its ``command_id`` is repeated when the command had one."""
+    one error). Its `command_id` is repeated when the command had one."""
 
     success: Literal[False]
     errors: Annotated[list[str], Field(min_length=1)]
@@ -64,7 +64,7 @@ class CommandFailure(Answer):
 
 
 class CustomersResult(Answer):
-    """A ``customers`` command that ran: which properties were stored and
+    """A `customers` command that ran: which properties were stored and
     which lost to a newer stored value."""
 
     success: Literal[True]
@@ -121,7 +121,7 @@ class TimestampedValue(Answer):
 
 
 class CustomerAnswer(Answer):
-    """``properties``: name to value, or with ``include_timestamps=1`` name to
+    """`properties`: name to value, or with `include_timestamps=1` name to
     value and last update."""
 
     properties: dict[str, Any] | dict[str, TimestampedValue]
