@@ -13,6 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import propsync.snapstart  # noqa: F401 - registers SnapStart's runtime hooks
 from propsync.access import ACCESS_KEY_NOT_PROVIDED, authenticate
 from propsync.errors import AuthenticationError
 from propsync.observability import logger

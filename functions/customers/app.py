@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import propsync.snapstart  # noqa: F401 - registers SnapStart's runtime hooks
 from propsync.access import Permission
 from propsync.api import (
     Response,

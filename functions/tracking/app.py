@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import propsync.snapstart  # noqa: F401 - registers SnapStart's runtime hooks
 from propsync import tracking
 from propsync.api import Response, Router, json_body, received_at, require_project
 from propsync.observability import capture_lambda_handler, capture_method, logger, metrics

@@ -7,7 +7,10 @@ runtime; here a fake one stands in, recording the hooks as the real one does."""
 
 import ast
 import importlib
+import json
+import os
 import random
+import subprocess
 import sys
 import types
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +23,7 @@ from propsync.store import access as access_store
 from propsync.store import customers as customer_store
 from propsync.store import dynamo
 from propsync.store import imports as import_store
-from propsync_local.cfn_template import REPO_ROOT
+from propsync_local.cfn_template import REPO_ROOT, load_template, resources_of_type
 
 LAYER = REPO_ROOT / "layers" / "propsync" / "propsync"
 
@@ -116,6 +119,35 @@ def test_elsewhere_importing_the_module_registers_nothing(monkeypatch):
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)  # not importable
     importlib.reload(snapstart)
     assert not snapstart.HOOKS_REGISTERED
+
+
+def test_each_function_with_snapstart_registers_the_hooks_when_its_handler_is_imported():
+    """Lambda runs only the hooks a module imported by the handler registered."""
+    functions = resources_of_type(load_template(), "AWS::Serverless::Function")
+    snapstarted = [f for f in functions.values() if "SnapStart" in f["Properties"]]
+    assert snapstarted
+    probe = (
+        "import json, sys, types\n"
+        "fake = types.ModuleType('snapshot_restore_py')\n"
+        "fake.hooks = []\n"
+        "fake.register_before_snapshot = lambda f: fake.hooks.append('before:' + f.__name__)\n"
+        "fake.register_after_restore = lambda f: fake.hooks.append('after:' + f.__name__)\n"
+        "sys.modules['snapshot_restore_py'] = fake\n"
+        "import app\n"
+        "print(json.dumps(fake.hooks))\n"
+    )
+    for function in snapstarted:
+        folder = REPO_ROOT / function["Properties"]["CodeUri"]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(folder), str(REPO_ROOT / "layers" / "propsync")]),
+            "PROPSYNC_TABLE_NAME": "t",
+        }
+        output = subprocess.run(
+            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+        )
+        hooks = json.loads(output.stdout)
+        assert hooks == ["before:warm_before_snapshot", "after:restore_uniqueness"], folder
 
 
 # ------------------------------------------------------------ after a restore
