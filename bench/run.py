@@ -424,6 +424,9 @@ def import_memory(scratch: Path) -> dict[str, Any]:
 
 
 BUILT_LAYER = ROOT / ".aws-sam" / "build" / "PropsyncLayer" / "python"
+# Each handler's import at most this many times `import boto3` (docs/DECISIONS.md:
+# "The cold-start bar is 1.8x `import boto3`").
+COLD_START_BAR = 1.8
 
 
 def _import_microseconds(module: str, paths: list[str], **environment: str) -> int:
@@ -475,8 +478,8 @@ def cold_start(runs: int = 9) -> dict[str, Any]:
         "import_boto3_ms": round(boto / 1000, 1),
         "handlers_ms": {name: round(value / 1000, 1) for name, value in handlers.items()},
         "ratios": ratios,
-        "bar": 1.6,
-        "bars_met": all(ratio <= 1.6 for ratio in ratios.values()),
+        "bar": COLD_START_BAR,
+        "bars_met": all(ratio <= COLD_START_BAR for ratio in ratios.values()),
     }
     if BUILT_LAYER.is_dir():
         with tempfile.TemporaryDirectory() as scratch:
@@ -491,7 +494,9 @@ def cold_start(runs: int = 9) -> dict[str, Any]:
             "handlers_ms": {name: round(value / 1000, 1) for name, value in handlers.items()},
             "ratios": ratios,
         }
-        results["bars_met"] = results["bars_met"] and all(r <= 1.6 for r in ratios.values())
+        results["bars_met"] = results["bars_met"] and all(
+            r <= COLD_START_BAR for r in ratios.values()
+        )
     return results
 
 
@@ -647,8 +652,8 @@ def render(r: dict[str, Any]) -> str:
                     f"cold start{label}: import of the {name} handler vs boto3 "
                     f"({figures['import_boto3_ms']} ms)",
                     f"{figures['handlers_ms'][name]} ms = {ratio}x",
-                    "<= 1.6x",
-                    ratio <= 1.6,
+                    f"<= {COLD_START_BAR}x",
+                    ratio <= COLD_START_BAR,
                 )
             )
     header = (

@@ -13,9 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import propsync.snapstart  # noqa: F401 - registers SnapStart's runtime hooks
 from propsync.access import ACCESS_KEY_NOT_PROVIDED, authenticate
 from propsync.errors import AuthenticationError
-from propsync.observability import logger
+from propsync.observability import log_api_request, logger
 from propsync.store.access import access_store_from_environment
 
 
@@ -50,7 +51,7 @@ def _policy(principal_id: str, method_arn: str, context: dict[str, Any]) -> dict
     }
 
 
-@logger.inject_lambda_context(clear_state=True)
+@log_api_request
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         principal = authenticate(access_store_from_environment(), _header(event, "authorization"))

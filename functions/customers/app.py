@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import propsync.snapstart  # noqa: F401 - registers SnapStart's runtime hooks
 from propsync.access import Permission
 from propsync.api import (
     Response,
@@ -28,7 +29,13 @@ from propsync.id_types import IdTypes
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
 from propsync.merging import read_following_merges
 from propsync.models import CustomerPatch, ExportOneRequest, parse
-from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
+from propsync.observability import (
+    capture_lambda_handler,
+    capture_method,
+    log_api_request,
+    logger,
+    metrics,
+)
 from propsync.store.access import access_store_from_environment
 from propsync.store.customers import CustomerRecord, store_from_environment
 
@@ -154,7 +161,7 @@ def export_one(event: dict[str, Any], project_token: str) -> Response:
     )
 
 
-@logger.inject_lambda_context(clear_state=True)
+@log_api_request
 @metrics.log_metrics
 @capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -11,9 +11,16 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+import propsync.snapstart  # noqa: F401 - registers SnapStart's runtime hooks
 from propsync import tracking
 from propsync.api import Response, Router, json_body, received_at, require_project
-from propsync.observability import capture_lambda_handler, capture_method, logger, metrics
+from propsync.observability import (
+    capture_lambda_handler,
+    capture_method,
+    log_api_request,
+    logger,
+    metrics,
+)
 from propsync.store.access import access_store_from_environment
 from propsync.store.customers import store_from_environment
 
@@ -60,7 +67,7 @@ def system_time(event: dict[str, Any], project_token: str) -> Response:
     return Response(200, {"success": True, "time": time.time()})
 
 
-@logger.inject_lambda_context(clear_state=True)
+@log_api_request
 @metrics.log_metrics
 @capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -97,7 +97,9 @@ def _authorizer_function() -> str:
     template = load_template()
     auth = template["Resources"]["PropsyncApi"]["Properties"]["Auth"]
     arn = auth["Authorizers"][auth["DefaultAuthorizer"]]["FunctionArn"]
-    return str(arn["Fn::GetAtt"][0])
+    if "Fn::GetAtt" in arn:  # !GetAtt Function.Arn
+        return str(arn["Fn::GetAtt"][0])
+    return str(arn["Ref"]).removesuffix(".Alias")  # !Ref Function.Alias: its AutoPublishAlias
 
 
 def load_handler(function: str) -> Handler:

@@ -8,13 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from propsync import bucket as bucket_module
-from propsync import id_type_cache
 from propsync.access import Permission, create_api_key
-from propsync.store import access as access_store_module
-from propsync.store import customers as customer_store_module
-from propsync.store import dynamo as dynamo_module
-from propsync.store import imports as import_store_module
+from propsync.container import forget_container_state
 from propsync.store.access import AccessStore
 from propsync_local.apigw import HttpResponse, handle
 from tests.support.openapi_check import check_answer
@@ -23,15 +18,9 @@ ALL_PERMISSIONS = frozenset(p.value for p in Permission)
 
 
 def reset_service_caches() -> None:
-    """Clients, known projects and their id types are cached per Lambda
-    container; each test is a new one."""
-    dynamo_module.client_and_table_from_environment.cache_clear()
-    customer_store_module.store_from_environment.cache_clear()
-    access_store_module.access_store_from_environment.cache_clear()
-    import_store_module.import_store_from_environment.cache_clear()
-    bucket_module.bucket_from_environment.cache_clear()
-    bucket_module.queue_from_environment.cache_clear()
-    id_type_cache.forget_id_types()
+    """Clients, the writers' threads and the projects' id types are kept per
+    Lambda container (propsync.container); each test is a new one."""
+    forget_container_state()
 
 
 def basic(key_id: str, secret: str) -> str:

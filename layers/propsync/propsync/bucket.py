@@ -4,7 +4,6 @@ talk to AWS (S3 and SQS here, DynamoDB there)."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 from collections.abc import Iterator
@@ -12,6 +11,8 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 import boto3  # loaded at init, like store.py's
 from botocore.exceptions import ClientError
+
+from propsync.container import per_container
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -130,7 +131,7 @@ class ChunkQueue:
                 raise RuntimeError(f"SQS refused chunk messages: {response['Failed']}")
 
 
-@functools.cache
+@per_container
 def bucket_from_environment() -> ImportBucket:
     bucket = os.environ.get(BUCKET_ENV)
     if not bucket:
@@ -138,7 +139,7 @@ def bucket_from_environment() -> ImportBucket:
     return ImportBucket(boto3.client("s3"), bucket)
 
 
-@functools.cache
+@per_container
 def queue_from_environment() -> ChunkQueue:
     url = os.environ.get(QUEUE_ENV)
     if not url:

@@ -5,7 +5,6 @@ Everything is validated before the first request, so bad input changes no data.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -13,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from propsync.container import per_container_closed_by
 from propsync.errors import InvalidPropertyError, WriteContentionError
 from propsync.identity import HARD_ID_TYPES, resolve_customer, validate_customer_ids
 from propsync.limits import MAX_CONCURRENT_COMMANDS, MAX_MERGE_HOPS
@@ -216,7 +216,9 @@ def run_concurrently(items: Sequence[ItemT], work: Callable[[ItemT], ResultT]) -
     return [future.result() for future in futures]
 
 
-@functools.cache
+# The threads are the container's own: a container restored from a SnapStart
+# snapshot (or a test's new container) shuts them down and starts its own.
+@per_container_closed_by(ThreadPoolExecutor.shutdown)
 def _shared_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(MAX_CONCURRENT_COMMANDS, thread_name_prefix="write")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from propsync.access import is_project_token
+from propsync.container import forgotten_with
 from propsync.errors import UnknownProjectError
 from propsync.id_types import IdTypes
 from propsync.store.access import AccessStore
@@ -38,6 +39,8 @@ def id_types_of(access: AccessStore, project: str) -> IdTypes:
     return id_types
 
 
+@forgotten_with
 def forget_id_types() -> None:
-    """For tests: drop the per-container cache of id types."""
+    """Drop the per-container cache of id types (a new container, or one
+    restored from a SnapStart snapshot, reads them again)."""
     _cached.clear()

@@ -21,13 +21,26 @@ from typing import Any, TypeVar
 
 # The submodules, not ``aws_lambda_powertools``: the package's __init__ also
 # imports the tracing module.
-from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.logging import Logger, correlation_paths
 from aws_lambda_powertools.metrics import Metrics
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 logger = Logger()
 metrics = Metrics()
+
+
+def log_api_request(handler: F) -> F:
+    """Powertools' ``inject_lambda_context`` for a function API Gateway
+    invokes (the routes' handlers and the REQUEST authorizer, whose events
+    both carry ``requestContext.requestId``): every line the Logger writes
+    during the invocation carries API Gateway's request id as
+    ``correlation_id``, so one request's lines are found together across
+    functions and beside API Gateway's own logs; ``clear_state`` keeps a
+    container's next request from carrying this one's keys."""
+    return logger.inject_lambda_context(
+        handler, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+    )
 
 
 def xray_sdk_enabled() -> bool:

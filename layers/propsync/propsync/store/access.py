@@ -6,13 +6,13 @@ id_types.DEFAULT_ID_TYPES."""
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from propsync.container import per_container
 from propsync.errors import UnknownProjectError
 from propsync.id_types import DEFAULT_ID_TYPES, IdTypes
 from propsync.limits import MAX_CONDITIONAL_RETRIES
@@ -231,6 +231,6 @@ def _api_key_record(item: Item) -> ApiKeyRecord:
     )
 
 
-@functools.cache
+@per_container
 def access_store_from_environment() -> AccessStore:
     return AccessStore(*client_and_table_from_environment())

@@ -5,7 +5,6 @@ with the merge rule inside DynamoDB, and read back. The requests are built by
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from propsync import merge_rule
+from propsync.container import per_container
 from propsync.errors import CustomerTooLargeError, PartiallyAppliedError, WriteContentionError
 from propsync.limits import MAX_CONDITIONAL_RETRIES, MAX_ITEM_BYTES
 from propsync.merge_rule import PropertyVersion
@@ -317,6 +317,6 @@ class CustomerStore:
         )
 
 
-@functools.cache
+@per_container
 def store_from_environment() -> CustomerStore:
     return CustomerStore(*client_and_table_from_environment())

@@ -4,7 +4,6 @@ which errors are worth trying again."""
 
 from __future__ import annotations
 
-import functools
 import os
 import random
 import time
@@ -17,6 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from propsync.container import per_container
 from propsync.limits import MAX_CONCURRENT_COMMANDS
 
 if TYPE_CHECKING:  # stubs are a dev dependency only
@@ -107,7 +107,7 @@ def is_transient_error(error: BaseException) -> bool:
 # -------------------------------------------------------------------- factory
 
 
-@functools.cache
+@per_container
 def client_and_table_from_environment() -> tuple[DynamoDBClient, str]:
     """One client per Lambda container: table from ``PROPSYNC_TABLE_NAME``;
     endpoint, region and credentials the standard boto3 way

@@ -3,13 +3,13 @@ and counts, and a pointer from each file to its newest execution."""
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from propsync.container import per_container
 from propsync.store.dynamo import (
     Item,
     client_and_table_from_environment,
@@ -234,6 +234,6 @@ def _execution(item: Item) -> ExecutionRecord:
     )
 
 
-@functools.cache
+@per_container
 def import_store_from_environment() -> ImportStore:
     return ImportStore(*client_and_table_from_environment())

@@ -1,0 +1,102 @@
+"""Every line the Logger writes while a function handles an API request carries
+that request's API Gateway id (``requestContext.requestId``) as
+``correlation_id``, the authorizer's lines included (a REQUEST authorizer's
+event has it too): one request's lines are found together across functions,
+and a container's next request never carries the last one's id.
+
+Each sample of events/ runs through its real handler, twice in one container
+with two request ids, and once more against a table that does not exist, so
+that the error lines are checked too."""
+
+import io
+import json
+
+import pytest
+
+from propsync.container import forget_container_state
+from propsync.observability import logger
+from propsync_local.apigw import EVENTS_DIR, LambdaContext, load_handler
+from propsync_local.stack import (
+    DEFAULT_KEY_ID,
+    DEFAULT_KEY_SECRET,
+    DEFAULT_PROJECT_TOKEN,
+    create_demo_access,
+    create_sample_customer,
+)
+
+API_SAMPLES = [
+    ("TrackingFunction", "Batch"),
+    ("TrackingFunction", "Customers"),
+    ("TrackingFunction", "SystemTime"),
+    ("CustomersReadFunction", "GetCustomer"),
+    ("CustomersReadFunction", "ExportOne"),
+    ("CustomersFunction", "PatchCustomer"),
+    ("AuthorizerFunction", "Request"),
+]
+
+
+@pytest.fixture
+def demo(api):
+    create_demo_access(DEFAULT_PROJECT_TOKEN, DEFAULT_KEY_ID, DEFAULT_KEY_SECRET)
+    create_sample_customer(DEFAULT_PROJECT_TOKEN)
+    return api
+
+
+def invoke(function: str, sample: str, request_id: str) -> None:
+    event = json.loads((EVENTS_DIR / f"{function}.{sample}.json").read_text())
+    event["requestContext"]["requestId"] = request_id
+    try:
+        load_handler(function)(event, LambdaContext(function))
+    except Exception:  # the authorizer raises what the table's absence makes it
+        assert function == "AuthorizerFunction"
+
+
+class LogLines:
+    """What the Logger writes (to stdout on Lambda), one JSON line each. Read
+    from its own handler: Metrics' EMF documents, printed beside them, are
+    metrics, not log lines."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    def read(self) -> list[dict]:
+        text = self.stream.getvalue()
+        self.stream.seek(0)
+        self.stream.truncate()
+        return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture
+def logged():
+    lines = LogLines()
+    previous = logger.registered_handler.setStream(lines.stream)
+    yield lines
+    logger.registered_handler.setStream(previous)
+
+
+def test_the_authorizer_sample_has_a_request_id_as_api_gateway_sends_it():
+    event = json.loads((EVENTS_DIR / "AuthorizerFunction.Request.json").read_text())
+    assert event["type"] == "REQUEST"
+    assert event["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize(("function", "sample"), API_SAMPLES)
+def test_every_line_of_a_request_carries_its_request_id(demo, logged, function, sample):
+    for request_id in (f"{function}-{sample}-first", f"{function}-{sample}-second"):
+        invoke(function, sample, request_id)
+        lines = logged.read()
+        assert [line.get("correlation_id") for line in lines] == [request_id] * len(lines)
+
+
+@pytest.mark.parametrize(("function", "sample"), API_SAMPLES)
+def test_the_error_lines_of_a_request_carry_its_request_id(
+    demo, logged, monkeypatch, function, sample
+):
+    monkeypatch.setenv("PROPSYNC_TABLE_NAME", "no-such-table")
+    forget_container_state()  # a container of a stack whose table is gone
+    request_id = f"{function}-{sample}-failing"
+    invoke(function, sample, request_id)
+    lines = logged.read()
+    if function != "AuthorizerFunction":  # the handlers log what they answer 5xx for
+        assert any(line["level"] == "ERROR" for line in lines), lines
+    assert [line.get("correlation_id") for line in lines] == [request_id] * len(lines)
