@@ -59,10 +59,12 @@ from propsync.errors import InvalidMappingError, PropsyncError
 from propsync.id_type_cache import id_types_of
 from propsync.id_types import IdTypes
 from propsync.import_mapping import (
+    DELIMITERS,
     ImportMapping,
-    check_columns,
     mapping_document,
     parse_mapping,
+    repeated_columns,
+    validate_mapping,
 )
 from propsync.import_rows import (
     MAX_HEADER_BYTES,
@@ -456,6 +458,9 @@ def _run_inline(services: Services, record: ExecutionRecord) -> None:
 def _prepare(
     services: Services, target: ImportFile, etag: str, id_types: IdTypes
 ) -> tuple[Any, FileLayout]:
+    """The mapping document and the file's layout, or InvalidMappingError
+    with every problem of both in one round: the mapping's own, its columns
+    against the header, and a header that cannot be read."""
     raw_mapping = services.bucket.read(target.mapping_key, limit=MAX_MAPPING_BYTES)
     if raw_mapping is None:
         raise InvalidMappingError([f"no mapping: upload {target.mapping_key} first"])
@@ -463,10 +468,44 @@ def _prepare(
         raise InvalidMappingError(
             [f"mapping.json is larger than {MAX_MAPPING_BYTES} bytes, the most a mapping may have"]
         )
-    document = mapping_document(raw_mapping)
-    mapping = parse_mapping(document, id_types)
+    document, unreadable = _UNREADABLE, []
     try:
-        with _data_stream(services.bucket, target, etag) as stream:
+        document = mapping_document(raw_mapping)
+    except InvalidMappingError as error:  # nothing of it to check; the header still is
+        unreadable = error.problems
+    layout, header_problems = None, []
+    try:
+        layout = _read_layout(services.bucket, target, etag, _declared_delimiter(document))
+    except InvalidMappingError as error:
+        header_problems = error.problems
+    header = layout.header if layout is not None else None
+    problems = unreadable + (repeated_columns(header) if header is not None else [])
+    if document is not _UNREADABLE:
+        try:
+            validate_mapping(document, header, id_types)
+        except InvalidMappingError as error:
+            problems = error.problems
+    if problems or header_problems or layout is None:
+        raise InvalidMappingError(problems + header_problems)
+    return document, layout
+
+
+_UNREADABLE = object()  # a mapping.json that is not JSON
+
+
+def _declared_delimiter(document: Any) -> str | None:
+    """The mapping's delimiter, to read the header with, if it is one (if it
+    is not, validate_mapping says so, and the header is read as if it were
+    left out)."""
+    delimiter = document.get("delimiter") if isinstance(document, dict) else None
+    return delimiter if isinstance(delimiter, str) and delimiter in DELIMITERS else None
+
+
+def _read_layout(
+    bucket: ImportBucket, target: ImportFile, etag: str, delimiter: str | None
+) -> FileLayout:
+    try:
+        with _data_stream(bucket, target, etag) as stream:
             head = stream.read(MAX_HEADER_BYTES)
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise InvalidMappingError(
@@ -476,9 +515,7 @@ def _prepare(
             ]
         ) from None
     # (for a .gz file, offsets count bytes of the decompressed stream)
-    layout = read_layout(head, mapping.delimiter)
-    check_columns(mapping, layout.header)
-    return document, layout
+    return read_layout(head, delimiter)
 
 
 def _data_stream(bucket: ImportBucket, target: ImportFile, etag: str) -> IO[bytes]:
