@@ -468,29 +468,29 @@ def _prepare(
         raise InvalidMappingError(
             [f"mapping.json is larger than {MAX_MAPPING_BYTES} bytes, the most a mapping may have"]
         )
-    document, unreadable = _UNREADABLE, []
+    document: Any = None
+    problems: list[str] = []
     try:
         document = mapping_document(raw_mapping)
-    except InvalidMappingError as error:  # nothing of it to check; the header still is
-        unreadable = error.problems
-    layout, header_problems = None, []
+    except InvalidMappingError as error:
+        problems = error.problems
+    layout: FileLayout | None = None
+    header_problems: list[str] = []
     try:
         layout = _read_layout(services.bucket, target, etag, _declared_delimiter(document))
     except InvalidMappingError as error:
         header_problems = error.problems
     header = layout.header if layout is not None else None
-    problems = unreadable + (repeated_columns(header) if header is not None else [])
-    if document is not _UNREADABLE:
+    if not problems:  # the mapping, with its columns against the header when it was read
         try:
             validate_mapping(document, header, id_types)
         except InvalidMappingError as error:
             problems = error.problems
+    elif header is not None:  # not JSON: nothing of it to check; the header still is
+        problems += repeated_columns(header)
     if problems or header_problems or layout is None:
         raise InvalidMappingError(problems + header_problems)
     return document, layout
-
-
-_UNREADABLE = object()  # a mapping.json that is not JSON
 
 
 def _declared_delimiter(document: Any) -> str | None:
