@@ -32,6 +32,7 @@ are retried.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import io
@@ -43,9 +44,10 @@ import tempfile
 import time
 import unicodedata
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, cast
+from typing import IO, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from propsync.bucket import ChunkQueue, ImportBucket, ObjectReplacedError
 from propsync.customer_updates import (
@@ -87,6 +89,8 @@ from propsync.store.dynamo import is_transient_error
 from propsync.store.imports import ExecutionRecord, ImportStore, encode_plan
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # template.yaml's parameter ImportChunkBytes on AWS; the environment of `make run`
 CHUNK_BYTES_ENV = "PROPSYNC_IMPORT_CHUNK_BYTES"
@@ -320,14 +324,23 @@ def start_execution(
     if target is None:
         logger.info("ignoring object that is not an import data file", extra={"key": key})
         return None
+    execution_id = execution_id_for(services.bucket.name, key, sequencer)
+    with execution_logged(execution_id):
+        return _start(services, target, execution_id, etag)
+
+
+def _start(
+    services: Services, target: ImportFile, execution_id: str, etag: str | None
+) -> ExecutionRecord | None:
     if not target.reportable:
         # no project folder to write a report in: refused in the log only
-        logger.warning("import key refused", extra={"key": key[:300], "problem": target.problem})
+        logger.warning(
+            "import key refused", extra={"key": target.key[:300], "problem": target.problem}
+        )
         return None
-    execution_id = execution_id_for(services.bucket.name, key, sequencer)
-    record = services.imports.start(execution_id, target.project, key, services.clock())
+    record = services.imports.start(execution_id, target.project, target.key, services.clock())
     if record.status != "running":
-        logger.info("execution already finished", extra={"execution_id": execution_id})
+        logger.info("execution already finished")
         return record
     if not record.plan:
         try:
@@ -344,7 +357,7 @@ def start_execution(
         except Exception as error:
             if is_transient_error(error):
                 raise
-            logger.exception("import could not be planned", extra={"execution_id": execution_id})
+            logger.exception("import could not be planned")
             problem = f"the import could not be started: {_describe(error)}"
             _fail(services, record, target, [problem], etag)
             return services.imports.get(execution_id)
@@ -359,6 +372,31 @@ def start_execution(
     else:
         _enqueue(services, record, pending)
     return services.imports.get(execution_id)
+
+
+@contextmanager
+def execution_logged(execution_id: str) -> Iterator[None]:
+    """Every line logged while an execution (or one of its chunks) is handled
+    carries its id, whichever module or write thread logs it."""
+    # imported here, not with this module: the admin command imports this
+    # module, and the functions' logger would print its lines as JSON
+    from propsync.observability import keys_logged  # noqa: PLC0415
+
+    with keys_logged(execution_id=execution_id):
+        yield
+
+
+def _logged_as_its_execution(
+    handle: Callable[Concatenate[Services, str, P], R],
+) -> Callable[Concatenate[Services, str, P], R]:
+    """``handle(services, execution_id, ...)`` inside execution_logged."""
+
+    @functools.wraps(handle)
+    def logged(services: Services, execution_id: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with execution_logged(execution_id):
+            return handle(services, execution_id, *args, **kwargs)
+
+    return logged
 
 
 def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dict[str, Any], int]:
@@ -443,12 +481,12 @@ def _run_inline(services: Services, record: ExecutionRecord) -> None:
         run_chunk(services, record.execution_id, 0)
     except Exception as error:
         if not is_transient_error(error):
-            logger.exception("import chunk failed", extra={"execution_id": record.execution_id})
+            logger.exception("import chunk failed")
             fail_chunk(services, record.execution_id, 0, 1, _failure_reason(error))
         elif services.queue is not None:
             logger.warning(
                 "import chunk failed; sent to the chunk queue to be tried again",
-                extra={"execution_id": record.execution_id, "error": type(error).__name__},
+                extra={"error": type(error).__name__},
             )
             _enqueue(services, record, [0])
         else:
@@ -569,7 +607,7 @@ def _fail(
         target.report_key, _json(_report(failed, target, [], None, now)), "application/json"
     )
     services.imports.finish(record.execution_id, "failed", now, problems)
-    logger.info("import failed before any row", extra={"execution_id": record.execution_id})
+    logger.info("import failed before any row")
 
 
 def _report_target(
@@ -636,6 +674,7 @@ class _ChunkOutcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+@_logged_as_its_execution
 def run_chunk(services: Services, execution_id: str, index: int) -> None:
     """Import chunk ``index`` of an execution (a byte range of whole rows);
     count it once; finalize the execution if it was the last.
@@ -682,7 +721,7 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
     after = services.imports.complete_chunk(execution_id, index, outcome.counters)
     logger.info(
         "import chunk done",
-        extra={"execution_id": execution_id, "chunk": index, **outcome.counters},
+        extra={"chunk": index, **outcome.counters},
     )
     if after is not None and after.chunks_done >= after.chunks_total:
         _finalize(services, execution_id)
@@ -704,6 +743,7 @@ def _target(record: ExecutionRecord) -> ImportFile:
     return target
 
 
+@_logged_as_its_execution
 def deliver_chunk(
     services: Services, execution_id: str, index: int, receive_count: int = 1
 ) -> None:
@@ -733,11 +773,12 @@ def deliver_chunk(
             raise
         logger.exception(
             "import chunk failed",
-            extra={"execution_id": execution_id, "chunk": index, "receives": receive_count},
+            extra={"chunk": index, "receives": receive_count},
         )
         fail_chunk(services, execution_id, index, receive_count, _failure_reason(error))
 
 
+@_logged_as_its_execution
 def fail_chunk(
     services: Services, execution_id: str, index: int, receive_count: int, error: str
 ) -> None:
@@ -756,7 +797,7 @@ def fail_chunk(
         "application/json",
     )
     after = services.imports.fail_chunk(execution_id, index)
-    logger.warning("import chunk given up", extra={"execution_id": execution_id, "chunk": index})
+    logger.warning("import chunk given up", extra={"chunk": index})
     if after is not None:
         _finalize_if_complete(services, after)
 
@@ -994,7 +1035,7 @@ def _finalize(services: Services, execution_id: str) -> None:
     services.bucket.put(target.report_key, _json(report), "application/json")
     services.imports.finish(execution_id, status, now)
     services.bucket.delete(part_keys)
-    logger.info("import finished", extra={"execution_id": execution_id, "status": status})
+    logger.info("import finished", extra={"status": status})
 
 
 def _report(
