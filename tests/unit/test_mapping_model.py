@@ -422,7 +422,11 @@ def outcome(call):
         return None, error.problems
 
 
-@settings(max_examples=400)
+MUTATED = settings(max_examples=400)
+MAPPING_FILES = settings(max_examples=200)
+
+
+@MUTATED
 @given(mutated())
 def test_a_mutated_mapping_is_accepted_or_refused_with_paths_never_crashes(case):
     document, expected = case
@@ -440,7 +444,7 @@ def test_a_mutated_mapping_is_accepted_or_refused_with_paths_never_crashes(case)
         assert any(p.startswith(f"{path}: ") for p in problems), (path, problems)
 
 
-@settings(max_examples=200)
+@MAPPING_FILES
 @given(st.text(max_size=40) | json_values.map(json.dumps))
 def test_any_mapping_file_is_read_or_refused_as_a_mapping_problem(text):
     document, problems = outcome(lambda: mapping_document(text))
