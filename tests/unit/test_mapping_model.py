@@ -8,11 +8,11 @@ import re
 
 import jsonschema
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from propsync.errors import InvalidMappingError
-from propsync.id_types import DEFAULT_ID_TYPES
+from propsync.errors import InvalidCustomerIdsError, InvalidMappingError, InvalidPropertyError
+from propsync.id_types import DEFAULT_ID_TYPES, check_id_type_name
 from propsync.import_mapping import (
     TYPES,
     ImportMapping,
@@ -21,6 +21,7 @@ from propsync.import_mapping import (
     parse_mapping,
     validate_mapping,
 )
+from propsync.properties import validate_property_name
 
 HEADER = ["id", "email", "name", "age", "ts"]
 VALID = {
@@ -330,6 +331,26 @@ def test_the_json_schema_documents_every_field():
             assert field.get("description"), name
     assert definitions["PropertyMapping"]["properties"]["type"]["enum"] == list(TYPES)
     assert SCHEMA["required"] == ["ids"]
+
+
+@given(st.text(max_size=70) | st.from_regex(r"[A-Za-z0-9_.\-]{60,70}", fullmatch=True))
+def test_the_schema_states_the_id_type_and_property_name_rules_the_code_checks(name):
+    """The schema documents rules pydantic does not check (the validators
+    tracking uses do): it must say what they say."""
+    # (JSON schema's regexes are ECMA-262's, whose `$` is the end of the text;
+    # jsonschema matches with Python's re, whose `$` also matches before a final \n)
+    assume(not name.endswith("\n"))
+    id_type = SCHEMA["$defs"]["IdMapping"]["properties"]["to_id"]
+    try:
+        check_id_type_name(name)
+        allowed = True
+    except InvalidCustomerIdsError:
+        allowed = False
+    assert allowed == jsonschema.Draft202012Validator(id_type).is_valid(name)
+    to_property = SCHEMA["$defs"]["PropertyMapping"]["properties"]["to_property"]
+    if not jsonschema.Draft202012Validator(to_property).is_valid(name):
+        with pytest.raises(InvalidPropertyError):
+            validate_property_name(name)
 
 
 def test_the_schemas_example_is_a_valid_mapping():

@@ -41,6 +41,7 @@ from propsync.errors import (
 )
 from propsync.id_types import IdTypes
 from propsync.identity import validate_customer_ids
+from propsync.limits import MAX_ID_TYPE_CHARS
 from propsync.properties import validate_property_name
 from propsync.timestamps import normalize_timestamp, unit_hint
 
@@ -80,9 +81,11 @@ class PropertyMapping(_Strict):
         description="The column of the file (a name in its header row), or a constant column, "
         "whose cells are the property's values.",
     )
+    # (the schema states the name rules; properties.validate_property_name checks them)
     to_property: str = Field(
         description="The customer property the values are written to: 1 to 256 bytes of UTF-8, "
         "no control characters. Each property at most once in a mapping.",
+        json_schema_extra={"minLength": 1},
     )
     type: PropertyType = Field(
         description="How a cell is read: `string` and `long text` as they are; `number` an "
@@ -102,9 +105,11 @@ class IdMapping(_Strict):
         description="The column (or constant column) holding the id. A cell is trimmed of "
         "surrounding spaces; an empty one gives no id of this type.",
     )
+    # (the schema states the name rule; id_types.check_id_type_name checks it)
     to_id: str = Field(
         description="An id type the project knows (a new project knows `registered` and "
         "`cookie`; an administrator adds more). Each id type at most once in a mapping.",
+        json_schema_extra={"pattern": f"^[A-Za-z0-9_.\\-]{{1,{MAX_ID_TYPE_CHARS}}}$"},
     )
 
 
