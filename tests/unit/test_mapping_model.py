@@ -249,7 +249,17 @@ def test_a_constant_id_value_is_checked_as_tracking_checks_ids():
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [("crm", "crm"), ("", ""), (1570000000, "1570000000"), (1.5, "1.5"), (-2, "-2")],
+    [
+        ("crm", "crm"),
+        ("", ""),
+        (1570000000, "1570000000"),
+        (1.5, "1.5"),
+        (-2, "-2"),
+        (-0.0, "-0.0"),
+        (1e20, "1e+20"),
+        # no float holds it: an OverflowError before
+        pytest.param(10**4000, "1" + "0" * 4000, id="4001 digits"),
+    ],
 )
 def test_a_constant_value_is_text_or_a_number_written_as_its_json_text(value, text):
     document = {**VALID, "constant_columns": [{"name": "source", "value": value}]}
@@ -365,6 +375,7 @@ json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
+    | st.integers(10**300, 10**400)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=6),
     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner),

@@ -139,7 +139,9 @@ def _constant_text(value: Any) -> str | None:
     any other value."""
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # (any number of digits: no float in between)
+    if isinstance(value, float) and math.isfinite(value):
         return json.dumps(value)
     return None
 
