@@ -392,13 +392,14 @@ UNKNOWN_KEYS = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(
 
 
 def places(document):
-    """Every (path parts, object) of the document: where a key can be
-    dropped, added or changed."""
+    """Every (path parts, object) of the document's structure: where a key
+    can be dropped, added or changed (not an object a change put where a list
+    belongs: its keys are no keys of the mapping)."""
     found = [((), document)]
     for key, value in document.items():
-        if isinstance(value, dict):
+        if key == "update_timestamp" and isinstance(value, dict):
             found.append(((key,), value))
-        elif isinstance(value, list):
+        elif key in {"properties", "ids", "constant_columns"} and isinstance(value, list):
             found += [((key, i), entry) for i, entry in enumerate(value) if isinstance(entry, dict)]
     return found
 
