@@ -48,16 +48,18 @@ def chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     this function about 90 ms of cold start (make bench)."""
     failures = []
     for record in event.get("Records", []):
+        execution_id = None  # (a message that names none is logged without)
         try:
             message = json.loads(record["body"])
+            execution_id = message["execution_id"]
             receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
             deliver_chunk(
-                services_from_environment(),
-                message["execution_id"],
-                int(message["chunk"]),
-                receives,
+                services_from_environment(), execution_id, int(message["chunk"]), receives
             )
         except Exception:  # SQS delivers it again; only a message of no import reaches the DLQ
-            logger.exception("chunk failed", extra={"message_id": record.get("messageId")})
+            logger.exception(
+                "chunk failed",
+                extra={"message_id": record.get("messageId"), "execution_id": execution_id},
+            )
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}

@@ -184,7 +184,7 @@ def test_a_missing_column_of_a_very_wide_header_fails_with_a_bounded_report(impo
     header = ",".join(["id", "n"] + [f"c{i}" for i in range(99_998)])
     record, _ = imports.drop("wide", "w.csv", f"{header}\nm1,1{',x' * 99_998}\n".encode())
     report = assert_failed_before_any_row(
-        imports, "wide", "w.csv", record, "from_column 'nope' of id 'registered' is neither"
+        imports, "wide", "w.csv", record, "ids[0].from_column: 'nope' is neither a column"
     )
     assert len(json.dumps(report["problems"])) < 10_000
 

@@ -157,19 +157,19 @@ def test_empty_cells_clear_and_bad_rows_are_rejected_without_stopping(imports):
 @pytest.mark.parametrize(
     ("mapping", "problem"),
     [
-        ({**MAPPING, "colour": "red"}, "unknown key 'colour'"),
-        ({**MAPPING, "ids": []}, "at least one id column is required"),
-        ({**MAPPING, "timezone": "Nowhere/City"}, "unknown timezone"),
+        ({**MAPPING, "colour": "red"}, "colour: unknown key"),
+        ({**MAPPING, "ids": []}, "ids: must have at least 1 entry, not 0"),
+        ({**MAPPING, "timezone": "Nowhere/City"}, "timezone: unknown timezone 'Nowhere/City'"),
         (
             {
                 **MAPPING,
                 "properties": [{"from_column": "meno", "to_property": "x", "type": "blob"}],
             },
-            "unknown type 'blob'",
+            "properties[0].type: 'blob' is not one of string,",
         ),
         (
             {**MAPPING, "ids": [{"from_column": "missing", "to_id": "registered"}]},
-            "from_column 'missing' of id 'registered' is neither a column",
+            "ids[0].from_column: 'missing' is neither a column of the file",
         ),
     ],
 )
@@ -182,6 +182,73 @@ def test_an_invalid_mapping_fails_before_any_row_is_written(imports, mapping, pr
     assert any(problem in p for p in report["problems"]), report["problems"]
     assert report["rows_read"] == 0
     assert customer(imports, "m1") is None
+
+
+def test_the_mappings_problems_and_its_headers_fail_the_import_in_one_report(imports):
+    """Before, the header was read only once the mapping's own shape passed:
+    whoever fixed the shape problems met the column ones on the next upload."""
+    mapping = {
+        **MAPPING,
+        "properties": [
+            {"from_column": "Meno", "to_property": "first_name", "type": "string"},
+            {"from_column": "age", "to_property": "age", "type": "numbr"},
+        ],
+        "ids": [{"from_column": "idecko", "to_id": "registred"}],
+        "timezone": "Europe/Bratislav",
+        "update_timestamp": {"from_column": "updated"},
+    }
+    imports.put_mapping("both", mapping)
+    record, _ = imports.drop("both", "x.csv", b"idecko,meno,age,meno\nm1,Marian,42,M\n")
+    assert record.status == "failed"
+    report = imports.report("both", "x.csv")
+    header = "('idecko', 'meno', 'age', 'meno')"
+    assert report["problems"] == [
+        f"properties[0].from_column: 'Meno' is neither a column of the file {header} "
+        "nor a constant column",
+        "properties[1].type: 'numbr' is not one of string, long text, number, boolean, date, "
+        "datetime, list, object",
+        UNKNOWN_ID_TYPE,
+        "timezone: unknown timezone 'Europe/Bratislav'; use an IANA name such as 'UTC' or "
+        "'Europe/Bratislava'",
+        f"update_timestamp.from_column: 'updated' is neither a column of the file {header} "
+        "nor a constant column",
+        "header: the file's header repeats the column(s) 'meno'; every column needs a name of "
+        "its own",
+    ]
+    assert record.problems == report["problems"]
+    assert report["rows_read"] == 0
+    assert customer(imports, "m1") is None
+
+
+@pytest.mark.parametrize(
+    ("mapping_text", "data", "problems"),
+    [
+        (
+            b'{"ids": [{"from_column": "x", "to_id": "registered"}], "timezone": NaN}',
+            b"id,id\nm1,m2\n",
+            [
+                "mapping.json: NaN is not JSON (JSON has no NaN or Infinity): write a number or "
+                "text",
+                "header: the file's header repeats the column(s) 'id'; every column needs a name "
+                "of its own",
+            ],
+        ),
+        (
+            b'{"ids": [{"from_column": "id", "to_id": "registered"}], "delimiter": ":"}',
+            b"\n",
+            ["delimiter: ':' is not one of ',', ';', '\\t', '|'", "the file has no header row"],
+        ),
+    ],
+)
+def test_a_mapping_that_cannot_be_read_and_a_header_that_cannot_be_read_are_reported_together(
+    imports, mapping_text, data, problems
+):
+    imports.s3.put_object(
+        Bucket=imports.bucket, Key=f"imports/{PROJECT}/unread/mapping.json", Body=mapping_text
+    )
+    record, _ = imports.drop("unread", "x.csv", data)
+    assert record.status == "failed"
+    assert imports.report("unread", "x.csv")["problems"] == problems
 
 
 UNKNOWN_ID_TYPE = (

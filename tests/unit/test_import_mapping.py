@@ -20,13 +20,13 @@ from propsync.id_types import DEFAULT_ID_TYPES
 from propsync.identity import validate_customer_ids
 from propsync.import_mapping import (
     TYPES,
-    check_columns,
     mapping_document,
     parse_cell,
     parse_mapping,
     parse_time,
     parse_update_time,
     row_ids,
+    validate_mapping,
 )
 from propsync.properties import encode_property_value
 
@@ -46,7 +46,7 @@ def test_the_product_documents_mapping_parses():
     assert mapping.ids[0].id_type == "registered"
     assert mapping.update_timestamp_column == "update_timestamp"
     assert mapping.timezone_name == "UTC"
-    check_columns(mapping, ["idecko", "meno", "update_timestamp"])
+    assert validate_mapping(PRODUCT_MAPPING, ["idecko", "meno", "update_timestamp"]) == mapping
 
 
 def test_every_problem_is_listed_at_once():
@@ -70,16 +70,16 @@ def test_every_problem_is_listed_at_once():
         )
     problems = "\n".join(raised.value.problems)
     for expected in [
-        "unknown key 'surprise'",
-        "unknown type 'colour'",
-        "to_property: property name must not be empty",
-        "properties[2]: unknown key 'extra'",
-        "properties[3]: 'to_property' is required",
-        "property 'z' is mapped twice",
-        "ids: at least one id column is required",
-        "unknown timezone 'Mars/Olympus'",
-        'update_timestamp must be {"from_column": "<column>"}',
-        "delimiter ':' is not allowed",
+        "surprise: unknown key; allowed keys: properties, ids,",
+        "properties[0].type: 'colour' is not one of string, long text,",
+        "properties[1].to_property: property name must not be empty",
+        "properties[2].extra: unknown key; allowed keys: from_column, to_property, type",
+        "properties[3].to_property: missing; the key is required",
+        "properties[5].to_property: property 'z' is mapped twice (also by properties[4])",
+        "ids: must have at least 1 entry, not 0",
+        "timezone: unknown timezone 'Mars/Olympus'",
+        "update_timestamp: must be an object, not text: 'col'",
+        "delimiter: ':' is not one of ',', ';', '\\t', '|'",
     ]:
         assert expected in problems, expected
 
@@ -87,27 +87,30 @@ def test_every_problem_is_listed_at_once():
 @pytest.mark.parametrize(
     ("mapping", "problem"),
     [
-        ({"ids": [{"from_column": None, "to_id": []}]}, "ids[0]: from_column, to_id must be text"),
+        (
+            {"ids": [{"from_column": None, "to_id": []}]},
+            "ids[0].from_column: must be text (a JSON string), not null",
+        ),
         (
             {
                 "ids": [{"from_column": "a", "to_id": "registered"}],
                 "properties": [{"from_column": 1, "to_property": "x", "type": "string"}],
             },
-            "properties[0]: from_column must be text",
+            "properties[0].from_column: must be text (a JSON string), not a number: 1",
         ),
         (
             {
                 "ids": [{"from_column": "a", "to_id": "registered"}],
                 "update_timestamp": {"from_column": 5},
             },
-            'update_timestamp must be {"from_column": "<column>"}',
+            "update_timestamp.from_column: must be text (a JSON string), not a number: 5",
         ),
         (
             {
                 "ids": [{"from_column": "a", "to_id": "registered"}],
                 "constant_columns": [{"name": ["x"], "value": 1}],
             },
-            "constant_columns[0]: name must be text",
+            "constant_columns[0].name: must be text (a JSON string), not a list: ['x']",
         ),
     ],
 )
@@ -118,15 +121,19 @@ def test_fields_that_are_not_text_are_refused(mapping, problem):
 
 
 def test_columns_must_exist_in_the_header_or_as_constants():
-    mapping = parse_mapping(
-        {**PRODUCT_MAPPING, "constant_columns": [{"name": "update_timestamp", "value": 1570000000}]}
-    )
-    check_columns(mapping, ["idecko", "meno"])  # the timestamp is a constant column
+    mapping = {
+        **PRODUCT_MAPPING,
+        "constant_columns": [{"name": "update_timestamp", "value": 1570000000}],
+    }
+    validate_mapping(mapping, ["idecko", "meno"])  # the timestamp is a constant column
     with pytest.raises(InvalidMappingError) as raised:
-        check_columns(mapping, ["id", "meno", "meno"])
-    problems = "\n".join(raised.value.problems)
-    assert "from_column 'idecko' of id 'registered' is neither a column" in problems
-    assert "repeats column(s) 'meno'" in problems
+        validate_mapping(mapping, ["id", "meno", "meno"])
+    assert raised.value.problems == [
+        "ids[0].from_column: 'idecko' is neither a column of the file ('id', 'meno', 'meno') "
+        "nor a constant column",
+        "header: the file's header repeats the column(s) 'meno'; every column needs a name of "
+        "its own",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -272,10 +279,11 @@ def test_an_id_type_mapped_from_two_columns_is_refused_with_the_other_problems()
             }
         )
     assert raised.value.problems == [
-        "property 'z' is mapped twice",
-        "id type 'registered' is mapped twice",
-        "id type 'email' is mapped twice",
-        "unknown timezone 'Mars/Olympus'; use an IANA name such as 'UTC' or 'Europe/Bratislava'",
+        "properties[1].to_property: property 'z' is mapped twice (also by properties[0])",
+        "ids[1].to_id: id type 'registered' is mapped twice (also by ids[0])",
+        "ids[3].to_id: id type 'email' is mapped twice (also by ids[2])",
+        "timezone: unknown timezone 'Mars/Olympus'; use an IANA name such as 'UTC' or "
+        "'Europe/Bratislava'",
     ]
 
 
@@ -432,20 +440,20 @@ def test_a_constant_id_column_is_validated_with_the_mapping():
     with pytest.raises(InvalidMappingError) as raised:
         parse_mapping({**ID_MAPPING, "constant_columns": [{"name": "id", "value": "a\tb"}]})
     assert raised.value.problems == [
-        "constant column 'id': customer_ids.registered contains a control character; "
-        "they are not allowed in ids"
+        "constant_columns[0].value: customer_ids.registered contains a control character; "
+        "they are not allowed in ids (the column is ids[0].from_column)"
     ]
 
 
 def test_a_very_wide_header_is_named_in_part():
-    mapping = parse_mapping({**ID_MAPPING, "ids": [{"from_column": "nope", "to_id": "registered"}]})
+    mapping = {**ID_MAPPING, "ids": [{"from_column": "nope", "to_id": "registered"}]}
     header = [f"c{i}" for i in range(100_000)]
     with pytest.raises(InvalidMappingError) as raised:
-        check_columns(mapping, [*header, "c1"])
+        validate_mapping(mapping, [*header, "c1"])
     [missing, repeated] = raised.value.problems
-    assert missing.startswith("from_column 'nope' of id 'registered' is neither a column")
+    assert missing.startswith("ids[0].from_column: 'nope' is neither a column of the file")
     assert "'c19' and 99981 more" in missing
-    assert repeated == "the header repeats column(s) 'c1'"
+    assert repeated.startswith("header: the file's header repeats the column(s) 'c1';")
 
 
 def test_a_mapping_nested_too_deep_for_json_is_a_mapping_problem():

@@ -108,7 +108,7 @@ def test_hostile_import_figures():
     from propsync import imports, limits  # noqa: PLC0415
     from propsync_local.cfn_template import load_template  # noqa: PLC0415
     from tests.imports import test_import_failures, test_import_keys  # noqa: PLC0415
-    from tests.unit import test_import_mapping  # noqa: PLC0415
+    from tests.unit import test_import_mapping, test_mapping_model  # noqa: PLC0415
 
     assert f"| a bad row | {len(test_import_failures.BAD_ROWS)}: " in DOC
     assert f"| {test_import_failures.CLASS.max_examples} per test |" in DOC
@@ -117,6 +117,10 @@ def test_hostile_import_figures():
         f"{test_import_keys.IMPORT_NAMES.max_examples} through the handler |"
     ) in DOC
     assert f"| {test_import_mapping.CELLS.max_examples} cells |" in DOC
+    assert (
+        f"| {test_mapping_model.MUTATED.max_examples} mappings, "
+        f"{test_mapping_model.MAPPING_FILES.max_examples} files |"
+    ) in DOC
     assert f"at most {limits.MAX_PLAN_BYTES // 1024} KB of the 400 KB" in DOC
     assert f"over {limits.MAX_MAPPING_BYTES // 1024} KB" in DOC
     assert f"keys over {imports.MAX_DATA_KEY_BYTES} bytes" in DOC

@@ -32,6 +32,7 @@ are retried.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import io
@@ -43,9 +44,10 @@ import tempfile
 import time
 import unicodedata
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, cast
+from typing import IO, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from propsync.bucket import ChunkQueue, ImportBucket, ObjectReplacedError
 from propsync.customer_updates import (
@@ -59,10 +61,12 @@ from propsync.errors import InvalidMappingError, PropsyncError
 from propsync.id_type_cache import id_types_of
 from propsync.id_types import IdTypes
 from propsync.import_mapping import (
+    DELIMITERS,
     ImportMapping,
-    check_columns,
     mapping_document,
     parse_mapping,
+    repeated_columns,
+    validate_mapping,
 )
 from propsync.import_rows import (
     MAX_HEADER_BYTES,
@@ -85,6 +89,8 @@ from propsync.store.dynamo import is_transient_error
 from propsync.store.imports import ExecutionRecord, ImportStore, encode_plan
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # template.yaml's parameter ImportChunkBytes on AWS; the environment of `make run`
 CHUNK_BYTES_ENV = "PROPSYNC_IMPORT_CHUNK_BYTES"
@@ -318,14 +324,23 @@ def start_execution(
     if target is None:
         logger.info("ignoring object that is not an import data file", extra={"key": key})
         return None
+    execution_id = execution_id_for(services.bucket.name, key, sequencer)
+    with execution_logged(execution_id):
+        return _start(services, target, execution_id, etag)
+
+
+def _start(
+    services: Services, target: ImportFile, execution_id: str, etag: str | None
+) -> ExecutionRecord | None:
     if not target.reportable:
         # no project folder to write a report in: refused in the log only
-        logger.warning("import key refused", extra={"key": key[:300], "problem": target.problem})
+        logger.warning(
+            "import key refused", extra={"key": target.key[:300], "problem": target.problem}
+        )
         return None
-    execution_id = execution_id_for(services.bucket.name, key, sequencer)
-    record = services.imports.start(execution_id, target.project, key, services.clock())
+    record = services.imports.start(execution_id, target.project, target.key, services.clock())
     if record.status != "running":
-        logger.info("execution already finished", extra={"execution_id": execution_id})
+        logger.info("execution already finished")
         return record
     if not record.plan:
         try:
@@ -342,7 +357,7 @@ def start_execution(
         except Exception as error:
             if is_transient_error(error):
                 raise
-            logger.exception("import could not be planned", extra={"execution_id": execution_id})
+            logger.exception("import could not be planned")
             problem = f"the import could not be started: {_describe(error)}"
             _fail(services, record, target, [problem], etag)
             return services.imports.get(execution_id)
@@ -357,6 +372,31 @@ def start_execution(
     else:
         _enqueue(services, record, pending)
     return services.imports.get(execution_id)
+
+
+@contextmanager
+def execution_logged(execution_id: str) -> Iterator[None]:
+    """Every line logged while an execution (or one of its chunks) is handled
+    carries its id, whichever module or write thread logs it."""
+    # imported here, not with this module: the admin command imports this
+    # module, and the functions' logger would print its lines as JSON
+    from propsync.observability import keys_logged  # noqa: PLC0415
+
+    with keys_logged(execution_id=execution_id):
+        yield
+
+
+def _logged_as_its_execution(
+    handle: Callable[Concatenate[Services, str, P], R],
+) -> Callable[Concatenate[Services, str, P], R]:
+    """``handle(services, execution_id, ...)`` inside execution_logged."""
+
+    @functools.wraps(handle)
+    def logged(services: Services, execution_id: str, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with execution_logged(execution_id):
+            return handle(services, execution_id, *args, **kwargs)
+
+    return logged
 
 
 def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dict[str, Any], int]:
@@ -441,12 +481,12 @@ def _run_inline(services: Services, record: ExecutionRecord) -> None:
         run_chunk(services, record.execution_id, 0)
     except Exception as error:
         if not is_transient_error(error):
-            logger.exception("import chunk failed", extra={"execution_id": record.execution_id})
+            logger.exception("import chunk failed")
             fail_chunk(services, record.execution_id, 0, 1, _failure_reason(error))
         elif services.queue is not None:
             logger.warning(
                 "import chunk failed; sent to the chunk queue to be tried again",
-                extra={"execution_id": record.execution_id, "error": type(error).__name__},
+                extra={"error": type(error).__name__},
             )
             _enqueue(services, record, [0])
         else:
@@ -456,6 +496,9 @@ def _run_inline(services: Services, record: ExecutionRecord) -> None:
 def _prepare(
     services: Services, target: ImportFile, etag: str, id_types: IdTypes
 ) -> tuple[Any, FileLayout]:
+    """The mapping document and the file's layout, or InvalidMappingError
+    with every problem of both in one round: the mapping's own, its columns
+    against the header, and a header that cannot be read."""
     raw_mapping = services.bucket.read(target.mapping_key, limit=MAX_MAPPING_BYTES)
     if raw_mapping is None:
         raise InvalidMappingError([f"no mapping: upload {target.mapping_key} first"])
@@ -463,10 +506,44 @@ def _prepare(
         raise InvalidMappingError(
             [f"mapping.json is larger than {MAX_MAPPING_BYTES} bytes, the most a mapping may have"]
         )
-    document = mapping_document(raw_mapping)
-    mapping = parse_mapping(document, id_types)
+    document: Any = None
+    problems: list[str] = []
     try:
-        with _data_stream(services.bucket, target, etag) as stream:
+        document = mapping_document(raw_mapping)
+    except InvalidMappingError as error:
+        problems = error.problems
+    layout: FileLayout | None = None
+    header_problems: list[str] = []
+    try:
+        layout = _read_layout(services.bucket, target, etag, _declared_delimiter(document))
+    except InvalidMappingError as error:
+        header_problems = error.problems
+    header = layout.header if layout is not None else None
+    if not problems:  # the mapping, with its columns against the header when it was read
+        try:
+            validate_mapping(document, header, id_types)
+        except InvalidMappingError as error:
+            problems = error.problems
+    elif header is not None:  # not JSON: nothing of it to check; the header still is
+        problems += repeated_columns(header)
+    if problems or header_problems or layout is None:
+        raise InvalidMappingError(problems + header_problems)
+    return document, layout
+
+
+def _declared_delimiter(document: Any) -> str | None:
+    """The mapping's delimiter, to read the header with, if it is one (if it
+    is not, validate_mapping says so, and the header is read as if it were
+    left out)."""
+    delimiter = document.get("delimiter") if isinstance(document, dict) else None
+    return delimiter if isinstance(delimiter, str) and delimiter in DELIMITERS else None
+
+
+def _read_layout(
+    bucket: ImportBucket, target: ImportFile, etag: str, delimiter: str | None
+) -> FileLayout:
+    try:
+        with _data_stream(bucket, target, etag) as stream:
             head = stream.read(MAX_HEADER_BYTES)
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise InvalidMappingError(
@@ -476,9 +553,7 @@ def _prepare(
             ]
         ) from None
     # (for a .gz file, offsets count bytes of the decompressed stream)
-    layout = read_layout(head, mapping.delimiter)
-    check_columns(mapping, layout.header)
-    return document, layout
+    return read_layout(head, delimiter)
 
 
 def _data_stream(bucket: ImportBucket, target: ImportFile, etag: str) -> IO[bytes]:
@@ -532,7 +607,7 @@ def _fail(
         target.report_key, _json(_report(failed, target, [], None, now)), "application/json"
     )
     services.imports.finish(record.execution_id, "failed", now, problems)
-    logger.info("import failed before any row", extra={"execution_id": record.execution_id})
+    logger.info("import failed before any row")
 
 
 def _report_target(
@@ -599,6 +674,7 @@ class _ChunkOutcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+@_logged_as_its_execution
 def run_chunk(services: Services, execution_id: str, index: int) -> None:
     """Import chunk ``index`` of an execution (a byte range of whole rows);
     count it once; finalize the execution if it was the last.
@@ -645,7 +721,7 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
     after = services.imports.complete_chunk(execution_id, index, outcome.counters)
     logger.info(
         "import chunk done",
-        extra={"execution_id": execution_id, "chunk": index, **outcome.counters},
+        extra={"chunk": index, **outcome.counters},
     )
     if after is not None and after.chunks_done >= after.chunks_total:
         _finalize(services, execution_id)
@@ -667,6 +743,7 @@ def _target(record: ExecutionRecord) -> ImportFile:
     return target
 
 
+@_logged_as_its_execution
 def deliver_chunk(
     services: Services, execution_id: str, index: int, receive_count: int = 1
 ) -> None:
@@ -696,11 +773,12 @@ def deliver_chunk(
             raise
         logger.exception(
             "import chunk failed",
-            extra={"execution_id": execution_id, "chunk": index, "receives": receive_count},
+            extra={"chunk": index, "receives": receive_count},
         )
         fail_chunk(services, execution_id, index, receive_count, _failure_reason(error))
 
 
+@_logged_as_its_execution
 def fail_chunk(
     services: Services, execution_id: str, index: int, receive_count: int, error: str
 ) -> None:
@@ -719,7 +797,7 @@ def fail_chunk(
         "application/json",
     )
     after = services.imports.fail_chunk(execution_id, index)
-    logger.warning("import chunk given up", extra={"execution_id": execution_id, "chunk": index})
+    logger.warning("import chunk given up", extra={"chunk": index})
     if after is not None:
         _finalize_if_complete(services, after)
 
@@ -957,7 +1035,7 @@ def _finalize(services: Services, execution_id: str) -> None:
     services.bucket.put(target.report_key, _json(report), "application/json")
     services.imports.finish(execution_id, status, now)
     services.bucket.delete(part_keys)
-    logger.info("import finished", extra={"execution_id": execution_id, "status": status})
+    logger.info("import finished", extra={"status": status})
 
 
 def _report(

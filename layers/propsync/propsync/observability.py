@@ -16,7 +16,8 @@ docs/DECISIONS.md: "The X-Ray SDK is opt-in".
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 # The submodules, not ``aws_lambda_powertools``: the package's __init__ also
@@ -64,3 +65,19 @@ def capture_lambda_handler(handler: F) -> F:
 def capture_method(method: F) -> F:
     """Powertools' ``Tracer.capture_method`` when the SDK is on."""
     return method if _tracer is None else _tracer.capture_method(method)
+
+
+@contextmanager
+def keys_logged(**keys: str) -> Iterator[None]:
+    """Every line logged meanwhile carries ``keys``: the formatter adds them to
+    each line of the propsync loggers, whichever module or thread logs it (the
+    keys are the process's: a Lambda container handles one event at a time).
+    Unlike Powertools' append_context_keys, a key that was set before (an
+    outer call's) gets its value back afterwards instead of being removed."""
+    before = {name: logger.get_current_keys().get(name) for name in keys}
+    logger.append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.remove_keys([name for name, value in before.items() if value is None])
+        logger.append_keys(**{name: value for name, value in before.items() if value is not None})
