@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from propsync.import_mapping import MappingDocument
 from propsync.limits import MAX_BATCH_COMMANDS
 from propsync.models import (
     BatchRequest,
@@ -169,6 +170,9 @@ _MODELS: tuple[type[BaseModel], ...] = (
     CustomerAnswer,
     EditAnswer,
     ExportOneAnswer,
+    # not a request body (yet): the mapping.json of imports, for anyone who
+    # writes one (docs/API.md, Imports)
+    MappingDocument,
 )
 
 _STATUS_WORDS = {
