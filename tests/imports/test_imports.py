@@ -187,7 +187,7 @@ def test_an_invalid_mapping_fails_before_any_row_is_written(imports, mapping, pr
 UNKNOWN_ID_TYPE = (
     "ids[0].to_id: id type 'registred' is not known to this project; known id types: "
     "cookie (soft), registered (hard); an administrator adds id types with "
-    "`python -m propsync.admin set-id-type`"
+    "`propsync set-id-type`"
 )
 
 

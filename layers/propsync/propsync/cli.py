@@ -177,7 +177,8 @@ EXAMPLES = {
   propsync --stack propsync list-keys --project TOKEN""",
     "create-project": """\
   propsync create-project --name "My shop"
-  propsync create-project --name "My shop" --token 6f1c1c9e-3a6b-4bb4-9a57-0c1f2b1e2d3a
+  propsync create-project --name "My shop" \\
+      --token 6f1c1c9e-3a6b-4bb4-9a57-0c1f2b1e2d3a
   propsync --stack propsync create-project --name "My shop\"""",
     "set-id-type": """\
   propsync set-id-type --project TOKEN --id-type email --soft
@@ -196,7 +197,7 @@ EXAMPLES = {
   propsync revoke-key KEY_ID""",
     "import": """\
   propsync import --project TOKEN --name crm --mapping mapping.json people.csv
-  propsync import --project TOKEN --name crm people-2.csv.gz  # the mapping is there
+  propsync import --project TOKEN --name crm june.csv.gz  # its mapping is there
   propsync import --project TOKEN --name crm --no-follow people.csv""",
     "config": """\
   propsync config
@@ -292,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         choices=[p.value for p in Permission],
-        help="repeat for several; default: all",
+        metavar="PERMISSION",
+        help=f"one of {', '.join(p.value for p in Permission)}; repeat for several; default: all",
     )
 
     _project_option(command("list-keys", "list a project's keys (never secrets)"))
