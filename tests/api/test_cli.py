@@ -34,6 +34,7 @@ MAPPING = {
     "properties": [{"from_column": "first_name", "to_property": "first_name", "type": "string"}],
     "ids": [{"from_column": "id", "to_id": "registered"}],
 }
+TOKEN_EXAMPLES = 10  # per command
 # every command that takes --project, with the rest of its arguments
 PROJECT_COMMANDS = {
     "list-keys": [],
@@ -96,7 +97,7 @@ def test_every_command_with_a_project_refuses_an_unknown_one(
 
 @pytest.mark.parametrize("command", sorted(PROJECT_COMMANDS))
 @given(token=st.text(max_size=40).filter(lambda t: not _is_uuid(t) and not t.startswith("-")))
-@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=TOKEN_EXAMPLES, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_a_project_token_that_is_not_a_uuid_is_refused_before_aws_is_asked(
     no_configuration, capsys, tmp_path, command, token
 ):
@@ -535,9 +536,11 @@ def test_a_csv_gz_header_is_read_through_gzip(bucket, imports, capsys, tmp_path)
     assert f"imports/{PROJECT}/crm/people.csv.gz" in imports.keys("imports/")
 
 
+HEADER_EXAMPLES = 200
 COLUMNS = st.lists(st.sampled_from(["id", "name", "email", "city", "zip", "age"]), unique=True)
 
 
+@settings(max_examples=HEADER_EXAMPLES)
 @given(
     header=COLUMNS.filter(bool),
     mapped=COLUMNS,

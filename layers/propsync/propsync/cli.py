@@ -73,7 +73,8 @@ INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 class CommandError(Exception):
-    """A refusal: ``message`` (one line) on stderr, exit ``code``."""
+    """A refusal: ``message`` on stderr (one line; a mapping's problems, a
+    line each), exit ``code``."""
 
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
@@ -106,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--stack and --local cannot be used together")
     context = _Context(args)
     try:
-        return int(COMMANDS[args.command](context))
+        return COMMANDS[args.command](context)
     except CommandError as error:
         _say(str(error))
         return error.code

@@ -22,6 +22,7 @@ Whatever the source, ``PROPSYNC_TABLE_NAME``, ``PROPSYNC_IMPORT_BUCKET`` and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -76,12 +77,13 @@ class Settings:
     no_bucket: str = ""
 
     def client(self, service: str, config: Config | None = None) -> Any:
-        retries = Config(retries={"mode": "standard", "max_attempts": _ATTEMPTS})
-        return self.session.client(
-            service,
-            endpoint_url=self.endpoints.get(service),
-            config=retries if config is None else config.merge(retries),
-        )
+        return _client(self.session, service, self.endpoints.get(service), config)
+
+    @functools.cached_property
+    def dynamodb(self) -> Any:
+        """One client for both stores, configured as the Lambdas' are
+        (store.dynamo.client_config) but for the attempts."""
+        return self.client("dynamodb", client_config())
 
     def require_table(self) -> str:
         if not self.table:  # every source names one; kept for the type
@@ -89,10 +91,10 @@ class Settings:
         return self.table
 
     def access_store(self) -> AccessStore:
-        return AccessStore(self.client("dynamodb", client_config()), self.require_table())
+        return AccessStore(self.dynamodb, self.require_table())
 
     def import_store(self) -> ImportStore:
-        return ImportStore(self.client("dynamodb", client_config()), self.require_table())
+        return ImportStore(self.dynamodb, self.require_table())
 
     def import_bucket(self) -> ImportBucket:
         if not self.bucket:
@@ -229,6 +231,17 @@ def _environment_endpoint(service: str) -> str | None:
 # ------------------------------------------------------------ a deployed stack
 
 
+def _client(
+    session: boto3.Session, service: str, endpoint: str | None, config: Config | None = None
+) -> Any:
+    retries = Config(retries={"mode": "standard", "max_attempts": _ATTEMPTS})
+    return session.client(
+        service,
+        endpoint_url=endpoint,
+        config=retries if config is None else config.merge(retries),
+    )
+
+
 def _aws_session() -> boto3.Session:
     """boto3's session, with AWS_REGION before AWS_DEFAULT_REGION and the
     profile's region, as the AWS CLI takes it (botocore alone reads only
@@ -238,8 +251,7 @@ def _aws_session() -> boto3.Session:
 
 def _stack_settings(name: str) -> Settings:
     session = _aws_session()
-    cloudformation = Settings(f"stack {name!r}", session, None, None).client("cloudformation")
-    outputs = stack_outputs(cloudformation, name)
+    outputs = stack_outputs(_client(session, "cloudformation", None), name)
     source = f"stack {name!r} ({session.region_name})"
     if TABLE_OUTPUT not in outputs and not os.environ.get(TABLE_NAME_ENV):
         raise ConfigError(
