@@ -15,7 +15,8 @@ SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west
 
 help:
 	@echo "make help          this list"
-	@echo "make venv          build the dev virtualenv ($(VENV)) with Python 3.13 where available, else 3.11+"
+	@echo "make venv          build the dev virtualenv ($(VENV)) with Python 3.13 where available, else 3.11+,"
+	@echo "                   and the propsync command in it ($(VENV)/bin/propsync)"
 	@echo "make run           start the local stack: API on 127.0.0.1:3000, moto on 127.0.0.1:4566"
 	@echo "                   (PROPSYNC_API_PORT, PROPSYNC_AWS_PORT move them)"
 	@echo "make test          lint, sam-check and the whole test suite"
@@ -30,11 +31,14 @@ help:
 	@echo "make mutate        mutation testing of the core with mutmut, about 10 min (docs/RELIABILITY.md)"
 	@echo "make clean         remove the virtualenvs, node_modules, caches, build output and .local"
 
+# The last step installs this checkout editable (pyproject.toml): the `propsync`
+# command, $(VENV)/bin/propsync, runs the sources in layers/propsync as they are.
 $(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-python.sh
 	@python=$$(scripts/find-python.sh) && echo "building $(VENV) with $$python" && \
 	  "$$python" -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -65,10 +65,20 @@ def table_name() -> str:
     return f"propsync-test-{uuid.uuid4().hex[:10]}"
 
 
+@pytest.fixture(scope="session")
+def _no_local_stack_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("no-local-stack"))
+
+
 @pytest.fixture(autouse=True)
-def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch, _no_local_stack_dir: str) -> None:
     for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(variable, raising=False)
+    # the propsync command finds no stack but the one a test gives it: neither
+    # the developer's deployed one nor a `make run` of this checkout (.local/)
+    monkeypatch.delenv("PROPSYNC_STACK", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("PROPSYNC_LOCAL_DIR", _no_local_stack_dir)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")

@@ -217,6 +217,20 @@ class _Front(BaseHTTPRequestHandler):
         )
 
 
+def persistence_note(aws_url: str, dynamodb_url: str) -> str:
+    """What survives a restart: the moto server keeps everything in its
+    process's memory; only another DynamoDB engine may keep the table."""
+    if dynamodb_url == aws_url:
+        return (
+            "data is kept in memory only: stopping make run loses it (projects, keys, "
+            "customers, imports); the demo project and key are created again at start"
+        )
+    return (
+        f"the table is in {dynamodb_url} and keeps what that engine keeps; the import "
+        "bucket and queue are in memory only: stopping make run loses their files and reports"
+    )
+
+
 def _stop(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the stack as Ctrl-C does
 
@@ -249,6 +263,7 @@ def serve(
         "table_name": names["PropsyncTable"],
         "import_bucket": names["ImportBucket"],
         "chunk_queue_url": names["ChunkQueue"],
+        "region": os.environ["AWS_DEFAULT_REGION"],
         "sample_customer_id": SAMPLE_CUSTOMER_ID,
     }
     CREDENTIALS_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +275,8 @@ def serve(
     print(
         "propsync local stack is up (Ctrl-C stops it)\n"
         + "\n".join(f"  {k}: {v}" for k, v in credentials.items())
-        + f"\n  written to {CREDENTIALS_PATH}",
+        + f"\n  written to {CREDENTIALS_PATH}; the propsync command finds the stack there"
+        + f"\n{persistence_note(aws_url, dynamodb_url)}",
         flush=True,
     )
     try:

@@ -1,10 +1,10 @@
-"""python -m propsync.admin against moto (the same code runs against AWS)."""
+"""The propsync command against moto (the same code runs against AWS)."""
 
 import json
 
 import pytest
 
-from propsync import admin
+from propsync import cli
 from propsync_local.cfn_template import REPO_ROOT, load_template
 from tests.support.api import basic
 
@@ -12,7 +12,8 @@ NEW_PROJECT = "33333333-3333-3333-3333-333333333333"
 
 
 def run(capsys, *argv):
-    code = admin.main(list(argv))
+    capsys.readouterr()  # not what came before: the handlers' logs go to stdout
+    code = cli.main(list(argv))
     captured = capsys.readouterr()
     lines = [json.loads(line) for line in captured.out.splitlines() if line.strip()]
     return code, lines, captured.err
@@ -68,7 +69,7 @@ def test_errors_are_reported_with_exit_code_1(api, capsys):
 
 def test_unknown_permissions_are_refused(api, capsys):
     with pytest.raises(SystemExit):
-        admin.main(["create-key", "--project", api.project, "--permission", "everything"])
+        cli.main(["create-key", "--project", api.project, "--permission", "everything"])
 
 
 def test_revoking_says_how_long_the_key_may_still_work(api, capsys):
@@ -76,7 +77,7 @@ def test_revoking_says_how_long_the_key_may_still_work(api, capsys):
     a revoked key is not refused 'at once': the CLI and the README say how long."""
     seconds = TEMPLATE_CACHE_SECONDS
     with pytest.raises(SystemExit):
-        admin.main(["--help"])
+        cli.main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "at once" not in help_text
     assert f"within {seconds} s" in help_text
@@ -185,7 +186,7 @@ def test_set_id_type_refusals_are_one_line(api, capsys, argv, code, message):
 def test_set_id_type_needs_exactly_one_kind(api, capsys):
     for kinds in ([], ["--hard", "--soft"]):
         with pytest.raises(SystemExit):
-            admin.main(["set-id-type", "--project", api.project, "--id-type", "x", *kinds])
+            cli.main(["set-id-type", "--project", api.project, "--id-type", "x", *kinds])
 
 
 def test_list_id_types_of_an_unknown_project(api, capsys):
@@ -198,7 +199,7 @@ def test_list_id_types_of_an_unknown_project(api, capsys):
 
 def test_set_id_type_help_says_how_long_until_tracking_accepts_it(capsys):
     with pytest.raises(SystemExit):
-        admin.main(["--help"])
+        cli.main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "set-id-type" in help_text
     assert "tracking accepts it within 60 s" in help_text

@@ -258,6 +258,28 @@ def test_credentials_are_written_for_other_tools(stack):
     assert "import_bucket" in credentials
 
 
+def test_make_run_says_its_data_does_not_survive_a_restart(stack):
+    output = stack["log"].read_text()
+    assert "data is kept in memory only: stopping make run loses it" in output
+    assert "the propsync command finds the stack there" in output
+
+
+def test_the_propsync_command_finds_the_running_stack(stack):
+    done = admin(stack, "config")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    credentials = json.loads((stack["dir"] / "credentials.json").read_text())
+    assert shown["source"] == f"the local stack ({stack['dir'] / 'credentials.json'})"
+    assert (shown["table"], shown["import_bucket"], shown["region"]) == (
+        credentials["table_name"],
+        credentials["import_bucket"],
+        credentials["region"],
+    )
+    done = admin(stack, "list-keys", "--project", credentials["project_token"])
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["api_key_id"] for line in done.stdout.splitlines()] == ["demo-key"]
+
+
 def test_private_routes_need_the_key_over_http(stack):
     request = urllib.request.Request(f"{stack['api']}/api/customers/01JDQ6Z0Q9X6V1N0K3W9M5T2RB")
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -286,26 +308,32 @@ def test_another_dynamodb_endpoint_is_used_and_its_table_created(tmp_path):
         )
     credentials = json.loads((tmp_path / "credentials.json").read_text())
     assert credentials["dynamodb_endpoint_url"] == engine
+    output = (tmp_path / "make-run.log").read_text()
+    assert f"the table is in {engine} and keeps what that engine keeps" in output
+    assert "in memory only: stopping make run loses their files and reports" in output
 
 
-def admin_import(stack_credentials: dict, *args: str) -> subprocess.CompletedProcess:
-    return admin(stack_credentials, "import", *args)
+def admin_import(stack: dict, *args: str) -> subprocess.CompletedProcess:
+    return admin(stack, "import", *args)
 
 
-def admin(stack_credentials: dict, *args: str) -> subprocess.CompletedProcess:
+def admin(stack: dict, *args: str) -> subprocess.CompletedProcess:
+    """The propsync command as a developer runs it beside `make run`: nothing
+    set but where the stack's credentials.json is (PROPSYNC_LOCAL_DIR, since
+    these stacks write theirs to a temporary folder)."""
     env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT / "layers" / "propsync"),
-        "PROPSYNC_TABLE_NAME": stack_credentials["table_name"],
-        "PROPSYNC_IMPORT_BUCKET": stack_credentials["import_bucket"],
-        "AWS_ENDPOINT_URL": stack_credentials["aws_endpoint_url"],
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": "eu-west-1",
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PROPSYNC_", "AWS_"))
     }
-    env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    env |= {
+        "PYTHONPATH": str(REPO_ROOT / "layers" / "propsync"),
+        "PROPSYNC_LOCAL_DIR": str(stack["dir"]),
+    }
+    # -m rather than .venv/bin/propsync: the shared virtualenv's script may
+    # run another checkout's sources; this runs this one's, as pytest does
     return subprocess.run(
-        [str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "propsync.admin", *args],
+        [str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "propsync.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -340,17 +368,14 @@ def http_answer(method: str, url: str, body: dict, authorization: str | None = N
 
 def test_the_merging_flows_over_http(stack):
     """The flows of docs/API.md "Merging" against `make run`, in a project of
-    their own with a second hard id type set by the admin CLI."""
-    credentials = json.loads((stack["dir"] / "credentials.json").read_text())
-    created = admin(credentials, "create-project", "--name", "merging")
+    their own with a second hard id type set by the propsync command."""
+    created = admin(stack, "create-project", "--name", "merging")
     assert created.returncode == 0, created.stderr
     token = json.loads(created.stdout)["project_token"]
     for args in (("set-id-type", "--project", token, "--id-type", "crm_id", "--hard"),):
-        done = admin(credentials, *args)
+        done = admin(stack, *args)
         assert done.returncode == 0, done.stderr
-    key = admin(
-        credentials, "create-key", "--project", token, "--permission", "customer_properties:get"
-    )
+    key = admin(stack, "create-key", "--project", token, "--permission", "customer_properties:get")
     assert key.returncode == 0, key.stderr
     secrets = json.loads(key.stdout)
     basic = (
@@ -449,7 +474,7 @@ def test_the_product_documents_example_end_to_end(stack, tmp_path):
     data.write_text("id,email,tier,born\nsnapshot-1,stale@example.com,gold,1990-05-17\n")
 
     done = admin_import(
-        credentials, "--project", token, "--name", "crm", "--mapping", str(mapping), str(data)
+        stack, "--project", token, "--name", "crm", "--mapping", str(mapping), str(data)
     )
 
     assert done.returncode == 0, done.stderr
@@ -485,13 +510,15 @@ def test_a_file_put_into_the_bucket_is_imported_and_reported(stack, tmp_path):
     data.write_text("id,n\n" + "".join(f"row-{i},{i}\n" for i in range(50)) + "bad,x\n")
 
     done = admin_import(
-        credentials, "--project", token, "--name", "nums", "--mapping", str(mapping), str(data)
+        stack, "--project", token, "--name", "nums", "--mapping", str(mapping), str(data)
     )
 
     assert done.returncode == 2, done.stderr  # partially succeeded
     summary = json.loads(done.stdout)
     assert (summary["rows_read"], summary["rows_written"], summary["rows_rejected"]) == (51, 50, 1)
-    assert summary["first_errors"] == [{"line": 52, "reason": "'x' is not a number (column 'n')"}]
+    assert summary["errors"] == [{"line": 52, "reason": "'x' is not a number (column 'n')"}]
+    assert summary["errors_shown"] == 1
+    assert summary["report"].endswith(f"/reports/{token}/nums/numbers.csv.json")
     assert "100.0%" in done.stderr  # the progress bar reached the end
 
 

@@ -254,7 +254,7 @@ def test_a_mapping_that_cannot_be_read_and_a_header_that_cannot_be_read_are_repo
 UNKNOWN_ID_TYPE = (
     "ids[0].to_id: id type 'registred' is not known to this project; known id types: "
     "cookie (soft), registered (hard); an administrator adds id types with "
-    "`python -m propsync.admin set-id-type`"
+    "`propsync set-id-type`"
 )
 
 

@@ -51,7 +51,7 @@ def test_a_typo_of_an_id_type_is_refused_naming_it_and_every_known_id_type():
     assert str(raised.value) == (
         "id type 'registred' is not known to this project; known id types: cookie (soft), "
         "registered (hard); an administrator adds id types with "
-        "`python -m propsync.admin set-id-type`"
+        "`propsync set-id-type`"
     )
     # answered by the API as every other bad customer_ids (400)
     assert isinstance(raised.value, InvalidCustomerIdsError)

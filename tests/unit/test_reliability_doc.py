@@ -142,3 +142,12 @@ def test_mutation_scope_and_bar():
     for module in mutate.SCOPE:
         assert f"| `{module}` |" in DOC
     assert f"the run fails under {mutate.MIN_KILL_RATE:.0%}" in DOC
+
+
+def test_cli_figures():
+    from tests.api import test_cli  # noqa: PLC0415
+
+    assert (
+        f"| {test_cli.TOKEN_EXAMPLES} tokens per command, {test_cli.HEADER_EXAMPLES} headers |"
+    ) in DOC
+    assert f"of each of its {len(test_cli.PROJECT_COMMANDS)} commands" in DOC

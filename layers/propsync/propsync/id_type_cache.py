@@ -3,7 +3,7 @@
 Every command that names ids needs its project's id types; reading the project
 item for each would add a read to every tracking request. Id types are only
 ever added (propsync.id_types), so a cached set can only lack the newest ones:
-an id type added with ``python -m propsync.admin set-id-type`` is accepted by
+an id type added with ``propsync set-id-type`` is accepted by
 every container within ID_TYPES_CACHE_SECONDS, and refused as unknown until
 then by a container that read the project's id types before it was added.
 (Imports read them afresh for every execution: they know a new id type at once.)

@@ -7,7 +7,7 @@ the project does not know are refused, so a typo such as ``registred`` cannot
 quietly create customers apart from the ones ``registered`` names.
 
 A project starts with :data:`DEFAULT_ID_TYPES`; an administrator adds more
-(``python -m propsync.admin set-id-type``). An id type is only ever added:
+(``propsync set-id-type``). An id type is only ever added:
 its kind cannot change and it cannot be removed, because customers already
 hold ids of it (docs/DECISIONS.md: "Id types are set per project ...").
 The project item stores them as :meth:`IdTypes.to_item` (store.access).
@@ -31,7 +31,7 @@ from propsync.limits import MAX_ID_TYPE_CHARS
 HARD = "hard"
 SOFT = "soft"
 KINDS = (HARD, SOFT)
-SET_ID_TYPE_COMMAND = "python -m propsync.admin set-id-type"
+SET_ID_TYPE_COMMAND = "propsync set-id-type"
 
 _ID_TYPE = re.compile(r"[A-Za-z0-9_.\-]+")
 # An error names at most this many id types (a request may send thousands of
