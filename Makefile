@@ -33,7 +33,7 @@ help:
 
 # The last step installs this checkout editable (pyproject.toml): the `propsync`
 # command, $(VENV)/bin/propsync, runs the sources in layers/propsync as they are.
-$(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-python.sh
+$(STAMP): requirements-dev.txt layers/propsync/requirements.txt scripts/find-python.sh pyproject.toml
 	@python=$$(scripts/find-python.sh) && echo "building $(VENV) with $$python" && \
 	  "$$python" -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -10,15 +10,20 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from propsync_local.apigw import HttpResponse
 from propsync_local.cfn_template import REPO_ROOT
 from propsync_local.processes import ServerError, listening_socket, serving_on
+from tests.support.openapi_check import check_answer
 from tests.support.servers import dynamodb_client_for, free_port, single_threaded_moto_server
 
 
@@ -350,7 +355,7 @@ def http_json(method: str, url: str, body: dict | None = None, auth: bool = Fals
     if auth:
         request.add_header("Authorization", "Basic ZGVtby1rZXk6ZGVtby1zZWNyZXQtY2hhbmdlLW1l")
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+        return documented(method, url, response.status, response.read())
 
 
 def http_answer(method: str, url: str, body: dict, authorization: str | None = None):
@@ -361,9 +366,18 @@ def http_answer(method: str, url: str, body: dict, authorization: str | None = N
         request.add_header("Authorization", authorization)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+            return response.status, documented(method, url, response.status, response.read())
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        return error.code, documented(method, url, error.code, error.read())
+
+
+def documented(method: str, url: str, status: int, body: bytes) -> Any:
+    """The answer's JSON, once it is checked against docs/openapi.json: over
+    real HTTP too, every answer is one the document describes."""
+    text = body.decode("utf-8")
+    path = urllib.parse.urlsplit(url).path
+    check_answer(method, path, HttpResponse(status, {"Content-Type": "application/json"}, text))
+    return json.loads(text)
 
 
 def test_the_merging_flows_over_http(stack):
