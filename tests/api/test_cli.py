@@ -508,7 +508,7 @@ def test_without_mapping_the_one_in_the_bucket_is_checked(bucket, imports, capsy
     code, _, err = run(capsys, *argv)
     assert code == 1
     assert err.startswith(f"s3://{bucket}/imports/{PROJECT}/crm/mapping.json does not fit")
-    assert "from_column 'uid'" in err
+    assert "ids[0].from_column: 'uid' is neither a column of the file" in err
     assert imports.keys() == [f"imports/{PROJECT}/crm/mapping.json"]
 
     imports.put_mapping("crm", MAPPING)
@@ -677,3 +677,32 @@ def test_no_traceback_reaches_the_user_of_the_command(tmp_path, argv, environmen
     assert done.returncode == 1
     assert one_line(done.stderr).startswith(expected) or expected in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["create-project", "--name", ""], "argument --name: must not be empty"),
+        (["create-project", "--name", "  "], "argument --name: must not be empty"),
+        (["list-keys", "--project", PROJECT, "--stack", ""], "argument --stack: must not be empty"),
+        (
+            ["import", "--project", PROJECT, "--name", "crm", "--timeout", "-1", "a.csv"],
+            "argument --timeout: '-1' is not a positive number of seconds",
+        ),
+        (
+            ["import", "--project", PROJECT, "--name", "crm", "--timeout", "nan", "a.csv"],
+            "argument --timeout: 'nan' is not a positive number of seconds",
+        ),
+        (
+            ["import", "--project", PROJECT, "--name", "crm", "--timeout", "soon", "a.csv"],
+            "argument --timeout: 'soon' is not a number of seconds",
+        ),
+    ],
+)
+def test_option_values_that_cannot_mean_anything_are_refused_before_anything_is_done(
+    argv, complaint, capsys
+):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.rstrip().splitlines()[-1].endswith(complaint)

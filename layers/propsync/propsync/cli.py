@@ -206,6 +206,24 @@ EXAMPLES = {
 }
 
 
+def _text(value: str) -> str:
+    """An option's value that must say something (a name, a stack)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value
+
+
+def _seconds(value: str) -> float:
+    """A positive number of seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds > 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
+    return seconds
+
+
 def _examples(command: str) -> str:
     return f"examples:\n{EXAMPLES[command]}"
 
@@ -218,6 +236,7 @@ def _where_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     where.add_argument(
         "--stack",
         metavar="NAME",
+        type=_text,
         default=None if defaults else argparse.SUPPRESS,
         help=f"a deployed CloudFormation stack (default: ${STACK_ENV})",
     )
@@ -260,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         "A new project knows the id types registered (hard: one value per customer) "
         "and cookie (soft: many).",
     )
-    project.add_argument("--name", required=True)
+    project.add_argument("--name", required=True, type=_text, help="the project's name, for people")
     project.add_argument("--token", help="a UUID to use as the token (default: a new one)")
 
     seconds = f"{ID_TYPES_CACHE_SECONDS:.0f}"
@@ -325,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     upload.add_argument("--bucket", metavar="NAME", help="import bucket (default: the stack's)")
     upload.add_argument(
-        "--timeout", type=float, default=3600.0, metavar="SECONDS", help="how long to follow it"
+        "--timeout", type=_seconds, default=3600.0, metavar="SECONDS", help="how long to follow it"
     )
     upload.add_argument("--no-follow", action="store_true", help="upload only")
 
