@@ -243,7 +243,27 @@ def handle(
     body: bytes | str | None = None,
 ) -> HttpResponse:
     """One request through API Gateway's steps: route, authorizer for private
-    routes (including its gateway responses), then the function's handler."""
+    routes (including its gateway responses), then the function's handler.
+    Every answer names its request id in ``x-amzn-RequestId``, as API Gateway
+    does: the id the functions' log lines carry as their correlation_id."""
+    response = _handle(method, path, query=query, headers=headers, body=body)
+    request_id = response.headers.pop(_REQUEST_ID_KEY, None) or str(uuid.uuid4())
+    return HttpResponse(
+        response.status, {**response.headers, "x-amzn-RequestId": request_id}, response.body
+    )
+
+
+_REQUEST_ID_KEY = "x-propsync-request-id"  # carried from _handle to handle only
+
+
+def _handle(
+    method: str,
+    path: str,
+    *,
+    query: Mapping[str, str] | None,
+    headers: Mapping[str, str] | None,
+    body: bytes | str | None,
+) -> HttpResponse:
     found = find_route(method, path)
     if found is None:
         return _gateway_response(404, "Not found")
@@ -274,4 +294,8 @@ def handle(
     response_body = result.get("body") or ""
     if result.get("isBase64Encoded"):
         response_body = base64.b64decode(response_body).decode("utf-8")
-    return HttpResponse(int(result["statusCode"]), dict(result.get("headers") or {}), response_body)
+    answer_headers = {
+        **dict(result.get("headers") or {}),
+        _REQUEST_ID_KEY: event["requestContext"]["requestId"],
+    }
+    return HttpResponse(int(result["statusCode"]), answer_headers, response_body)

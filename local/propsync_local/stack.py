@@ -197,6 +197,7 @@ class _Front(BaseHTTPRequestHandler):
                 body=body,
             )
             status, headers, payload = response.status, response.headers, response.body
+            self._request_id = response.headers.get("x-amzn-RequestId", "")
         except Exception as error:  # a crash of a handler is a 502 at API Gateway
             status, headers = 502, {"Content-Type": "application/json"}
             payload = json.dumps({"message": "Internal server error", "detail": repr(error)})
@@ -211,9 +212,13 @@ class _Front(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
+    _request_id = ""
+
     def log_message(self, format: str, *args: Any) -> None:
+        # the request id is the correlation_id of the functions' log lines
         sys.stderr.write(
-            f"[api] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n"
+            f"[api] {self.command} {self.path} -> {args[1] if len(args) > 1 else ''} "
+            f"{self._request_id}\n"
         )
 
 

@@ -100,3 +100,28 @@ def test_the_error_lines_of_a_request_carry_its_request_id(
     if function != "AuthorizerFunction":  # the handlers log what they answer 5xx for
         assert any(line["level"] == "ERROR" for line in lines), lines
     assert [line.get("correlation_id") for line in lines] == [request_id] * len(lines)
+
+
+def test_an_answer_names_the_request_id_its_log_lines_carry(demo, logged):
+    """As API Gateway's x-amzn-RequestId does: a client's answer leads to the
+    log lines of its request (authorizer and function)."""
+    api = demo
+    response = api.get_customer(
+        "nobody-here", query={"id_type": "registered"}, authorization=api.authorization
+    )
+    assert response.status == 404
+    request_id = response.headers["x-amzn-RequestId"]
+    lines = logged.read()
+    assert lines, "the authorizer logs the credential it accepted"
+    assert {line.get("correlation_id") for line in lines} == {request_id}
+
+
+def test_every_answer_names_a_request_id_even_api_gateways_own(api):
+    refused = api.request("GET", "/no/such/route")
+    assert refused.status == 404
+    unauthenticated = api.get_customer("x", authorization=None)
+    assert unauthenticated.status == 401
+    answers = [refused, unauthenticated, api.batch([{"name": "system/time"}])]
+    ids = [answer.headers["x-amzn-RequestId"] for answer in answers]
+    assert all(ids)
+    assert len(set(ids)) == 3
