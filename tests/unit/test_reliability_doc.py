@@ -85,6 +85,8 @@ def test_bad_input_case_count():
         + len(test_bad_input.SINGLE_ROUTE)
         + len(test_bad_input.PRIVATE_BODIES)
         + 1  # the edit over 400 KB
+        + len(test_bad_input.ONE_SENTENCE)
+        + 1  # the bad command_id named alone
     )
     assert f"| {cases} cases |" in DOC
 

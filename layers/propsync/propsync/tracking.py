@@ -29,18 +29,16 @@ from propsync.customer_updates import (
     with_owner,
 )
 from propsync.errors import InvalidInputError, PropsyncError
-from propsync.http_json import json_size
 from propsync.id_types import DEFAULT_ID_TYPES, IdTypes
-from propsync.limits import MAX_COMMAND_BYTES
 from propsync.models import (
     CUSTOMER_EVENTS,
     CustomersCommand,
     CustomersCommandData,
     SystemCookieCommand,
     SystemTimeCommand,
-    parse,
     parse_batch,
     parse_command,
+    parse_command_data,
 )
 from propsync.store.customers import CustomerStore
 
@@ -80,7 +78,6 @@ def run_batch(
         try:
             parsed = parse_command(command)
             if isinstance(parsed, CustomersCommand):
-                _check_command_size(command)
                 prepared[index] = _prepared(parsed.data, id_types)
             elif isinstance(parsed, SystemTimeCommand):
                 results[index] = {"success": True, "time": clock()}
@@ -155,20 +152,10 @@ def run_customers_command(
     409 for ids of customers that never merge, 503 when retrying it later can
     succeed: the store failing, or other writers winning every attempt)."""
     try:
-        _check_command_size(payload)
-        prepared = _prepared(parse(CustomersCommandData, payload), id_types)
+        prepared = _prepared(parse_command_data(payload), id_types)
     except PropsyncError as error:
         return error.status, _failure(str(error))
     return _run_customers(store, project, prepared, received_at, None, hard_id_types=id_types.hard)
-
-
-def _check_command_size(command: Any) -> None:
-    size = json_size(command)
-    if size > MAX_COMMAND_BYTES:
-        raise InvalidInputError(
-            f"command is {size} bytes; one update must be at most {MAX_COMMAND_BYTES} bytes "
-            "(800 KB)"
-        )
 
 
 def _prepared(data: CustomersCommandData, id_types: IdTypes) -> _Prepared:
