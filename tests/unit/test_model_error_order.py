@@ -4,7 +4,8 @@ service (and propsync before its bodies became pydantic models) answers:
 a command's own fields (name, command_id), then a customers command's size,
 then the shape of its data (every missing or non-object field, the one case
 where sentences are joined with "; "), then the rules of the ids (the first
-one broken). The reference below is that order written out; the models must
+one broken, the project's id types among them) and of the update timestamp's
+form. The reference below is that order written out; the models must
 agree with it on any input."""
 
 import json
@@ -13,7 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from propsync.errors import InvalidCustomerIdsError, PropsyncError, shown
+from propsync.errors import (
+    InvalidCustomerIdsError,
+    InvalidTimestampError,
+    PropsyncError,
+    shown,
+)
+from propsync.id_types import DEFAULT_ID_TYPES
 from propsync.identity import validate_customer_ids
 from propsync.limits import MAX_COMMAND_BYTES
 from propsync.models import (
@@ -24,12 +31,13 @@ from propsync.models import (
     parse_batch,
     parse_command,
 )
+from propsync.timestamps import seconds_of
 from propsync.tracking import run_batch, run_customers_command
 
 COMMAND_NOT_AN_OBJECT = 'a command must be an object: {"name": ..., "data": {...}}'
 
 
-def documented_data_error(data):
+def documented_data_error(data, id_types=None):
     """The first problem of a customers command's data (or of the single
     route's body), as docs/API.md orders them; None when its shape and ids
     are fine (the rest is checked with the project and the store)."""
@@ -45,13 +53,17 @@ def documented_data_error(data):
     if shape:
         return "; ".join(shape)
     try:
-        validate_customer_ids(data["customer_ids"])
-    except InvalidCustomerIdsError as error:
+        ids = validate_customer_ids(data["customer_ids"])
+        if id_types is not None:
+            id_types.check(ids)  # the project's, when the caller knows them
+        if data.get("update_timestamp") is not None:
+            seconds_of(data["update_timestamp"])  # its form; how far ahead, when written
+    except (InvalidCustomerIdsError, InvalidTimestampError) as error:
         return str(error)
     return None
 
 
-def documented_command_error(command):
+def documented_command_error(command, id_types=None):
     """The first problem of one command of a batch, as docs/API.md orders them."""
     if not isinstance(command, dict):
         return COMMAND_NOT_AN_OBJECT
@@ -67,7 +79,7 @@ def documented_command_error(command):
         return None
     if command.get("data") is None:
         return '"data" is required for a customers command'
-    return documented_data_error(command["data"])
+    return documented_data_error(command["data"], id_types)
 
 
 def _is_unicode(text):
@@ -97,35 +109,65 @@ scalars = (
     | texts
 )
 junk = scalars | st.lists(scalars, max_size=2) | st.dictionaries(texts, scalars, max_size=2)
-id_types = st.sampled_from(["registered", "cookie", "bad type", "\ud800", "", "x" * 65])
-id_values = junk | st.sampled_from(["jane", "a\u0007b", "\ud83d"])
-customer_ids = junk | st.dictionaries(id_types, id_values, max_size=3)
-data = junk | st.fixed_dictionaries(
-    {},
-    optional={
-        "customer_ids": customer_ids,
-        "properties": junk | st.dictionaries(texts, junk, max_size=2),
-        "update_timestamp": junk,
-        "extra": junk,
-    },
+
+
+def mostly(good, weight=4):
+    """``good`` about ``weight`` times in ``weight + 1``, else ``junk``, so
+    that the later checks are reached often."""
+    return st.sampled_from(range(weight + 1)).flatmap(lambda i: junk if i == weight else good)
+
+
+id_types = st.sampled_from(
+    ["registered", "cookie"] * 8 + ["phone", "bad type", "\ud800", "", "x" * 65]
 )
-commands = junk | st.fixed_dictionaries(
-    {"name": st.sampled_from([*KNOWN_COMMANDS, "nope", "\ud800"]) | junk},
-    optional={"command_id": junk, "data": data, "sdk": junk},
+id_values = mostly(st.sampled_from(["jane", "a\u0007b", "\ud83d", "x" * 1025]) | st.text())
+customer_ids = mostly(st.dictionaries(id_types, id_values, max_size=3))
+timestamps = mostly(
+    st.integers(-5, 2 * 10**9)
+    | st.decimals(-1, 2 * 10**9, allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["1570001049", "1e-200", "NaN", "soon", "-1", "", None])
+)
+data = mostly(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "customer_ids": customer_ids,
+            "properties": mostly(st.dictionaries(texts, junk, max_size=2)),
+            "update_timestamp": timestamps,
+            "extra": junk,
+        },
+    )
+)
+commands = mostly(
+    st.fixed_dictionaries(
+        {"name": mostly(st.sampled_from([*KNOWN_COMMANDS, "nope", "\ud800"]))},
+        optional={"command_id": mostly(st.none() | texts), "data": data, "sdk": junk},
+    )
 )
 
 
-@settings(max_examples=500)
-@given(commands)
-def test_a_command_is_refused_for_its_first_problem_in_the_documented_order(command):
-    assert refusal(parse_command, command) == documented_command_error(command)
+COMMANDS = settings(max_examples=500)
+BODIES = settings(max_examples=300)
+PROJECTS = pytest.mark.parametrize(
+    "id_types", [None, DEFAULT_ID_TYPES], ids=["any id types", "a project's"]
+)
 
 
-@settings(max_examples=300)
-@given(data)
-def test_a_body_of_the_single_route_is_refused_for_its_first_problem(body):
-    assert refusal(lambda value: parse(CustomersCommandData, value), body) == (
-        documented_data_error(body)
+@PROJECTS
+@COMMANDS
+@given(command=commands)
+def test_a_command_is_refused_for_its_first_problem_in_the_documented_order(id_types, command):
+    assert refusal(lambda value: parse_command(value, id_types), command) == (
+        documented_command_error(command, id_types)
+    )
+
+
+@PROJECTS
+@BODIES
+@given(body=data)
+def test_a_body_of_the_single_route_is_refused_for_its_first_problem(id_types, body):
+    assert refusal(lambda value: parse(CustomersCommandData, value, id_types), body) == (
+        documented_data_error(body, id_types)
     )
 
 
@@ -176,7 +218,7 @@ def single_refusal(data):
     return None if result["success"] else result["errors"]
 
 
-@settings(max_examples=300)
+@BODIES
 @given(data.filter(lambda d: isinstance(d, dict) and documented_data_error(d) is not None))
 def test_the_single_route_refuses_a_body_as_a_batch_refuses_the_same_data(body):
     assert single_refusal(body) == batch_refusal(body)

@@ -6,9 +6,11 @@ The original product's error sentences are part of the contract (clients and
 docs/API.md depend on them), so pydantic's own messages never reach a client:
 ``_sentence`` maps each of pydantic's errors to the product's sentence, the
 one place that does. Field rules shared with imports (id values, id type
-names) stay in their modules and run as validators here, so a body that
-passes its model has valid ids. Unknown fields are ignored: SDKs of the
-original product may send more than propsync reads.
+names, the project's id types, an update timestamp's form) stay in their
+modules and run as validators here, so a body that passes its model has
+valid ids and a valid timestamp, and validates against its request schema in
+the OpenAPI document. Unknown fields are ignored: SDKs of the original
+product may send more than propsync reads.
 """
 
 from __future__ import annotations
@@ -24,14 +26,17 @@ from pydantic import (
     SkipValidation,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
 )
 from pydantic_core import ErrorDetails
 
 from propsync.errors import BatchError, InvalidInputError, PropsyncError, shown
 from propsync.http_json import json_size
+from propsync.id_types import IdTypes
 from propsync.identity import validate_customer_ids
 from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES, MAX_ID_VALUE_BYTES
+from propsync.timestamps import seconds_of
 
 CUSTOMERS = "customers"
 CUSTOMER_EVENTS = "customers/events"
@@ -49,9 +54,21 @@ class RequestModel(BaseModel):
     not_an_object: ClassVar[str] = "expected a JSON object, got {json_type}"
 
 
+def _valid_ids(customer_ids: dict[str, Any], info: ValidationInfo) -> dict[str, str]:
+    """The shared id rules, then, when the caller passed its project's id
+    types (``context={"id_types": ...}``), that the project knows each one:
+    a misspelt id type must not create a customer apart. Both before the
+    update timestamp's rules, as the original service checks them."""
+    ids = validate_customer_ids(customer_ids)
+    id_types = (info.context or {}).get("id_types")
+    if id_types is not None:
+        id_types.check(ids)
+    return ids
+
+
 CustomerIds = Annotated[
     dict[str, Any],
-    AfterValidator(validate_customer_ids),
+    AfterValidator(_valid_ids),
     WithJsonSchema(
         {
             "type": "object",
@@ -73,8 +90,20 @@ PropertyValues = Annotated[
         examples=[{"first_name": "Marian", "loyalty": {"tier": "gold"}}],
     ),
 ]
+
+
+def _timestamp_form(value: Any) -> Any:
+    """Every rule of an update timestamp but how far ahead it may be, which
+    depends on when the request arrived (checked as the update is written,
+    propsync.timestamps.normalize_timestamp). The value is kept as sent."""
+    if value is not None:
+        seconds_of(value)
+    return value
+
+
 UpdateTimestamp = Annotated[
     Any,
+    AfterValidator(_timestamp_form),
     WithJsonSchema(
         {
             "description": "When the update happened, in UNIX seconds (a number, or a string "
@@ -189,11 +218,11 @@ class BatchRequest(RequestModel):
 ModelT = TypeVar("ModelT", bound=RequestModel)
 
 
-def parse(model: type[ModelT], payload: Any) -> ModelT:
+def parse(model: type[ModelT], payload: Any, id_types: IdTypes | None = None) -> ModelT:
     """``payload`` as ``model``, or the product's error for its first problem
-    (see _error)."""
+    (see _error); with ``id_types``, ids of other id types are refused too."""
     try:
-        return model.model_validate(payload)
+        return model.model_validate(payload, context={"id_types": id_types})
     except ValidationError as error:
         raise _error(error.errors(), model.not_an_object) from None
 
@@ -206,12 +235,12 @@ def parse_batch(payload: Any) -> list[Any]:
         raise BatchError(str(_error(error.errors(), BatchRequest.not_an_object))) from None
 
 
-def parse_command(command: Any) -> TrackingCommand:
+def parse_command(command: Any, id_types: IdTypes | None = None) -> TrackingCommand:
     """One command of a batch, or InvalidInputError (its result's error): the
     command's own fields are checked first, then a customers command's size
     (MAX_COMMAND_BYTES), then its data, as the original service does."""
     try:
-        parsed = _TRACKING_COMMAND.validate_python(command)
+        parsed = _TRACKING_COMMAND.validate_python(command, context={"id_types": id_types})
     except ValidationError as error:
         problems = error.errors()
         if min(map(_stage, problems)) > _OWN_FIELD:  # only its data is wrong
@@ -222,11 +251,11 @@ def parse_command(command: Any) -> TrackingCommand:
     return parsed
 
 
-def parse_command_data(payload: Any) -> CustomersCommandData:
+def parse_command_data(payload: Any, id_types: IdTypes | None = None) -> CustomersCommandData:
     """The body of the single-command route: checked as a batch's command
     is (its size, then its data), so both routes refuse it alike."""
     check_command_size(payload)
-    return parse(CustomersCommandData, payload)
+    return parse(CustomersCommandData, payload, id_types)
 
 
 def check_command_size(command: Any) -> None:
