@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from propsync.errors import InvalidCustomerIdsError, InvalidTimestampError, PropsyncError
+from propsync.id_types import check_id_type_name
+from propsync.identity import validate_customer_ids
 from propsync.models import (
     CustomerPatch,
     ExportOneRequest,
@@ -112,15 +114,21 @@ BODIES = {
 
 
 def rules_a_schema_cannot_state(error):
-    """The documented rules the schema leaves to the service: of ids, of a
-    command_id, of a command's size, and of an update timestamp's text and
-    its smallest positive value (its JSON types the schema states)."""
+    """The documented rules the schema leaves to the service: lone
+    surrogates (JSON Schema sees characters), an id value's length in bytes
+    (the schema bounds its characters), a command's size, and an update
+    timestamp's text and smallest positive value (its JSON types and sign the
+    schema states). An id type's characters and length, and control
+    characters in id values, the schema states."""
     text = str(error)
     return (
-        isinstance(error, InvalidCustomerIdsError)
+        (isinstance(error, InvalidCustomerIdsError) and text.endswith(_IDS_BEYOND_A_SCHEMA))
         or (isinstance(error, InvalidTimestampError) and "must be a number" not in text)
         or text.startswith(("command_id must be valid unicode", "command is "))
     )
+
+
+_IDS_BEYOND_A_SCHEMA = ("is not valid unicode", "at most 1024 are allowed")
 
 
 def refusal(parse_it, body):
@@ -151,3 +159,37 @@ def test_decimals_are_numbers_to_the_validator():
     validator = request_validator(*ROUTES["customers"][:2])
     body = {"customer_ids": {"registered": "a"}, "update_timestamp": Decimal("1.5")}
     assert list(validator.iter_errors(body)) == []
+
+
+def _accepts(schema, value):
+    return OAS31Validator(schema).is_valid(value)
+
+
+def _ids_schema():
+    return openapi_document()["components"]["schemas"]["CustomersCommandData"]["properties"][
+        "customer_ids"
+    ]
+
+
+@SCHEMAS
+@given(st.text(max_size=70) | st.sampled_from(["a" * 64, "a" * 65, "registered", "a.b-c_9"]))
+def test_the_schema_states_the_id_type_rule(id_type):
+    schema = _ids_schema()["propertyNames"]
+    try:
+        check_id_type_name(id_type)
+    except InvalidCustomerIdsError:
+        assert not _accepts(schema, id_type)
+    else:
+        assert _accepts(schema, id_type)
+
+
+@SCHEMAS
+@given(st.text(max_size=8) | st.sampled_from(["x" * 1024, "x" * 1025, "\x85", "\x9f", "\xa0"]))
+def test_the_schema_states_the_id_value_rules_it_can(value):
+    """All but a lone surrogate and a value of over 1,024 bytes in fewer characters."""
+    schema = _ids_schema()["additionalProperties"]
+    refused = refusal(lambda v: validate_customer_ids({"registered": v}), value)
+    if refused is None:
+        assert _accepts(schema, value)
+    elif not str(refused).endswith(_IDS_BEYOND_A_SCHEMA):
+        assert not _accepts(schema, value), refused

@@ -35,7 +35,12 @@ from propsync.errors import BatchError, InvalidInputError, PropsyncError, shown
 from propsync.http_json import json_size
 from propsync.id_types import IdTypes
 from propsync.identity import validate_customer_ids
-from propsync.limits import MAX_BATCH_COMMANDS, MAX_COMMAND_BYTES, MAX_ID_VALUE_BYTES
+from propsync.limits import (
+    MAX_BATCH_COMMANDS,
+    MAX_COMMAND_BYTES,
+    MAX_ID_TYPE_CHARS,
+    MAX_ID_VALUE_BYTES,
+)
 from propsync.timestamps import seconds_of
 
 CUSTOMERS = "customers"
@@ -52,6 +57,9 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
     # the sentence for a body (or command) that is not a JSON object at all
     not_an_object: ClassVar[str] = "expected a JSON object, got {json_type}"
+
+
+ID_TYPE_PATTERN = f"^[A-Za-z0-9_.\\-]{{1,{MAX_ID_TYPE_CHARS}}}$"
 
 
 def _valid_ids(customer_ids: dict[str, Any], info: ValidationInfo) -> dict[str, str]:
@@ -77,7 +85,16 @@ CustomerIds = Annotated[
             "id type must be one of the project's; values are non-empty text of at most "
             f"{MAX_ID_VALUE_BYTES} bytes without control characters.",
             "minProperties": 1,
-            "additionalProperties": {"type": "string", "minLength": 1},
+            # the rules of identity.validate_customer_ids a schema can state
+            # (tests/unit/test_request_schemas.py keeps them in step); a
+            # lone surrogate and a value's size in bytes it cannot
+            "propertyNames": {"pattern": ID_TYPE_PATTERN},
+            "additionalProperties": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_ID_VALUE_BYTES,
+                "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",  # no control character
+            },
             "examples": [{"registered": "jane@example.com"}],
         }
     ),

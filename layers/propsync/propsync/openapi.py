@@ -347,7 +347,8 @@ def document() -> dict[str, Any]:
             "description": "The tracking API (public: the project token in the path is the "
             "credential) and the customers API (an API key id and secret as HTTP Basic "
             'credentials). Errors are `{"success": false, "error": "..."}`; tracking '
-            "commands fail one by one, with `errors`. docs/API.md describes every rule.",
+            "commands fail one by one, with `errors`. [API.md](API.md), beside this document, "
+            "describes every rule and every error sentence.",
         },
         "servers": [
             {"url": "http://127.0.0.1:3000", "description": "`make run` on this machine"},
