@@ -59,7 +59,23 @@ class RequestModel(BaseModel):
     not_an_object: ClassVar[str] = "expected a JSON object, got {json_type}"
 
 
-ID_TYPE_PATTERN = f"^[A-Za-z0-9_.\\-]{{1,{MAX_ID_TYPE_CHARS}}}$"
+# The id rules a JSON schema can state (tests/unit/test_request_schemas.py
+# keeps them in step with id_types.check_id_type_name and
+# identity.validate_customer_ids; a lone surrogate and a value's size in bytes
+# they cannot). Patterns without anchors: Python's "$", which jsonschema and
+# other Python validators use, also matches before a final newline.
+ID_TYPE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_TYPE_CHARS,
+    "not": {"pattern": "[^A-Za-z0-9_.\\-]"},
+}
+ID_VALUE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_VALUE_BYTES,
+    "not": {"pattern": "[\\u0000-\\u001f\\u007f-\\u009f]"},  # no control character
+}
 
 
 def _valid_ids(customer_ids: dict[str, Any], info: ValidationInfo) -> dict[str, str]:
@@ -85,16 +101,8 @@ CustomerIds = Annotated[
             "id type must be one of the project's; values are non-empty text of at most "
             f"{MAX_ID_VALUE_BYTES} bytes without control characters.",
             "minProperties": 1,
-            # the rules of identity.validate_customer_ids a schema can state
-            # (tests/unit/test_request_schemas.py keeps them in step); a
-            # lone surrogate and a value's size in bytes it cannot
-            "propertyNames": {"pattern": ID_TYPE_PATTERN},
-            "additionalProperties": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": MAX_ID_VALUE_BYTES,
-                "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",  # no control character
-            },
+            "propertyNames": ID_TYPE_SCHEMA,
+            "additionalProperties": ID_VALUE_SCHEMA,
             "examples": [{"registered": "jane@example.com"}],
         }
     ),

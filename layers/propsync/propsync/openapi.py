@@ -21,7 +21,7 @@ from pydantic.json_schema import SkipJsonSchema, models_json_schema
 from propsync.import_mapping import MappingDocument
 from propsync.limits import MAX_BATCH_COMMANDS
 from propsync.models import (
-    ID_TYPE_PATTERN,
+    ID_TYPE_SCHEMA,
     BatchRequest,
     CustomerPatch,
     CustomersCommandData,
@@ -240,7 +240,7 @@ _ID_TYPE = {
     "in": "query",
     "required": False,
     "description": "Read `customer_id` as an id of this id type (e.g. registered).",
-    "schema": {"type": "string", "pattern": ID_TYPE_PATTERN},
+    "schema": ID_TYPE_SCHEMA,
 }
 _INCLUDE_TIMESTAMPS = {
     "name": "include_timestamps",
