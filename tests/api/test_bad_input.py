@@ -35,6 +35,7 @@ BATCH_BODIES = [
     (b"[]", 400, "must be a JSON object"),
     (b'"commands"', 400, "must be a JSON object"),
     (b"{}", 400, '"commands" is required'),
+    (b'{"commands": null}', 400, '"commands" is required'),
     (b'{"commands": {}}', 400, '"commands" must be a list'),
     (b'{"commands": "x"}', 400, '"commands" must be a list'),
     (b'{"commands": []}', 400, '"commands" is empty'),
@@ -138,6 +139,8 @@ BAD_COMMANDS = [
 
 # Bad commands whose envelope (name, command_id) is wrong: the command fails alone.
 BAD_ENVELOPES = [
+    (1.5, "a command must be an object"),  # a Decimal, which has attributes
+    ({"name": "customers", "command_id": 5}, "command_id must be a string"),
     ({"name": "\ud800", "data": {}}, "unknown command name '\\ud800'"),
     ({"name": ["\x85" * 100_000], "data": {}}, "unknown command name ["),
     ({"name": "system/time", "command_id": "\ud800"}, "command_id must be valid unicode"),
@@ -177,6 +180,42 @@ def test_the_single_customers_route_answers_400(api, snapshot, data):
     assert response.status == 400
     assert response.json()["success"] is False
     assert snapshot() == before
+
+
+# Two problems where docs/API.md gives one sentence: the first in its order
+# (the command's own fields, its size, the shape of its data, the id rules).
+ONE_SENTENCE = [
+    ({"customer_ids": {}, "properties": 1}, "properties must be an object, got a number"),
+    (
+        {"customer_ids": {"registered": 1}, "properties": []},
+        "properties must be an object, got a list",
+    ),
+    ({"properties": {"big": "x" * 819_200}}, None),  # too large: its size first
+]
+
+
+def size_sentence(command):
+    size = len(json.dumps(command, separators=(",", ":")))
+    return f"command is {size} bytes; one update must be at most 819200 bytes (800 KB)"
+
+
+@pytest.mark.parametrize(("data", "sentence"), ONE_SENTENCE)
+def test_both_routes_answer_the_first_problem_in_its_documented_sentence(api, data, sentence):
+    command = {"name": "customers", "command_id": "c", "data": data}
+    single = api.track_customer(data)
+    batch = api.batch([command])
+    assert single.status == 400
+    assert single.json() == {"success": False, "errors": [sentence or size_sentence(data)]}
+    assert batch.json()["results"] == [
+        {"success": False, "errors": [sentence or size_sentence(command)], "command_id": "c"}
+    ]
+
+
+def test_a_bad_command_id_is_named_alone(api):
+    response = api.batch([{"name": "customers", "command_id": 5, "data": {}}])
+    assert response.json()["results"] == [
+        {"success": False, "errors": ["command_id must be a string"]}
+    ]
 
 
 PRIVATE_BODIES = [

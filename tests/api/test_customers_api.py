@@ -47,7 +47,7 @@ def test_values_and_last_update_with_include_timestamps_1(
     }
 
 
-@pytest.mark.parametrize("value", ["2", "true", "yes", ""])
+@pytest.mark.parametrize("value", ["2", "true", "yes", "", "-1", "1.0", " 1", "01", "\u0661"])
 def test_other_include_timestamps_values_are_refused(api, customer, value):
     response = api.get_customer(customer, query={"include_timestamps": value})
     assert response.status == 400

@@ -86,3 +86,64 @@ def test_the_checker_accepts_a_documented_answer():
 def test_the_checker_refuses_an_undocumented_answer(status, body, complaint):
     with pytest.raises(AnswerNotDocumented, match=complaint.replace("(", r"\(")):
         check_answer("GET", f"/track/v2/projects/{TOKEN}/system/time", answer(status, body))
+
+
+def _answer_schemas():
+    """The component schemas the responses use, and those they use in turn."""
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    found, pending = set(), [document["paths"]]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            name = ref.rsplit("/", 1)[-1]
+            if ref and name not in found:
+                found.add(name)
+                pending.append(schemas[name])
+            pending.extend(v for k, v in node.items() if k not in ("requestBody", "parameters"))
+        elif isinstance(node, list):
+            pending.extend(node)
+    return {name: schemas[name] for name in sorted(found)}
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        (name, field)
+        for name, schema in _answer_schemas().items()
+        for field in schema.get("properties", {})
+        if field not in schema.get("required", [])
+    ],
+)
+def test_an_optional_field_of_an_answer_is_left_out_never_null(name, field):
+    """Handlers leave a field out when it does not apply (no command_id, no
+    merge): a client generated from the document must not expect null."""
+    schema = openapi_document()["components"]["schemas"][name]["properties"][field]
+    validator = OAS31Validator({**schema, "components": openapi_document()["components"]})
+    assert not validator.is_valid(None), f"{name}.{field} is documented as nullable"
+
+
+def _gateway_responses():
+    from propsync_local.cfn_template import load_template  # noqa: PLC0415
+
+    api = load_template()["Resources"]["PropsyncApi"]["Properties"]
+    return api["GatewayResponses"]
+
+
+SAMPLE_PATH = {"project_token": TOKEN, "customer_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+
+
+@pytest.mark.parametrize("kind", sorted(_gateway_responses()))
+@pytest.mark.parametrize("route", routes(), ids=lambda r: f"{r.method} {r.resource}")
+def test_every_answer_of_api_gateway_a_route_can_meet_is_documented(kind, route):
+    """The gateway's own answers (template.yaml's GatewayResponses): 429 and
+    413 on every route, 401 on the private ones (404 is for paths no route
+    serves). No local test can make API Gateway throttle, so its answer is
+    checked here."""
+    response = _gateway_responses()[kind]
+    if kind == "MISSING_AUTHENTICATION_TOKEN" or (kind == "UNAUTHORIZED" and not route.private):
+        return
+    path = route.resource.format(**SAMPLE_PATH)
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    check_answer(route.method, path, answer(response["StatusCode"], body))

@@ -85,8 +85,21 @@ def test_bad_input_case_count():
         + len(test_bad_input.SINGLE_ROUTE)
         + len(test_bad_input.PRIVATE_BODIES)
         + 1  # the edit over 400 KB
+        + len(test_bad_input.ONE_SENTENCE)
+        + 1  # the bad command_id named alone
     )
     assert f"| {cases} cases |" in DOC
+
+
+def test_request_model_figures():
+    from tests.unit import test_model_error_order as order  # noqa: PLC0415
+    from tests.unit import test_request_schemas as schemas  # noqa: PLC0415
+
+    assert (
+        f"| {order.COMMANDS.max_examples} commands, {order.BODIES.max_examples} bodies, "
+        f"{order.BODIES.max_examples} bodies on both routes |"
+    ) in DOC
+    assert f"| {schemas.SCHEMAS.max_examples} per route | 3,000 per route:" in DOC
 
 
 def test_import_file_figures():

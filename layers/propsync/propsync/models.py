@@ -4,11 +4,13 @@ propsync.openapi) is generated from.
 
 The original product's error sentences are part of the contract (clients and
 docs/API.md depend on them), so pydantic's own messages never reach a client:
-``_sentences`` maps each of pydantic's errors to the product's sentence, the
+``_sentence`` maps each of pydantic's errors to the product's sentence, the
 one place that does. Field rules shared with imports (id values, id type
-names) stay in their modules and run as validators here, so a body that
-passes its model has valid ids. Unknown fields are ignored: SDKs of the
-original product may send more than propsync reads.
+names, the project's id types, an update timestamp's form) stay in their
+modules and run as validators here, so a body that passes its model has
+valid ids and a valid timestamp, and validates against its request schema in
+the OpenAPI document. Unknown fields are ignored: SDKs of the original
+product may send more than propsync reads.
 """
 
 from __future__ import annotations
@@ -24,13 +26,22 @@ from pydantic import (
     SkipValidation,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
 )
 from pydantic_core import ErrorDetails
 
 from propsync.errors import BatchError, InvalidInputError, PropsyncError, shown
+from propsync.http_json import json_size
+from propsync.id_types import IdTypes
 from propsync.identity import validate_customer_ids
-from propsync.limits import MAX_BATCH_COMMANDS, MAX_ID_VALUE_BYTES
+from propsync.limits import (
+    MAX_BATCH_COMMANDS,
+    MAX_COMMAND_BYTES,
+    MAX_ID_TYPE_CHARS,
+    MAX_ID_VALUE_BYTES,
+)
+from propsync.timestamps import seconds_of
 
 CUSTOMERS = "customers"
 CUSTOMER_EVENTS = "customers/events"
@@ -48,9 +59,40 @@ class RequestModel(BaseModel):
     not_an_object: ClassVar[str] = "expected a JSON object, got {json_type}"
 
 
+# The id rules a JSON schema can state (tests/unit/test_request_schemas.py
+# keeps them in step with id_types.check_id_type_name and
+# identity.validate_customer_ids; a lone surrogate and a value's size in bytes
+# they cannot). Patterns without anchors: Python's "$", which jsonschema and
+# other Python validators use, also matches before a final newline.
+ID_TYPE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_TYPE_CHARS,
+    "not": {"pattern": "[^A-Za-z0-9_.\\-]"},
+}
+ID_VALUE_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_VALUE_BYTES,
+    "not": {"pattern": "[\\u0000-\\u001f\\u007f-\\u009f]"},  # no control character
+}
+
+
+def _valid_ids(customer_ids: dict[str, Any], info: ValidationInfo) -> dict[str, str]:
+    """The shared id rules, then, when the caller passed its project's id
+    types (``context={"id_types": ...}``), that the project knows each one:
+    a misspelt id type must not create a customer apart. Both before the
+    update timestamp's rules, as the original service checks them."""
+    ids = validate_customer_ids(customer_ids)
+    id_types = (info.context or {}).get("id_types")
+    if id_types is not None:
+        id_types.check(ids)
+    return ids
+
+
 CustomerIds = Annotated[
     dict[str, Any],
-    AfterValidator(validate_customer_ids),
+    AfterValidator(_valid_ids),
     WithJsonSchema(
         {
             "type": "object",
@@ -59,7 +101,8 @@ CustomerIds = Annotated[
             "id type must be one of the project's; values are non-empty text of at most "
             f"{MAX_ID_VALUE_BYTES} bytes without control characters.",
             "minProperties": 1,
-            "additionalProperties": {"type": "string", "minLength": 1},
+            "propertyNames": ID_TYPE_SCHEMA,
+            "additionalProperties": ID_VALUE_SCHEMA,
             "examples": [{"registered": "jane@example.com"}],
         }
     ),
@@ -72,8 +115,20 @@ PropertyValues = Annotated[
         examples=[{"first_name": "Marian", "loyalty": {"tier": "gold"}}],
     ),
 ]
+
+
+def _timestamp_form(value: Any) -> Any:
+    """Every rule of an update timestamp but how far ahead it may be, which
+    depends on when the request arrived (checked as the update is written,
+    propsync.timestamps.normalize_timestamp). The value is kept as sent."""
+    if value is not None:
+        seconds_of(value)
+    return value
+
+
 UpdateTimestamp = Annotated[
     Any,
+    AfterValidator(_timestamp_form),
     WithJsonSchema(
         {
             "description": "When the update happened, in UNIX seconds (a number, or a string "
@@ -188,14 +243,13 @@ class BatchRequest(RequestModel):
 ModelT = TypeVar("ModelT", bound=RequestModel)
 
 
-def parse(model: type[ModelT], payload: Any) -> ModelT:
-    """``payload`` as ``model``, or the product's error: the rule's own error
-    when one rule failed (its class decides the status), else an
-    InvalidInputError naming every problem."""
+def parse(model: type[ModelT], payload: Any, id_types: IdTypes | None = None) -> ModelT:
+    """``payload`` as ``model``, or the product's error for its first problem
+    (see _error); with ``id_types``, ids of other id types are refused too."""
     try:
-        return model.model_validate(payload)
+        return model.model_validate(payload, context={"id_types": id_types})
     except ValidationError as error:
-        raise _error(error, model.not_an_object) from None
+        raise _error(error.errors(), model.not_an_object) from None
 
 
 def parse_batch(payload: Any) -> list[Any]:
@@ -203,24 +257,70 @@ def parse_batch(payload: Any) -> list[Any]:
     try:
         return BatchRequest.model_validate(payload).commands
     except ValidationError as error:
-        raise BatchError(_sentences(error, BatchRequest.not_an_object)[0]) from None
+        raise BatchError(str(_error(error.errors(), BatchRequest.not_an_object))) from None
 
 
-def parse_command(command: Any) -> TrackingCommand:
-    """One command of a batch, or InvalidInputError (its result's error)."""
+def parse_command(command: Any, id_types: IdTypes | None = None) -> TrackingCommand:
+    """One command of a batch, or InvalidInputError (its result's error): the
+    command's own fields are checked first, then a customers command's size
+    (MAX_COMMAND_BYTES), then its data, as the original service does."""
     try:
-        return _TRACKING_COMMAND.validate_python(command)
+        parsed = _TRACKING_COMMAND.validate_python(command, context={"id_types": id_types})
     except ValidationError as error:
-        raise _error(error, 'a command must be an object: {"name": ..., "data": {...}}') from None
+        problems = error.errors()
+        if min(map(_stage, problems)) > _OWN_FIELD:  # only its data is wrong
+            check_command_size(command)
+        raise _error(problems, _COMMAND_NOT_AN_OBJECT) from None
+    if isinstance(parsed, CustomersCommand):
+        check_command_size(command)
+    return parsed
 
 
-def _error(error: ValidationError, not_an_object: str) -> PropsyncError:
-    problems = error.errors()
-    if len(problems) == 1:
-        rule_error = (problems[0].get("ctx") or {}).get("error")
-        if isinstance(rule_error, PropsyncError):
-            return rule_error  # one of propsync's own rules, with its own class
-    return InvalidInputError("; ".join(_sentences(error, not_an_object)))
+def parse_command_data(payload: Any, id_types: IdTypes | None = None) -> CustomersCommandData:
+    """The body of the single-command route: checked as a batch's command
+    is (its size, then its data), so both routes refuse it alike."""
+    check_command_size(payload)
+    return parse(CustomersCommandData, payload, id_types)
+
+
+def check_command_size(command: Any) -> None:
+    size = json_size(command)
+    if size > MAX_COMMAND_BYTES:
+        raise InvalidInputError(
+            f"command is {size} bytes; one update must be at most {MAX_COMMAND_BYTES} bytes "
+            "(800 KB)"
+        )
+
+
+# The order the original service checks a body in, which decides the one
+# problem an answer names: a command's own fields (name, command_id); the
+# shape of the body or data (missing fields, fields that must be objects);
+# the rules of the values (propsync's validators). Only shape problems are
+# named together, joined with "; " (docs/API.md): every other sentence is
+# answered alone, as the docs give it, with its own error class.
+_OWN_FIELD, _SHAPE, _RULE = range(3)
+_COMMAND_NOT_AN_OBJECT = 'a command must be an object: {"name": ..., "data": {...}}'
+_SHAPE_KINDS = ("missing", "model_type", "model_attributes_type", "dict_type", "list_type")
+
+
+def _stage(problem: ErrorDetails) -> int:
+    path = _path(problem)
+    if not path or problem["type"].startswith("union_tag") or path[:1] == ["command_id"]:
+        return _OWN_FIELD  # the body or command itself, its name or its command_id
+    return _SHAPE if problem["type"] in _SHAPE_KINDS else _RULE
+
+
+def _error(problems: list[ErrorDetails], not_an_object: str) -> PropsyncError:
+    """The product's error for the first problems (see _stage): a rule's own
+    error (its class decides the status), else an InvalidInputError."""
+    first = min(map(_stage, problems))
+    named = [problem for problem in problems if _stage(problem) == first]
+    if first != _SHAPE:
+        named = named[:1]
+    rule_error = (named[0].get("ctx") or {}).get("error")
+    if len(named) == 1 and isinstance(rule_error, PropsyncError):
+        return rule_error  # one of propsync's own rules, with its own class
+    return InvalidInputError("; ".join(_sentence(problem, not_an_object) for problem in named))
 
 
 # The product's sentences for pydantic's errors on a named field, where the
@@ -233,27 +333,30 @@ _FIELD_SENTENCES = {
     "are allowed in one batch",
     ("data", "missing"): '"data" is required for a customers command',
 }
+# fields the original service read as missing when they were null
+_NULL_IS_MISSING = ("commands", "data")
 _NOT_AN_OBJECT = ("model_type", "model_attributes_type", "dict_type")
 
 
-def _sentences(error: ValidationError, not_an_object: str) -> list[str]:
-    """Every problem of ``error`` in the original service's words, in the
-    order of the model's fields."""
-    return [_sentence(problem, not_an_object) for problem in error.errors()]
+def _path(problem: ErrorDetails) -> list[str]:
+    # the command's name is the tag of the union, not a field of the path
+    return [str(part) for part in problem["loc"] if part not in KNOWN_COMMANDS]
 
 
 def _sentence(problem: ErrorDetails, not_an_object: str) -> str:
+    """One of pydantic's errors in the original service's words."""
     kind, value, ctx = problem["type"], problem["input"], problem.get("ctx") or {}
-    # the command's name is the tag of the union, not a field of the path
-    path = [str(part) for part in problem["loc"] if part not in KNOWN_COMMANDS]
+    path = _path(problem)
     if kind == "value_error" and isinstance(ctx.get("error"), PropsyncError):
         return str(ctx["error"])
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        name = value.get("name") if isinstance(value, Mapping) else None
+        if not isinstance(value, Mapping):  # a number (a Decimal has attributes), ...
+            return not_an_object.replace("{json_type}", json_type(value))
+        name = value.get("name")
         return f"unknown command name {shown(name)}; known commands: {', '.join(KNOWN_COMMANDS)}"
     field = path[-1] if path else ""
-    if kind == "model_type" and field == "data" and value is None:
-        kind = "missing"  # "data": null is no data
+    if field in _NULL_IS_MISSING and kind in (*_NOT_AN_OBJECT, "list_type") and value is None:
+        kind = "missing"
     template = _FIELD_SENTENCES.get((field, kind))
     if template:
         return template.format(**ctx)

@@ -16,11 +16,12 @@ import sys
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import SkipJsonSchema, models_json_schema
 
 from propsync.import_mapping import MappingDocument
 from propsync.limits import MAX_BATCH_COMMANDS
 from propsync.models import (
+    ID_TYPE_SCHEMA,
     BatchRequest,
     CustomerPatch,
     CustomersCommandData,
@@ -37,6 +38,17 @@ class Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def left_out(description: str | None = None) -> Any:
+    """A field an answer leaves out when it does not apply; never null. Its
+    annotation is ``T | SkipJsonSchema[None]``: None stands for "left out",
+    and the document shows T alone, without a default."""
+    return Field(default=None, description=description, json_schema_extra=_no_default)
+
+
 PropertyNames = Annotated[list[str], Field(description="Property names, sorted.")]
 
 
@@ -45,10 +57,9 @@ class ErrorAnswer(Answer):
 
     success: Literal[False]
     error: str = Field(description="What was wrong and what is allowed.")
-    applied: PropertyNames | None = Field(
-        default=None,
-        description="Properties that were stored before the request failed part way "
-        "(a customer that would outgrow the 400 KB item limit).",
+    applied: PropertyNames | SkipJsonSchema[None] = left_out(
+        "Properties that were stored before the request failed part way (an edit that "
+        "would outgrow the 400 KB item limit, or that other writers kept winning)."
     )
 
 
@@ -58,9 +69,9 @@ class CommandFailure(Answer):
 
     success: Literal[False]
     errors: Annotated[list[str], Field(min_length=1)]
-    command_id: str | None = None
-    applied: PropertyNames | None = Field(
-        default=None, description="Properties stored before the command failed part way."
+    command_id: str | SkipJsonSchema[None] = left_out("The command's `command_id`.")
+    applied: PropertyNames | SkipJsonSchema[None] = left_out(
+        "Properties stored before the command failed part way."
     )
 
 
@@ -75,29 +86,27 @@ class CustomersResult(Answer):
         description="Properties not stored: the stored value is newer (or as new, and wins "
         "the tie-break)."
     )
-    merged: list[str] | None = Field(
-        default=None,
-        description="Internal ids of customers this command's ids merged into customer_id; "
-        "present only when it merged some.",
+    merged: list[str] | SkipJsonSchema[None] = left_out(
+        "Internal ids of customers this command's ids merged into `customer_id`; present "
+        "only when it merged some."
     )
-    moved_ids: dict[str, str] | None = Field(
-        default=None,
-        description="Soft ids this command moved to customer_id from other customers (id "
-        "type to value); present only when it moved some.",
+    moved_ids: dict[str, str] | SkipJsonSchema[None] = left_out(
+        "Soft ids this command moved to `customer_id` from other customers (id type to "
+        "value); present only when it moved some."
     )
-    command_id: str | None = None
+    command_id: str | SkipJsonSchema[None] = left_out("The command's `command_id`.")
 
 
 class SystemTimeResult(Answer):
     success: Literal[True]
     time: float = Field(description="The server's time in UNIX seconds.")
-    command_id: str | None = None
+    command_id: str | SkipJsonSchema[None] = left_out("The command's `command_id`.")
 
 
 class SystemCookieResult(Answer):
     success: Literal[True]
     cookie: str = Field(description="A new random cookie id (a UUID).")
-    command_id: str | None = None
+    command_id: str | SkipJsonSchema[None] = left_out("The command's `command_id`.")
 
 
 class BatchAnswer(Answer):
@@ -139,9 +148,8 @@ class EditAnswer(Answer):
         description="Properties not stored because the stored value is newer (a source with "
         "a clock ahead wrote it)."
     )
-    properties: dict[str, TimestampedValue] | None = Field(
-        default=None,
-        description="The customer as it now is; only for a key that may also read customers.",
+    properties: dict[str, TimestampedValue] | SkipJsonSchema[None] = left_out(
+        "The customer as it now is; only for a key that may also read customers."
     )
 
 
@@ -182,10 +190,11 @@ _STATUS_WORDS = {
     403: "The key may not do this, or its secret is wrong",
     404: "No such customer (in the key's project)",
     409: "The ids belong to customers that never merge",
-    413: "The body is larger than 6 MB",
+    413: "The body is larger than 6 MB (API Gateway refuses more than 10 MB on any route)",
     429: "Too many requests: retry with backoff",
     500: "The server failed; retry",
-    503: "Not completed (the store failing, or other writers winning every attempt); retry",
+    503: "Not completed, worth a retry: the store failing, other writers winning every "
+    "attempt, or a customer at the end of too many merges",
 }
 
 
@@ -207,8 +216,9 @@ def _responses(ok: type[BaseModel], errors: dict[int, dict[str, Any]]) -> dict[s
 Schema = dict[str, Any]
 _ERROR: Schema = _ref(ErrorAnswer)
 _EITHER_ERROR: Schema = {"oneOf": [_ref(ErrorAnswer), _ref(CommandFailure)]}
+# every route: API Gateway's 413 (over 10 MB, any method) and 429, and a 500
 _GATEWAY: dict[int, Schema] = {413: _ERROR, 429: _ERROR, 500: _ERROR}
-_PRIVATE: dict[int, Schema] = {401: _ERROR, 403: _ERROR, 429: _ERROR, 500: _ERROR}
+_PRIVATE: dict[int, Schema] = {401: _ERROR, 403: _ERROR, **_GATEWAY}
 
 _PROJECT_TOKEN = {
     "name": "project_token",
@@ -230,7 +240,7 @@ _ID_TYPE = {
     "in": "query",
     "required": False,
     "description": "Read `customer_id` as an id of this id type (e.g. registered).",
-    "schema": {"type": "string"},
+    "schema": ID_TYPE_SCHEMA,
 }
 _INCLUDE_TIMESTAMPS = {
     "name": "include_timestamps",
@@ -283,7 +293,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "The server's time, to estimate a device's clock skew",
                 "security": [],
                 "parameters": [_PROJECT_TOKEN],
-                "responses": _responses(SystemTimeAnswer, {400: _ERROR, 429: _ERROR, 500: _ERROR}),
+                "responses": _responses(SystemTimeAnswer, {400: _ERROR, **_GATEWAY}),
             }
         },
         "/api/customers/{customer_id}": {
@@ -293,7 +303,9 @@ def _paths() -> dict[str, Any]:
                 "summary": "A customer's properties (a customer merged away reads as the one "
                 "it was merged into)",
                 "parameters": [_CUSTOMER_ID, _INCLUDE_TIMESTAMPS, _ID_TYPE],
-                "responses": _responses(CustomerAnswer, {400: _ERROR, 404: _ERROR, **_PRIVATE}),
+                "responses": _responses(
+                    CustomerAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
+                ),
             },
             "patch": {
                 "operationId": "editCustomer",
@@ -302,7 +314,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_CUSTOMER_ID, _ID_TYPE],
                 "requestBody": _body(CustomerPatch),
                 "responses": _responses(
-                    EditAnswer, {400: _ERROR, 404: _ERROR, 413: _ERROR, 503: _ERROR, **_PRIVATE}
+                    EditAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
                 ),
             },
         },
@@ -314,7 +326,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_PROJECT_TOKEN],
                 "requestBody": _body(ExportOneRequest),
                 "responses": _responses(
-                    ExportOneAnswer, {400: _ERROR, 404: _ERROR, 413: _ERROR, **_PRIVATE}
+                    ExportOneAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
                 ),
             }
         },
@@ -336,7 +348,8 @@ def document() -> dict[str, Any]:
             "description": "The tracking API (public: the project token in the path is the "
             "credential) and the customers API (an API key id and secret as HTTP Basic "
             'credentials). Errors are `{"success": false, "error": "..."}`; tracking '
-            "commands fail one by one, with `errors`. docs/API.md describes every rule.",
+            "commands fail one by one, with `errors`. [API.md](API.md), beside this document, "
+            "describes every rule and every error sentence.",
         },
         "servers": [
             {"url": "http://127.0.0.1:3000", "description": "`make run` on this machine"},

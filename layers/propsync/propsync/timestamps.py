@@ -36,14 +36,27 @@ def max_future_skew() -> float:
 
 
 def normalize_timestamp(value: Any, *, now: float | None = None) -> float:
-    """Return ``value`` as float seconds, or raise InvalidTimestampError.
+    """Return ``value`` as float seconds, or raise InvalidTimestampError:
+    every rule of :func:`seconds_of`, and at most the allowed skew ahead of
+    ``now`` (with a hint when the value looks like milliseconds or
+    microseconds), numbers of any size among them."""
+    number = seconds_of(value)
+    now = time.time() if now is None else now
+    skew = max_future_skew()
+    if number > now + skew:
+        raise InvalidTimestampError(_future_message(value, number, now, skew))
+    return number
+
+
+def seconds_of(value: Any) -> float:
+    """``value`` as float seconds, checked by every rule that does not depend
+    on the time (the request models check these as they read a body).
 
     Accepted: int, float, Decimal, and strings holding a decimal number.
     Refused: booleans, other types, non-numeric strings, NaN, infinities,
-    negative values, positive values below 1E-130 (DynamoDB stores none), and
-    values more than the allowed skew in the future (with a hint when the
-    value looks like milliseconds or microseconds), numbers of any size among
-    them.
+    negative values and positive values below 1E-130 (DynamoDB stores none).
+    A finite number beyond a float's range is +-inf: "negative", or too far
+    ahead for :func:`normalize_timestamp`.
     """
     number = _as_number(value)
     if math.isnan(number):
@@ -59,10 +72,6 @@ def normalize_timestamp(value: Any, *, now: float | None = None) -> float:
             f"update_timestamp {shown(value)} is too small: DynamoDB stores no positive number "
             "below 1E-130; send UNIX time in seconds (0, or at least 1E-130)"
         )
-    now = time.time() if now is None else now
-    skew = max_future_skew()
-    if number > now + skew:
-        raise InvalidTimestampError(_future_message(value, number, now, skew))
     return number
 
 

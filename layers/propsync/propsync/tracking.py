@@ -17,7 +17,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from propsync.customer_updates import (
@@ -29,18 +28,16 @@ from propsync.customer_updates import (
     with_owner,
 )
 from propsync.errors import InvalidInputError, PropsyncError
-from propsync.http_json import json_size
 from propsync.id_types import DEFAULT_ID_TYPES, IdTypes
-from propsync.limits import MAX_COMMAND_BYTES
 from propsync.models import (
     CUSTOMER_EVENTS,
     CustomersCommand,
     CustomersCommandData,
     SystemCookieCommand,
     SystemTimeCommand,
-    parse,
     parse_batch,
     parse_command,
+    parse_command_data,
 )
 from propsync.store.customers import CustomerStore
 
@@ -56,14 +53,6 @@ def batch_commands(payload: Any) -> list[Any]:
     return parse_batch(payload)
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """A customers command that passed validation, waiting to be written."""
-
-    data: CustomersCommandData
-    ids: dict[str, str]
-
-
 def run_batch(
     store: CustomerStore,
     project: str,
@@ -75,13 +64,13 @@ def run_batch(
 ) -> list[Result]:
     """Results of ``commands``, ``results[i]`` answering ``commands[i]``."""
     results: list[Result | None] = [None] * len(commands)
-    prepared: dict[int, _Prepared] = {}
+    # customers commands that passed their model, waiting to be written
+    prepared: dict[int, CustomersCommandData] = {}
     for index, command in enumerate(commands):
         try:
-            parsed = parse_command(command)
+            parsed = parse_command(command, id_types)
             if isinstance(parsed, CustomersCommand):
-                _check_command_size(command)
-                prepared[index] = _prepared(parsed.data, id_types)
+                prepared[index] = parsed.data
             elif isinstance(parsed, SystemTimeCommand):
                 results[index] = {"success": True, "time": clock()}
             elif isinstance(parsed, SystemCookieCommand):
@@ -95,7 +84,7 @@ def run_batch(
             results[index] = _failure(str(error))
 
     if prepared:
-        known = lookup_owners(store, project, (p.ids for p in prepared.values()))
+        known = lookup_owners(store, project, (p.customer_ids for p in prepared.values()))
 
         def write(group: list[int]) -> list[tuple[int, Result]]:
             """One customer's commands, one after another in batch order."""
@@ -113,10 +102,10 @@ def run_batch(
                 )
                 written.append((index, result))
                 if result["success"]:
-                    owners = with_owner(owners, prepared[index].ids, result["customer_id"])
+                    owners = with_owner(owners, prepared[index].customer_ids, result["customer_id"])
             return written
 
-        id_sets = {index: command.ids for index, command in prepared.items()}
+        id_sets = {index: data.customer_ids for index, data in prepared.items()}
         for written in run_concurrently(same_customer_groups(id_sets, known), write):
             for index, result in written:
                 results[index] = result
@@ -155,32 +144,16 @@ def run_customers_command(
     409 for ids of customers that never merge, 503 when retrying it later can
     succeed: the store failing, or other writers winning every attempt)."""
     try:
-        _check_command_size(payload)
-        prepared = _prepared(parse(CustomersCommandData, payload), id_types)
+        data = parse_command_data(payload, id_types)
     except PropsyncError as error:
         return error.status, _failure(str(error))
-    return _run_customers(store, project, prepared, received_at, None, hard_id_types=id_types.hard)
-
-
-def _check_command_size(command: Any) -> None:
-    size = json_size(command)
-    if size > MAX_COMMAND_BYTES:
-        raise InvalidInputError(
-            f"command is {size} bytes; one update must be at most {MAX_COMMAND_BYTES} bytes "
-            "(800 KB)"
-        )
-
-
-def _prepared(data: CustomersCommandData, id_types: IdTypes) -> _Prepared:
-    """Its model checked the ids' shape; the project must know their types."""
-    id_types.check(data.customer_ids)  # a misspelt id type must not create a customer apart
-    return _Prepared(data=data, ids=data.customer_ids)
+    return _run_customers(store, project, data, received_at, None, hard_id_types=id_types.hard)
 
 
 def _run_customers(
     store: CustomerStore,
     project: str,
-    command: _Prepared,
+    data: CustomersCommandData,
     received_at: float,
     known_owners: Mapping[tuple[str, str], str | None] | None,
     *,
@@ -193,9 +166,9 @@ def _run_customers(
         result = update_customer(
             store,
             project,
-            command.ids,
-            command.data.properties,
-            update_timestamp=command.data.update_timestamp,
+            data.customer_ids,
+            data.properties,
+            update_timestamp=data.update_timestamp,
             received_at=received_at,
             known_owners=known_owners,
             hard_id_types=hard_id_types,

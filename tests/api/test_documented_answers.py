@@ -1,0 +1,168 @@
+"""Every answer a route can give, received through ApiClient, so that its
+status and body are checked against docs/openapi.json (tests/support/api.py
+validates every answer). These are the answers no other API test receives:
+the gateway's and the handlers' 413 on every route, 401 on every private
+route, 500 on every route, the 503s of reads, edits and the single-command
+route, and the partial answers (``applied``) of each route that writes."""
+
+import json
+
+import pytest
+
+from propsync import merging
+from propsync.store.access import AccessStore
+from propsync.store.customers import CustomerStore
+from propsync.store.dynamo import client_and_table_from_environment
+from propsync.tracking import RETRY_LATER
+from tests.support.api import reset_service_caches
+from tests.support.faults import FaultInjector
+
+IDS = {"registered": "documented"}
+SERVER_FAILED = {"success": False, "error": "internal server error; retry"}
+# over API Gateway's 10 MB payload limit, and over Lambda's 6 MB below it
+OVER_GATEWAY_LIMIT = "x" * (10 * 1024 * 1024 + 1)
+OVER_LAMBDA_LIMIT = json.dumps({"properties": {"p": "x" * (7 * 1024 * 1024)}})
+TOO_LARGE_FOR_ONE_CUSTOMER = {f"p{i}": "x" * 16000 for i in range(30)}  # 480 KB
+
+
+@pytest.fixture
+def customer(api):
+    return api.track(IDS, {"tier": "gold"}, 1570001049)["customer_id"]
+
+
+def routes(api, customer):
+    track = f"/track/v2/projects/{api.project}"
+    return {
+        "batch": ("POST", f"{track}/batch"),
+        "single": ("POST", f"{track}/customers"),
+        "time": ("GET", f"{track}/system/time"),
+        "get": ("GET", f"/api/customers/{customer}"),
+        "patch": ("PATCH", f"/api/customers/{customer}"),
+        "export": ("POST", f"/data/v2/projects/{api.project}/customers/export-one"),
+    }
+
+
+ROUTES = ["batch", "single", "time", "get", "patch", "export"]
+WITH_BODY = ["batch", "single", "patch", "export"]
+PRIVATE = ["get", "patch", "export"]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_body_over_api_gateways_limit_is_413_on_every_route(api, customer, route):
+    method, path = routes(api, customer)[route]
+    response = api.request(method, path, body=OVER_GATEWAY_LIMIT)
+    assert response.status == 413
+    assert response.json() == {"success": False, "error": "Request too large: at most 6 MB"}
+
+
+@pytest.mark.parametrize("route", WITH_BODY)
+def test_a_body_over_lambdas_limit_is_413_on_every_route_that_reads_one(api, customer, route):
+    method, path = routes(api, customer)[route]
+    response = api.request(method, path, body=OVER_LAMBDA_LIMIT)
+    assert response.status == 413
+    assert "at most 6291456 bytes (6 MB)" in response.json()["error"]
+
+
+@pytest.mark.parametrize("route", PRIVATE)
+def test_a_private_route_without_a_key_is_401(api, customer, route):
+    method, path = routes(api, customer)[route]
+    response = api.request(method, path, json_body={"customer_ids": IDS}, authorization=None)
+    assert response.status == 401
+    assert response.json() == {"success": False, "error": "Access key not provided"}
+
+
+def _fail(*_args, **_kwargs):
+    raise RuntimeError("the store failed")
+
+
+@pytest.mark.parametrize("route", ["single", "time"])
+def test_a_tracking_route_whose_project_cannot_be_read_is_500(api, customer, route, monkeypatch):
+    monkeypatch.setattr(AccessStore, "project_id_types", _fail)
+    reset_service_caches()  # the project is read again
+    method, path = routes(api, customer)[route]
+    response = api.request(method, path, json_body={"customer_ids": IDS}, authorization=None)
+    assert response.status == 500
+    assert response.json() == SERVER_FAILED
+
+
+@pytest.mark.parametrize("route", PRIVATE)
+def test_a_customers_route_whose_store_fails_is_500(api, customer, route, monkeypatch):
+    monkeypatch.setattr(CustomerStore, "read_customer", _fail)
+    method, path = routes(api, customer)[route]
+    body = {"customer_ids": IDS} if route == "export" else {"properties": {"tier": "silver"}}
+    response = api.request(method, path, json_body=body)
+    assert response.status == 500
+    assert response.json() == SERVER_FAILED
+
+
+def test_the_single_route_answers_a_write_that_failed_with_a_retry(api, monkeypatch):
+    monkeypatch.setattr(CustomerStore, "write_properties", _fail)
+    response = api.track_customer({"customer_ids": IDS, "properties": {"tier": "silver"}})
+    assert response.status == 503
+    assert response.json() == {"success": False, "errors": [RETRY_LATER]}
+
+
+def test_the_single_route_answers_a_customer_too_large_with_what_it_stored(api):
+    response = api.track_customer({"customer_ids": IDS, "properties": TOO_LARGE_FOR_ONE_CUSTOMER})
+    assert response.status == 400
+    body = response.json()
+    assert "400 KB item limit" in body["errors"][0]
+    assert set(body["applied"]) < set(TOO_LARGE_FOR_ONE_CUSTOMER)
+
+
+def test_a_batch_whose_every_command_fails_repeats_each_command_id(api):
+    response = api.batch(
+        [
+            {
+                "name": "customers",
+                "command_id": "big",
+                "data": {"customer_ids": IDS, "properties": TOO_LARGE_FOR_ONE_CUSTOMER},
+            },
+            {"name": "customers", "command_id": "bad", "data": {"customer_ids": {}}},
+            {"name": "customers/events", "command_id": "events"},
+            {"name": "nope", "command_id": "unknown"},
+            7,
+        ]
+    )
+    assert response.status == 200
+    results = response.json()["results"]
+    assert [r["success"] for r in results] == [False] * 5
+    assert [r.get("command_id") for r in results] == ["big", "bad", "events", "unknown", None]
+    assert "applied" in results[0]
+
+
+def test_an_edit_that_other_writers_keep_winning_is_503_with_what_it_stored(api, customer):
+    FaultInjector(
+        probability=1.0,
+        kinds=("condition-failed",),
+        should_fail=lambda op, params: op == "UpdateItem" and b"contended" in params["body"],
+    ).attach(client_and_table_from_environment()[0])
+    response = api.patch_customer(customer, {"properties": {"contended": 1}})
+    assert response.status == 503
+    body = response.json()
+    assert "retry the command" in body["error"]
+    assert body["applied"] == []
+
+
+@pytest.fixture
+def merged_away(api, customer, monkeypatch):
+    """A customer merged into ``customer``, read where the merges it is at the
+    end of are more than the limit (MAX_MERGE_HOPS, a guard against a damaged
+    table: 1 here, so that one merge passes it); ``cookie=away`` still
+    names it, as between a merge's mark and the move of its ids."""
+    anonymous = api.track({"cookie": "anonymous"}, {"seen": 1}, 1570001000)["customer_id"]
+    login = api.track({**IDS, "cookie": "anonymous"}, {}, 1570001050)
+    assert login["merged"] == [anonymous]
+    store = CustomerStore(*client_and_table_from_environment())
+    store.identities.claim(api.project, "cookie", "away", anonymous)
+    monkeypatch.setattr(merging, "MAX_MERGE_HOPS", 1)
+    return anonymous
+
+
+@pytest.mark.parametrize("route", PRIVATE)
+def test_a_read_past_too_many_merges_is_a_503_to_retry(api, merged_away, route):
+    method, path = routes(api, merged_away)[route]
+    body = {"customer_ids": {"cookie": "away"}} if route == "export" else {"properties": {}}
+    response = api.request(method, path, json_body=body)
+    assert response.status == 503
+    assert "is at the end of more than 1 merges; retry" in response.json()["error"]
