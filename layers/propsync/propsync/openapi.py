@@ -49,7 +49,7 @@ def left_out(description: str | None = None) -> Any:
     return Field(default=None, description=description, json_schema_extra=_no_default)
 
 
-PropertyNames = Annotated[list[str], Field(description="Property names, sorted.")]
+PropertyNames = Annotated[list[str], Field(description="Property names.")]
 
 
 class ErrorAnswer(Answer):
@@ -224,8 +224,12 @@ _PROJECT_TOKEN = {
     "name": "project_token",
     "in": "path",
     "required": True,
-    "description": "The project's token (a UUID). On the tracking routes it is the credential.",
+    "description": "The project's token (a UUID): on the tracking routes, the credential.",
     "schema": {"type": "string", "format": "uuid"},
+}
+_KEYS_PROJECT_TOKEN = {
+    **_PROJECT_TOKEN,
+    "description": "The project's token (a UUID): the API key's own project.",
 }
 _CUSTOMER_ID = {
     "name": "customer_id",
@@ -323,7 +327,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "exportOne",
                 "tags": ["customers"],
                 "summary": "A customer's ids and properties, found by its ids",
-                "parameters": [_PROJECT_TOKEN],
+                "parameters": [_KEYS_PROJECT_TOKEN],
                 "requestBody": _body(ExportOneRequest),
                 "responses": _responses(
                     ExportOneAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
