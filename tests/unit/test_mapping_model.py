@@ -84,7 +84,7 @@ def test_shape_domain_and_header_problems_come_in_one_round_each_with_its_path()
         "properties[3].to_property: property 'email' is mapped twice (also by properties[0])",
         "ids[0].to_id: id type 'emial' is not known to this project; known id types: "
         "cookie (soft), registered (hard); an administrator adds id types with "
-        "`python -m propsync.admin set-id-type`",
+        "`propsync set-id-type`",
         "timezone: unknown timezone 'Europe/Bratislav'; use an IANA name such as 'UTC' or "
         "'Europe/Bratislava'",
         "update_timestamp.from_column: 'updated' is neither a column of the file "
@@ -158,7 +158,7 @@ def test_a_key_that_is_no_identifier_is_quoted_in_its_path():
             {"ids": [{"from_column": "id", "to_id": "registred"}]},
             "ids[0].to_id: id type 'registred' is not known to this project; known id types: "
             "cookie (soft), registered (hard); an administrator adds id types with "
-            "`python -m propsync.admin set-id-type`",
+            "`propsync set-id-type`",
         ),
         (
             {"ids": [{"from_column": "id", "to_id": "reg istered"}]},
