@@ -39,6 +39,17 @@ _ID_TYPE = re.compile(r"[A-Za-z0-9_.\-]+")
 _LISTED = 20
 
 
+# check_id_type_name's rule as JSON schema, for the request and mapping
+# schemas. Not an anchored pattern: Python's validators match `$` before a
+# final newline, so "registered\n" would pass one.
+ID_TYPE_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ID_TYPE_CHARS,
+    "not": {"pattern": "[^A-Za-z0-9_.\\-]"},
+}
+
+
 def check_id_type_name(id_type: Any) -> str:
     """``id_type`` if it may name an id type, else InvalidCustomerIdsError.
 

@@ -39,9 +39,8 @@ from propsync.errors import (
     PropsyncError,
     shown,
 )
-from propsync.id_types import IdTypes
+from propsync.id_types import ID_TYPE_SCHEMA, IdTypes
 from propsync.identity import validate_customer_ids
-from propsync.limits import MAX_ID_TYPE_CHARS
 from propsync.properties import validate_property_name
 from propsync.timestamps import normalize_timestamp, unit_hint
 
@@ -109,7 +108,7 @@ class IdMapping(_Strict):
     to_id: str = Field(
         description="An id type the project knows (a new project knows `registered` and "
         "`cookie`; an administrator adds more). Each id type at most once in a mapping.",
-        json_schema_extra={"pattern": f"^[A-Za-z0-9_.\\-]{{1,{MAX_ID_TYPE_CHARS}}}$"},
+        json_schema_extra=ID_TYPE_SCHEMA,
     )
 
 

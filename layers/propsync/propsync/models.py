@@ -33,12 +33,11 @@ from pydantic_core import ErrorDetails
 
 from propsync.errors import BatchError, InvalidInputError, PropsyncError, shown
 from propsync.http_json import json_size
-from propsync.id_types import IdTypes
+from propsync.id_types import ID_TYPE_SCHEMA, IdTypes
 from propsync.identity import validate_customer_ids
 from propsync.limits import (
     MAX_BATCH_COMMANDS,
     MAX_COMMAND_BYTES,
-    MAX_ID_TYPE_CHARS,
     MAX_ID_VALUE_BYTES,
 )
 from propsync.timestamps import seconds_of
@@ -64,12 +63,6 @@ class RequestModel(BaseModel):
 # identity.validate_customer_ids; a lone surrogate and a value's size in bytes
 # they cannot). Patterns without anchors: Python's "$", which jsonschema and
 # other Python validators use, also matches before a final newline.
-ID_TYPE_SCHEMA = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": MAX_ID_TYPE_CHARS,
-    "not": {"pattern": "[^A-Za-z0-9_.\\-]"},
-}
 ID_VALUE_SCHEMA = {
     "type": "string",
     "minLength": 1,

@@ -18,10 +18,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema, models_json_schema
 
+from propsync.id_types import ID_TYPE_SCHEMA
 from propsync.import_mapping import MappingDocument
 from propsync.limits import MAX_BATCH_COMMANDS
 from propsync.models import (
-    ID_TYPE_SCHEMA,
     BatchRequest,
     CustomerPatch,
     CustomersCommandData,
