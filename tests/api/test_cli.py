@@ -23,6 +23,7 @@ from propsync import admin, cli
 from propsync.cli import ERRORS_SHOWN, EXAMPLES, mapping_problems, shown_report
 from propsync.id_types import DEFAULT_ID_TYPES
 from propsync.import_mapping import DELIMITERS
+from propsync.imports import import_file
 from propsync.store.access import AccessStore
 from propsync_local.cfn_template import REPO_ROOT
 from tests.conftest import PROJECT
@@ -560,11 +561,12 @@ def test_the_check_refuses_exactly_the_mappings_whose_columns_the_file_lacks(
         "properties": [{"from_column": c, "to_property": c, "type": "string"} for c in mapped],
         "ids": [{"from_column": "id", "to_id": "registered"}],
     }
+    name = "people.csv.gz" if compressed else "people.csv"
     problems = mapping_problems(
         json.dumps(document).encode(),
         BytesIO(data),
-        compressed=compressed,
-        id_types=DEFAULT_ID_TYPES,
+        import_file(f"imports/{PROJECT}/crm/{name}"),
+        DEFAULT_ID_TYPES,
     )
     missing = [c for c in {*mapped, "id"} if c not in header]
     assert bool(problems) == bool(missing)

@@ -10,13 +10,11 @@ its stack by itself"). `python -m propsync.admin` is the same command.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import textwrap
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -58,9 +56,7 @@ from propsync.errors import (
 )
 from propsync.id_type_cache import ID_TYPES_CACHE_SECONDS
 from propsync.id_types import DEFAULT_ID_TYPES, HARD, SOFT, IdTypes
-from propsync.import_mapping import DELIMITERS, mapping_document, validate_mapping
-from propsync.import_rows import MAX_HEADER_BYTES, read_layout
-from propsync.imports import ImportFile, import_file, name_problem
+from propsync.imports import ImportFile, check_mapping_and_header, import_file, name_problem
 from propsync.limits import MAX_MAPPING_BYTES
 from propsync.store.access import AccessStore
 from propsync.store.dynamo import TABLE_NAME_ENV
@@ -483,43 +479,16 @@ def show_config(context: _Context) -> int:
 
 
 def mapping_problems(
-    raw_mapping: bytes, data: IO[bytes], *, compressed: bool, id_types: IdTypes
+    raw_mapping: bytes, data: IO[bytes], target: ImportFile, id_types: IdTypes
 ) -> list[str]:
     """Every problem the importer would find with the mapping and the file's
-    header, found here from the file's first bytes as the importer reads
-    them (up to 1 MB, decompressed for .csv.gz). Leaves ``data`` anywhere."""
-    if len(raw_mapping) > MAX_MAPPING_BYTES:
-        return [
-            f"mapping.json is larger than {MAX_MAPPING_BYTES} bytes, the most a mapping may have"
-        ]
+    header, found by the importer's own check on the file's first bytes.
+    Leaves ``data`` anywhere."""
     try:
-        document = mapping_document(raw_mapping)
-        layout = read_layout(_head(data, compressed=compressed), _delimiter(document))
-        validate_mapping(document, layout.header, id_types)
+        check_mapping_and_header(raw_mapping, data, target, id_types)
     except InvalidMappingError as error:
         return [str(problem) for problem in error.problems]
     return []
-
-
-def _head(data: IO[bytes], *, compressed: bool) -> bytes:
-    if not compressed:
-        return data.read(MAX_HEADER_BYTES)
-    try:
-        return gzip.GzipFile(fileobj=data, mode="rb").read(MAX_HEADER_BYTES)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise InvalidMappingError(
-            [
-                f"the file is not a gzip file, or a damaged one ({error}): "
-                "a .csv.gz file must be gzip-compressed CSV"
-            ]
-        ) from None
-
-
-def _delimiter(document: Any) -> str | None:
-    """The mapping's delimiter if it names an allowed one (validate_mapping
-    reports one that is not), else None: read_layout finds it."""
-    delimiter = document.get("delimiter") if isinstance(document, dict) else None
-    return delimiter if isinstance(delimiter, str) and delimiter in DELIMITERS else None
 
 
 def run_import(context: _Context) -> int:
@@ -548,7 +517,7 @@ def run_import(context: _Context) -> int:
                     f"the import {args.name!r} has no mapping yet ({mapping_url}): "
                     "give one with --mapping mapping.json"
                 )
-        problems = mapping_problems(checked, data, compressed=target.compressed, id_types=id_types)
+        problems = mapping_problems(checked, data, target, id_types)
         if problems:
             raise CommandError(
                 "\n  ".join(

@@ -497,11 +497,22 @@ def _prepare(
     services: Services, target: ImportFile, etag: str, id_types: IdTypes
 ) -> tuple[Any, FileLayout]:
     """The mapping document and the file's layout, or InvalidMappingError
-    with every problem of both in one round: the mapping's own, its columns
-    against the header, and a header that cannot be read."""
+    with every problem of both in one round (check_mapping_and_header)."""
     raw_mapping = services.bucket.read(target.mapping_key, limit=MAX_MAPPING_BYTES)
     if raw_mapping is None:
         raise InvalidMappingError([f"no mapping: upload {target.mapping_key} first"])
+    with services.bucket.open(target.key, etag=etag) as stream:
+        return check_mapping_and_header(raw_mapping, stream, target, id_types)
+
+
+def check_mapping_and_header(
+    raw_mapping: bytes, data: IO[bytes], target: ImportFile, id_types: IdTypes
+) -> tuple[Any, FileLayout]:
+    """The mapping document and the layout of ``data`` (the file's bytes from
+    its first, compressed as ``target`` says), or InvalidMappingError with
+    every problem of both in one round: the mapping's own, its columns against
+    the header, and a header that cannot be read. The importer and the
+    ``propsync import`` command (before it uploads anything) both call it."""
     if len(raw_mapping) > MAX_MAPPING_BYTES:
         raise InvalidMappingError(
             [f"mapping.json is larger than {MAX_MAPPING_BYTES} bytes, the most a mapping may have"]
@@ -515,7 +526,7 @@ def _prepare(
     layout: FileLayout | None = None
     header_problems: list[str] = []
     try:
-        layout = _read_layout(services.bucket, target, etag, _declared_delimiter(document))
+        layout = _read_layout(data, target, _declared_delimiter(document))
     except InvalidMappingError as error:
         header_problems = error.problems
     header = layout.header if layout is not None else None
@@ -539,12 +550,9 @@ def _declared_delimiter(document: Any) -> str | None:
     return delimiter if isinstance(delimiter, str) and delimiter in DELIMITERS else None
 
 
-def _read_layout(
-    bucket: ImportBucket, target: ImportFile, etag: str, delimiter: str | None
-) -> FileLayout:
+def _read_layout(data: IO[bytes], target: ImportFile, delimiter: str | None) -> FileLayout:
     try:
-        with _data_stream(bucket, target, etag) as stream:
-            head = stream.read(MAX_HEADER_BYTES)
+        head = (_decompressed(data) if target.compressed else data).read(MAX_HEADER_BYTES)
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise InvalidMappingError(
             [
@@ -556,12 +564,8 @@ def _read_layout(
     return read_layout(head, delimiter)
 
 
-def _data_stream(bucket: ImportBucket, target: ImportFile, etag: str) -> IO[bytes]:
-    """The data from its first byte (decompressed for .gz), streamed."""
-    stream = bucket.open(target.key, etag=etag)
-    if target.compressed:
-        return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
-    return stream
+def _decompressed(stream: IO[bytes]) -> IO[bytes]:
+    return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
 
 
 def _downloaded(
