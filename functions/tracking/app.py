@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import propsync.snapstart  # noqa: F401 - registers SnapStart's runtime hooks
 from propsync import tracking
 from propsync.api import Response, Router, json_body, received_at, require_project
+from propsync.models import parse_batch
 from propsync.observability import (
     capture_lambda_handler,
     capture_method,
@@ -32,7 +33,7 @@ router = Router()
 def batch(event: dict[str, Any], project_token: str) -> Response:
     arrived = received_at(event)
     id_types = require_project(access_store_from_environment(), project_token)
-    commands = tracking.batch_commands(json_body(event))
+    commands = parse_batch(json_body(event))
     results = tracking.run_batch(
         store_from_environment(), project_token, commands, received_at=arrived, id_types=id_types
     )

@@ -134,20 +134,27 @@ UpdateTimestamp = Annotated[
 ]
 
 
-def _unicode_text(text: str) -> str:
-    """A string JSON can hold in an answer: no lone UTF-16 surrogate ("\\ud800")."""
+def is_unicode(text: str) -> bool:
+    """False if ``text`` holds a lone UTF-16 surrogate (JSON's "\\ud800"),
+    which no answer can be written with."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _answerable_command_id(command_id: str | None) -> str | None:
+    if command_id is not None and not is_unicode(command_id):
         raise InvalidInputError(
             "command_id must be valid unicode text; it contains a lone UTF-16 surrogate"
-        ) from None
-    return text
+        )
+    return command_id
 
 
 CommandId = Annotated[
     str | None,
-    AfterValidator(lambda text: None if text is None else _unicode_text(text)),
+    AfterValidator(_answerable_command_id),
     Field(description="Any text; the command's result repeats it."),
 ]
 

@@ -35,7 +35,7 @@ from propsync.models import (
     CustomersCommandData,
     SystemCookieCommand,
     SystemTimeCommand,
-    parse_batch,
+    is_unicode,
     parse_command,
     parse_command_data,
 )
@@ -46,11 +46,6 @@ logger = logging.getLogger(__name__)
 RETRY_LATER = "temporary server error; the command was not completed, retry it"
 
 Result = dict[str, Any]
-
-
-def batch_commands(payload: Any) -> list[Any]:
-    """The ``commands`` of a batch body (each checked later, alone), or BatchError."""
-    return parse_batch(payload)
 
 
 def run_batch(
@@ -121,13 +116,7 @@ def _command_id(command: Any) -> str | None:
     """The ``command_id`` a result repeats: a string that is valid unicode, so
     that the answer can be written (parse_command fails any other)."""
     command_id = command.get("command_id") if isinstance(command, dict) else None
-    if not isinstance(command_id, str):
-        return None
-    try:
-        command_id.encode("utf-8")
-    except UnicodeEncodeError:  # a lone UTF-16 surrogate ("\ud800")
-        return None
-    return command_id
+    return command_id if isinstance(command_id, str) and is_unicode(command_id) else None
 
 
 def run_customers_command(
