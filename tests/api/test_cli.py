@@ -53,6 +53,21 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def import_with_mapping(capsys, mapping: Path, data: Path) -> tuple[int, str, str]:
+    """`propsync import --project PROJECT --name crm --mapping MAPPING DATA`."""
+    return run(
+        capsys,
+        "import",
+        "--project",
+        PROJECT,
+        "--name",
+        "crm",
+        "--mapping",
+        str(mapping),
+        str(data),
+    )
+
+
 def one_line(err: str) -> str:
     assert err.endswith("\n"), err
     assert err.count("\n") == 1, err
@@ -121,17 +136,7 @@ def test_import_of_a_file_that_does_not_exist(bucket, imports, capsys, tmp_path,
     data.write_bytes(PEOPLE)
     mapping.write_text(json.dumps(MAPPING))
     (data if missing == "data" else mapping).unlink()
-    code, out, err = run(
-        capsys,
-        "import",
-        "--project",
-        PROJECT,
-        "--name",
-        "crm",
-        "--mapping",
-        str(mapping),
-        str(data),
-    )
+    code, out, err = import_with_mapping(capsys, mapping, data)
     assert (code, out) == (1, "")
     gone = data if missing == "data" else mapping
     assert one_line(err) == f"cannot read {gone}: No such file or directory"
@@ -449,17 +454,7 @@ def test_the_mapping_is_checked_against_the_header_before_anything_is_uploaded(
             }
         )
     )
-    code, out, err = run(
-        capsys,
-        "import",
-        "--project",
-        PROJECT,
-        "--name",
-        "crm",
-        "--mapping",
-        str(mapping),
-        str(data),
-    )
+    code, out, err = import_with_mapping(capsys, mapping, data)
     assert (code, out) == (1, "")
     heading, *problems = err.splitlines()
     assert heading == f"{mapping} does not fit {data}; nothing was uploaded:"
@@ -477,17 +472,7 @@ def test_the_mapping_is_checked_against_the_header_before_anything_is_uploaded(
             }
         )
     )
-    code, _, err = run(
-        capsys,
-        "import",
-        "--project",
-        PROJECT,
-        "--name",
-        "crm",
-        "--mapping",
-        str(mapping),
-        str(data),
-    )
+    code, _, err = import_with_mapping(capsys, mapping, data)
     assert code == 1
     _, *problems = err.splitlines()
     assert len(problems) == 2  # every problem, one per line
