@@ -150,15 +150,32 @@ def request_log(dynamodb_client) -> RequestLog:
     return log
 
 
+TRACKING_MODES = ("sync", "queued")
+
+
+@pytest.fixture(params=TRACKING_MODES)
+def tracking_writes(request: pytest.FixtureRequest) -> str:
+    """The API tests run once per mode of the tracking routes (TrackingWrites)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def api(dynamodb_client, table_name, monkeypatch):
+def api(dynamodb_client, table_name, monkeypatch, tracking_writes, moto_endpoint):
     """The HTTP API as API Gateway serves it (routes and authorizer from
     template.yaml, events from events/), over the real handlers and the engine
-    under test, with a project and a full-permission key."""
-    from tests.support.api import ApiClient, reset_service_caches  # noqa: PLC0415
+    under test, with a project and a full-permission key. In the queued mode,
+    the client delivers the queue to the worker after each tracking request,
+    as the event source mapping would (tests.support.api)."""
+    from tests.support.api import ApiClient, TrackingQueues, reset_service_caches  # noqa: PLC0415
 
     monkeypatch.setenv("PROPSYNC_TABLE_NAME", table_name)
+    monkeypatch.setenv("PROPSYNC_TRACKING_WRITES", tracking_writes)
+    queues = None
+    if tracking_writes == "queued":
+        queues = TrackingQueues.create(moto_endpoint, suffix=table_name)
+        monkeypatch.setenv("PROPSYNC_TRACKING_QUEUE_URL", queues.url)
+        monkeypatch.setenv("PROPSYNC_TRACKING_DEAD_LETTER_QUEUE_URL", queues.dead_letter_url)
     reset_service_caches()
-    client = ApiClient.with_new_project(dynamodb_client, table_name, PROJECT)
+    client = ApiClient.with_new_project(dynamodb_client, table_name, PROJECT, queues=queues)
     yield client
     reset_service_caches()

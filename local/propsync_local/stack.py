@@ -9,6 +9,9 @@
   handlers (propsync_local.apigw);
 - the import triggers: a file put under imports/ in the local bucket runs
   ImportFunction, chunk messages run ImportChunkFunction (propsync_local.triggers);
+- with PROPSYNC_TRACKING_WRITES=queued, the tracking routes queue their
+  commands and a trigger runs TrackingWorkerFunction on them, as TrackingWrites=queued
+  deploys it;
 - a demo project and API key (PROPSYNC_LOCAL_PROJECT_TOKEN, PROPSYNC_LOCAL_KEY_ID,
   PROPSYNC_LOCAL_KEY_SECRET, or the defaults below), printed and written to
   .local/credentials.json, and in it the customer the events/ samples of the
@@ -38,6 +41,12 @@ from urllib.parse import parse_qsl, urlsplit
 from propsync.access import api_key_id_problem, is_project_token
 from propsync.errors import shown
 from propsync.imports import chunk_bytes
+from propsync.tracking_queue import (
+    DEAD_LETTER_QUEUE_URL_ENV,
+    QUEUE_URL_ENV,
+    QUEUED,
+    tracking_writes,
+)
 from propsync_local import moto_server
 from propsync_local.cfn_template import (
     REPO_ROOT,
@@ -46,7 +55,7 @@ from propsync_local.cfn_template import (
     resources_of_type,
 )
 from propsync_local.processes import listening_socket
-from propsync_local.triggers import ImportTriggers
+from propsync_local.triggers import ImportTriggers, QueueTrigger
 
 DEFAULT_PROJECT_TOKEN = "00000000-0000-0000-0000-000000000000"
 DEFAULT_KEY_ID = "demo-key"
@@ -66,6 +75,10 @@ LOCAL_DIR = Path(os.environ.get("PROPSYNC_LOCAL_DIR", REPO_ROOT / ".local"))
 CREDENTIALS_PATH = LOCAL_DIR / "credentials.json"
 MOTO_LOG_PATH = LOCAL_DIR / "moto.log"
 
+
+# How often the tracking queue is polled (queued mode): reads lag the
+# requests by about this much locally.
+TRACKING_POLL_SECONDS = 0.1
 
 T = TypeVar("T")
 
@@ -249,6 +262,8 @@ def serve(
     os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
     os.environ["PROPSYNC_IMPORT_BUCKET"] = names["ImportBucket"]
     os.environ["PROPSYNC_CHUNK_QUEUE_URL"] = names["ChunkQueue"]
+    os.environ[QUEUE_URL_ENV] = names["TrackingQueue"]
+    os.environ[DEAD_LETTER_QUEUE_URL_ENV] = names["TrackingDeadLetterQueue"]
     create_demo_access(project, key_id, secret)
     create_sample_customer(project)
     import boto3  # noqa: PLC0415
@@ -257,6 +272,18 @@ def serve(
         boto3.client("s3"), boto3.client("sqs"), names["ImportBucket"], names["ChunkQueue"]
     )
     triggers.start()
+    workers = []
+    if tracking_writes() == QUEUED:
+        workers.append(
+            QueueTrigger(
+                boto3.client("sqs"),
+                names["TrackingQueue"],
+                "TrackingWorkerFunction",
+                poll_seconds=TRACKING_POLL_SECONDS,
+            )
+        )
+    for worker in workers:
+        worker.start()
     api_url = f"http://127.0.0.1:{server.server_address[1]}"
     credentials = {
         "project_token": project,
@@ -268,6 +295,7 @@ def serve(
         "table_name": names["PropsyncTable"],
         "import_bucket": names["ImportBucket"],
         "chunk_queue_url": names["ChunkQueue"],
+        "tracking_writes": tracking_writes(),
         "region": os.environ["AWS_DEFAULT_REGION"],
         "sample_customer_id": SAMPLE_CUSTOMER_ID,
     }
@@ -288,6 +316,8 @@ def serve(
         server.serve_forever()
     finally:
         triggers.stop()
+        for worker in workers:
+            worker.stop()
 
 
 def main() -> int:
@@ -300,6 +330,7 @@ def main() -> int:
 def run() -> int:
     try:
         chunk_bytes()  # read at each import: a bad value is refused now, not at the first one
+        tracking_writes()  # read at each request: the same
     except ValueError as error:
         raise StartupError(str(error)) from None
     aws_port = _port("PROPSYNC_AWS_PORT", 4566)

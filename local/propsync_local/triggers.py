@@ -6,7 +6,9 @@ events/, key URL-encoded as S3 does); each message on the chunk queue invokes
 ImportChunkFunction with an SQS event, and messages its partial-failure answer
 names stay on the queue to come back, as with Lambda's event source mapping,
 their ApproximateReceiveCount rising with each receive (the chunk function
-gives a chunk up after a bounded number of them).
+gives a chunk up after a bounded number of them). With the queued tracking
+mode, another thread does the same for the tracking queue and
+TrackingWorkerFunction (:class:`QueueTrigger`).
 """
 
 from __future__ import annotations
@@ -68,25 +70,54 @@ class ImportTriggers(threading.Thread):
         self._drain_queue()
 
     def _drain_queue(self) -> None:
-        while True:
-            response = self._sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=30,
-                MessageSystemAttributeNames=["All"],
-            )
-            messages = response.get("Messages", [])
-            if not messages:
-                return
-            answer = load_handler("ImportChunkFunction")(
-                sqs_event(messages), LambdaContext("ImportChunkFunction")
-            )
-            failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
-            for message in messages:
-                if message["MessageId"] not in failed:
-                    self._sqs.delete_message(
-                        QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"]
-                    )
+        drain(self._sqs, self._queue_url, "ImportChunkFunction", visibility_timeout=30)
+
+
+class QueueTrigger(threading.Thread):
+    """Lambda's SQS event source for one queue and function: polls the queue
+    (short polls: the moto server answers one request at a time, so a long
+    poll would hold every other request) and delivers what it finds."""
+
+    def __init__(self, sqs: Any, queue_url: str, function: str, *, poll_seconds: float):
+        super().__init__(name=f"{function}-trigger", daemon=True)
+        self._sqs, self._queue_url, self._function = sqs, queue_url, function
+        self._poll_seconds = poll_seconds
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        while not self._stop.wait(self._poll_seconds):
+            try:
+                drain(self._sqs, self._queue_url, self._function)
+            except Exception:
+                logger.exception("%s trigger poll failed", self._function)
+
+
+def drain(sqs: Any, queue_url: str, function: str, *, visibility_timeout: int = 360) -> int:
+    """Deliver the queue's visible messages to ``function`` in SQS events of
+    up to 10, until none is left, as the event source mapping does: the
+    messages its answer names in ``batchItemFailures`` stay on the queue (to
+    come back when their visibility timeout ends), the others are deleted.
+    The number of messages delivered."""
+    delivered = 0
+    while True:
+        response = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=visibility_timeout,
+            MessageSystemAttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return delivered
+        delivered += len(messages)
+        answer = load_handler(function)(sqs_event(messages, function), LambdaContext(function))
+        failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def s3_event(bucket: str, key: str, sequencer: str, size: int, etag: str) -> dict[str, Any]:
@@ -102,11 +133,13 @@ def s3_event(bucket: str, key: str, sequencer: str, size: int, etag: str) -> dic
     return {"Records": [record]}
 
 
-def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+def sqs_event(
+    messages: list[dict[str, Any]], function: str = "ImportChunkFunction"
+) -> dict[str, Any]:
     """The event Lambda's SQS event source sends for messages as ReceiveMessage
     returned them (their system attributes, such as ApproximateReceiveCount,
     included when they were asked for)."""
-    sample = json.loads((EVENTS_DIR / "ImportChunkFunction.SQS.json").read_text())["Records"][0]
+    sample = json.loads((EVENTS_DIR / f"{function}.SQS.json").read_text())["Records"][0]
     records = []
     for message in messages:
         record = copy.deepcopy(sample)

@@ -8,9 +8,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
+
 from propsync.access import Permission, create_api_key
 from propsync.container import forget_container_state
 from propsync.store.access import AccessStore
+from propsync_local import triggers
 from propsync_local.apigw import HttpResponse, handle
 from tests.support.openapi_check import check_answer
 
@@ -27,6 +30,44 @@ def basic(key_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{key_id}:{secret}".encode()).decode()
 
 
+@dataclass(frozen=True)
+class TrackingQueues:
+    """The queue and dead-letter queue of the queued tracking mode, on moto."""
+
+    sqs: Any
+    url: str
+    dead_letter_url: str
+
+    @classmethod
+    def create(cls, endpoint: str, suffix: str) -> TrackingQueues:
+        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="eu-west-1")
+        urls = [
+            sqs.create_queue(QueueName=f"{name}-{suffix}")["QueueUrl"]
+            for name in ("tracking", "tracking-dead-letters")
+        ]
+        return cls(sqs, urls[0], urls[1])
+
+    def deliver(self) -> int:
+        """Every visible message to the worker, as the event source mapping
+        would deliver them (make run's own trigger); how many were delivered."""
+        return triggers.drain(self.sqs, self.url, "TrackingWorkerFunction")
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """The bodies in the dead-letter queue (taken off it)."""
+        bodies = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10
+            ).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.dead_letter_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
 @dataclass
 class ApiClient:
     access: AccessStore
@@ -34,13 +75,38 @@ class ApiClient:
     key_id: str
     secret: str
     extra_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # the queued tracking mode's queues; None in the synchronous mode
+    queues: TrackingQueues | None = None
 
     @classmethod
-    def with_new_project(cls, dynamodb_client: Any, table: str, project: str) -> ApiClient:
+    def with_new_project(
+        cls, dynamodb_client: Any, table: str, project: str, queues: TrackingQueues | None = None
+    ) -> ApiClient:
         access = AccessStore(dynamodb_client, table)
         access.create_project(project, "test project")
         key = create_api_key(access, project, ALL_PERMISSIONS)
-        return cls(access=access, project=project, key_id=key.key_id, secret=key.secret)
+        return cls(
+            access=access, project=project, key_id=key.key_id, secret=key.secret, queues=queues
+        )
+
+    @property
+    def queued(self) -> bool:
+        """The tracking routes queue their commands (TrackingWrites=queued)."""
+        return self.queues is not None
+
+    def customer_id_of(self, ids: dict[str, str]) -> str:
+        """The internal id of the customer one of ``ids`` names now (merges
+        followed): what a synchronous result says as ``customer_id``."""
+        from propsync.identity import find_customer_id  # noqa: PLC0415
+        from propsync.merging import final_customer  # noqa: PLC0415
+        from propsync.store.customers import store_from_environment  # noqa: PLC0415
+
+        store = store_from_environment()
+        for id_type, id_value in ids.items():
+            found = find_customer_id(store, self.project, id_type, id_value)
+            if found is not None:
+                return final_customer(store, self.project, found)
+        raise AssertionError(f"no customer has any of {ids}")
 
     @property
     def authorization(self) -> str:
@@ -71,6 +137,8 @@ class ApiClient:
             body = json.dumps(json_body)
         response = handle(method, path, query=query, headers=all_headers, body=body)
         check_answer(method, path, response)
+        if self.queues is not None and path.startswith("/track/"):
+            self.queues.deliver()  # the worker applies what the route queued
         return response
 
     # --- the routes

@@ -129,6 +129,11 @@ def received_at(event: dict[str, Any]) -> float:
     return time.time()
 
 
+def request_id(event: dict[str, Any]) -> str:
+    """API Gateway's id of the request (the correlation id of its log lines)."""
+    return str((event.get("requestContext") or {}).get("requestId", ""))
+
+
 def require_project(access: AccessStore, project_token: str) -> IdTypes:
     """The project's id types; 400 ``Invalid project id`` unless the project
     exists. Read once a minute per container (propsync.id_type_cache): the

@@ -73,14 +73,24 @@ def update_customer(
     applies to every property; without it the update is stamped with
     ``received_at``, the server time when the request arrived.
     """
+    ids, versions = prepare_update(customer_ids, properties, update_timestamp, received_at)
+    return write_update(store, project, ids, versions, known_owners, hard_id_types=hard_id_types)
+
+
+def prepare_update(
+    customer_ids: Any, properties: Any, update_timestamp: Any | None, received_at: float
+) -> tuple[dict[str, str], dict[str, PropertyVersion]]:
+    """Every check of one ``customers`` update that needs no I/O, and what
+    it writes: its ids, and its properties stamped with ``update_timestamp``
+    (``received_at`` without one). The queued tracking routes run it to
+    answer a bad command at once (propsync.tracking_queue)."""
     ids = validate_customer_ids(customer_ids)
     timestamp = (
         received_at
         if update_timestamp is None
         else normalize_timestamp(update_timestamp, now=received_at)
     )
-    versions = prepare_property_versions(properties, timestamp)
-    return write_update(store, project, ids, versions, known_owners, hard_id_types=hard_id_types)
+    return ids, prepare_property_versions(properties, timestamp)
 
 
 def write_update(

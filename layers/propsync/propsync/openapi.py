@@ -97,6 +97,16 @@ class CustomersResult(Answer):
     command_id: str | SkipJsonSchema[None] = left_out("The command's `command_id`.")
 
 
+class QueuedResult(Answer):
+    """A `customers` command accepted by a deployment with queued tracking
+    writes (TrackingWrites=queued): it passed every check and waits in the
+    queue; the worker applies it, usually within a second, with the same
+    merge rule (reads lag by as much)."""
+
+    success: Literal[True]
+    command_id: str | SkipJsonSchema[None] = left_out("The command's `command_id`.")
+
+
 class SystemTimeResult(Answer):
     success: Literal[True]
     time: float = Field(description="The server's time in UNIX seconds.")
@@ -112,7 +122,9 @@ class SystemCookieResult(Answer):
 class BatchAnswer(Answer):
     """One result per command, in the order sent."""
 
-    results: list[CustomersResult | SystemTimeResult | SystemCookieResult | CommandFailure]
+    results: list[
+        CustomersResult | QueuedResult | SystemTimeResult | SystemCookieResult | CommandFailure
+    ]
     start_time: float = Field(description="When the request arrived, UNIX seconds.")
     end_time: float = Field(description="When the answer was written, UNIX seconds.")
     success: Literal[True]
@@ -173,6 +185,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     ErrorAnswer,
     CommandFailure,
     CustomersResult,
+    QueuedResult,
     BatchAnswer,
     SystemTimeAnswer,
     CustomerAnswer,
@@ -206,14 +219,18 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _responses(ok: type[BaseModel], errors: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    responses = {"200": {"description": _STATUS_WORDS[200], **_json(_ref(ok))}}
+Schema = dict[str, Any]
+
+
+def _responses(
+    ok: type[BaseModel], errors: dict[int, dict[str, Any]], ok_schema: Schema | None = None
+) -> dict[str, Any]:
+    responses = {"200": {"description": _STATUS_WORDS[200], **_json(ok_schema or _ref(ok))}}
     for status, schema in sorted(errors.items()):
         responses[str(status)] = {"description": _STATUS_WORDS[status], **_json(schema)}
     return responses
 
 
-Schema = dict[str, Any]
 _ERROR: Schema = _ref(ErrorAnswer)
 _EITHER_ERROR: Schema = {"oneOf": [_ref(ErrorAnswer), _ref(CommandFailure)]}
 # every route: API Gateway's 413 (over 10 MB, any method) and 429, and a 500
@@ -268,7 +285,9 @@ def _paths() -> dict[str, Any]:
                 "tags": ["tracking"],
                 "summary": f"Run 1 to {MAX_BATCH_COMMANDS} commands; one result per command",
                 "description": "One bad command fails alone: its result says why. The batch is "
-                "refused whole (`errors`) only when it is not a batch.",
+                "refused whole (`errors`) only when it is not a batch. A deployment with "
+                "queued tracking writes (TrackingWrites=queued) answers a `customers` command "
+                "that passed every check with `QueuedResult` and applies it shortly after.",
                 "security": [],
                 "parameters": [_PROJECT_TOKEN],
                 "requestBody": _body(BatchRequest),
@@ -287,6 +306,7 @@ def _paths() -> dict[str, Any]:
                     CustomersResult,
                     {400: _EITHER_ERROR, 409: _ref(CommandFailure), 503: _ref(CommandFailure)}
                     | _GATEWAY,
+                    ok_schema={"oneOf": [_ref(CustomersResult), _ref(QueuedResult)]},
                 ),
             }
         },

@@ -58,36 +58,36 @@ def run_batch(
     id_types: IdTypes = DEFAULT_ID_TYPES,
 ) -> list[Result]:
     """Results of ``commands``, ``results[i]`` answering ``commands[i]``."""
-    results: list[Result | None] = [None] * len(commands)
-    # customers commands that passed their model, waiting to be written
-    prepared: dict[int, CustomersCommandData] = {}
-    for index, command in enumerate(commands):
-        try:
-            parsed = parse_command(command, id_types)
-            if isinstance(parsed, CustomersCommand):
-                prepared[index] = parsed.data
-            elif isinstance(parsed, SystemTimeCommand):
-                results[index] = {"success": True, "time": clock()}
-            elif isinstance(parsed, SystemCookieCommand):
-                results[index] = {"success": True, "cookie": str(uuid.uuid4())}
-            else:  # customers/events
-                raise InvalidInputError(
-                    f"{CUSTOMER_EVENTS} is not supported yet; this service stores customer "
-                    "properties only"
-                )
-        except PropsyncError as error:
-            results[index] = _failure(str(error))
+    outcomes = run_commands(
+        store, project, commands, received_at=received_at, clock=clock, id_types=id_types
+    )
+    return [result for _status, result in outcomes]
 
+
+def run_commands(
+    store: CustomerStore,
+    project: str,
+    commands: list[Any],
+    *,
+    received_at: float,
+    clock: Callable[[], float] = time.time,
+    id_types: IdTypes = DEFAULT_ID_TYPES,
+) -> list[tuple[int, Result]]:
+    """Each command's HTTP status (its error's own, propsync.errors) and
+    result: what the batch route answers, and what tells the queued mode's
+    worker (propsync.tracking_queue) which failures a later attempt can get
+    past (503) and which it never will."""
+    outcomes, prepared = check_commands(commands, id_types, clock)
     if prepared:
         known = lookup_owners(store, project, (p.customer_ids for p in prepared.values()))
 
-        def write(group: list[int]) -> list[tuple[int, Result]]:
+        def write(group: list[int]) -> list[tuple[int, tuple[int, Result]]]:
             """One customer's commands, one after another in batch order."""
             # shared by the threads: replaced, never changed
             owners: Mapping[tuple[str, str], str | None] | None = known
             written = []
             for index in group:
-                _, result = _run_customers(
+                outcome = _run_customers(
                     store,
                     project,
                     prepared[index],
@@ -95,21 +95,59 @@ def run_batch(
                     owners,
                     hard_id_types=id_types.hard,
                 )
-                written.append((index, result))
-                if result["success"]:
-                    owners = with_owner(owners, prepared[index].customer_ids, result["customer_id"])
+                written.append((index, outcome))
+                if outcome[1]["success"]:
+                    owners = with_owner(
+                        owners, prepared[index].customer_ids, outcome[1]["customer_id"]
+                    )
             return written
 
         id_sets = {index: data.customer_ids for index, data in prepared.items()}
         for written in run_concurrently(same_customer_groups(id_sets, known), write):
-            for index, result in written:
-                results[index] = result
+            for index, outcome in written:
+                outcomes[index] = outcome
+    return with_command_ids(commands, outcomes)
 
+
+def check_commands(
+    commands: list[Any], id_types: IdTypes, clock: Callable[[], float] = time.time
+) -> tuple[list[tuple[int, Result] | None], dict[int, CustomersCommandData]]:
+    """Every command checked by its model, and the ones that need no write
+    answered: (an outcome per command, None for a ``customers`` command that
+    passed its model; those commands' data by index, waiting to be written)."""
+    outcomes: list[tuple[int, Result] | None] = [None] * len(commands)
+    prepared: dict[int, CustomersCommandData] = {}
     for index, command in enumerate(commands):
+        try:
+            parsed = parse_command(command, id_types)
+            if isinstance(parsed, CustomersCommand):
+                prepared[index] = parsed.data
+            elif isinstance(parsed, SystemTimeCommand):
+                outcomes[index] = (200, {"success": True, "time": clock()})
+            elif isinstance(parsed, SystemCookieCommand):
+                outcomes[index] = (200, {"success": True, "cookie": str(uuid.uuid4())})
+            else:  # customers/events
+                raise InvalidInputError(
+                    f"{CUSTOMER_EVENTS} is not supported yet; this service stores customer "
+                    "properties only"
+                )
+        except PropsyncError as error:
+            outcomes[index] = (error.status, failure(str(error)))
+    return outcomes, prepared
+
+
+def with_command_ids(
+    commands: list[Any], outcomes: list[tuple[int, Result] | None]
+) -> list[tuple[int, Result]]:
+    """The outcomes, each result repeating its command's ``command_id``."""
+    answered = []
+    for command, outcome in zip(commands, outcomes, strict=True):
+        status, result = outcome or (503, failure("command was not run"))
         command_id = _command_id(command)
         if command_id is not None:
-            results[index] = {**(results[index] or {}), "command_id": command_id}
-    return [result or _failure("command was not run") for result in results]
+            result = {**result, "command_id": command_id}
+        answered.append((status, result))
+    return answered
 
 
 def _command_id(command: Any) -> str | None:
@@ -135,7 +173,7 @@ def run_customers_command(
     try:
         data = parse_command_data(payload, id_types)
     except PropsyncError as error:
-        return error.status, _failure(str(error))
+        return error.status, failure(str(error))
     return _run_customers(store, project, data, received_at, None, hard_id_types=id_types.hard)
 
 
@@ -164,13 +202,13 @@ def _run_customers(
         )
     except PropsyncError as error:
         # its details too: a write that stopped part way names what it stored
-        return error.status, {**_failure(str(error)), **error.details()}
+        return error.status, {**failure(str(error)), **error.details()}
     except Exception:
         # DynamoDB still failing after botocore's retries, a bug, ...: this
         # command reports it and the rest of the batch goes on; a later
         # attempt may find the store working again.
         logger.exception("customers command failed")
-        return 503, _failure(RETRY_LATER)
+        return 503, failure(RETRY_LATER)
     return 200, _success(result)
 
 
@@ -189,5 +227,24 @@ def _success(result: UpdateResult) -> Result:
     return answer
 
 
-def _failure(message: str) -> Result:
+def count_results(results: list[Result]) -> dict[str, int]:
+    """The metrics of a request's results: commands, failed, and of the
+    others, applied (some property or id written), stale (every property
+    lost to a newer stored value) and queued (accepted by the queued mode)."""
+    counts = dict.fromkeys(
+        ("Commands", "FailedCommands", "AppliedCommands", "StaleCommands", "QueuedCommands"), 0
+    )
+    counts["Commands"] = len(results)
+    for result in results:
+        if not result["success"]:
+            counts["FailedCommands"] += 1
+        elif "applied" in result:
+            stale = result["stale"] and not result["applied"]
+            counts["StaleCommands" if stale else "AppliedCommands"] += 1
+        elif result.keys() <= {"success", "command_id"}:
+            counts["QueuedCommands"] += 1
+    return counts
+
+
+def failure(message: str) -> Result:
     return {"success": False, "errors": [message]}

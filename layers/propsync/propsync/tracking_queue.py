@@ -1,0 +1,404 @@
+"""The queued mode of the tracking routes (template parameter ``TrackingWrites``).
+
+In the synchronous mode (``sync``, the default) the tracking function writes
+every command before it answers. In the queued mode (``queued``) the routes
+check every command exactly as the synchronous mode does, so a bad command
+still gets its error at once, and put the accepted ones on an SQS queue,
+answering ``success`` per command; the worker function (functions/tracking/
+worker.py) applies them later through :func:`propsync.tracking.run_commands`,
+the synchronous mode's own code, merging included.
+
+What makes a queue safe is the merge rule: the stored result of a set of
+updates depends neither on their order nor on how often each is applied
+(propsync.merge_rule). So SQS may deliver late, out of order, twice or in
+parallel, and a message that failed half-way is simply applied again.
+
+- **Arrival time.** A message carries the time API Gateway received the
+  request, and the worker runs its commands with it: a command without
+  ``update_timestamp`` is stamped with its arrival, never with the time a
+  worker gets to it, and "too far ahead" is judged against the same time.
+- **One queue request per batch** where its size allows: the commands of a
+  request are packed into as few messages as SQS's 1 MiB per message allows,
+  and the messages into as few SendMessageBatch requests (10 messages, 1 MiB
+  in all) as they fit.
+- **Failures.** A command that failed for a passing reason (503: throttling,
+  DynamoDB's own faults, contention) fails its message, which SQS delivers
+  again after a growing delay (:func:`retry_delay`), up to the queue's
+  maxReceiveCount, then to the dead-letter queue. A command that can never
+  succeed (409: ids of two customers that must not merge; 400: a customer
+  too large) is sent to the dead-letter queue at once, with its error, and the
+  rest of its message counts as done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from propsync import http_json, tracking
+from propsync.container import per_container
+from propsync.customer_updates import prepare_update
+from propsync.errors import InvalidInputError, PropsyncError
+from propsync.id_types import IdTypes
+from propsync.models import parse_command_data
+from propsync.store.customers import CustomerStore
+
+if TYPE_CHECKING:  # stubs are a dev dependency only
+    from mypy_boto3_sqs import SQSClient
+else:
+    SQSClient = Any
+
+logger = logging.getLogger(__name__)
+
+SYNC, QUEUED = "sync", "queued"
+MODES = (SYNC, QUEUED)
+TRACKING_WRITES_ENV = "PROPSYNC_TRACKING_WRITES"
+QUEUE_URL_ENV = "PROPSYNC_TRACKING_QUEUE_URL"
+DEAD_LETTER_QUEUE_URL_ENV = "PROPSYNC_TRACKING_DEAD_LETTER_QUEUE_URL"
+
+# SQS: at most 1 MiB per message, and per SendMessageBatch request (its
+# messages together), at most 10 messages per request.
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_MESSAGES_PER_REQUEST = 10
+MESSAGE_FORMAT = 1
+# A failed message comes back after RETRY_BASE_SECONDS * 2**(receives - 1),
+# jittered, at most MAX_RETRY_SECONDS (SQS's visibility timeout allows 12 h).
+RETRY_BASE_SECONDS = 10.0
+MAX_RETRY_SECONDS = 900.0
+
+Result = dict[str, Any]
+Outcome = tuple[int, Result]
+
+
+def tracking_writes() -> str:
+    """The deployment's mode, ``sync`` or ``queued`` (``PROPSYNC_TRACKING_WRITES``,
+    set from the template parameter; unset is ``sync``)."""
+    mode = os.environ.get(TRACKING_WRITES_ENV, "").strip() or SYNC
+    if mode not in MODES:
+        raise ValueError(
+            f"{TRACKING_WRITES_ENV}={mode!r} is not a mode of the tracking routes: "
+            f"use {SYNC} (write before answering) or {QUEUED} (queue, then a worker writes)"
+        )
+    return mode
+
+
+# ---------------------------------------------------------------- the routes
+
+
+class QueueTooSmallError(InvalidInputError):
+    """A command that passed every check but does not fit in one SQS message
+    once written as JSON (only commands of many control characters grow so
+    much: each is written as a 6-character escape)."""
+
+
+@dataclass(frozen=True)
+class CommandQueue:
+    """The queue of the tracking commands: the routes send to it."""
+
+    client: SQSClient
+    url: str
+
+    def send(self, bodies: list[str]) -> set[int]:
+        """Send every body (each at most MAX_MESSAGE_BYTES) in as few requests
+        as they fit in; the positions of the bodies SQS accepted. A request
+        that fails after botocore's retries leaves its bodies out (their
+        commands are answered "retry"); so does an entry SQS refused twice."""
+        sent: set[int] = set()
+        for request in _requests(bodies):
+            try:
+                if len(request) == 1:
+                    self.client.send_message(QueueUrl=self.url, MessageBody=bodies[request[0]])
+                    sent.add(request[0])
+                else:
+                    sent |= self._send_batch(bodies, request)
+            except Exception:
+                logger.exception("queueing tracking commands failed", extra={"messages": request})
+        return sent
+
+    def _send_batch(self, bodies: list[str], positions: list[int]) -> set[int]:
+        sent: set[int] = set()
+        pending = positions
+        for _attempt in range(2):  # an entry SQS failed (its own fault) is tried once more
+            response = self.client.send_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": str(p), "MessageBody": bodies[p]} for p in pending],
+            )
+            sent |= {int(entry["Id"]) for entry in response.get("Successful", [])}
+            pending = [int(entry["Id"]) for entry in response.get("Failed", [])]
+            if not pending:
+                break
+        return sent
+
+
+def _requests(bodies: list[str]) -> list[list[int]]:
+    """Positions of ``bodies`` grouped into SendMessageBatch requests, in order."""
+    requests: list[list[int]] = []
+    size = 0
+    for position, body in enumerate(bodies):
+        length = len(body.encode("utf-8"))
+        if (
+            not requests
+            or len(requests[-1]) == MAX_MESSAGES_PER_REQUEST
+            or size + length > MAX_MESSAGE_BYTES
+        ):
+            requests.append([])
+            size = 0
+        requests[-1].append(position)
+        size += length
+    return requests
+
+
+@per_container
+def queue_from_environment() -> CommandQueue:
+    url = os.environ.get(QUEUE_URL_ENV)
+    if not url:
+        raise RuntimeError(
+            f"{QUEUE_URL_ENV} is not set: the queued tracking mode needs its queue's URL"
+        )
+    return CommandQueue(boto3.client("sqs", config=_sqs_config()), url)
+
+
+def _sqs_config() -> Config:
+    # A route answers within API Gateway's 29 s: a few quick attempts, then
+    # the commands are answered "retry" rather than held.
+    return Config(
+        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5
+    )
+
+
+def accept_commands(
+    queue: CommandQueue,
+    project: str,
+    commands: list[Any],
+    *,
+    received_at: float,
+    request_id: str,
+    id_types: IdTypes,
+    clock: Callable[[], float] = time.time,
+) -> list[Outcome]:
+    """The batch route in the queued mode: each command's status and result.
+    Commands that need no write are answered as in the synchronous mode; a
+    ``customers`` command that passes every check the synchronous mode makes
+    before its first write is queued and answered ``{"success": true}``."""
+    outcomes, prepared = tracking.check_commands(commands, id_types, clock)
+    queued: dict[int, Any] = {}
+    for index, data in prepared.items():
+        try:
+            prepare_update(data.customer_ids, data.properties, data.update_timestamp, received_at)
+            queued[index] = _forwarded(commands[index])
+        except PropsyncError as error:
+            outcomes[index] = (error.status, tracking.failure(str(error)))
+    for index, outcome in _queue(queue, project, queued, received_at, request_id).items():
+        outcomes[index] = outcome
+    return tracking.with_command_ids(commands, outcomes)
+
+
+def accept_customers_command(
+    queue: CommandQueue,
+    project: str,
+    payload: Any,
+    *,
+    received_at: float,
+    request_id: str,
+    id_types: IdTypes,
+) -> Outcome:
+    """``POST /track/v2/projects/{token}/customers`` in the queued mode."""
+    try:
+        data = parse_command_data(payload, id_types)
+        prepare_update(data.customer_ids, data.properties, data.update_timestamp, received_at)
+    except PropsyncError as error:
+        return error.status, tracking.failure(str(error))
+    command = _forwarded({"name": "customers", "data": payload})
+    return _queue(queue, project, {0: command}, received_at, request_id)[0]
+
+
+def _forwarded(command: Mapping[str, Any]) -> dict[str, Any]:
+    """What the worker needs of a checked command, as the client sent it (the
+    values' own forms, so that the worker's checks read what the route's
+    read): the fields the models ignore are left behind."""
+    data = command["data"]
+    forwarded_data = {key: data[key] for key in ("customer_ids", "properties") if key in data}
+    if data.get("update_timestamp") is not None:
+        forwarded_data["update_timestamp"] = data["update_timestamp"]
+    forwarded: dict[str, Any] = {"name": "customers", "data": forwarded_data}
+    if command.get("command_id") is not None:
+        forwarded["command_id"] = command["command_id"]
+    return forwarded
+
+
+def _queue(
+    queue: CommandQueue,
+    project: str,
+    commands: dict[int, Any],
+    received_at: float,
+    request_id: str,
+) -> dict[int, Outcome]:
+    """Send ``commands`` (by index) in as few messages and requests as fit;
+    each index's outcome: accepted, too large for a message, or "retry"."""
+    if not commands:
+        return {}
+    envelope = {
+        "format": MESSAGE_FORMAT,
+        "project": project,
+        "received_at": received_at,
+        "request_id": request_id,
+    }
+    head = _message_text(envelope)[:-1] + ',"commands":['
+    outcomes: dict[int, Outcome] = {}
+    messages: list[tuple[list[int], list[str]]] = []  # (indexes, command texts)
+    size = 0
+    for index, command in commands.items():
+        text = _message_text(command)
+        length = len(text.encode("utf-8"))
+        if len(head) + length + 2 > MAX_MESSAGE_BYTES:
+            error = QueueTooSmallError(
+                f"command is {length} bytes once queued (control characters are written as "
+                f"6-character escapes); the queue takes at most {MAX_MESSAGE_BYTES} bytes "
+                "(1 MiB) per command: send fewer or shorter values"
+            )
+            outcomes[index] = (error.status, tracking.failure(str(error)))
+            continue
+        if not messages or size + length + 1 > MAX_MESSAGE_BYTES:
+            messages.append(([], []))
+            size = len(head) + 2  # "]}"
+        messages[-1][0].append(index)
+        messages[-1][1].append(text)
+        size += length + 1  # its comma
+    bodies = [head + ",".join(texts) + "]}" for _indexes, texts in messages]
+    sent = queue.send(bodies)
+    for position, (indexes, _texts) in enumerate(messages):
+        outcome: Outcome = (
+            (200, {"success": True})
+            if position in sent
+            else (503, tracking.failure(tracking.RETRY_LATER))
+        )
+        outcomes.update(dict.fromkeys(indexes, outcome))
+    return outcomes
+
+
+def _message_text(value: Any) -> str:
+    """``value`` as the JSON of a message body: exact numbers (as the routes
+    read them), and the two characters JSON may leave raw but SQS refuses
+    (U+FFFE, U+FFFF; they can only occur inside strings) escaped."""
+    text = http_json.dumps(value)
+    if "\ufffe" in text or "\uffff" in text:
+        text = text.replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
+    return text
+
+
+# ---------------------------------------------------------------- the worker
+
+
+@dataclass(frozen=True)
+class QueuedBatch:
+    """One message: the commands of one request, accepted and waiting."""
+
+    project: str
+    received_at: float
+    request_id: str
+    commands: list[Any]
+
+
+def read_message(body: str) -> QueuedBatch:
+    """A message body as the routes wrote it; ValueError for anything else."""
+    message = http_json.parse_body(body)
+    if not isinstance(message, dict) or message.get("format") != MESSAGE_FORMAT:
+        raise ValueError(f"not a tracking message of format {MESSAGE_FORMAT}")
+    project, received_at = message.get("project"), message.get("received_at")
+    commands = message.get("commands")
+    if not isinstance(project, str) or not isinstance(commands, list):
+        raise ValueError("a tracking message names its project and holds a list of commands")
+    if isinstance(received_at, bool) or not isinstance(received_at, int | Decimal):
+        raise ValueError("a tracking message carries its arrival time")
+    return QueuedBatch(
+        project=project,
+        received_at=float(received_at),
+        request_id=str(message.get("request_id", "")),
+        commands=commands,
+    )
+
+
+@dataclass
+class Applied:
+    """What the worker did with one message."""
+
+    commands: int = 0
+    applied: int = 0  # written, in part or whole
+    stale: int = 0  # every property lost to a newer stored value: nothing written
+    retry: list[Outcome] = field(default_factory=list)  # 503: the message comes back
+    dead: list[tuple[Any, Outcome]] = field(default_factory=list)  # never succeed
+
+    @property
+    def must_retry(self) -> bool:
+        return bool(self.retry)
+
+
+def apply_batch(store: CustomerStore, batch: QueuedBatch, id_types: IdTypes) -> Applied:
+    """Run a message's commands as the synchronous batch route runs them."""
+    outcomes = tracking.run_commands(
+        store, batch.project, batch.commands, received_at=batch.received_at, id_types=id_types
+    )
+    counts = tracking.count_results([result for _status, result in outcomes])
+    applied = Applied(
+        commands=len(outcomes),
+        applied=counts["AppliedCommands"],
+        stale=counts["StaleCommands"],
+    )
+    for command, (status, result) in zip(batch.commands, outcomes, strict=True):
+        if result["success"]:
+            continue
+        if status == 503:
+            applied.retry.append((status, result))
+        else:
+            applied.dead.append((command, (status, result)))
+    return applied
+
+
+def dead_letter_body(batch: QueuedBatch, dead: list[tuple[Any, Outcome]]) -> str:
+    """The message the dead-letter queue receives for commands that can never
+    be applied: the same format (a redrive sends them to the worker again),
+    with each command's error beside it for the person who looks."""
+    return _message_text(
+        {
+            "format": MESSAGE_FORMAT,
+            "project": batch.project,
+            "received_at": batch.received_at,
+            "request_id": batch.request_id,
+            "commands": [command for command, _ in dead],
+            "errors": [
+                {"status": status, "errors": result.get("errors", [])}
+                for _, (status, result) in dead
+            ],
+        }
+    )
+
+
+def retry_delay(receive_count: int, draw: Callable[[], float] = random.random) -> int:
+    """Seconds before a failed message comes back: doubling from
+    RETRY_BASE_SECONDS with each receive, at most MAX_RETRY_SECONDS, and
+    jittered (half to all of it), so that messages failed together by one
+    spell of throttling do not all come back at once."""
+    delay = min(MAX_RETRY_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, receive_count - 1))
+    return int(delay * (0.5 + 0.5 * draw()))
+
+
+@per_container
+def worker_queues_from_environment() -> tuple[SQSClient, str, str]:
+    """The worker's SQS client, its queue's URL (for the retry delay) and the
+    dead-letter queue's URL (for commands that never succeed)."""
+    urls = []
+    for variable in (QUEUE_URL_ENV, DEAD_LETTER_QUEUE_URL_ENV):
+        url = os.environ.get(variable)
+        if not url:
+            raise RuntimeError(f"{variable} is not set: the tracking worker needs it")
+        urls.append(url)
+    return boto3.client("sqs", config=_sqs_config()), urls[0], urls[1]
