@@ -95,14 +95,24 @@ class QueueTrigger(threading.Thread):
                 logger.exception("%s trigger poll failed", self._function)
 
 
-def drain(sqs: Any, queue_url: str, function: str, *, visibility_timeout: int = 360) -> int:
+def drain(
+    sqs: Any,
+    queue_url: str,
+    function: str,
+    *,
+    visibility_timeout: int = 360,
+    max_events: int | None = None,
+) -> int:
     """Deliver the queue's visible messages to ``function`` in SQS events of
-    up to 10, until none is left, as the event source mapping does: the
-    messages its answer names in ``batchItemFailures`` stay on the queue (to
-    come back when their visibility timeout ends), the others are deleted.
-    The number of messages delivered."""
+    up to 10, until none is left (or after ``max_events`` events), as the
+    event source mapping does: the messages its answer names in
+    ``batchItemFailures`` stay on the queue (to come back when their
+    visibility timeout ends), the others are deleted. The number of messages
+    delivered."""
     delivered = 0
-    while True:
+    events = 0
+    while max_events is None or events < max_events:
+        events += 1
         response = sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=10,
@@ -118,6 +128,7 @@ def drain(sqs: Any, queue_url: str, function: str, *, visibility_timeout: int = 
         for message in messages:
             if message["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return delivered
 
 
 def s3_event(bucket: str, key: str, sequencer: str, size: int, etag: str) -> dict[str, Any]:

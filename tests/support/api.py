@@ -47,10 +47,14 @@ class TrackingQueues:
         ]
         return cls(sqs, urls[0], urls[1])
 
-    def deliver(self) -> int:
+    def deliver(self, max_events: int | None = None) -> int:
         """Every visible message to the worker, as the event source mapping
-        would deliver them (make run's own trigger); how many were delivered."""
-        return triggers.drain(self.sqs, self.url, "TrackingWorkerFunction")
+        would deliver them (make run's own trigger), in at most ``max_events``
+        SQS events; how many messages were delivered. A message the worker
+        failed comes back after its retry delay (tracking_queue.retry_delay;
+        a test that monkeypatches RETRY_BASE_SECONDS to 0 sees it at once, and
+        bounds ``max_events``)."""
+        return triggers.drain(self.sqs, self.url, "TrackingWorkerFunction", max_events=max_events)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """The bodies in the dead-letter queue (taken off it)."""
