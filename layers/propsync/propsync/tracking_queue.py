@@ -19,8 +19,7 @@ parallel, and a message that failed half-way is simply applied again.
   worker gets to it, and "too far ahead" is judged against the same time.
 - **One queue request per batch** where its size allows: the commands of a
   request are packed into as few messages as SQS's 1 MiB per message allows,
-  and the messages into as few SendMessageBatch requests (10 messages, 1 MiB
-  in all) as they fit.
+  one SendMessage each: a batch under 1 MiB (nearly all) is one request.
 - **Failures.** A command that failed for a passing reason (503: throttling,
   DynamoDB's own faults, contention) fails its message, which SQS delivers
   again after a growing delay (:func:`retry_delay`), up to the queue's
@@ -65,10 +64,8 @@ TRACKING_WRITES_ENV = "PROPSYNC_TRACKING_WRITES"
 QUEUE_URL_ENV = "PROPSYNC_TRACKING_QUEUE_URL"
 DEAD_LETTER_QUEUE_URL_ENV = "PROPSYNC_TRACKING_DEAD_LETTER_QUEUE_URL"
 
-# SQS: at most 1 MiB per message, and per SendMessageBatch request (its
-# messages together), at most 10 messages per request.
+# SQS: at most 1 MiB per message (the queues' MaximumMessageSize).
 MAX_MESSAGE_BYTES = 1024 * 1024
-MAX_MESSAGES_PER_REQUEST = 10
 MESSAGE_FORMAT = 1
 # A failed message comes back after RETRY_BASE_SECONDS * 2**(receives - 1),
 # jittered, at most MAX_RETRY_SECONDS (SQS's visibility timeout allows 12 h).
@@ -96,8 +93,9 @@ def tracking_writes() -> str:
 
 class QueueTooSmallError(InvalidInputError):
     """A command that passed every check but does not fit in one SQS message
-    once written as JSON (only commands of many control characters grow so
-    much: each is written as a 6-character escape)."""
+    once written as JSON: only a command of more than about 80,000 of the
+    characters U+FFFE and U+FFFF grows so much (3 bytes each in the 800 KB
+    count, a 6-character escape in the message, since SQS refuses them raw)."""
 
 
 @dataclass(frozen=True)
@@ -108,53 +106,21 @@ class CommandQueue:
     url: str
 
     def send(self, bodies: list[str]) -> set[int]:
-        """Send every body (each at most MAX_MESSAGE_BYTES) in as few requests
-        as they fit in; the positions of the bodies SQS accepted. A request
-        that fails after botocore's retries leaves its bodies out (their
-        commands are answered "retry"); so does an entry SQS refused twice."""
+        """Send each body (at most MAX_MESSAGE_BYTES) as one message; the
+        positions of the bodies SQS accepted. One SendMessage per message:
+        messages are filled up to SQS's 1 MiB, which is also the limit of a
+        SendMessageBatch request, so two of them never fit in one request. A
+        message that fails after botocore's retries is left out (its commands
+        are answered "retry"), and the others are still sent."""
         sent: set[int] = set()
-        for request in _requests(bodies):
+        for position, body in enumerate(bodies):
             try:
-                if len(request) == 1:
-                    self.client.send_message(QueueUrl=self.url, MessageBody=bodies[request[0]])
-                    sent.add(request[0])
-                else:
-                    sent |= self._send_batch(bodies, request)
+                self.client.send_message(QueueUrl=self.url, MessageBody=body)
             except Exception:
-                logger.exception("queueing tracking commands failed", extra={"messages": request})
+                logger.exception("queueing tracking commands failed")
+                continue
+            sent.add(position)
         return sent
-
-    def _send_batch(self, bodies: list[str], positions: list[int]) -> set[int]:
-        sent: set[int] = set()
-        pending = positions
-        for _attempt in range(2):  # an entry SQS failed (its own fault) is tried once more
-            response = self.client.send_message_batch(
-                QueueUrl=self.url,
-                Entries=[{"Id": str(p), "MessageBody": bodies[p]} for p in pending],
-            )
-            sent |= {int(entry["Id"]) for entry in response.get("Successful", [])}
-            pending = [int(entry["Id"]) for entry in response.get("Failed", [])]
-            if not pending:
-                break
-        return sent
-
-
-def _requests(bodies: list[str]) -> list[list[int]]:
-    """Positions of ``bodies`` grouped into SendMessageBatch requests, in order."""
-    requests: list[list[int]] = []
-    size = 0
-    for position, body in enumerate(bodies):
-        length = len(body.encode("utf-8"))
-        if (
-            not requests
-            or len(requests[-1]) == MAX_MESSAGES_PER_REQUEST
-            or size + length > MAX_MESSAGE_BYTES
-        ):
-            requests.append([])
-            size = 0
-        requests[-1].append(position)
-        size += length
-    return requests
 
 
 @per_container
@@ -261,7 +227,7 @@ def _queue(
         length = len(text.encode("utf-8"))
         if len(head) + length + 2 > MAX_MESSAGE_BYTES:
             error = QueueTooSmallError(
-                f"command is {length} bytes once queued (control characters are written as "
+                f"command is {length} bytes once queued (U+FFFE and U+FFFF are written as "
                 f"6-character escapes); the queue takes at most {MAX_MESSAGE_BYTES} bytes "
                 "(1 MiB) per command: send fewer or shorter values"
             )
@@ -310,7 +276,10 @@ class QueuedBatch:
 
 def read_message(body: str) -> QueuedBatch:
     """A message body as the routes wrote it; ValueError for anything else."""
-    message = http_json.parse_body(body)
+    try:
+        message = http_json.parse_body(body)
+    except PropsyncError as error:
+        raise ValueError(f"not a tracking message: {error}") from None
     if not isinstance(message, dict) or message.get("format") != MESSAGE_FORMAT:
         raise ValueError(f"not a tracking message of format {MESSAGE_FORMAT}")
     project, received_at = message.get("project"), message.get("received_at")
