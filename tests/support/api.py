@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +83,8 @@ class ApiClient:
     extra_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     # the queued tracking mode's queues; None in the synchronous mode
     queues: TrackingQueues | None = None
+    # False while worker_stopped(): requests leave their messages on the queue
+    delivering: bool = True
 
     @classmethod
     def with_new_project(
@@ -92,6 +96,18 @@ class ApiClient:
         return cls(
             access=access, project=project, key_id=key.key_id, secret=key.secret, queues=queues
         )
+
+    @contextmanager
+    def worker_stopped(self) -> Iterator[TrackingQueues]:
+        """Within the block the tracking routes queue their commands and
+        nothing delivers them, as while the worker cannot keep up; the test
+        delivers them itself (``queues.deliver``). Queued mode only."""
+        assert self.queues is not None, "worker_stopped() needs the queued mode"
+        self.delivering = False
+        try:
+            yield self.queues
+        finally:
+            self.delivering = True
 
     @property
     def queued(self) -> bool:
@@ -141,7 +157,7 @@ class ApiClient:
             body = json.dumps(json_body)
         response = handle(method, path, query=query, headers=all_headers, body=body)
         check_answer(method, path, response)
-        if self.queues is not None and path.startswith("/track/"):
+        if self.queues is not None and self.delivering and path.startswith("/track/"):
             self.queues.deliver()  # the worker applies what the route queued
         return response
 
