@@ -46,6 +46,8 @@ EQUIVALENCE = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+PARALLEL = settings(EQUIVALENCE, max_examples=10)
+APPLIERS = 4  # threads applying the messages at once
 
 
 def ids_of(person: int, form: str, cookie: int) -> dict[str, str]:
@@ -174,12 +176,12 @@ def test_shuffled_and_duplicated_delivery_stores_what_the_synchronous_mode_store
     assert stored_state(store, queued_project) == stored_state(store, sync_project)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@PARALLEL
 @given(batches=requests)
 def test_messages_applied_in_parallel_store_what_the_synchronous_mode_stores(
     dynamodb_client, table_name, monkeypatch, batches
 ):
-    """Every message applied twice, by four threads at once, as concurrent
+    """Every message applied twice, by APPLIERS threads at once, as concurrent
     worker invocations would: first sightings race to claim ids, merges race
     with writes, and the result is still the synchronous one."""
     monkeypatch.setenv("PROPSYNC_TABLE_NAME", table_name)
@@ -197,7 +199,9 @@ def test_messages_applied_in_parallel_store_what_the_synchronous_mode_stores(
             applied = apply_batch(store, message, DEFAULT_ID_TYPES)
             failures.extend(applied.retry + applied.dead)
 
-    threads = [threading.Thread(target=apply, args=(messages[i::4],)) for i in range(4)]
+    threads = [
+        threading.Thread(target=apply, args=(messages[i::APPLIERS],)) for i in range(APPLIERS)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

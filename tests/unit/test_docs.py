@@ -47,6 +47,7 @@ API_MODULES = [
             "properties",
             "timestamps",
             "tracking",
+            "tracking_queue",
         )
     ),
     *sorted((LAYER / "store").glob("*.py")),
@@ -62,7 +63,7 @@ API_ERRORS = {
     name
     for name, value in vars(errors).items()
     if inspect.isclass(value) and issubclass(value, errors.PropsyncError)
-} | {"_failure"}
+} | {"failure"}
 
 
 def test_every_route_of_the_template_and_no_other_is_documented():

@@ -28,6 +28,17 @@ def test_concurrency_figures():
     )
 
 
+def test_queued_mode_figures():
+    from tests.api import test_queued_spikes as spikes  # noqa: PLC0415
+    from tests.integration import test_queued_equivalence as equivalence  # noqa: PLC0415
+
+    assert f"{equivalence.EQUIVALENCE.max_examples} examples per engine: 1-5 requests" in DOC
+    assert f"on {equivalence.PEOPLE} people" in DOC
+    assert f"| {equivalence.APPLIERS} threads applying the messages |" in DOC
+    assert f"{equivalence.PARALLEL.max_examples} examples per engine: every message" in DOC
+    assert f"while {spikes.BATCHES} batches x {spikes.COMMANDS} commands arrive" in DOC
+
+
 def test_merge_figures():
     from tests.integration import test_merge_concurrency as merges  # noqa: PLC0415
 
