@@ -17,10 +17,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from propsync.errors import PropsyncError
 from propsync.id_type_cache import id_types_of
 from propsync.observability import capture_lambda_handler, keys_logged, logger, metrics
 from propsync.store.access import access_store_from_environment
 from propsync.store.customers import store_from_environment
+from propsync.tracking import failure
 from propsync.tracking_queue import (
     apply_batch,
     dead_letter_body,
@@ -60,12 +62,19 @@ def _handled(record: dict[str, Any]) -> bool:
         message_id=str(record.get("messageId", "")),
     ):
         try:
-            applied = apply_batch(
-                store_from_environment(),
-                batch,
-                id_types_of(access_store_from_environment(), batch.project),
+            id_types = id_types_of(access_store_from_environment(), batch.project)
+        except PropsyncError as error:  # no such project: no attempt can apply these
+            logger.error("tracking message of no project: dead-lettered", extra=_ids(record))
+            refused = (error.status, failure(str(error)))
+            return _dead_letter(
+                record, dead_letter_body(batch, [(command, refused) for command in batch.commands])
             )
-        except Exception:  # the store or the project lookup failing: try again later
+        except Exception:  # reading the project failed: try again later
+            logger.exception("tracking message failed; it comes back", extra=_ids(record))
+            return False
+        try:
+            applied = apply_batch(store_from_environment(), batch, id_types)
+        except Exception:  # the store failing outside the commands: try again later
             logger.exception("tracking message failed; it comes back", extra=_ids(record))
             metrics.add_metric("RetriedCommands", MetricUnit.Count, len(batch.commands))
             return False
