@@ -32,6 +32,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -190,6 +191,11 @@ def create_sample_customer(project: str) -> None:
     store.write_properties(project, SAMPLE_CUSTOMER_ID, versions, new_ids=SAMPLE_CUSTOMER_IDS)
 
 
+# Held by the HTTP front for each request and by the tracking worker's
+# trigger for each SQS event (propsync_local.triggers.QueueTrigger).
+HANDLER_LOCK = threading.Lock()
+
+
 class _Front(BaseHTTPRequestHandler):
     """One request at a time, as one Lambda container serves one event at a time."""
 
@@ -202,13 +208,14 @@ class _Front(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         try:
-            response = handle(
-                self.command,
-                url.path,
-                query=dict(parse_qsl(url.query, keep_blank_values=True)) or None,
-                headers=dict(self.headers.items()),
-                body=body,
-            )
+            with HANDLER_LOCK:
+                response = handle(
+                    self.command,
+                    url.path,
+                    query=dict(parse_qsl(url.query, keep_blank_values=True)) or None,
+                    headers=dict(self.headers.items()),
+                    body=body,
+                )
             status, headers, payload = response.status, response.headers, response.body
             self._request_id = response.headers.get("x-amzn-RequestId", "")
         except Exception as error:  # a crash of a handler is a 502 at API Gateway
@@ -280,6 +287,7 @@ def serve(
                 names["TrackingQueue"],
                 "TrackingWorkerFunction",
                 poll_seconds=TRACKING_POLL_SECONDS,
+                lock=HANDLER_LOCK,
             )
         )
     for worker in workers:

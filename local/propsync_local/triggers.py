@@ -76,12 +76,26 @@ class ImportTriggers(threading.Thread):
 class QueueTrigger(threading.Thread):
     """Lambda's SQS event source for one queue and function: polls the queue
     (short polls: the moto server answers one request at a time, so a long
-    poll would hold every other request) and delivers what it finds."""
+    poll would hold every other request) and delivers what it finds, one SQS
+    event at a time while holding ``lock``. The HTTP front holds the same
+    lock for each request: on AWS the worker and the routes run in
+    containers of their own, here they share one process, and with it
+    Powertools' logger keys and metrics, which are not made for two
+    invocations at once."""
 
-    def __init__(self, sqs: Any, queue_url: str, function: str, *, poll_seconds: float):
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        function: str,
+        *,
+        poll_seconds: float,
+        lock: threading.Lock,
+    ):
         super().__init__(name=f"{function}-trigger", daemon=True)
         self._sqs, self._queue_url, self._function = sqs, queue_url, function
         self._poll_seconds = poll_seconds
+        self._lock = lock
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -90,7 +104,10 @@ class QueueTrigger(threading.Thread):
     def run(self) -> None:
         while not self._stop.wait(self._poll_seconds):
             try:
-                drain(self._sqs, self._queue_url, self._function)
+                while not self._stop.is_set():
+                    with self._lock:
+                        if not drain(self._sqs, self._queue_url, self._function, max_events=1):
+                            break
             except Exception:
                 logger.exception("%s trigger poll failed", self._function)
 
