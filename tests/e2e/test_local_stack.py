@@ -18,8 +18,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
+from propsync.tracking_queue import (
+    DEAD_LETTER_QUEUE_URL_ENV,
+    MODES,
+    QUEUE_URL_ENV,
+    QUEUED,
+    SYNC,
+    TRACKING_WRITES_ENV,
+)
 from propsync_local.apigw import HttpResponse
 from propsync_local.cfn_template import REPO_ROOT
 from propsync_local.processes import ServerError, listening_socket, serving_on
@@ -54,7 +63,12 @@ def running_stack(local_dir: Path, **extra_env: str) -> Iterator[dict]:
         "PROPSYNC_AWS_PORT": str(aws_port),
         "PROPSYNC_LOCAL_DIR": str(local_dir),
     }
-    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "PROPSYNC_TABLE_NAME"):
+    for variable in (
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "PROPSYNC_TABLE_NAME",
+        TRACKING_WRITES_ENV,  # make run's default (sync) unless a test asks
+    ):
         env.pop(variable, None)
     env.update(extra_env)
     log_path = local_dir / "make-run.log"
@@ -261,6 +275,7 @@ def test_credentials_are_written_for_other_tools(stack):
     assert credentials["api_url"] == stack["api"]
     assert credentials["aws_endpoint_url"].startswith("http://127.0.0.1:")
     assert "import_bucket" in credentials
+    assert credentials["tracking_writes"] == SYNC  # the default mode
 
 
 def test_make_run_says_its_data_does_not_survive_a_restart(stack):
@@ -347,21 +362,26 @@ def admin(stack: dict, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+DEMO_KEY_AUTHORIZATION = "Basic ZGVtby1rZXk6ZGVtby1zZWNyZXQtY2hhbmdlLW1l"  # demo-key:its secret
+
+
 def http_json(method: str, url: str, body: dict | None = None, auth: bool = False) -> dict:
     request = urllib.request.Request(url, method=method)
     if body is not None:
         request.data = json.dumps(body).encode()
         request.add_header("Content-Type", "application/json")
     if auth:
-        request.add_header("Authorization", "Basic ZGVtby1rZXk6ZGVtby1zZWNyZXQtY2hhbmdlLW1l")
+        request.add_header("Authorization", DEMO_KEY_AUTHORIZATION)
     with urllib.request.urlopen(request, timeout=30) as response:
         return documented(method, url, response.status, response.read())
 
 
-def http_answer(method: str, url: str, body: dict, authorization: str | None = None):
+def http_answer(method: str, url: str, body: dict | None, authorization: str | None = None):
     """(status, JSON answer), whatever the status."""
-    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode())
-    request.add_header("Content-Type", "application/json")
+    request = urllib.request.Request(url, method=method)
+    if body is not None:
+        request.data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
     if authorization:
         request.add_header("Authorization", authorization)
     try:
@@ -589,6 +609,25 @@ def test_the_sam_env_vars_file_names_the_local_stacks_resources(stack):
         assert env["PROPSYNC_IMPORT_BUCKET"] == credentials["import_bucket"]
         queue = env["PROPSYNC_CHUNK_QUEUE_URL"].replace(LOCAL_AWS_URL, aws_url)
         assert queue == credentials["chunk_queue_url"]
+    # the tracking queues: the stack makes them in either mode
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=aws_url,
+        region_name=credentials["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    queues = set(sqs.list_queues()["QueueUrls"])
+    tracking_queue_urls = {
+        variables[function][variable].replace(LOCAL_AWS_URL, aws_url)
+        for function, variable in (
+            ("TrackingFunction", QUEUE_URL_ENV),
+            ("TrackingWorkerFunction", QUEUE_URL_ENV),
+            ("TrackingWorkerFunction", DEAD_LETTER_QUEUE_URL_ENV),
+        )
+    }
+    assert len(tracking_queue_urls) == 2  # the queue (routes and worker) and its DLQ
+    assert tracking_queue_urls <= queues
 
 
 def test_every_api_sample_works_against_a_fresh_local_stack(tmp_path):
@@ -648,4 +687,113 @@ def test_settings_that_cannot_work_are_refused_before_anything_is_written(
     assert "Traceback" not in output
     [message] = own_lines(output)
     assert expected in message
+    assert not (tmp_path / "credentials.json").exists()
+
+
+# ------------------------------------------------ queued tracking (make run)
+# PROPSYNC_TRACKING_WRITES=queued: the routes queue the commands and a trigger
+# runs TrackingWorkerFunction on the queue, as TrackingWrites=queued deploys it.
+
+# How long a test waits for the worker before it fails: a bound, not a
+# figure under test (the local worker polls every 0.1 s).
+WORKER_WAIT_SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def queued_stack(tmp_path_factory):
+    with running_stack(
+        tmp_path_factory.mktemp("queued"), **{TRACKING_WRITES_ENV: QUEUED}
+    ) as running:
+        yield running
+
+
+def read_once_applied(url: str, expected: dict) -> tuple[int, dict]:
+    """GET ``url`` (with the demo key) until it answers ``expected`` or the
+    worker had WORKER_WAIT_SECONDS; the last (status, answer)."""
+    deadline = time.monotonic() + WORKER_WAIT_SECONDS
+    while True:
+        status, answer = http_answer("GET", url, None, DEMO_KEY_AUTHORIZATION)
+        if (status, answer) == (200, expected) or time.monotonic() > deadline:
+            return status, answer
+        time.sleep(0.1)
+
+
+def test_queued_tracking_answers_at_once_and_the_worker_applies_the_commands(queued_stack):
+    credentials = json.loads((queued_stack["dir"] / "credentials.json").read_text())
+    token = credentials["project_token"]
+    command = {
+        "name": "customers",
+        "command_id": "queued-1",
+        "data": {
+            "customer_ids": {"registered": "queued-e2e"},
+            "properties": {"email": "q@example.com", "tier": "gold"},
+            "update_timestamp": 1570001049,
+        },
+    }
+    # no update_timestamp: stamped with the request's arrival at the API
+    unstamped = {
+        "name": "customers",
+        "data": {"customer_ids": {"registered": "queued-e2e"}, "properties": {"seen": True}},
+    }
+    refused = {"name": "customers", "data": {"customer_ids": {}, "properties": {"x": 1}}}
+
+    status, answer = http_answer(
+        "POST",
+        f"{queued_stack['api']}/track/v2/projects/{token}/batch",
+        {"commands": [command, unstamped, refused]},
+    )
+
+    assert status == 200, answer
+    assert answer["success"] is True
+    # the original product's shape: success per command, nothing applied yet
+    queued, queued_unstamped, failed = answer["results"]
+    assert queued == {"success": True, "command_id": "queued-1"}
+    assert queued_unstamped == {"success": True}
+    # a bad command gets its error at once, as in the synchronous mode
+    assert failed["success"] is False
+    assert failed["errors"]
+    url = f"{queued_stack['api']}/api/customers/queued-e2e?id_type=registered&include_timestamps=1"
+    # the worker applies them later, the unstamped one at the request's arrival
+    applied = {
+        "properties": {
+            "email": {"value": "q@example.com", "last_update": 1570001049},
+            "tier": {"value": "gold", "last_update": 1570001049},
+            "seen": {"value": True, "last_update": answer["start_time"]},
+        }
+    }
+    assert read_once_applied(url, applied) == (200, applied)
+
+
+def test_the_credentials_of_a_queued_stack_say_so(queued_stack):
+    credentials = json.loads((queued_stack["dir"] / "credentials.json").read_text())
+    assert credentials["tracking_writes"] == QUEUED
+
+
+def test_the_worker_sample_applies_its_command_against_a_queued_stack(queued_stack):
+    """events/TrackingWorkerFunction.SQS.json as `sam local invoke` sends it:
+    a tracking message for the demo project, applied by the worker."""
+    credentials = json.loads((queued_stack["dir"] / "credentials.json").read_text())
+
+    answer = sam_local_invoke("TrackingWorkerFunction", "SQS", credentials["aws_endpoint_url"])
+
+    assert answer == {"batchItemFailures": []}
+    read = http_json(
+        "GET",
+        f"{queued_stack['api']}/api/customers/mgalik?id_type=registered&include_timestamps=1",
+        auth=True,
+    )
+    assert read["properties"]["first_name"] == {"value": "Marian", "last_update": 1570001049}
+
+
+@pytest.mark.parametrize("value", ["async", "QUEUED", "sync,queued"])
+def test_a_tracking_mode_that_does_not_exist_is_refused_at_start(value, tmp_path):
+    ports = {name: str(free_port()) for name in PORT_VARIABLES}
+    code, output = run_stack_to_exit(tmp_path, **{**ports, TRACKING_WRITES_ENV: value})
+
+    assert code != 0, output
+    assert "Traceback" not in output
+    [message] = own_lines(output)
+    assert f"{TRACKING_WRITES_ENV}={value!r}" in message
+    for mode in MODES:  # what is allowed
+        assert re.search(rf"\b{mode}\b", message), message
     assert not (tmp_path / "credentials.json").exists()

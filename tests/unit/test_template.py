@@ -3,17 +3,21 @@ the choices the rest of the code relies on."""
 
 import json
 import os
+import re
 import subprocess
 import tomllib
 
 import pytest
 
+from propsync import tracking_queue
 from propsync_local.cfn_template import (
     REPO_ROOT,
+    TEMPLATE_PATH,
     create_table_kwargs,
     load_template,
     resources_of_type,
 )
+from tests.support.deployed_template import deployed
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -105,18 +109,29 @@ SNAPSTART_FUNCTIONS = {
 SAM_PYTHON = REPO_ROOT / ".venv-sam" / "bin" / "python"
 
 
-def references(node, parameter: str, path: str = ""):
-    """The paths at which ``parameter`` is used (Ref or ${} in Fn::Sub)."""
+# ${Name} and ${Name.Attribute} in Fn::Sub (${!Literal} is no reference)
+SUB_REFERENCE = re.compile(r"\$\{(?!!)([^}.]+)")
+
+
+def references(node, path: str = ""):
+    """(path, name) for every name ``node`` refers to: Ref (SAM's
+    "Function.Alias" refers to the function), Fn::GetAtt, ${} in Fn::Sub."""
     if isinstance(node, dict):
-        if node.get("Ref") == parameter or (
-            isinstance(node.get("Fn::Sub"), str) and f"${{{parameter}}}" in node["Fn::Sub"]
-        ):
-            yield path
+        if isinstance(node.get("Ref"), str):
+            yield path, node["Ref"].split(".", 1)[0]
+        if isinstance(node.get("Fn::GetAtt"), list):
+            yield path, node["Fn::GetAtt"][0]
+        sub = node.get("Fn::Sub")
+        if sub is not None:
+            text, local = (sub, {}) if isinstance(sub, str) else sub
+            for name in SUB_REFERENCE.findall(text):
+                if name not in local:
+                    yield path, name
         for key, value in node.items():
-            yield from references(value, parameter, f"{path}.{key}" if path else key)
+            yield from references(value, f"{path}.{key}" if path else key)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from references(value, parameter, f"{path}[{index}]")
+            yield from references(value, f"{path}[{index}]")
 
 
 def test_snapstart_is_a_parameter_off_by_default():
@@ -155,7 +170,8 @@ def test_api_gateway_calls_the_authorizer_through_its_alias():
 def test_the_parameter_reaches_only_the_snapstart_setting_and_the_versions_description():
     """So with SnapStart=None (Lambda's own default for ApplyOn) nothing else
     of the stack depends on it."""
-    assert sorted(references(TEMPLATE, "SnapStart")) == sorted(
+    used = {path for path, name in references(TEMPLATE) if name == "SnapStart"}
+    assert sorted(used) == sorted(
         f"Resources.{name}.Properties.{setting}"
         for name in SNAPSTART_FUNCTIONS
         for setting in ("SnapStart.ApplyOn", "VersionDescription")
@@ -249,3 +265,179 @@ def test_deployed_api_gateway_and_the_authorizer_call_the_alias_of_a_published_v
     # a new layer alone publishes new versions: the alias never keeps old code
     assert set(versions(new_layer).values()).isdisjoint(versions(off).values())
     assert set(versions(new_layer)) == SNAPSTART_FUNCTIONS
+
+
+# ------------------------------------------------------------ queued tracking
+# Template parameter TrackingWrites (docs/DECISIONS.md: "Tracking writes: sync
+# or queued"); propsync.tracking_queue is the code these settings serve.
+
+QUEUED_ONLY_RESOURCES = {
+    "TrackingQueue",
+    "TrackingDeadLetterQueue",
+    "TrackingWorkerFunction",
+    "TrackingWorkerLogGroup",
+    "TrackingDeadLetterAlarm",
+    "TrackingQueueAgeAlarm",
+}
+QUEUED_ONLY_OUTPUTS = {"TrackingQueueUrl", "TrackingDeadLetterQueueUrl"}
+DEPLOYED = {mode: deployed(TEMPLATE, TrackingWrites=mode) for mode in tracking_queue.MODES}
+WORKER = DEPLOYED[tracking_queue.QUEUED]["Resources"]["TrackingWorkerFunction"]["Properties"]
+TRACKING_QUEUE = RESOURCES["TrackingQueue"]["Properties"]
+
+
+def test_tracking_writes_is_a_parameter_sync_by_default():
+    parameter = TEMPLATE["Parameters"]["TrackingWrites"]
+    assert parameter["AllowedValues"] == list(tracking_queue.MODES)
+    assert parameter["Default"] == tracking_queue.SYNC
+    assert TEMPLATE["Conditions"]["QueuedTracking"] == {
+        "Fn::Equals": [{"Ref": "TrackingWrites"}, tracking_queue.QUEUED]
+    }
+    assert deployed(TEMPLATE) == DEPLOYED[tracking_queue.SYNC]
+
+
+def test_the_queue_the_worker_and_the_alarms_are_deployed_in_queued_mode_only():
+    conditional = {name for name, r in RESOURCES.items() if r.get("Condition") == "QueuedTracking"}
+    assert conditional == QUEUED_ONLY_RESOURCES
+    assert {
+        name for name, output in TEMPLATE["Outputs"].items() if output.get("Condition")
+    } == QUEUED_ONLY_OUTPUTS
+    for section, queued_only in (
+        ("Resources", QUEUED_ONLY_RESOURCES),
+        ("Outputs", QUEUED_ONLY_OUTPUTS),
+    ):
+        assert set(DEPLOYED[tracking_queue.QUEUED][section]) == set(TEMPLATE[section])
+        assert set(TEMPLATE[section]) - set(DEPLOYED[tracking_queue.SYNC][section]) == queued_only
+
+
+@pytest.mark.parametrize("mode", tracking_queue.MODES)
+def test_every_reference_names_something_deployed_in_that_mode(mode):
+    """A resource or output left out in one mode is referred to by nothing
+    deployed in it (CloudFormation refuses such a template at deploy time)."""
+    stack = DEPLOYED[mode]
+    known = set(stack["Resources"]) | set(stack["Parameters"])
+    dangling = [
+        (path, name)
+        for path, name in references(stack)
+        if not name.startswith("AWS::") and name not in known
+    ]
+    assert dangling == []
+
+
+@pytest.mark.parametrize("mode", tracking_queue.MODES)
+def test_the_tracking_routes_are_told_their_mode_and_in_queued_mode_their_queue(mode):
+    variables = DEPLOYED[mode]["Resources"]["TrackingFunction"]["Properties"]["Environment"]
+    expected = {tracking_queue.TRACKING_WRITES_ENV: {"Ref": "TrackingWrites"}}
+    if mode == tracking_queue.QUEUED:
+        expected[tracking_queue.QUEUE_URL_ENV] = {"Ref": "TrackingQueue"}
+    assert variables["Variables"] == expected
+
+
+def test_the_worker_is_given_exactly_the_queue_urls_its_code_reads():
+    assert (REPO_ROOT / WORKER["CodeUri"] / "worker.py").is_file()
+    assert WORKER["Handler"] == "worker.lambda_handler"
+    assert WORKER["Environment"]["Variables"] == {
+        tracking_queue.QUEUE_URL_ENV: {"Ref": "TrackingQueue"},
+        tracking_queue.DEAD_LETTER_QUEUE_URL_ENV: {"Ref": "TrackingDeadLetterQueue"},
+    }
+
+
+def test_the_worker_reads_the_tracking_queue_and_reports_partial_batch_failures():
+    [event] = WORKER["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["TrackingQueue", "Arn"]}
+    # only the failed messages come back, not the whole batch
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_a_received_message_stays_hidden_while_the_worker_may_still_run_it():
+    """AWS's advice for an SQS event source: a visibility timeout of at least
+    six times the function's timeout (plus the batching window), since Lambda
+    retries a throttled invocation of a batch it already received."""
+    [event] = WORKER["Events"].values()
+    window = event["Properties"].get("MaximumBatchingWindowInSeconds", 0)
+    assert TRACKING_QUEUE["VisibilityTimeout"] >= 6 * WORKER["Timeout"] + window
+
+
+@pytest.mark.parametrize("queue", ["TrackingQueue", "TrackingDeadLetterQueue"])
+def test_each_queue_takes_a_message_as_large_as_the_routes_pack(queue):
+    """The routes fill a message up to MAX_MESSAGE_BYTES; the dead-letter
+    queue takes the same messages when SQS redrives them."""
+    size = RESOURCES[queue]["Properties"]["MaximumMessageSize"]
+    assert size == tracking_queue.MAX_MESSAGE_BYTES == 1048576  # SQS's largest
+
+
+def test_a_failing_message_reaches_the_dead_letter_queue_after_the_time_the_template_says():
+    """After each failed receive the worker hides the message for
+    tracking_queue.retry_delay (jittered from half to all of it); after the
+    maxReceiveCount-th, the next receive moves it to the dead-letter queue.
+    The template's comment gives the resulting span; this keeps it true."""
+    redrive = TRACKING_QUEUE["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["TrackingDeadLetterQueue", "Arn"]}
+    receives = range(1, redrive["maxReceiveCount"] + 1)
+    shortest = sum(tracking_queue.retry_delay(n, lambda: 0.0) for n in receives)
+    longest = sum(tracking_queue.retry_delay(n, lambda: 1.0) for n in receives)
+    base, cap = tracking_queue.RETRY_BASE_SECONDS, tracking_queue.MAX_RETRY_SECONDS
+    text = TEMPLATE_PATH.read_text().split("\n  TrackingQueue:\n", 1)[1].split("\n\n", 1)[0]
+    comment = " ".join(line.split("#", 1)[1].strip() for line in text.splitlines() if "#" in line)
+    assert f"after {base:.0f} s, {2 * base:.0f} s, ... {cap / 60:.0f} min" in comment
+    assert f"the {len(receives)} receives" in comment
+    assert f"span {shortest / 60:.0f} min to {longest / 3600:.1f} h" in comment
+    # long before SQS deletes it unread
+    assert longest < TRACKING_QUEUE["MessageRetentionPeriod"]
+
+
+def alarm_of(name: str) -> dict:
+    alarm = RESOURCES[name]["Properties"]
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    # a queue without traffic for 6 hours reports nothing: no data is no alarm
+    assert alarm["TreatMissingData"] == "notBreaching"
+    return alarm
+
+
+def test_an_alarm_fires_on_any_command_in_the_dead_letter_queue():
+    alarm = alarm_of("TrackingDeadLetterAlarm")
+    # messages SQS redrives count here, never in NumberOfMessagesSent
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["TrackingDeadLetterQueue", "QueueName"]}}
+    ]
+    assert alarm["Threshold"] == 0
+
+
+def test_an_alarm_fires_when_the_oldest_queued_command_waits_longer_than_the_parameter():
+    alarm = alarm_of("TrackingQueueAgeAlarm")
+    assert alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["TrackingQueue", "QueueName"]}}
+    ]
+    assert alarm["Threshold"] == {"Ref": "QueueAgeAlarmSeconds"}
+    assert TEMPLATE["Parameters"]["QueueAgeAlarmSeconds"]["Type"] == "Number"
+
+
+def test_sam_deploys_the_queued_mode_with_the_worker_and_its_roles():
+    """What the SAM transform makes of the queued mode: each branch of the
+    routes' !If is a whole named policy, the worker's event source mapping
+    reports partial failures, and the worker's role is its own statements plus
+    the managed policies SAM adds (logs, X-Ray, and for the SQS event source
+    AWSLambdaSQSQueueExecutionRole: receive, delete, get attributes)."""
+    [resources] = (
+        deployment["Resources"]
+        for deployment in translated(({"TrackingWrites": "queued"}, "layer-1.zip"))
+    )
+    for branch in resources["TrackingFunctionRole"]["Properties"]["Policies"][0]["Fn::If"][1:]:
+        assert set(branch) == {"PolicyName", "PolicyDocument"}
+    mapping = resources["TrackingWorkerFunctionCommands"]
+    assert mapping["Type"] == "AWS::Lambda::EventSourceMapping"
+    assert mapping["Condition"] == "QueuedTracking"
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    role = resources["TrackingWorkerFunctionRole"]
+    assert role["Condition"] == "QueuedTracking"
+    assert [arn.rsplit("/", 1)[1] for arn in role["Properties"]["ManagedPolicyArns"]] == [
+        "AWSLambdaBasicExecutionRole",
+        "AWSXrayWriteOnlyAccess",
+        "AWSLambdaSQSQueueExecutionRole",
+    ]
+    [policy] = role["Properties"]["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == WORKER["Policies"][0]["Statement"]

@@ -1,12 +1,18 @@
 """Least privilege and data protection, read from template.yaml itself."""
 
+import json
+
 import pytest
 
+from propsync.tracking_queue import MODES, QUEUED, SYNC
 from propsync_local.cfn_template import load_template, resources_of_type
+from tests.support.deployed_template import deployed
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = resources_of_type(TEMPLATE, "AWS::Serverless::Function")
+# The stack as deployed in each tracking mode (template parameter TrackingWrites).
+DEPLOYED = {mode: deployed(TEMPLATE, TrackingWrites=mode) for mode in MODES}
 
 TABLE = {"Fn::GetAtt": ["PropsyncTable", "Arn"]}
 DYNAMODB_READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem"}
@@ -14,7 +20,7 @@ DYNAMODB_WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem"}
 S3_OBJECTS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 
 # What each function's code calls, and so all its policy may grant.
-ALLOWED = {
+ALLOWED_SYNC = {
     "TrackingFunction": DYNAMODB_READ | DYNAMODB_WRITE,
     "CustomersReadFunction": DYNAMODB_READ,
     "CustomersFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
@@ -25,11 +31,25 @@ ALLOWED = {
     | {"s3:ListBucket", "sqs:SendMessage"},
     "ImportChunkFunction": DYNAMODB_READ | DYNAMODB_WRITE | S3_OBJECTS | {"s3:ListBucket"},
 }
+ALLOWED = {
+    SYNC: ALLOWED_SYNC,
+    QUEUED: {
+        **ALLOWED_SYNC,
+        # the routes check the commands (the project's id types) and queue them
+        "TrackingFunction": {"dynamodb:GetItem", "sqs:SendMessage"},
+        # the worker writes; sets a failed message's retry delay; dead-letters
+        "TrackingWorkerFunction": DYNAMODB_READ
+        | DYNAMODB_WRITE
+        | {"sqs:ChangeMessageVisibility", "sqs:SendMessage"},
+    },
+}
+FUNCTIONS_IN_EACH_MODE = [(mode, function) for mode in MODES for function in sorted(ALLOWED[mode])]
 
 
-def statements(function: str) -> list[dict]:
+def statements(function: str, mode: str = SYNC) -> list[dict]:
+    """The function's policy statements as deployed in ``mode``."""
     found = []
-    for policy in FUNCTIONS[function]["Properties"].get("Policies", []):
+    for policy in DEPLOYED[mode]["Resources"][function]["Properties"].get("Policies", []):
         # explicit statements, not managed or templated policies
         assert isinstance(policy, dict), function
         assert "Statement" in policy, function
@@ -37,36 +57,88 @@ def statements(function: str) -> list[dict]:
     return found
 
 
-def test_every_function_is_listed_here():
-    assert set(FUNCTIONS) == set(ALLOWED)
+def actions(statement: dict) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
 
 
-@pytest.mark.parametrize("function", sorted(ALLOWED))
-def test_each_function_is_granted_exactly_what_it_uses(function):
+def grants(function: str, mode: str) -> set[tuple[str, str]]:
+    """(action, resource as JSON) for every action the function is granted."""
+    return {
+        (action, json.dumps(statement["Resource"], sort_keys=True))
+        for statement in statements(function, mode)
+        for action in actions(statement)
+    }
+
+
+def arn(logical_id: str) -> str:
+    return json.dumps({"Fn::GetAtt": [logical_id, "Arn"]})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_function_is_listed_here(mode):
+    deployed_functions = resources_of_type(DEPLOYED[mode], "AWS::Serverless::Function")
+    assert set(deployed_functions) == set(ALLOWED[mode])
+
+
+def test_every_function_of_the_template_is_deployed_in_some_mode():
+    assert set(FUNCTIONS) == set().union(*(ALLOWED[mode] for mode in MODES))
+
+
+@pytest.mark.parametrize(("mode", "function"), FUNCTIONS_IN_EACH_MODE)
+def test_each_function_is_granted_exactly_what_it_uses(mode, function):
     granted = set()
-    for statement in statements(function):
+    for statement in statements(function, mode):
         assert statement["Effect"] == "Allow"
-        actions = statement["Action"]
-        granted |= set(actions if isinstance(actions, list) else [actions])
+        granted |= set(actions(statement))
         resource = statement["Resource"]
         # no wildcard resources (objects of the one bucket, "bucket/*", are fine)
         assert "*" not in str(resource).replace("/*", ""), function
     assert all("*" not in action for action in granted), f"{function}: no wildcard actions"
-    assert granted == ALLOWED[function]
+    assert granted == ALLOWED[mode][function]
 
 
-def test_dynamodb_grants_name_only_the_propsync_table():
-    for function in ALLOWED:
-        for statement in statements(function):
-            if any(a.startswith("dynamodb:") for a in statement["Action"]):
-                assert statement["Resource"] == TABLE, function
+@pytest.mark.parametrize(("mode", "function"), FUNCTIONS_IN_EACH_MODE)
+def test_dynamodb_grants_name_only_the_propsync_table(mode, function):
+    for statement in statements(function, mode):
+        if any(a.startswith("dynamodb:") for a in actions(statement)):
+            assert statement["Resource"] == TABLE, function
+
+
+def test_queued_tracking_routes_can_only_read_the_project_and_send_to_their_queue():
+    """TrackingWrites=queued: the routes check the commands (the project and
+    its id types: GetItem) and queue them; no DynamoDB write at all, so a
+    throttled table can never fail a client."""
+    assert grants("TrackingFunction", QUEUED) == {
+        ("dynamodb:GetItem", json.dumps(TABLE)),
+        ("sqs:SendMessage", arn("TrackingQueue")),
+    }
+
+
+def test_sync_tracking_routes_read_and_write_the_table_and_nothing_else():
+    assert grants("TrackingFunction", SYNC) == {
+        (action, json.dumps(TABLE)) for action in DYNAMODB_READ | DYNAMODB_WRITE
+    }
+
+
+def test_the_worker_writes_the_table_and_touches_each_queue_for_one_reason():
+    """It writes as the synchronous routes do; it changes the visibility of
+    messages of its own queue only (a failed message's retry delay), and sends
+    to the dead-letter queue only (the commands that can never be applied).
+    Receiving and deleting come with the SQS event source (SAM adds them)."""
+    assert grants("TrackingWorkerFunction", QUEUED) == {
+        (action, json.dumps(TABLE)) for action in DYNAMODB_READ | DYNAMODB_WRITE
+    } | {
+        ("sqs:ChangeMessageVisibility", arn("TrackingQueue")),
+        ("sqs:SendMessage", arn("TrackingDeadLetterQueue")),
+    }
 
 
 def test_the_read_routes_cannot_write():
     read_function = FUNCTIONS["CustomersReadFunction"]["Properties"]
     methods = {e["Properties"]["Method"] for e in read_function["Events"].values()}
     assert methods == {"GET", "POST"}  # GET customer, POST export-one (a read)
-    granted = {a for s in statements("CustomersReadFunction") for a in s["Action"]}
+    granted = {a for s in statements("CustomersReadFunction") for a in actions(s)}
     assert not granted & {
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
@@ -94,11 +166,32 @@ def test_the_table_has_point_in_time_recovery_and_encryption():
     assert table["SSESpecification"]["SSEEnabled"] is True
 
 
-def test_queues_are_encrypted_and_chunks_have_a_dead_letter_queue():
-    assert RESOURCES["ChunkQueue"]["Properties"]["SqsManagedSseEnabled"] is True
-    assert RESOURCES["ChunkDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
-    redrive = RESOURCES["ChunkQueue"]["Properties"]["RedrivePolicy"]
-    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["ChunkDeadLetterQueue", "Arn"]}
+QUEUES_AND_DEAD_LETTER_QUEUES = {
+    "ChunkQueue": "ChunkDeadLetterQueue",
+    "TrackingQueue": "TrackingDeadLetterQueue",
+}
+
+
+def test_every_queue_is_encrypted_and_listed_here():
+    queues = resources_of_type(TEMPLATE, "AWS::SQS::Queue")
+    assert set(queues) == set(QUEUES_AND_DEAD_LETTER_QUEUES) | set(
+        QUEUES_AND_DEAD_LETTER_QUEUES.values()
+    )
+    for name, queue in queues.items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+
+
+@pytest.mark.parametrize(("queue", "dead_letter_queue"), QUEUES_AND_DEAD_LETTER_QUEUES.items())
+def test_each_queue_has_its_dead_letter_queue(queue, dead_letter_queue):
+    redrive = RESOURCES[queue]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [dead_letter_queue, "Arn"]}
+    # a standard queue's message keeps its enqueue time in the dead-letter
+    # queue, so that one must keep messages longer (AWS's advice): else a
+    # message that failed for days would expire there almost at once
+    assert (
+        RESOURCES[dead_letter_queue]["Properties"]["MessageRetentionPeriod"]
+        > RESOURCES[queue]["Properties"]["MessageRetentionPeriod"]
+    )
 
 
 def test_the_authorizer_cache_key_is_the_whole_credential():
