@@ -25,7 +25,7 @@ from propsync.store.customers import store_from_environment
 from propsync.tracking import failure
 from propsync.tracking_queue import (
     apply_batch,
-    dead_letter_body,
+    dead_letter_bodies,
     read_message,
     retry_delay,
     worker_queues_from_environment,
@@ -54,7 +54,7 @@ def _handled(record: dict[str, Any]) -> bool:
     except ValueError:
         # not a message the routes wrote: no attempt can apply it
         logger.error("not a tracking message: dead-lettered", extra=_ids(record))
-        return _dead_letter(record, record["body"])
+        return _dead_letter(record, [record["body"]])
     # the request's id is the correlation id of the route's own log lines
     with keys_logged(
         correlation_id=batch.request_id,
@@ -67,7 +67,8 @@ def _handled(record: dict[str, Any]) -> bool:
             logger.error("tracking message of no project: dead-lettered", extra=_ids(record))
             refused = (error.status, failure(str(error)))
             return _dead_letter(
-                record, dead_letter_body(batch, [(command, refused) for command in batch.commands])
+                record,
+                dead_letter_bodies(batch, [(command, refused) for command in batch.commands]),
             )
         except Exception:  # reading the project failed: try again later
             logger.exception("tracking message failed; it comes back", extra=_ids(record))
@@ -113,14 +114,15 @@ def _handled(record: dict[str, Any]) -> bool:
                         "errors": result.get("errors"),
                     },
                 )
-            return _dead_letter(record, dead_letter_body(batch, applied.dead))
+            return _dead_letter(record, dead_letter_bodies(batch, applied.dead))
         return True
 
 
-def _dead_letter(record: dict[str, Any], body: str) -> bool:
+def _dead_letter(record: dict[str, Any], bodies: list[str]) -> bool:
     client, _queue_url, dead_letter_url = worker_queues_from_environment()
     try:
-        client.send_message(QueueUrl=dead_letter_url, MessageBody=body)
+        for body in bodies:
+            client.send_message(QueueUrl=dead_letter_url, MessageBody=body)
     except Exception:  # the message comes back, and is dead-lettered then
         logger.exception("dead-lettering failed; the message comes back", extra=_ids(record))
         return False

@@ -304,6 +304,14 @@ def serve(
         "import_bucket": names["ImportBucket"],
         "chunk_queue_url": names["ChunkQueue"],
         "tracking_writes": tracking_writes(),
+        **(
+            {
+                "tracking_queue_url": names["TrackingQueue"],
+                "tracking_dead_letter_queue_url": names["TrackingDeadLetterQueue"],
+            }
+            if tracking_writes() == QUEUED
+            else {}
+        ),
         "region": os.environ["AWS_DEFAULT_REGION"],
         "sample_customer_id": SAMPLE_CUSTOMER_ID,
     }

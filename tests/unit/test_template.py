@@ -278,6 +278,7 @@ QUEUED_ONLY_RESOURCES = {
     "TrackingWorkerLogGroup",
     "TrackingDeadLetterAlarm",
     "TrackingQueueAgeAlarm",
+    "TrackingRetriesAlarm",
 }
 QUEUED_ONLY_OUTPUTS = {"TrackingQueueUrl", "TrackingDeadLetterQueueUrl"}
 DEPLOYED = {mode: deployed(TEMPLATE, TrackingWrites=mode) for mode in tracking_queue.MODES}
@@ -413,7 +414,25 @@ def test_an_alarm_fires_when_the_oldest_queued_command_waits_longer_than_the_par
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["TrackingQueue", "QueueName"]}}
     ]
     assert alarm["Threshold"] == {"Ref": "QueueAgeAlarmSeconds"}
+    assert alarm["EvaluationPeriods"] == 1  # the first minute over the threshold
     assert TEMPLATE["Parameters"]["QueueAgeAlarmSeconds"]["Type"] == "Number"
+
+
+def test_an_alarm_fires_when_the_worker_keeps_retrying():
+    """SQS leaves messages received three times or more out of the age
+    metric: while every message keeps failing only the worker's own metric
+    says so, before the dead-letter queue does."""
+    alarm = RESOURCES["TrackingRetriesAlarm"]["Properties"]
+    assert (alarm["MetricName"], alarm["Statistic"]) == ("RetriedCommands", "Sum")
+    assert alarm["TreatMissingData"] == "notBreaching"
+    globals_env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert alarm["Namespace"] == globals_env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [
+        {"Name": "service", "Value": globals_env["POWERTOOLS_SERVICE_NAME"]}
+    ]
+    worker = (REPO_ROOT / "functions" / "tracking" / "worker.py").read_text()
+    assert '"RetriedCommands"' in worker
+    assert alarm["Threshold"] == 0
 
 
 def test_sam_deploys_the_queued_mode_with_the_worker_and_its_roles():

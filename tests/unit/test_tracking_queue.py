@@ -21,6 +21,7 @@ from propsync.tracking_queue import (
     CommandQueue,
     accept_commands,
     accept_customers_command,
+    dead_letter_bodies,
     read_message,
     retry_delay,
 )
@@ -282,3 +283,42 @@ def test_the_mode_is_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("PROPSYNC_TRACKING_WRITES", "async")
     with pytest.raises(ValueError, match=r"use sync .* or queued"):
         tracking_queue.tracking_writes()
+
+
+def test_dead_letters_are_one_message_per_command_each_with_its_error():
+    batch = read_message(queued_body([customers("a", {"x": 1}), customers("b", {"x": 2})]))
+    dead = [(command, (409, {"success": False, "errors": ["never"]})) for command in batch.commands]
+
+    bodies = dead_letter_bodies(batch, dead)
+
+    assert [json.loads(body)["commands"] for body in bodies] == [
+        [customers("a", {"x": 1})],
+        [customers("b", {"x": 2})],
+    ]
+    assert all(
+        json.loads(body)["errors"] == [{"status": 409, "errors": ["never"]}] for body in bodies
+    )
+    assert all(read_message(body).request_id == "request-1" for body in bodies)  # redrivable
+
+
+def test_a_dead_letter_of_a_command_that_filled_its_message_fits_without_its_error():
+    # a command that fills its message to within a few bytes of 1 MiB: U+FFFF
+    # is 3 bytes of the 800 KB, 6 in the message; values of 5,000 (15 KB)
+    properties = {f"p{k}": "\uffff" * 5_000 for k in range(34)}
+    room = MAX_MESSAGE_BYTES - len(queued_body([customers("a", {**properties, "z": ""})]).encode())
+    command = customers("a", {**properties, "z": "\uffff" * (room // 6)})
+    body = queued_body([command])
+    assert MAX_MESSAGE_BYTES - 6 < len(body.encode()) <= MAX_MESSAGE_BYTES
+    batch = read_message(body)
+
+    [dead_letter] = dead_letter_bodies(batch, [(command, (400, {"errors": ["e" * 500]}))])
+
+    assert len(dead_letter.encode()) <= MAX_MESSAGE_BYTES
+    assert read_message(dead_letter).commands == [command]
+
+
+def queued_body(commands: list[Any]) -> str:
+    sqs = FakeSqs()
+    accept(sqs, commands)
+    [body] = sqs.bodies()
+    return body

@@ -332,23 +332,27 @@ def apply_batch(store: CustomerStore, batch: QueuedBatch, id_types: IdTypes) -> 
     return applied
 
 
-def dead_letter_body(batch: QueuedBatch, dead: list[tuple[Any, Outcome]]) -> str:
-    """The message the dead-letter queue receives for commands that can never
-    be applied: the same format (a redrive sends them to the worker again),
-    with each command's error beside it for the person who looks."""
-    return _message_text(
-        {
-            "format": MESSAGE_FORMAT,
-            "project": batch.project,
-            "received_at": batch.received_at,
-            "request_id": batch.request_id,
-            "commands": [command for command, _ in dead],
-            "errors": [
-                {"status": status, "errors": result.get("errors", [])}
-                for _, (status, result) in dead
-            ],
-        }
-    )
+def dead_letter_bodies(batch: QueuedBatch, dead: list[tuple[Any, Outcome]]) -> list[str]:
+    """The messages the dead-letter queue receives for commands that can
+    never be applied: one per command, in the routes' format (a redrive sends
+    them to the worker again), with the command's error beside it for the
+    person who looks. A command that filled its message almost to 1 MiB goes
+    without its error, which only the worker's log line then holds: the
+    command must fit, the error need not."""
+    envelope = {
+        "format": MESSAGE_FORMAT,
+        "project": batch.project,
+        "received_at": batch.received_at,
+        "request_id": batch.request_id,
+    }
+    bodies = []
+    for command, (status, result) in dead:
+        error = {"status": status, "errors": result.get("errors", [])}
+        body = _message_text({**envelope, "commands": [command], "errors": [error]})
+        if len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
+            body = _message_text({**envelope, "commands": [command]})
+        bodies.append(body)
+    return bodies
 
 
 def retry_delay(receive_count: int, draw: Callable[[], float] = random.random) -> int:
