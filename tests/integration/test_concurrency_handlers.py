@@ -2,7 +2,9 @@
 a Lambda container serving one request at a time, each batch running its
 commands on threads), with an import running on the same customers at the
 same time, against each engine. The end state must be the pure merge rule's
-for the whole set of updates, and no acknowledged update may be lost."""
+for the whole set of updates, and no acknowledged update may be lost. In the
+queued mode, as many worker processes then take the messages off the queue
+at once, and every accepted command counts as acknowledged."""
 
 import multiprocessing
 import os
@@ -61,7 +63,9 @@ def _writer(environment: dict, seed: int, queue) -> None:
                     (data["customer_ids"]["registered"], name, value, data["update_timestamp"], 0)
                 )
             if result["success"]:
-                for name in result["applied"]:
+                # queued: accepted, so every property must end up stored
+                # unless a newer version beats it
+                for name in result.get("applied", data["properties"]):
                     value = data["properties"][name]
                     acknowledged.append(
                         (
@@ -75,6 +79,18 @@ def _writer(environment: dict, seed: int, queue) -> None:
     queue.put((sent, acknowledged))
 
 
+def _worker(environment: dict) -> None:
+    """One process: the tracking worker, taking messages off the queue until
+    none is left, as concurrent invocations of the event source mapping."""
+    os.environ.update(environment)
+    import boto3  # noqa: PLC0415 - imported in the child
+
+    from propsync_local import triggers  # noqa: PLC0415
+
+    sqs = boto3.client("sqs")
+    triggers.drain(sqs, os.environ["PROPSYNC_TRACKING_QUEUE_URL"], "TrackingWorkerFunction")
+
+
 def test_writers_in_processes_and_an_import_converge_on_the_rule(api, imports, engine):
     environment = {
         name: os.environ[name]
@@ -85,6 +101,12 @@ def test_writers_in_processes_and_an_import_converge_on_the_rule(api, imports, e
             "AWS_SECRET_ACCESS_KEY",
             "AWS_DEFAULT_REGION",
             "PROPSYNC_TABLE_NAME",
+            "PROPSYNC_TRACKING_WRITES",
+            *(
+                ("PROPSYNC_TRACKING_QUEUE_URL", "PROPSYNC_TRACKING_DEAD_LETTER_QUEUE_URL")
+                if api.queued
+                else ()
+            ),
         )
     }
     context = multiprocessing.get_context("spawn")
@@ -126,6 +148,17 @@ def test_writers_in_processes_and_an_import_converge_on_the_rule(api, imports, e
     for writer in writers:
         writer.join(timeout=60)
         assert writer.exitcode == 0
+    if api.queued:  # as many workers as writers take the queued messages at once
+        workers = [
+            context.Process(target=_worker, args=(environment,)) for _ in range(WRITER_PROCESSES)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=300)
+            assert worker.exitcode == 0
+        assert api.queues.deliver() == 0  # nothing left, nothing failed
+        assert api.queues.dead_letters() == []
     sent = [update for s, _ in results for update in s]
     acknowledged = [update for _, a in results for update in a]
     for line, (customer, email, tier, ts) in enumerate(rows, start=2):
