@@ -1,9 +1,18 @@
 """Bad input: a clear 4xx (or, inside a batch, that command's own error),
-never a 5xx, and never a change to stored data."""
+never a 5xx, and never a change to stored data. In the queued mode a bad
+command gets the synchronous mode's own answer, at once: it is never queued."""
 
 import json
 
 import pytest
+
+from propsync import http_json, tracking
+from propsync.id_type_cache import id_types_of
+from propsync.models import parse_batch
+from propsync.store.access import access_store_from_environment
+from propsync.store.customers import store_from_environment
+from propsync_local import apigw
+from tests.support.tracking_calls import TrackingCalls
 
 NOW_MS = 1_570_001_049_000
 IDS = {"registered": "victim"}
@@ -19,6 +28,47 @@ def snapshot(api, dynamodb_client, table_name):
         return sorted(json.dumps(item, sort_keys=True) for item in items)
 
     return take
+
+
+@pytest.fixture
+def arrivals(monkeypatch):
+    """The arrival of each request sent (its requestTimeEpoch, in seconds), in
+    order: what the routes measure "too far ahead" from."""
+    seen = []
+    build = apigw.rest_event
+
+    def recorded(*args, **kwargs):
+        event = build(*args, **kwargs)
+        seen.append(event["requestContext"]["requestTimeEpoch"] / 1000)
+        return event
+
+    monkeypatch.setattr(apigw, "rest_event", recorded)
+    return seen
+
+
+def synchronous_answers(api, arrived):
+    """What the synchronous mode's own code answers a command of the batch
+    route and of the single-command route, for a request that arrived at
+    ``arrived``, the command read from JSON as the routes read it (a bad
+    command is answered before any write): the queued mode must answer the
+    same, at once."""
+    store = store_from_environment()
+    id_types = id_types_of(access_store_from_environment(), api.project)
+
+    def in_batch(command):
+        commands = parse_batch(http_json.parse_body(json.dumps({"commands": [command]})))
+        [(_status, result)] = tracking.run_commands(
+            store, api.project, commands, received_at=arrived, id_types=id_types
+        )
+        return result
+
+    def single(data):
+        payload = http_json.parse_body(json.dumps(data))
+        return tracking.run_customers_command(
+            store, api.project, payload, received_at=arrived, id_types=id_types
+        )
+
+    return in_batch, single
 
 
 def customers_command(**data):
@@ -156,8 +206,9 @@ MAX_ECHO_CHARS = 300
 
 
 @pytest.mark.parametrize(("command", "message"), BAD_COMMANDS + BAD_ENVELOPES)
-def test_a_bad_command_fails_alone_and_changes_nothing(api, snapshot, command, message):
+def test_a_bad_command_fails_alone_and_changes_nothing(api, snapshot, arrivals, command, message):
     before = snapshot()
+    calls = TrackingCalls(api.queued)
     response = api.batch([{"name": "system/time"}, command, {"name": "system/time"}])
     assert response.status == 200
     first, bad, last = response.json()["results"]
@@ -167,6 +218,9 @@ def test_a_bad_command_fails_alone_and_changes_nothing(api, snapshot, command, m
     assert "command_id" not in bad or isinstance(bad["command_id"], str)
     assert any(message in error for error in bad["errors"]), bad
     assert all(len(error) <= MAX_ECHO_CHARS for error in bad["errors"]), bad
+    in_batch, _single = synchronous_answers(api, arrivals[-1])
+    assert bad == in_batch(command)  # in the queued mode: its promise
+    assert calls.queue_requests == []
     assert snapshot() == before
 
 
@@ -174,11 +228,15 @@ SINGLE_ROUTE = [command["data"] for command, _ in BAD_COMMANDS[7:] if isinstance
 
 
 @pytest.mark.parametrize("data", SINGLE_ROUTE)
-def test_the_single_customers_route_answers_400(api, snapshot, data):
+def test_the_single_customers_route_answers_400(api, snapshot, arrivals, data):
     before = snapshot()
+    calls = TrackingCalls(api.queued)
     response = api.track_customer(data)
     assert response.status == 400
     assert response.json()["success"] is False
+    _in_batch, single = synchronous_answers(api, arrivals[-1])
+    assert (response.status, response.json()) == single(data)
+    assert calls.queue_requests == []
     assert snapshot() == before
 
 
@@ -202,8 +260,10 @@ def size_sentence(command):
 @pytest.mark.parametrize(("data", "sentence"), ONE_SENTENCE)
 def test_both_routes_answer_the_first_problem_in_its_documented_sentence(api, data, sentence):
     command = {"name": "customers", "command_id": "c", "data": data}
+    calls = TrackingCalls(api.queued)
     single = api.track_customer(data)
     batch = api.batch([command])
+    assert calls.queue_requests == []
     assert single.status == 400
     assert single.json() == {"success": False, "errors": [sentence or size_sentence(data)]}
     assert batch.json()["results"] == [
@@ -233,7 +293,8 @@ PRIVATE_BODIES = [
 
 @pytest.mark.parametrize("body", PRIVATE_BODIES)
 def test_bad_bodies_on_private_routes_are_400(api, snapshot, body):
-    customer = api.track(IDS, {}, None)["customer_id"]
+    api.track(IDS, {}, None)
+    customer = api.customer_id_of(IDS)
     before = snapshot()
     patch = api.request("PATCH", f"/api/customers/{customer}", body=body)
     export = api.request("POST", f"/data/v2/projects/{api.project}/customers/export-one", body=body)
@@ -243,7 +304,8 @@ def test_bad_bodies_on_private_routes_are_400(api, snapshot, body):
 
 
 def test_an_edit_too_large_for_one_customer_is_400_not_a_retry(api, snapshot):
-    customer = api.track(IDS, {}, None)["customer_id"]
+    api.track(IDS, {}, None)
+    customer = api.customer_id_of(IDS)
     before = snapshot()
     response = api.patch_customer(
         customer, {"properties": {f"p{i}": "x" * 16000 for i in range(30)}}

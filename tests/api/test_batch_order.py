@@ -1,7 +1,11 @@
 """A command's result says what happened to it in the order the batch was
 sent: the commands of one customer in one batch answer exactly what applying
 them one after another, in batch order, with the merge rule would answer,
-while the commands of different customers still run in parallel."""
+while the commands of different customers still run in parallel.
+
+The queued mode answers ``{"success": true}`` for each of them (nothing is
+applied yet); its worker runs the message's commands through the same code,
+so what it stores must be exactly what those answers describe."""
 
 import itertools
 
@@ -10,6 +14,7 @@ from hypothesis import strategies as st
 
 from propsync import canonical_json
 from propsync.merge_rule import PropertyVersion, wins
+from tests.support.tracking_calls import TrackingCalls
 
 BATCHES = 3  # batches of PAIRS newer-then-older pairs, one customer per pair
 PAIRS = 25
@@ -19,6 +24,7 @@ ORDER = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 _unique = itertools.count()
+QUEUED = {"success": True}  # the queued mode's answer to a customers command it accepted
 
 
 def customers_command(ids, properties, timestamp):
@@ -42,11 +48,19 @@ def test_newer_then_older_for_one_customer_answers_applied_then_stale(api):
 
         results = api.batch(commands).json()["results"]
 
-        answers = [(r["applied"], r["stale"]) for r in results]
-        assert answers == [(["tier"], []), ([], ["tier"])] * PAIRS
+        if api.queued:
+            assert results == [QUEUED] * 2 * PAIRS
+        else:
+            answers = [(r["applied"], r["stale"]) for r in results]
+            assert answers == [(["tier"], []), ([], ["tier"])] * PAIRS
         for customer in ids:
-            read = api.get_customer(customer["registered"], query={"id_type": "registered"})
-            assert read.json() == {"properties": {"tier": "newer"}}
+            read = api.get_customer(
+                customer["registered"],
+                query={"id_type": "registered", "include_timestamps": "1"},
+            )
+            assert read.json() == {
+                "properties": {"tier": {"value": "newer", "last_update": 200 + batch}}
+            }
 
 
 def applied_in_order(state, properties, timestamp):
@@ -108,31 +122,44 @@ def test_any_sequence_answers_what_applying_it_in_batch_order_answers(api, plan,
     results = api.batch(commands).json()["results"]
 
     assert all(r["success"] for r in results), results
-    assert [(sorted(r["applied"]), sorted(r["stale"])) for r in results] == expected
+    if api.queued:
+        assert results == [QUEUED] * len(commands)
+    else:
+        assert [(sorted(r["applied"]), sorted(r["stale"])) for r in results] == expected
     for c in seen:
-        read = api.get_customer(ids[c]["registered"], query={"id_type": "registered"})
+        read = api.get_customer(
+            ids[c]["registered"], query={"id_type": "registered", "include_timestamps": "1"}
+        )
         assert read.json()["properties"] == {
-            name: canonical_json.loads(version.encoded_value)
+            name: {
+                "value": canonical_json.loads(version.encoded_value),
+                "last_update": version.timestamp,
+            }
             for name, version in models[c].items()
             if not version.is_tombstone
         }
 
 
 def test_a_later_command_of_a_new_customer_reuses_the_customer_the_first_created(api):
-    from propsync.store.customers import store_from_environment  # noqa: PLC0415
-    from tests.conftest import RequestLog  # noqa: PLC0415
-
+    """In the queued mode the route writes nothing; the worker runs both
+    commands of the message as the synchronous route runs them."""
     api.batch([{"name": "system/time"}])  # the project is known, the client built
-    log = RequestLog()
-    store_from_environment()._client.meta.events.register(
-        "provide-client-params.dynamodb", log.record
-    )
+    calls = TrackingCalls(api.queued)
     ids = {"registered": "new-twice"}
     commands = [customers_command(ids, {"a": 1}, 100), customers_command(ids, {"b": 2}, 100)]
 
     first, second = api.batch(commands).json()["results"]
 
-    assert first["customer_id"] == second["customer_id"]
+    customer = api.customer_id_of(ids)
+    if api.queued:
+        assert first == second == QUEUED
+        assert calls.route.writes == 0
+        assert calls.queue_requests == ["SendMessage"]
+        log = calls.worker
+    else:
+        assert first["customer_id"] == second["customer_id"] == customer
+        log = calls.route
     # one claim of the id, one write each: the second command claims nothing
     assert log.counts["PutItem"] == 1
     assert log.counts["UpdateItem"] == 2
+    assert api.get_customer(customer).json() == {"properties": {"a": 1, "b": 2}}

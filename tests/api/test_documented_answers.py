@@ -3,13 +3,18 @@ status and body are checked against docs/openapi.json (tests/support/api.py
 validates every answer). These are the answers no other API test receives:
 the gateway's and the handlers' 413 on every route, 401 on every private
 route, 500 on every route, the 503s of reads, edits and the single-command
-route, and the partial answers (``applied``) of each route that writes."""
+route, and the partial answers (``applied``) of each route that writes.
+
+In the queued mode the tracking routes write nothing: their 503 is the queue
+failing, and a command that fails when the worker writes it was answered
+``{"success": true}``; the worker sends it to the dead-letter queue with the
+error the synchronous mode answers."""
 
 import json
 
 import pytest
 
-from propsync import merging
+from propsync import merging, tracking_queue
 from propsync.store.access import AccessStore
 from propsync.store.customers import CustomerStore
 from propsync.store.dynamo import client_and_table_from_environment
@@ -23,11 +28,13 @@ SERVER_FAILED = {"success": False, "error": "internal server error; retry"}
 OVER_GATEWAY_LIMIT = "x" * (10 * 1024 * 1024 + 1)
 OVER_LAMBDA_LIMIT = json.dumps({"properties": {"p": "x" * (7 * 1024 * 1024)}})
 TOO_LARGE_FOR_ONE_CUSTOMER = {f"p{i}": "x" * 16000 for i in range(30)}  # 480 KB
+QUEUED = {"success": True}  # the queued mode's answer to a customers command it accepted
 
 
 @pytest.fixture
 def customer(api):
-    return api.track(IDS, {"tier": "gold"}, 1570001049)["customer_id"]
+    api.track(IDS, {"tier": "gold"}, 1570001049)
+    return api.customer_id_of(IDS)
 
 
 def routes(api, customer):
@@ -96,18 +103,67 @@ def test_a_customers_route_whose_store_fails_is_500(api, customer, route, monkey
 
 
 def test_the_single_route_answers_a_write_that_failed_with_a_retry(api, monkeypatch):
-    monkeypatch.setattr(CustomerStore, "write_properties", _fail)
+    if api.queued:  # the route's one write is its request to the queue
+        queue_client = tracking_queue.queue_from_environment().client
+        monkeypatch.setattr(queue_client, "send_message", _fail)
+    else:
+        monkeypatch.setattr(CustomerStore, "write_properties", _fail)
     response = api.track_customer({"customer_ids": IDS, "properties": {"tier": "silver"}})
     assert response.status == 503
     assert response.json() == {"success": False, "errors": [RETRY_LATER]}
+    if api.queued:  # nothing was queued: nothing is applied later
+        assert api.export_one(IDS).status == 404
+
+
+@pytest.mark.parametrize("tracking_writes", ["queued"])
+def test_a_queued_command_whose_write_failed_is_applied_when_it_comes_back(api, monkeypatch):
+    """The queued mode's answer to a write that fails: the route answered
+    success, and the worker's failed message comes back (at once here: no
+    retry delay) and is applied; it is not dead-lettered."""
+    monkeypatch.setattr(tracking_queue, "RETRY_BASE_SECONDS", 0)
+    write, failed = CustomerStore.write_properties, []
+
+    def fail_once(store, *args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("the store failed")
+        return write(store, *args, **kwargs)
+
+    monkeypatch.setattr(CustomerStore, "write_properties", fail_once)
+    response = api.track_customer({"customer_ids": IDS, "properties": {"tier": "silver"}})
+    assert (response.status, response.json()) == (200, QUEUED)
+    assert failed == [True]
+    assert api.export_one(IDS).json()["properties"] == {"tier": "silver"}
+    assert api.queues.dead_letters() == []
+
+
+def dead_letter_of(api, commands):
+    """The one dead-letter message, holding ``commands``: each command's
+    status and errors, beside it."""
+    [letter] = api.queues.dead_letters()
+    assert letter["project"] == api.project
+    assert letter["commands"] == commands
+    return letter["errors"]
 
 
 def test_the_single_route_answers_a_customer_too_large_with_what_it_stored(api):
-    response = api.track_customer({"customer_ids": IDS, "properties": TOO_LARGE_FOR_ONE_CUSTOMER})
-    assert response.status == 400
-    body = response.json()
-    assert "400 KB item limit" in body["errors"][0]
-    assert set(body["applied"]) < set(TOO_LARGE_FOR_ONE_CUSTOMER)
+    """In the queued mode the route accepts it; the worker stores what the
+    synchronous mode stores, and dead-letters the command with its error."""
+    data = {"customer_ids": IDS, "properties": TOO_LARGE_FOR_ONE_CUSTOMER}
+    response = api.track_customer(data)
+    stored = api.export_one(IDS).json()["properties"]
+    assert set(stored) < set(TOO_LARGE_FOR_ONE_CUSTOMER)
+    if api.queued:
+        assert (response.status, response.json()) == (200, QUEUED)
+        [error] = dead_letter_of(api, [{"name": "customers", "data": data}])
+        assert error["status"] == 400
+        assert "400 KB item limit" in error["errors"][0]
+    else:
+        assert response.status == 400
+        body = response.json()
+        assert "400 KB item limit" in body["errors"][0]
+        assert set(body["applied"]) < set(TOO_LARGE_FOR_ONE_CUSTOMER)
+        assert set(body["applied"]) == set(stored)
 
 
 def test_a_batch_whose_every_command_fails_repeats_each_command_id(api):
@@ -126,9 +182,21 @@ def test_a_batch_whose_every_command_fails_repeats_each_command_id(api):
     )
     assert response.status == 200
     results = response.json()["results"]
-    assert [r["success"] for r in results] == [False] * 5
     assert [r.get("command_id") for r in results] == ["big", "bad", "events", "unknown", None]
-    assert "applied" in results[0]
+    if api.queued:  # the too large customer fails in the worker
+        assert results[0] == {**QUEUED, "command_id": "big"}
+        assert [r["success"] for r in results[1:]] == [False] * 4
+        big = {
+            "name": "customers",
+            "command_id": "big",
+            "data": {"customer_ids": IDS, "properties": TOO_LARGE_FOR_ONE_CUSTOMER},
+        }
+        [error] = dead_letter_of(api, [big])
+        assert error["status"] == 400
+        assert "400 KB item limit" in error["errors"][0]
+    else:
+        assert [r["success"] for r in results] == [False] * 5
+        assert "applied" in results[0]
 
 
 def test_an_edit_that_other_writers_keep_winning_is_503_with_what_it_stored(api, customer):
@@ -150,9 +218,14 @@ def merged_away(api, customer, monkeypatch):
     end of are more than the limit (MAX_MERGE_HOPS, a guard against a damaged
     table: 1 here, so that one merge passes it); ``cookie=away`` still
     names it, as between a merge's mark and the move of its ids."""
-    anonymous = api.track({"cookie": "anonymous"}, {"seen": 1}, 1570001000)["customer_id"]
+    api.track({"cookie": "anonymous"}, {"seen": 1}, 1570001000)
+    anonymous = api.customer_id_of({"cookie": "anonymous"})
     login = api.track({**IDS, "cookie": "anonymous"}, {}, 1570001050)
-    assert login["merged"] == [anonymous]
+    if api.queued:
+        assert login == QUEUED
+    else:
+        assert login["merged"] == [anonymous]
+    assert api.customer_id_of({"cookie": "anonymous"}) == customer != anonymous
     store = CustomerStore(*client_and_table_from_environment())
     store.identities.claim(api.project, "cookie", "away", anonymous)
     monkeypatch.setattr(merging, "MAX_MERGE_HOPS", 1)

@@ -1,8 +1,12 @@
 """The accepted edge of each request limit, beside one past it, through the
 real handlers: the 6 MB body, the 800 KB command, and the deepest value a
-customer can hold, sent and read back."""
+customer can hold, sent and read back. In the queued mode an accepted
+command is answered ``{"success": true}`` and its worker stores it: read back
+in both modes."""
 
 import json
+
+import pytest
 
 from propsync.limits import (
     MAX_BATCH_COMMANDS,
@@ -12,6 +16,7 @@ from propsync.limits import (
 )
 
 SMALL_BATCH = json.dumps({"commands": [{"name": "system/time"}]})
+QUEUED = {"success": True}  # the queued mode's answer to a customers command it accepted
 
 
 def test_a_body_of_exactly_6_mb_is_accepted_and_one_byte_more_is_not(api):
@@ -26,16 +31,24 @@ def test_a_body_of_exactly_6_mb_is_accepted_and_one_byte_more_is_not(api):
     assert f"{MAX_REQUEST_BYTES + 1} bytes" in refused.json()["error"]
 
 
-def command_of_size(size: int) -> dict:
+def json_bytes(value: object) -> int:
+    """Bytes of ``value`` as compact JSON in UTF-8: what the size limit counts."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def command_of_size(size: int, padding: str = "x") -> dict:
     """A customers command of exactly ``size`` bytes of compact JSON (its
-    command_id, which the answer echoes, takes up the room)."""
+    command_id, which the answer echoes, takes up the room: ``padding`` as
+    often as it fits, then "x" to the exact size)."""
     command = {
         "name": "customers",
         "command_id": "",
         "data": {"customer_ids": {"registered": "big"}, "properties": {"tier": "gold"}},
     }
-    overhead = len(json.dumps(command, separators=(",", ":")).encode())
-    command["command_id"] = "x" * (size - overhead)
+    room = size - json_bytes(command)
+    width = json_bytes(padding) - 2  # without its quotes
+    command["command_id"] = padding * (room // width) + "x" * (room % width)
+    assert json_bytes(command) == size
     return command
 
 
@@ -45,13 +58,52 @@ def test_a_command_of_exactly_800_kb_is_accepted_and_one_byte_more_is_not(api):
     )
     assert response.status == 200
     accepted, refused = response.json()["results"]
-    assert accepted["success"], accepted
-    assert accepted["applied"] == ["tier"]
+    if api.queued:
+        assert accepted == {
+            **QUEUED,
+            "command_id": command_of_size(MAX_COMMAND_BYTES)["command_id"],
+        }
+    else:
+        assert accepted["success"], accepted
+        assert accepted["applied"] == ["tier"]
     assert not refused["success"]
     assert refused["errors"] == [
         f"command is {MAX_COMMAND_BYTES + 1} bytes; one update must be at most "
         f"{MAX_COMMAND_BYTES} bytes (800 KB)"
     ]
+    assert api.export_one({"registered": "big"}).json()["properties"] == {"tier": "gold"}
+
+
+# A character of each UTF-8 width, a control character (counted as its
+# 6-byte escape) and the two noncharacters SQS refuses raw (U+FFFE, U+FFFF:
+# 3 bytes each, counted so, but queued as 6-byte escapes).
+PADDINGS = ["x", "\x01", "\u00e9", "\u20ac", "\U0001f600", "\ufffe", "\uffff"]
+QUEUED_ESCAPES_GROW = (
+    "defect of the queued mode: the route writes U+FFFE and U+FFFF as 6-byte escapes in "
+    "the message (SQS refuses them raw) while the 800 KB limit counts them as 3 bytes, so "
+    "a command the synchronous mode accepts is refused with a 400 'command is N bytes once "
+    "queued (control characters are written as 6-character escapes)' once more than about "
+    "76,000 of them push its message over SQS's 1 MiB (tracking_queue._queue)"
+)
+
+
+@pytest.mark.parametrize(
+    "tracking_writes",
+    [
+        "sync",
+        pytest.param("queued", marks=pytest.mark.xfail(strict=True, reason=QUEUED_ESCAPES_GROW)),
+    ],
+)
+def test_a_command_of_exactly_800_kb_is_accepted_whatever_its_characters(api):
+    for padding in PADDINGS:
+        command = command_of_size(MAX_COMMAND_BYTES, padding)
+        [result] = api.batch([command]).json()["results"]
+        assert result["success"], (padding, result.get("errors"))
+        if api.queued:
+            assert result == {**QUEUED, "command_id": command["command_id"]}, padding
+        else:
+            assert result["applied"] == ["tier"], padding
+            assert result["command_id"] == command["command_id"], padding
 
 
 def test_a_batch_of_50_commands_is_accepted_and_51_are_not(api):
@@ -69,12 +121,17 @@ def test_a_value_nested_64_levels_deep_is_stored_and_read_back_in_every_shape(ap
     for level in range(MAX_VALUE_NESTING):
         deepest = [deepest] if level % 2 else {"k": deepest}
     result = api.track({"registered": "deep"}, {"deep": deepest, "ok": True})
-    assert result["applied"] == ["deep", "ok"], result
+    customer = api.customer_id_of({"registered": "deep"})
+    if api.queued:
+        assert result == QUEUED
+    else:
+        assert result["applied"] == ["deep", "ok"], result
+        assert result["customer_id"] == customer
 
-    plain = api.get_customer(result["customer_id"])
+    plain = api.get_customer(customer)
     assert plain.status == 200
     assert plain.json()["properties"]["deep"] == deepest
-    timed = api.get_customer(result["customer_id"], query={"include_timestamps": "1"})
+    timed = api.get_customer(customer, query={"include_timestamps": "1"})
     assert timed.json()["properties"]["deep"]["value"] == deepest
     exported = api.export_one({"registered": "deep"})
     assert exported.status == 200
@@ -83,3 +140,4 @@ def test_a_value_nested_64_levels_deep_is_stored_and_read_back_in_every_shape(ap
     too_deep = api.track({"registered": "deep"}, {"deeper": [deepest], "ok": False})
     assert not too_deep["success"]
     assert "nested more than 64 levels" in too_deep["errors"][0]
+    assert api.get_customer(customer).json()["properties"]["ok"] is True  # nothing of it stored
