@@ -21,12 +21,16 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
 
-class _Raw:
+class RawBody:
+    """A response body as botocore's HTTP layer hands it on."""
+
     def __init__(self, body: bytes):
         self._body = body
 
@@ -46,6 +50,17 @@ class FakeDynamoDB:
         client.meta.events.register("before-send.dynamodb", self._answer)
         return self
 
+    @contextmanager
+    def serving(self, session: Any) -> Iterator[FakeDynamoDB]:
+        """Answer every DynamoDB client ``session`` (a boto3 Session) creates
+        meanwhile: the clients propsync's own factories make included."""
+        unique_id = f"fake-dynamodb-{id(self)}"
+        session.events.register("before-send.dynamodb", self._answer, unique_id=unique_id)
+        try:
+            yield self
+        finally:
+            session.events.unregister("before-send.dynamodb", unique_id=unique_id)
+
     def _answer(self, request: Any, **_kwargs: Any) -> AWSResponse:
         operation = request.headers["X-Amz-Target"]
         operation = (operation.decode() if isinstance(operation, bytes) else operation).split(".")[
@@ -64,7 +79,7 @@ class FakeDynamoDB:
                 status, answer = getattr(self, f"_{operation}")(body)
             payload = json.dumps(answer).encode()
         return AWSResponse(
-            request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(payload)
+            request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, RawBody(payload)
         )
 
     def _GetItem(self, body: dict) -> tuple[int, dict]:

@@ -1,6 +1,6 @@
 """`make bench`: propsync against the limits DynamoDB and Lambda set.
 
-Five measurements, each beside its bar; ratios are measured in one run, since
+Six measurements, each beside its bar; ratios are measured in one run, since
 these machines are shared and noisy. Writes bench/results/bench.json, rewrites
 the `bench` section of docs/PERFORMANCE.md, and exits 1 when a bar is missed.
 
@@ -9,7 +9,11 @@ the `bench` section of docs/PERFORMANCE.md, and exits 1 when a bar is missed.
 3. import throughput: the whole write path through boto3 (5 ms round trip,
    DynamoDB answered in process at the HTTP layer), and parse + map + plan alone;
 4. import memory: peak RSS of a 200 MB file vs a 20 MB file;
-5. cold start: import time of each handler module vs `import boto3` alone.
+5. cold start: import time of each handler module vs `import boto3` alone;
+6. the queued tracking mode (TrackingWrites=queued): SQS requests per queued
+   batch (counted), the worker's commands per second vs the synchronous batch
+   route's (5 ms round trip), and the lag from a request to its commands
+   applied at a steady rate; SQS answered in process too (bench/fake_sqs.py).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +43,39 @@ os.environ.update(
         "AWS_DEFAULT_REGION": "eu-west-1",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        # read once, when propsync.observability is imported (as template.yaml sets it)
+        "POWERTOOLS_METRICS_NAMESPACE": "propsync",
     }
 )
 
 import boto3  # noqa: E402
 import naive  # noqa: E402
 from fake_dynamodb import FakeDynamoDB  # noqa: E402
+from fake_sqs import FakeSQS  # noqa: E402
 from workload import HEADER, MAPPING_DOCUMENT, PROJECT  # noqa: E402
 
+from propsync.container import forget_container_state  # noqa: E402
 from propsync.customer_updates import update_customer  # noqa: E402
 from propsync.import_mapping import parse_mapping  # noqa: E402
 from propsync.import_rows import iter_records, map_record, plan_chunks, read_layout  # noqa: E402
 from propsync.imports import Services, _batches, _ChunkOutcome, _write_batch  # noqa: E402
-from propsync.store.access import AccessStore  # noqa: E402
-from propsync.store.customers import CustomerStore  # noqa: E402
+from propsync.limits import MAX_REQUEST_BYTES  # noqa: E402
+from propsync.store.access import AccessStore, access_store_from_environment  # noqa: E402
+from propsync.store.customers import CustomerStore, store_from_environment  # noqa: E402
 from propsync.store.dynamo import client_config  # noqa: E402
 from propsync.tracking import run_batch  # noqa: E402
+from propsync.tracking_queue import (  # noqa: E402
+    DEAD_LETTER_QUEUE_URL_ENV,
+    MAX_MESSAGE_BYTES,
+    QUEUE_URL_ENV,
+    QUEUED,
+    SYNC,
+    TRACKING_WRITES_ENV,
+)
+from propsync_local.apigw import LambdaContext, find_route, handle, load_handler, rest_event  # noqa: E402
 from propsync_local.cfn_template import load_template  # noqa: E402
+from propsync_local.stack import TRACKING_POLL_SECONDS  # noqa: E402
+from propsync_local.triggers import QueueTrigger, sqs_event  # noqa: E402
 
 PROPERTIES = {
     "first_name": "Marian",
@@ -529,6 +551,281 @@ def cold_start(runs: int = 9) -> dict[str, Any]:
     return results
 
 
+# ---------------------------------------------------------------- 6. queued tracking
+
+QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/000000000000/bench-tracking"
+DEAD_LETTER_QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/000000000000/bench-dead-letters"
+BATCH_PATH = f"/track/v2/projects/{PROJECT}/batch"
+CUSTOMERS_PATH = f"/track/v2/projects/{PROJECT}/customers"
+JSON_HEADERS = {"Content-Type": "application/json"}
+WORKER = "TrackingWorkerFunction"
+# 8 values of this many characters: a command of about 123 kB, 50 of them a
+# request just under MAX_REQUEST_BYTES (each value under the 16 KiB limit)
+LARGE_VALUE_CHARS = 15_400
+# the lag at a steady rate: batches per second, commands per batch, seconds,
+# and the trigger's poll intervals (make run's, and a tenth of it)
+LAG_RATE, LAG_BATCH, LAG_SECONDS = 20, 10, 5.0
+LAG_POLLS = (TRACKING_POLL_SECONDS, TRACKING_POLL_SECONDS / 10)
+
+
+@contextmanager
+def queued_deployment(round_trip: float) -> Iterator[tuple[FakeDynamoDB, FakeSQS]]:
+    """The tracking function and its worker in the queued mode, in this
+    process as `make run` runs them: handlers loaded from template.yaml,
+    clients made by propsync's own factories, their DynamoDB and SQS requests
+    answered by the fakes. The project and 50 customers are stored first;
+    from then on every write is acknowledged and not stored (the measurements
+    only write newer values). What Powertools prints (the metrics) is dropped."""
+    variables = {
+        "PROPSYNC_TABLE_NAME": "bench",
+        TRACKING_WRITES_ENV: QUEUED,
+        QUEUE_URL_ENV: QUEUE_URL,
+        DEAD_LETTER_QUEUE_URL_ENV: DEAD_LETTER_QUEUE_URL,
+    }
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    dynamodb, sqs = FakeDynamoDB(0.0), FakeSQS()
+    forget_container_state()  # the clients made from now on are the fakes'
+    try:
+        with (
+            dynamodb.serving(session),
+            sqs.serving(session),
+            open(os.devnull, "w") as sink,
+            redirect_stdout(sink),
+        ):
+            access_store_from_environment().create_project(PROJECT, "bench")
+            seed_customers(store_from_environment(), 50)
+            dynamodb.round_trip, dynamodb.store_updates = round_trip, False
+            yield dynamodb, sqs
+    finally:
+        forget_container_state()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def post(path: str, body: str) -> None:
+    """One request through the local API Gateway (propsync_local.apigw);
+    raises unless every command was accepted."""
+    response = handle("POST", path, headers=JSON_HEADERS, body=body)
+    answer = response.json()
+    if response.status != 200 or not all(r["success"] for r in answer.get("results", [answer])):
+        raise RuntimeError(f"{path} answered {response.status}: {response.body[:500]}")
+
+
+def large_command(i: int, timestamp: float) -> dict[str, Any]:
+    properties = {f"note_{p}": f"{i}.{p} " + "x" * LARGE_VALUE_CHARS for p in range(8)}
+    data = {
+        "customer_ids": {"registered": f"c{i}"},
+        "properties": properties,
+        "update_timestamp": timestamp,
+    }
+    return {"name": "customers", "data": data}
+
+
+def queued_requests() -> dict[str, Any]:
+    """SQS requests (and messages) of the queued routes, counted by the fake:
+    a batch of 50 small commands, a batch of 50 large ones just under the 6
+    MiB request limit, and the single-command route."""
+    with queued_deployment(0.0) as (_dynamodb, sqs):
+
+        def counted(path: str, payload: Any) -> dict[str, int]:
+            body = json.dumps(payload)
+            sqs.reset_counts()
+            post(path, body)
+            requests = sum(sqs.requests.values())
+            return {"requests": requests, "messages": sqs.messages_sent, "body_bytes": len(body)}
+
+        small = counted(BATCH_PATH, {"commands": [command(i, 300.0) for i in range(50)]})
+        large = counted(BATCH_PATH, {"commands": [large_command(i, 300.0) for i in range(50)]})
+        single = counted(CUSTOMERS_PATH, command(0, 300.0)["data"])
+    if large["body_bytes"] > MAX_REQUEST_BYTES:
+        raise RuntimeError("the large batch is over the request limit: make its values shorter")
+    large_bar = math.ceil(large["body_bytes"] / MAX_MESSAGE_BYTES) + 1
+    return {
+        "batch_of_50": small,
+        "batch_near_6mb": large,
+        "batch_near_6mb_bar": large_bar,
+        "single_command": single,
+        "bars_met": small["requests"] == 1
+        and large["requests"] <= large_bar
+        and single["requests"] == 1,
+    }
+
+
+def worker_throughput(rounds: int = 30, per_sample: int = 1) -> dict[str, Any]:
+    """Commands per second, 5 ms round trip, of batches of 50 commands (the
+    batch-latency measurement's): through the worker's handler, an SQS event
+    of ``per_sample`` of the messages the queued route made of them, vs
+    through the synchronous mode's batch route handler and vs run_batch
+    alone, ``per_sample`` requests each; alternated, ``rounds`` times, each
+    path first in turn; fastest and median.
+
+    On one core: the threads are not pinned to one CPU (with the other
+    tenants of a shared machine on that CPU, the ratio swung from 0.69x to
+    1.04x), but the interpreter lock keeps the process to about one CPU
+    second per second, reported as ``cpu_seconds_per_second``."""
+    batches = [[command(i, 100.0 + k) for i in range(50)] for k in range(10)]
+    with queued_deployment(0.005):
+        for batch in batches:
+            post(BATCH_PATH, json.dumps({"commands": batch}))
+        messages = boto3.client("sqs").receive_message(
+            QueueUrl=QUEUE_URL,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=3600,
+            MessageSystemAttributeNames=["All"],
+        )["Messages"]
+        if len(messages) != len(batches):
+            raise RuntimeError(f"the route queued {len(messages)} messages, not {len(batches)}")
+        worker, tracking = load_handler(WORKER), load_handler("TrackingFunction")
+        found = find_route("POST", BATCH_PATH)
+        assert found is not None
+        samples = [[(k + j) % len(batches) for j in range(per_sample)] for k in range(len(batches))]
+        events = [sqs_event([messages[k] for k in sample], WORKER) for sample in samples]
+        requests = [
+            [
+                rest_event(
+                    found[0],
+                    path_parameters=found[1],
+                    headers=JSON_HEADERS,
+                    body=json.dumps({"commands": batches[k]}),
+                )
+                for k in sample
+            ]
+            for sample in samples
+        ]
+        store = store_from_environment()
+
+        def through_worker(sample: int) -> None:
+            answer = worker(events[sample], LambdaContext(WORKER))
+            if answer["batchItemFailures"]:
+                raise RuntimeError(f"the worker failed messages: {answer}")
+
+        def through_sync_route(sample: int) -> None:
+            os.environ[TRACKING_WRITES_ENV] = SYNC
+            try:
+                for request in requests[sample]:
+                    answer = tracking(request, LambdaContext("TrackingFunction"))
+                    results = json.loads(answer["body"])["results"]
+                    if answer["statusCode"] != 200 or not all(r["applied"] for r in results):
+                        raise RuntimeError(f"the synchronous route answered {answer}")
+            finally:
+                os.environ[TRACKING_WRITES_ENV] = QUEUED
+
+        def through_run_batch(sample: int) -> None:
+            for k in samples[sample]:
+                results = run_batch(store, PROJECT, batches[k], received_at=time.time())
+                if not all(r["applied"] for r in results):
+                    raise RuntimeError(f"run_batch answered {results}")
+
+        paths: dict[str, Callable[[int], None]] = {
+            "worker": through_worker,
+            "sync_route": through_sync_route,
+            "run_batch": through_run_batch,
+        }
+        seconds: dict[str, list[float]] = {name: [] for name in paths}
+        cpu = dict.fromkeys(paths, 0.0)
+        order = list(paths)
+        for round_ in range(rounds):
+            order.append(order.pop(0))  # each path first in turn
+            for name in order:
+                started, cpu_started = time.perf_counter(), time.process_time()
+                paths[name](round_ % len(samples))
+                seconds[name].append(time.perf_counter() - started)
+                cpu[name] += time.process_time() - cpu_started
+    commands = 50 * per_sample
+    fastest = {name: round(commands / min(values)) for name, values in seconds.items()}
+    medians = {name: round(commands / statistics.median(v)) for name, v in seconds.items()}
+    ratio = fastest["worker"] / fastest["sync_route"]
+    return {
+        "cpu_seconds_per_second": round(
+            sum(cpu.values()) / sum(sum(values) for values in seconds.values()), 2
+        ),
+        "rounds": rounds,
+        "batches_per_sample": per_sample,
+        "commands_per_second": fastest,
+        "median_commands_per_second": medians,
+        "cpu_ms_per_command": {
+            name: round(used * 1000 / (commands * rounds), 2) for name, used in cpu.items()
+        },
+        # three decimals: the paths differ by a few percent (docs/PERFORMANCE.md)
+        "ratio_vs_sync_route": round(ratio, 3),
+        "median_ratio_vs_sync_route": round(medians["worker"] / medians["sync_route"], 3),
+        "ratio_vs_run_batch": round(fastest["worker"] / fastest["run_batch"], 3),
+        "bar": 1.0,
+        "bars_met": ratio >= 1.0,
+    }
+
+
+def queued_lag(poll_seconds: float) -> dict[str, Any]:
+    """LAG_RATE batches of LAG_BATCH commands a second through the queued
+    route for LAG_SECONDS, while make run's own trigger (QueueTrigger) polls
+    the queue every ``poll_seconds`` and delivers what it finds to the worker,
+    up to 10 messages an event. Per command, in ms: from the request's arrival
+    (API Gateway's requestTimeEpoch, which its message carries) to its message
+    deleted after the worker answered (all of its event applied), and the
+    part of that the message waited in the queue for a poll."""
+    count = round(LAG_RATE * LAG_SECONDS)
+    with queued_deployment(0.005) as (_dynamodb, sqs):
+        trigger = QueueTrigger(boto3.client("sqs"), QUEUE_URL, WORKER, poll_seconds=poll_seconds)
+        trigger.start()
+        try:
+            started = last = time.perf_counter()
+            for k in range(count):
+                time.sleep(max(0.0, started + k / LAG_RATE - time.perf_counter()))
+                last = time.perf_counter()
+                batch = [command((k * LAG_BATCH + j) % 50, 1000.0 + k) for j in range(LAG_BATCH)]
+                post(BATCH_PATH, json.dumps({"commands": batch}))
+            deadline = time.monotonic() + 60
+            while sqs.depth(QUEUE_URL) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            trigger.stop()
+            trigger.join()
+        done = list(sqs.deleted)
+    # per command (each command of a message shares its times), in ms
+    lags: list[float] = []  # arrival -> deleted
+    parts: dict[str, list[float]] = {"route": [], "queue": [], "worker": []}
+    for message in done:
+        body = json.loads(message.body)
+        commands = len(body["commands"])
+        lags += [(message.deleted - body["received_at"]) * 1000] * commands
+        parts["route"] += [(message.sent - body["received_at"]) * 1000] * commands
+        parts["queue"] += [(message.first_received - message.sent) * 1000] * commands
+        parts["worker"] += [(message.deleted - message.first_received) * 1000] * commands
+    if len(lags) != count * LAG_BATCH:
+        raise RuntimeError(f"{len(lags)} commands applied of {count * LAG_BATCH}")
+    return {
+        "poll_seconds": poll_seconds,
+        "commands": len(lags),
+        "batches_per_second": round((count - 1) / (last - started), 1),  # kept up?
+        "p50_ms": round(statistics.median(lags)),
+        "p99_ms": round(statistics.quantiles(lags, n=100)[98]),
+        "max_ms": round(max(lags)),
+        # where the median command's time went: accepted and queued by the
+        # route, waiting in the queue for a poll, in the worker's event
+        "p50_parts_ms": {name: round(statistics.median(part)) for name, part in parts.items()},
+        "queue_max_ms": round(max(parts["queue"])),
+    }
+
+
+def queued_tracking() -> dict[str, Any]:
+    requests = queued_requests()
+    throughput = worker_throughput()
+    lag = [queued_lag(poll) for poll in LAG_POLLS]
+    return {
+        "requests": requests,
+        "worker_throughput": throughput,
+        "lag": lag,
+        "bars_met": requests["bars_met"] and throughput["bars_met"],
+    }
+
+
 def latency_runs(runs: int) -> int:
     """`bench/run.py --latency-runs N`: the batch-latency measurement N times,
     each ratio with the client CPU per command of its run, and nothing else
@@ -544,9 +841,32 @@ def latency_runs(runs: int) -> int:
     return 0
 
 
+def only_queued() -> int:
+    """`bench/run.py --only queued`: the queued mode's measurements alone (no
+    `sam build` needed), rewriting only their table in docs/PERFORMANCE.md,
+    under a line of its own that says when they were measured."""
+    started = time.time()
+    results = queued_tracking()
+    print(json.dumps(results), file=sys.stderr)
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M:%S %Z')} (Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs) in {round(time.time() - started)} s by "
+        "`bench/run.py --only queued`, in a run of its own (not the table above's)."
+    )
+    table = render_queued(results, header)
+    print(table)
+    update_doc(table, QUEUED_MARKERS)
+    return 0 if results["bars_met"] else 1
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--latency-runs"]:
         return latency_runs(int(sys.argv[2]))
+    if sys.argv[1:] == ["--only", "queued"]:
+        return only_queued()
+    if sys.argv[1:]:
+        print("usage: bench/run.py [--latency-runs N | --only queued]", file=sys.stderr)
+        return 2
     started = time.time()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -556,6 +876,7 @@ def main() -> int:
             ("throughput", import_throughput),
             ("memory", lambda: import_memory(Path(scratch))),
             ("cold_start", cold_start),
+            ("queued", queued_tracking),
         ):
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
             results[name] = measure()
@@ -568,7 +889,7 @@ def main() -> int:
     (out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
     table = render(results)
     print(table)
-    update_doc(table)
+    update_doc(table, BENCH_MARKERS)
     return 0 if all(v.get("bars_met") for v in results.values() if isinstance(v, dict)) else 1
 
 
@@ -689,6 +1010,14 @@ def render(r: dict[str, Any]) -> str:
         f"Measured {r['measured_at']} (Python {r['python']}, {os.cpu_count()} CPUs) "
         f"in {r['seconds']} s."
     )
+    start, end = QUEUED_MARKERS  # so that `--only queued` can rewrite that table alone
+    return f"{_table(header, rows)}\n\n{start}\n{render_queued(r['queued'])}\n{end}"
+
+
+Row = tuple[str, Any, str, bool | None]
+
+
+def _table(header: str, rows: list[Row]) -> str:
     lines = [header, "", "| figure | measured | bar | |", "| --- | --- | --- | --- |"]
     lines += [
         f"| {figure} | {measured} | {bar} | {'' if met is None else _mark(met)} |"
@@ -697,9 +1026,75 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_doc(table: str) -> None:
+def render_queued(q: dict[str, Any], header: str | None = None) -> str:
+    """The queued mode's table."""
+    req, thr = q["requests"], q["worker_throughput"]
+    per_second, cpu = thr["commands_per_second"], thr["cpu_ms_per_command"]
+    large = req["batch_near_6mb"]
+    rows: list[Row] = [
+        (
+            "queued: SQS requests / messages of a batch of 50 small commands",
+            f"{req['batch_of_50']['requests']} / {req['batch_of_50']['messages']}",
+            "1 request",
+            req["batch_of_50"]["requests"] == 1,
+        ),
+        (
+            f"queued: SQS requests / messages of a batch of 50 commands of "
+            f"{large['body_bytes']:,} bytes (8 values of {LARGE_VALUE_CHARS:,} characters each)",
+            f"{large['requests']} / {large['messages']}",
+            f"<= {req['batch_near_6mb_bar']} requests (ceil(bytes / 1 MiB) + 1)",
+            large["requests"] <= req["batch_near_6mb_bar"],
+        ),
+        (
+            "queued: SQS requests / messages of the single-command route",
+            f"{req['single_command']['requests']} / {req['single_command']['messages']}",
+            "1 request",
+            req["single_command"]["requests"] == 1,
+        ),
+        (
+            f"worker commands/s ({thr['cpu_seconds_per_second']} CPU s/s), 5 ms round trip: "
+            f"SQS events of {thr['batches_per_sample']} queued batch of 50 vs the same through "
+            f"the synchronous batch route (fastest of {thr['rounds']}; medians)",
+            f"{per_second['worker']:,} vs {per_second['sync_route']:,} = "
+            f"{thr['ratio_vs_sync_route']}x ({thr['median_ratio_vs_sync_route']}x)",
+            ">= 1x",
+            thr["bars_met"],
+        ),
+        (
+            "worker vs run_batch alone (the path of the batch-latency row), same run; "
+            "client CPU per command: worker, route, run_batch",
+            f"{per_second['worker']:,} vs {per_second['run_batch']:,} = "
+            f"{thr['ratio_vs_run_batch']}x; {cpu['worker']} / {cpu['sync_route']} / "
+            f"{cpu['run_batch']} ms",
+            "",
+            None,
+        ),
+    ]
+    for lag in q["lag"]:
+        parts = lag["p50_parts_ms"]
+        rows.append(
+            (
+                f"lag from request to applied, {lag['batches_per_second']} batches/s of "
+                f"{LAG_BATCH} commands, queue polled every {lag['poll_seconds']} s: "
+                "p50 / p99 / max (p50's parts: route, queue, worker)",
+                f"{lag['p50_ms']} / {lag['p99_ms']} / {lag['max_ms']} ms "
+                f"({parts['route']} + {parts['queue']} + {parts['worker']} ms)",
+                "",
+                None,
+            )
+        )
+    return _table(header or "The queued tracking mode (TrackingWrites=queued), same run:", rows)
+
+
+BENCH_MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
+QUEUED_MARKERS = ("<!-- bench-queued:start -->", "<!-- bench-queued:end -->")
+
+
+def update_doc(table: str, markers: tuple[str, str]) -> None:
+    """Replace what lies between ``markers`` in docs/PERFORMANCE.md with
+    ``table`` (which may hold markers of its own)."""
     doc = ROOT / "docs" / "PERFORMANCE.md"
-    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    start, end = markers
     text = doc.read_text()
     if start in text and end in text:
         before, rest = text.split(start, 1)
