@@ -4,8 +4,11 @@ what a command is answered when SQS refuses it."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import random
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -14,9 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from propsync import tracking_queue
+from propsync.http_json import json_size
 from propsync.id_types import DEFAULT_ID_TYPES
+from propsync.limits import MAX_COMMAND_BYTES
 from propsync.tracking import RETRY_LATER
 from propsync.tracking_queue import (
+    COMPRESSED_KEY,
     MAX_MESSAGE_BYTES,
     CommandQueue,
     accept_commands,
@@ -192,20 +198,72 @@ def test_any_batch_is_packed_into_as_few_messages_as_sqs_limits_allow(
     assert all(a + b > MAX_MESSAGE_BYTES for a, b in itertools.pairwise(sizes_sent))
 
 
-def test_a_command_too_large_for_a_message_once_escaped_is_refused_alone():
+def test_a_command_over_1_mib_once_escaped_travels_compressed():
     """U+FFFF counts 3 bytes towards the 800 KB but SQS takes it only as a
-    6-character escape: 800 KB of it is 1.6 MB in a message, the one command
-    the queue cannot take. It is answered with what to do; the others go on."""
+    6-character escape: 750 KB of it is 1.5 MB of JSON. It goes alone in a
+    message, compressed, and reads back exactly; the others go as usual."""
     sqs = FakeSqs()
     huge = customers("a", {f"p{k}": "\uffff" * 5_000 for k in range(50)})
     outcomes = accept(sqs, [huge, customers("b", {"x": 1})])
 
+    assert outcomes == [(200, {"success": True}), (200, {"success": True})]
+    assert all(len(body.encode()) <= MAX_MESSAGE_BYTES for body in sqs.bodies())
+    assert sorted(sqs.queued_commands(), key=str) == sorted(
+        [huge, customers("b", {"x": 1})], key=str
+    )
+    [compressed] = [body for body in sqs.bodies() if COMPRESSED_KEY in body]
+    assert read_message(compressed).commands == [huge]
+
+
+def test_the_least_compressible_command_that_needs_compressing_still_fits():
+    """The worst case for compression is random printable ASCII: about 6.6
+    bits a byte. Enough U+FFFF to push the JSON over 1 MiB, the rest of the
+    800 KB random text: the compressed message still fits."""
+    draw = random.Random(7)
+    printable = [chr(c) for c in range(0x20, 0x7F)]
+    properties = {f"n{k}": "\uffff" * 5_000 for k in range(20)}  # 300 KB, 600 KB as JSON
+    for k in range(31):  # 31 x 16,000 bytes of noise
+        properties[f"r{k}"] = "".join(draw.choice(printable) for _ in range(16_000))
+    command = customers("a", properties)
+    assert json_size(command) <= MAX_COMMAND_BYTES
+    sqs = FakeSqs()
+
+    assert accept(sqs, [command]) == [(200, {"success": True})]
+    [body] = sqs.bodies()
+    assert COMPRESSED_KEY in body
+    assert len(body.encode()) <= MAX_MESSAGE_BYTES
+    assert read_message(body).commands == [command]
+
+
+def test_a_command_that_fits_no_message_even_compressed_is_refused_alone(monkeypatch):
+    """Never expected with SQS's 1 MiB; the guard stays: a smaller queue."""
+    monkeypatch.setattr(tracking_queue, "MAX_MESSAGE_BYTES", 2_000)
+    sqs = FakeSqs()
+    draw = random.Random(3)
+    noise = "".join(draw.choice("abcdefghijklmnop0123456789") for _ in range(5_000))
+    outcomes = accept(sqs, [customers("a", {"x": noise}), customers("b", {"x": 1})])
+
     status, result = outcomes[0]
     assert status == 400
-    assert result["success"] is False
-    assert "at most 1048576 bytes" in result["errors"][0]
+    assert result["errors"][0].startswith("command is ")
+    assert "compressed; the queue takes at most that" in result["errors"][0]
     assert outcomes[1] == (200, {"success": True})
-    assert sqs.queued_commands() == [customers("b", {"x": 1})]
+
+
+@pytest.mark.parametrize(
+    "packed",
+    [
+        "not base64!",
+        base64.b64encode(b"not zlib").decode(),
+        base64.b64encode(zlib.compress(b"[" + b"0," * 4_000_000 + b"0]")).decode(),
+    ],
+)
+def test_compressed_commands_that_the_routes_did_not_write_are_refused(packed):
+    body = json.dumps(
+        {"format": 1, "project": "p", "received_at": 1, "request_id": "r", COMPRESSED_KEY: packed}
+    )
+    with pytest.raises(ValueError, match="not a tracking message"):
+        read_message(body)
 
 
 def test_a_message_sqs_fails_is_answered_retry_and_the_others_success():

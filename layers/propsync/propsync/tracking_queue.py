@@ -31,10 +31,12 @@ parallel, and a message that failed half-way is simply applied again.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import random
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -48,6 +50,7 @@ from propsync.container import per_container
 from propsync.customer_updates import prepare_update
 from propsync.errors import InvalidInputError, PropsyncError
 from propsync.id_types import IdTypes
+from propsync.limits import MAX_REQUEST_BYTES
 from propsync.models import parse_command_data
 from propsync.store.customers import CustomerStore
 
@@ -67,6 +70,8 @@ DEAD_LETTER_QUEUE_URL_ENV = "PROPSYNC_TRACKING_DEAD_LETTER_QUEUE_URL"
 # SQS: at most 1 MiB per message (the queues' MaximumMessageSize).
 MAX_MESSAGE_BYTES = 1024 * 1024
 MESSAGE_FORMAT = 1
+# A message holding one command too large as JSON holds it compressed, here.
+COMPRESSED_KEY = "commands_zlib"
 # A failed message comes back after RETRY_BASE_SECONDS * 2**(receives - 1),
 # jittered, at most MAX_RETRY_SECONDS (SQS's visibility timeout allows 12 h).
 RETRY_BASE_SECONDS = 10.0
@@ -93,9 +98,10 @@ def tracking_writes() -> str:
 
 class QueueTooSmallError(InvalidInputError):
     """A command that passed every check but does not fit in one SQS message
-    once written as JSON: only a command of more than about 80,000 of the
-    characters U+FFFE and U+FFFF grows so much (3 bytes each in the 800 KB
-    count, a 6-character escape in the message, since SQS refuses them raw)."""
+    even compressed. Never expected: a command over 1 MiB as JSON (only
+    U+FFFE and U+FFFF grow so: 3 bytes each in the 800 KB count, a
+    6-character escape in a message, since SQS refuses them raw) travels
+    compressed, and 800 KB compresses below 1 MiB whatever it holds."""
 
 
 @dataclass(frozen=True)
@@ -220,35 +226,56 @@ def _queue(
     }
     head = _message_text(envelope)[:-1] + ',"commands":['
     outcomes: dict[int, Outcome] = {}
-    messages: list[tuple[list[int], list[str]]] = []  # (indexes, command texts)
+    messages: list[tuple[list[int], str]] = []  # (indexes of the commands, body)
+    indexes: list[int] = []  # the message being filled
+    texts: list[str] = []
     size = 0
     for index, command in commands.items():
         text = _message_text(command)
         length = len(text.encode("utf-8"))
-        if len(head) + length + 2 > MAX_MESSAGE_BYTES:
-            error = QueueTooSmallError(
-                f"command is {length} bytes once queued (U+FFFE and U+FFFF are written as "
-                f"6-character escapes); the queue takes at most {MAX_MESSAGE_BYTES} bytes "
-                "(1 MiB) per command: send fewer or shorter values"
-            )
-            outcomes[index] = (error.status, tracking.failure(str(error)))
+        if len(head) + length + 2 > MAX_MESSAGE_BYTES:  # only through U+FFFE/U+FFFF escapes
+            body = _compressed_body(envelope, text)
+            if body is None:  # never expected: the 800 KB limit keeps it under 1 MiB
+                error = QueueTooSmallError(
+                    f"command is {length} bytes once queued and more than {MAX_MESSAGE_BYTES} "
+                    "bytes (1 MiB) compressed; the queue takes at most that: send fewer or "
+                    "shorter values"
+                )
+                outcomes[index] = (error.status, tracking.failure(str(error)))
+            else:
+                messages.append(([index], body))
             continue
-        if not messages or size + length + 1 > MAX_MESSAGE_BYTES:
-            messages.append(([], []))
+        if indexes and size + length + 1 > MAX_MESSAGE_BYTES:
+            messages.append((indexes, head + ",".join(texts) + "]}"))
+            indexes, texts = [], []
+        if not indexes:
             size = len(head) + 2  # "]}"
-        messages[-1][0].append(index)
-        messages[-1][1].append(text)
+        indexes.append(index)
+        texts.append(text)
         size += length + 1  # its comma
-    bodies = [head + ",".join(texts) + "]}" for _indexes, texts in messages]
+    if indexes:
+        messages.append((indexes, head + ",".join(texts) + "]}"))
+    bodies = [body for _indexes, body in messages]
     sent = queue.send(bodies)
-    for position, (indexes, _texts) in enumerate(messages):
+    for position, (queued, _body) in enumerate(messages):
         outcome: Outcome = (
             (200, {"success": True})
             if position in sent
             else (503, tracking.failure(tracking.RETRY_LATER))
         )
-        outcomes.update(dict.fromkeys(indexes, outcome))
+        outcomes.update(dict.fromkeys(queued, outcome))
     return outcomes
+
+
+def _compressed_body(envelope: dict[str, Any], command_text: str) -> str | None:
+    """A message of one command whose JSON is over 1 MiB (U+FFFE and U+FFFF,
+    3 bytes in the 800 KB count, are 6-character escapes in a message): the
+    command list compressed with zlib, in base64. JSON text of at most 800 KB
+    of UTF-8 compresses to at most about 83% (random printable ASCII is the
+    worst case), 4/3 of that in base64: it fits. None if it does not."""
+    packed = zlib.compress(f"[{command_text}]".encode(), 9)
+    body = _message_text({**envelope, COMPRESSED_KEY: base64.b64encode(packed).decode("ascii")})
+    return body if len(body.encode("utf-8")) <= MAX_MESSAGE_BYTES else None
 
 
 def _message_text(value: Any) -> str:
@@ -284,6 +311,8 @@ def read_message(body: str) -> QueuedBatch:
         raise ValueError(f"not a tracking message of format {MESSAGE_FORMAT}")
     project, received_at = message.get("project"), message.get("received_at")
     commands = message.get("commands")
+    if COMPRESSED_KEY in message:
+        commands = _decompressed(message[COMPRESSED_KEY])
     if not isinstance(project, str) or not isinstance(commands, list):
         raise ValueError("a tracking message names its project and holds a list of commands")
     if isinstance(received_at, bool) or not isinstance(received_at, int | Decimal):
@@ -294,6 +323,20 @@ def read_message(body: str) -> QueuedBatch:
         request_id=str(message.get("request_id", "")),
         commands=commands,
     )
+
+
+def _decompressed(packed: Any) -> Any:
+    """The commands of a compressed message (_compressed_body), read as a
+    body is: no more than a request may hold."""
+    try:
+        raw = base64.b64decode(str(packed), validate=True)
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(raw, MAX_REQUEST_BYTES + 1)
+        if inflater.unconsumed_tail or len(text) > MAX_REQUEST_BYTES:
+            raise ValueError("compressed commands over the request limit")
+        return http_json.parse_body(text)
+    except (ValueError, zlib.error, PropsyncError) as error:  # binascii.Error is a ValueError
+        raise ValueError(f"not a tracking message: {error}") from None
 
 
 @dataclass
