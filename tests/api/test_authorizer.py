@@ -13,6 +13,7 @@ from propsync.access import Permission
 from propsync_local.apigw import EVENTS_DIR, LambdaContext, authorizer_handler
 from tests.conftest import PROJECT
 from tests.support.api import basic
+from tests.support.tracking_modes import accepted, assert_all_applied
 
 CUSTOMER = "01JDQ6Z0Q9X6V1N0K3W9M5T2RB"
 
@@ -61,6 +62,33 @@ def test_a_revoked_key_is_not_found(api):
     response = api.get_customer(CUSTOMER, authorization=header)
     assert response.status == 401
     assert response.json()["error"] == "Access key not found"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer abc", "Basic " + b64("unknown-key:secret"), "wrong secret"],
+)
+def test_the_tracking_routes_are_outside_the_authorizer_in_either_mode(api, authorization):
+    """Their credential is the project token in the path (template.yaml: Auth
+    NONE): a header the authorizer would refuse changes nothing, whether the
+    route writes the command or queues it for the worker."""
+    if authorization == "wrong secret":
+        authorization = basic(api.key_id, "wrong")
+    command = {"customer_ids": {"registered": "public"}, "properties": {"via": "sdk"}}
+    response = api.request(
+        "POST",
+        f"/track/v2/projects/{PROJECT}/customers",
+        json_body=command,
+        authorization=authorization,
+    )
+    assert response.status == 200, response.body
+    if not api.queued:
+        assert response.json()["applied"] == ["via"]
+    else:
+        assert response.json() == accepted()
+        assert_all_applied(api)
+    read = api.get_customer("public", query={"id_type": "registered"})
+    assert read.json() == {"properties": {"via": "sdk"}}
 
 
 def test_secrets_are_stored_only_as_salted_hashes(api, dynamodb_client, table_name):

@@ -6,7 +6,13 @@ Bodies are written by a small serializer of their own (``body``), so that a
 body can hold what ``json.dumps`` never writes: numbers of any size and
 exponent (``1e9999999999999999999``, 4,400 digits), lone UTF-16 surrogates
 both as ``\\ud800`` escapes and as raw bytes, and nesting at and beyond the
-parser's depth limit, in every position of a request."""
+parser's depth limit, in every position of a request.
+
+In the queued mode every tracking request is also sent again in the
+synchronous mode (the mode is read per request): a command the queued routes
+refuse gets the synchronous mode's refusal, word for word, and one they accept
+succeeds there too; the worker applies every accepted command (none is left
+to come back, none dead-lettered)."""
 
 import json
 from dataclasses import dataclass
@@ -16,6 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import PROJECT
+from tests.support.tracking_modes import (
+    APPLY_KEYS,
+    accepted,
+    assert_all_applied,
+    assert_answers_alike,
+)
 
 FUZZ = settings(
     max_examples=60,
@@ -235,9 +247,33 @@ def table_snapshot(dynamodb_client, table_name):
     return take
 
 
+@pytest.fixture
+def like_sync(api, monkeypatch):
+    """In the queued mode, checks a tracking request's answer against the
+    synchronous mode's answer to the same request, sent after it."""
+
+    def check(response, send):
+        if not api.queued:
+            return
+        assert_all_applied(api)
+        with monkeypatch.context() as patch:
+            patch.setenv("PROPSYNC_TRACKING_WRITES", "sync")
+            sync = send()
+        assert response.status == sync.status, (response.body, sync.body)
+        queued, expected = response.json(), sync.json()
+        if "results" not in queued:  # a request refused whole, or the single route
+            assert_answers_alike(queued, expected)
+            return
+        assert len(queued["results"]) == len(expected["results"])
+        for result, sync_result in zip(queued["results"], expected["results"], strict=True):
+            assert_answers_alike(result, sync_result)
+
+    return check
+
+
 @FUZZ
 @given(body=bodies)
-def test_tracking_batch_survives_anything(api, table_snapshot, body):
+def test_tracking_batch_survives_anything(api, table_snapshot, like_sync, body):
     before = table_snapshot()
     response = api.batch(body=body)
     assert response.status < 500, response.body
@@ -248,6 +284,9 @@ def test_tracking_batch_survives_anything(api, table_snapshot, body):
     else:
         assert all(isinstance(r["success"], bool) for r in payload["results"])
         assert not any(r.get("errors") == [RETRY] for r in payload["results"]), payload
+        if api.queued:
+            assert not any(APPLY_KEYS & r.keys() for r in payload["results"]), payload
+    like_sync(response, lambda: api.batch(body=body))
 
 
 RETRY = "temporary server error; the command was not completed, retry it"
@@ -257,11 +296,15 @@ RETRY = "temporary server error; the command was not completed, retry it"
 @POSITION_FUZZ
 @given(odd=odd_values, key=odd_keys, ascii_escapes=encodings)
 def test_anything_in_any_one_position_of_a_command(
-    api, table_snapshot, position, odd, key, ascii_escapes
+    api, table_snapshot, like_sync, position, odd, key, ascii_escapes
 ):
     command = command_with(position, odd, key)
     before = table_snapshot()
-    response = api.batch(body=body({"commands": [command]}, ascii_escapes=ascii_escapes))
+
+    def send_batch():
+        return api.batch(body=body({"commands": [command]}, ascii_escapes=ascii_escapes))
+
+    response = send_batch()
     assert response.status < 500, response.body
     if response.status >= 400:
         assert table_snapshot() == before
@@ -270,33 +313,52 @@ def test_anything_in_any_one_position_of_a_command(
         assert result.get("errors") != [RETRY], result
         if not result["success"]:
             assert table_snapshot() == before
+        elif api.queued:
+            assert result.keys() <= {"success", "command_id"}, result
+    like_sync(response, send_batch)
     if position in ("name", "command_id"):
         return
     before = table_snapshot()
-    single = api.request(
-        "POST",
-        f"/track/v2/projects/{PROJECT}/customers",
-        body=body(command["data"], ascii_escapes=ascii_escapes),
-        authorization=None,
-    )
+
+    def send_single():
+        return api.request(
+            "POST",
+            f"/track/v2/projects/{PROJECT}/customers",
+            body=body(command["data"], ascii_escapes=ascii_escapes),
+            authorization=None,
+        )
+
+    single = send_single()
     assert single.status < 500, single.body
     if single.status >= 400:
         assert table_snapshot() == before
+    elif api.queued:
+        assert single.json() == accepted()
+    like_sync(single, send_single)
 
 
 @FUZZ
 @given(data=st.one_of(command_data, anything), ascii_escapes=encodings)
-def test_single_customers_route_survives_anything(api, table_snapshot, data, ascii_escapes):
+def test_single_customers_route_survives_anything(
+    api, table_snapshot, like_sync, data, ascii_escapes
+):
     before = table_snapshot()
-    response = api.request(
-        "POST",
-        f"/track/v2/projects/{PROJECT}/customers",
-        body=body(data, ascii_escapes=ascii_escapes),
-        authorization=None,
-    )
+
+    def send():
+        return api.request(
+            "POST",
+            f"/track/v2/projects/{PROJECT}/customers",
+            body=body(data, ascii_escapes=ascii_escapes),
+            authorization=None,
+        )
+
+    response = send()
     assert response.status < 500, response.body
     if response.status >= 400:
         assert table_snapshot() == before
+    elif api.queued:
+        assert response.json() == accepted()
+    like_sync(response, send)
 
 
 private_bodies = st.one_of(
@@ -330,7 +392,12 @@ private_bodies = st.one_of(
     id_type=st.one_of(st.none(), st.text(max_size=10), any_text),
 )
 def test_customers_routes_survive_anything(api, table_snapshot, body, path_id, include, id_type):
-    customer = api.track({"registered": "fuzzed"}, {"a": 1}, 5)["customer_id"]
+    tracked = api.track({"registered": "fuzzed"}, {"a": 1}, 5)
+    if not api.queued:
+        customer = tracked["customer_id"]
+    else:
+        assert tracked == accepted()
+        customer = api.customer_id_of({"registered": "fuzzed"})
     query = {
         k: v
         for k, v in {"include_timestamps": include, "id_type": id_type}.items()

@@ -1,12 +1,73 @@
-"""Secrets and property values never reach the logs at INFO, across a full flow."""
+"""Secrets and property values never reach the logs at INFO, across a full
+flow: in the queued mode the tracking worker's lines too (a message applied,
+failed and coming back, a command dead-lettered with its error)."""
 
 import json
 import logging
 
+import pytest
+
+from propsync.id_type_cache import forget_id_types
+from propsync.store.dynamo import client_and_table_from_environment
+from propsync.tracking import RETRY_LATER
 from tests.support.api import basic
+from tests.support.faults import FaultInjector
+from tests.support.tracking_modes import accepted, assert_all_applied, without_delivery
 
 VALUE = "value-that-must-not-be-logged-8c1f"
 NAME_VALUE = "Zuzana-private-name-77"
+RETRIED_VALUE = "retried-value-that-must-not-be-logged-31d7"
+REFUSED_VALUE = "refused-value-that-must-not-be-logged-0b9e"
+
+
+@pytest.fixture(autouse=True)
+def _no_waiting(monkeypatch):
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_: 0)
+    monkeypatch.setattr("propsync.tracking_queue.RETRY_BASE_SECONDS", 0)
+
+
+def _track_through_failing_writes(api):
+    """A command whose writes fail until the store recovers: in the synchronous
+    mode its answer says to retry; in the queued mode the worker fails its
+    message (logging why), which comes back and is applied."""
+    faults = FaultInjector(
+        probability=1.0,
+        kinds=("throttling", "internal"),
+        should_fail=lambda op, params: (
+            op == "UpdateItem" and RETRIED_VALUE.encode() in params["body"]
+        ),
+    ).attach(client_and_table_from_environment()[0])
+    ids, properties = {"registered": "retried-user"}, {"note": RETRIED_VALUE}
+    if not api.queued:
+        assert api.track(ids, properties, 10)["errors"] == [RETRY_LATER]
+    else:
+        assert without_delivery(api).track(ids, properties, 10) == accepted()
+        assert api.queues.deliver(max_events=1) == 1  # failed: it comes back
+    faults.probability = 0.0
+    if api.queued:
+        assert api.queues.deliver() == 1
+        assert_all_applied(api)
+    else:
+        api.track(ids, properties, 10)
+    read = api.get_customer("retried-user", query={"id_type": "registered"})
+    assert read.json() == {"properties": properties}
+    assert faults.injected.total() > 0
+
+
+def _track_a_command_the_store_refuses(api):
+    """Ids of two customers that never merge: a 409 answer, or in the queued
+    mode a command dead-lettered with its error, logged by the worker."""
+    api.access.add_id_type(api.project, "email", hard=True)
+    forget_id_types()
+    api.track({"registered": "someone"}, {"a": 1}, 10)
+    api.track({"registered": "else", "email": "else@x"}, {"a": 1}, 10)
+    result = api.track({"registered": "someone", "email": "else@x"}, {"note": REFUSED_VALUE}, 20)
+    if not api.queued:
+        assert "never merged" in result["errors"][0]
+    else:
+        assert result == accepted()
+        [letter] = api.queues.dead_letters()
+        assert letter["commands"][0]["data"]["properties"] == {"note": REFUSED_VALUE}
 
 
 def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplog):
@@ -16,7 +77,11 @@ def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplo
     tracked = api.track(
         {"registered": "private-user"}, {"note": VALUE, "first_name": NAME_VALUE}, 10
     )
-    customer = tracked["customer_id"]
+    if not api.queued:
+        customer = tracked["customer_id"]
+    else:
+        assert tracked == accepted()
+        customer = api.customer_id_of({"registered": "private-user"})
     api.batch(
         [
             {
@@ -29,6 +94,8 @@ def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplo
     api.patch_customer(customer, {"properties": {"note": VALUE + "-edited"}})
     api.export_one({"registered": "private-user"})
     api.get_customer(customer, authorization=basic(api.key_id, wrong_secret))
+    _track_through_failing_writes(api)
+    _track_a_command_the_store_refuses(api)
     imports.put_mapping(
         "logs",
         {
@@ -43,5 +110,12 @@ def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplo
     logged += json.dumps([r.__dict__ for r in caplog.records], default=str)
     assert "credential accepted" in logged  # the flow did log
     assert "import chunk done" in logged
-    for secret in (api.secret, wrong_secret, VALUE, NAME_VALUE):
+    assert "customers command failed" in logged  # the failing writes, in either mode
+    if api.queued:  # and the worker's lines, of each kind
+        for line in (
+            "tracking message applied",
+            "tracking command can never be applied: dead-lettered",
+        ):
+            assert line in logged, line
+    for secret in (api.secret, wrong_secret, VALUE, NAME_VALUE, RETRIED_VALUE, REFUSED_VALUE):
         assert secret not in logged

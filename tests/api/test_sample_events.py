@@ -18,6 +18,7 @@ from propsync_local.stack import (
     create_demo_access,
     create_sample_customer,
 )
+from tests.support.tracking_modes import accepted, assert_all_applied
 
 SAM_ENV_VARS = EVENTS_DIR / "sam-local-env.json"
 
@@ -48,9 +49,35 @@ def test_every_api_route_of_the_template_has_a_sample_event():
 def test_the_tracking_samples_run(demo):
     batch = invoke("TrackingFunction", "Batch")
     assert batch["statusCode"] == 200
-    assert [r["success"] for r in json.loads(batch["body"])["results"]] == [True, True, True]
-    assert invoke("TrackingFunction", "Customers")["statusCode"] == 200
+    results = json.loads(batch["body"])["results"]
+    assert [r["success"] for r in results] == [True, True, True]
+    customers = invoke("TrackingFunction", "Customers")
+    assert customers["statusCode"] == 200
     assert invoke("TrackingFunction", "SystemTime")["statusCode"] == 200
+    if demo.queued:
+        # the handler was invoked as `sam local invoke` does: its commands
+        # wait on the queue until the worker gets them
+        assert results[2] == accepted("c-1")
+        assert json.loads(customers["body"]) == accepted()
+        assert demo.get_customer("mgalik", query={"id_type": "registered"}).status == 404
+        assert demo.queues.deliver() == 2  # one message per request
+        assert_all_applied(demo)
+    read = demo.get_customer("mgalik", query={"id_type": "registered"})
+    assert read.json() == {"properties": {"first_name": "Marian", "last_name": "Galik"}}
+
+
+def test_the_tracking_worker_sample_runs_against_what_make_run_creates(demo):
+    """A message of the demo project, as the tracking routes queue it."""
+    answer = invoke("TrackingWorkerFunction", "SQS")
+    assert answer == {"batchItemFailures": []}
+    if demo.queued:
+        assert_all_applied(demo)  # nothing dead-lettered
+    read = demo.get_customer("mgalik", query={"id_type": "registered", "include_timestamps": "1"})
+    assert read.status == 200, read.body
+    assert read.json()["properties"] == {
+        "first_name": {"value": "Marian", "last_update": 1570001049},
+        "last_name": {"value": "Galik", "last_update": 1570001049},
+    }
 
 
 def test_the_customers_samples_run_against_what_make_run_creates(demo):
@@ -76,13 +103,41 @@ def test_the_sample_customer_is_created_once_and_never_reset(demo):
     """`make run` again on a persistent engine keeps what was written since."""
     invoke("CustomersFunction", "PatchCustomer")
     newer = demo.track(SAMPLE_CUSTOMER_IDS, {"first_name": "Janka"}, SAMPLE_CUSTOMER_UPDATED + 1)
-    assert newer["customer_id"] == SAMPLE_CUSTOMER_ID
+    if not demo.queued:
+        assert newer["customer_id"] == SAMPLE_CUSTOMER_ID
+    else:
+        assert newer == accepted()
+        assert_all_applied(demo)
+    assert demo.customer_id_of(SAMPLE_CUSTOMER_IDS) == SAMPLE_CUSTOMER_ID
 
     create_sample_customer(DEFAULT_PROJECT_TOKEN)
 
     read = json.loads(invoke("CustomersReadFunction", "GetCustomer")["body"])
     assert read["properties"]["loyalty_tier"]["value"] == "gold"
     assert read["properties"]["first_name"]["value"] == "Janka"
+
+
+def test_the_tracking_worker_sample_is_a_message_the_batch_sample_queues(demo):
+    """The sample stays what the routes write (its commands are the batch
+    sample's customers command), so that it tests the worker as deployed."""
+    if not demo.queued:
+        pytest.skip("the synchronous routes queue nothing")
+    invoke("TrackingFunction", "Batch")
+    [message] = demo.queues.sqs.receive_message(QueueUrl=demo.queues.url, MaxNumberOfMessages=10)[
+        "Messages"
+    ]
+    demo.queues.sqs.delete_message(QueueUrl=demo.queues.url, ReceiptHandle=message["ReceiptHandle"])
+    queued = json.loads(message["Body"])
+    worker_event = json.loads((EVENTS_DIR / "TrackingWorkerFunction.SQS.json").read_text())
+    [record] = worker_event["Records"]
+    sample = json.loads(record["body"])
+    batch_event = json.loads((EVENTS_DIR / "TrackingFunction.Batch.json").read_text())
+
+    assert queued.keys() == sample.keys()
+    assert queued["request_id"] == batch_event["requestContext"]["requestId"]
+    for key in ("format", "project", "commands"):
+        assert queued[key] == sample[key], key
+    assert type(queued["received_at"]) is type(sample["received_at"]) is float
 
 
 def declared_environment(function: str) -> set[str]:
