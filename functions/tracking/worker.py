@@ -27,6 +27,7 @@ from propsync.tracking_queue import (
     apply_batch,
     dead_letter_bodies,
     read_message,
+    QueuedBatch,
     retry_delay,
     worker_queues_from_environment,
 )
@@ -36,86 +37,96 @@ from propsync.tracking_queue import (
 @metrics.log_metrics
 @capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    failures = []
-    for record in event.get("Records", []):
-        if not _handled(record):
-            failures.append({"itemIdentifier": record["messageId"]})
-            _come_back_later(record)
-    return {"batchItemFailures": failures}
+    records = event.get("Records", [])
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": record["messageId"]} for record in records if not _delivered(record)
+        ]
+    }
 
 
-def _handled(record: dict[str, Any]) -> bool:
+def _delivered(record: dict[str, Any]) -> bool:
     """True when the message is done with: every command applied or stale,
-    or dead-lettered; False when it must come back."""
-    attributes = record.get("attributes") or {}
-    started = time.time()
+    or dead-lettered; False when it must come back (after its retry delay)."""
     try:
         batch = read_message(record["body"])
     except ValueError:
         # not a message the routes wrote: no attempt can apply it
         logger.error("not a tracking message: dead-lettered", extra=_ids(record))
-        return _dead_letter(record, [record["body"]])
+        done = _dead_letter(record, [record["body"]])
+        if not done:
+            _come_back_later(record)
+        return done
     # the request's id is the correlation id of the route's own log lines
     with keys_logged(
         correlation_id=batch.request_id,
         project=batch.project,
         message_id=str(record.get("messageId", "")),
     ):
-        try:
-            id_types = id_types_of(access_store_from_environment(), batch.project)
-        except PropsyncError as error:  # no such project: no attempt can apply these
-            logger.error("tracking message of no project: dead-lettered", extra=_ids(record))
-            refused = (error.status, failure(str(error)))
-            return _dead_letter(
-                record,
-                dead_letter_bodies(batch, [(command, refused) for command in batch.commands]),
+        done = _applied(record, batch)
+        if not done:
+            _come_back_later(record)
+        return done
+
+
+def _applied(record: dict[str, Any], batch: QueuedBatch) -> bool:
+    """Apply the message's commands; True when it is done with (see _delivered)."""
+    attributes = record.get("attributes") or {}
+    started = time.time()
+    try:
+        id_types = id_types_of(access_store_from_environment(), batch.project)
+    except PropsyncError as error:  # no such project: no attempt can apply these
+        logger.error("tracking message of no project: dead-lettered", extra=_ids(record))
+        refused = (error.status, failure(str(error)))
+        return _dead_letter(
+            record,
+            dead_letter_bodies(batch, [(command, refused) for command in batch.commands]),
+        )
+    except Exception:  # reading the project failed: try again later
+        logger.exception("tracking message failed; it comes back", extra=_ids(record))
+        metrics.add_metric("RetriedCommands", MetricUnit.Count, len(batch.commands))
+        return False
+    try:
+        applied = apply_batch(store_from_environment(), batch, id_types)
+    except Exception:  # the store failing outside the commands: try again later
+        logger.exception("tracking message failed; it comes back", extra=_ids(record))
+        metrics.add_metric("RetriedCommands", MetricUnit.Count, len(batch.commands))
+        return False
+    metrics.add_metric("AppliedCommands", MetricUnit.Count, applied.applied)
+    metrics.add_metric("StaleCommands", MetricUnit.Count, applied.stale)
+    sent = float(attributes.get("SentTimestamp", 0)) / 1000.0
+    if sent:
+        metrics.add_metric("QueueAge", MetricUnit.Milliseconds, (started - sent) * 1000)
+    logger.info(
+        "tracking message applied",
+        extra={
+            "commands": applied.commands,
+            "applied": applied.applied,
+            "stale": applied.stale,
+            "retry": len(applied.retry),
+            "dead_lettered": len(applied.dead),
+            "receive_count": int(attributes.get("ApproximateReceiveCount", 1)),
+        },
+    )
+    if applied.must_retry:
+        metrics.add_metric("RetriedCommands", MetricUnit.Count, len(applied.retry))
+        return False
+    metrics.add_metric(
+        "CommandLag", MetricUnit.Milliseconds, (time.time() - batch.received_at) * 1000
+    )
+    if applied.dead:
+        metrics.add_metric("DeadLetteredCommands", MetricUnit.Count, len(applied.dead))
+        for command, (status, result) in applied.dead:
+            logger.error(
+                "tracking command can never be applied: dead-lettered",
+                extra={
+                    "command_id": command.get("command_id") if isinstance(command, dict) else None,
+                    "status": status,
+                    "errors": result.get("errors"),
+                },
             )
-        except Exception:  # reading the project failed: try again later
-            logger.exception("tracking message failed; it comes back", extra=_ids(record))
-            return False
-        try:
-            applied = apply_batch(store_from_environment(), batch, id_types)
-        except Exception:  # the store failing outside the commands: try again later
-            logger.exception("tracking message failed; it comes back", extra=_ids(record))
-            metrics.add_metric("RetriedCommands", MetricUnit.Count, len(batch.commands))
-            return False
-        metrics.add_metric("AppliedCommands", MetricUnit.Count, applied.applied)
-        metrics.add_metric("StaleCommands", MetricUnit.Count, applied.stale)
-        sent = float(attributes.get("SentTimestamp", 0)) / 1000.0
-        if sent:
-            metrics.add_metric("QueueAge", MetricUnit.Milliseconds, (started - sent) * 1000)
-        logger.info(
-            "tracking message applied",
-            extra={
-                "commands": applied.commands,
-                "applied": applied.applied,
-                "stale": applied.stale,
-                "retry": len(applied.retry),
-                "dead_lettered": len(applied.dead),
-                "receive_count": int(attributes.get("ApproximateReceiveCount", 1)),
-            },
-        )
-        if applied.must_retry:
-            metrics.add_metric("RetriedCommands", MetricUnit.Count, len(applied.retry))
-            return False
-        metrics.add_metric(
-            "CommandLag", MetricUnit.Milliseconds, (time.time() - batch.received_at) * 1000
-        )
-        if applied.dead:
-            metrics.add_metric("DeadLetteredCommands", MetricUnit.Count, len(applied.dead))
-            for command, (status, result) in applied.dead:
-                logger.error(
-                    "tracking command can never be applied: dead-lettered",
-                    extra={
-                        "command_id": command.get("command_id")
-                        if isinstance(command, dict)
-                        else None,
-                        "status": status,
-                        "errors": result.get("errors"),
-                    },
-                )
-            return _dead_letter(record, dead_letter_bodies(batch, applied.dead))
-        return True
+        return _dead_letter(record, dead_letter_bodies(batch, applied.dead))
+    return True
 
 
 def _dead_letter(record: dict[str, Any], bodies: list[str]) -> bool:

@@ -164,12 +164,6 @@ def test_the_worker_logs_why_a_message_comes_back_with_its_request_id(demo, logg
     assert errors[0]["correlation_id"] == "worker-failing"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker.lambda_handler sets a failed message's retry delay (_come_back_later) "
-    "after _handled left its keys_logged block: the warning 'could not set the retry delay' "
-    "carries neither correlation_id nor project",
-)
 def test_every_line_of_a_failed_message_carries_its_request_id(demo, logged, monkeypatch):
     """The sample's receipt handle is no real one, so setting its retry delay
     fails too (as it does when a handle expired): that line is about the
