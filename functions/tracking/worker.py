@@ -24,10 +24,10 @@ from propsync.store.access import access_store_from_environment
 from propsync.store.customers import store_from_environment
 from propsync.tracking import failure
 from propsync.tracking_queue import (
+    QueuedBatch,
     apply_batch,
     dead_letter_bodies,
     read_message,
-    QueuedBatch,
     retry_delay,
     worker_queues_from_environment,
 )
