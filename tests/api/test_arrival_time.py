@@ -9,10 +9,10 @@ import pytest
 
 from propsync.limits import DEFAULT_MAX_FUTURE_SKEW_SECONDS as SKEW
 from propsync_local.apigw import LambdaContext, find_route, load_handler, rest_event
+from tests.support.tracking_modes import accepted
 
 # Far from the clock of the machine running the tests, before and after it.
 ARRIVALS = [1_000_000_000.0, 4_000_000_000.0]
-QUEUED = {"success": True}  # the queued mode's answer to a customers command it accepted
 
 
 def post(api, route_name: str, payload: dict, arrived: float) -> tuple[int, dict]:
@@ -65,7 +65,7 @@ def test_a_batch_command_is_guarded_from_the_arrival_of_its_request(api, arrived
     assert status == 200
     at_edge, too_far = body["results"]
     if api.queued:
-        assert at_edge == QUEUED
+        assert at_edge == accepted()
     else:
         assert at_edge["success"], at_edge
         assert at_edge["applied"] == ["tier"]
@@ -83,7 +83,7 @@ def test_the_single_command_route_is_guarded_from_the_arrival_of_its_request(api
     status, body = post(api, "customers", customers_data("edge", arrived + SKEW), arrived)
     assert (status, body["success"]) == (200, True)
     if api.queued:
-        assert body == QUEUED
+        assert body == accepted()
     status, body = post(api, "customers", customers_data("late", arrived + SKEW + 1), arrived)
     assert status == 400
     assert "in the future" in body["errors"][0]
@@ -101,7 +101,7 @@ def test_without_update_timestamp_a_command_is_stamped_with_its_arrival(api, arr
     status, body = post(api, "customers", data, arrived)
     assert status == 200
     if api.queued:
-        assert body == QUEUED
+        assert body == accepted()
     else:
         assert body["customer_id"] == api.customer_id_of({"registered": "stamped"})
     assert stored_tier(api, "stamped") == {"value": "gold", "last_update": arrived}

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from propsync import canonical_json
 from propsync.merge_rule import PropertyVersion, wins
 from tests.support.tracking_calls import TrackingCalls
+from tests.support.tracking_modes import accepted
 
 BATCHES = 3  # batches of PAIRS newer-then-older pairs, one customer per pair
 PAIRS = 25
@@ -24,7 +25,6 @@ ORDER = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 _unique = itertools.count()
-QUEUED = {"success": True}  # the queued mode's answer to a customers command it accepted
 
 
 def customers_command(ids, properties, timestamp):
@@ -49,7 +49,7 @@ def test_newer_then_older_for_one_customer_answers_applied_then_stale(api):
         results = api.batch(commands).json()["results"]
 
         if api.queued:
-            assert results == [QUEUED] * 2 * PAIRS
+            assert results == [accepted()] * 2 * PAIRS
         else:
             answers = [(r["applied"], r["stale"]) for r in results]
             assert answers == [(["tier"], []), ([], ["tier"])] * PAIRS
@@ -123,7 +123,7 @@ def test_any_sequence_answers_what_applying_it_in_batch_order_answers(api, plan,
 
     assert all(r["success"] for r in results), results
     if api.queued:
-        assert results == [QUEUED] * len(commands)
+        assert results == [accepted()] * len(commands)
     else:
         assert [(sorted(r["applied"]), sorted(r["stale"])) for r in results] == expected
     for c in seen:
@@ -152,7 +152,7 @@ def test_a_later_command_of_a_new_customer_reuses_the_customer_the_first_created
 
     customer = api.customer_id_of(ids)
     if api.queued:
-        assert first == second == QUEUED
+        assert first == second == accepted()
         assert calls.route.writes == 0
         assert calls.queue_requests == ["SendMessage"]
         log = calls.worker

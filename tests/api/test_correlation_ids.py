@@ -29,7 +29,7 @@ from propsync_local.stack import (
     create_demo_access,
     create_sample_customer,
 )
-from tests.support.tracking_modes import accepted, without_delivery
+from tests.support.tracking_modes import accepted
 
 API_SAMPLES = [
     ("TrackingFunction", "Batch"),
@@ -206,16 +206,22 @@ def test_each_message_of_a_worker_event_logs_the_id_of_its_own_request(api, logg
     api.track({"registered": "bob", "email": "bob@x"}, {"a": 1}, 100)
     logged.read()
 
-    sender = without_delivery(api)
-    plain = sender.batch(
-        [
-            {"name": "customers", "data": {"customer_ids": {"registered": "c"}, "properties": {}}},
-            {"name": "customers", "data": {"customer_ids": {"registered": "d"}, "properties": {}}},
-        ]
-    )
-    conflict = sender.track_customer(
-        {"customer_ids": {"registered": "anna", "email": "bob@x"}, "properties": {"a": 2}}
-    )
+    with api.worker_stopped():
+        plain = api.batch(
+            [
+                {
+                    "name": "customers",
+                    "data": {"customer_ids": {"registered": "c"}, "properties": {}},
+                },
+                {
+                    "name": "customers",
+                    "data": {"customer_ids": {"registered": "d"}, "properties": {}},
+                },
+            ]
+        )
+        conflict = api.track_customer(
+            {"customer_ids": {"registered": "anna", "email": "bob@x"}, "properties": {"a": 2}}
+        )
     assert plain.json()["results"] == [accepted(), accepted()]
     assert conflict.json() == accepted()
     request_of = {2: plain.headers["x-amzn-RequestId"], 1: conflict.headers["x-amzn-RequestId"]}

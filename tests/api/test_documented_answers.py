@@ -21,6 +21,7 @@ from propsync.store.dynamo import client_and_table_from_environment
 from propsync.tracking import RETRY_LATER
 from tests.support.api import reset_service_caches
 from tests.support.faults import FaultInjector
+from tests.support.tracking_modes import accepted
 
 IDS = {"registered": "documented"}
 SERVER_FAILED = {"success": False, "error": "internal server error; retry"}
@@ -28,7 +29,6 @@ SERVER_FAILED = {"success": False, "error": "internal server error; retry"}
 OVER_GATEWAY_LIMIT = "x" * (10 * 1024 * 1024 + 1)
 OVER_LAMBDA_LIMIT = json.dumps({"properties": {"p": "x" * (7 * 1024 * 1024)}})
 TOO_LARGE_FOR_ONE_CUSTOMER = {f"p{i}": "x" * 16000 for i in range(30)}  # 480 KB
-QUEUED = {"success": True}  # the queued mode's answer to a customers command it accepted
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_a_queued_command_whose_write_failed_is_applied_when_it_comes_back(api, 
 
     monkeypatch.setattr(CustomerStore, "write_properties", fail_once)
     response = api.track_customer({"customer_ids": IDS, "properties": {"tier": "silver"}})
-    assert (response.status, response.json()) == (200, QUEUED)
+    assert (response.status, response.json()) == (200, accepted())
     assert failed == [True]
     assert api.export_one(IDS).json()["properties"] == {"tier": "silver"}
     assert api.queues.dead_letters() == []
@@ -154,7 +154,7 @@ def test_the_single_route_answers_a_customer_too_large_with_what_it_stored(api):
     stored = api.export_one(IDS).json()["properties"]
     assert set(stored) < set(TOO_LARGE_FOR_ONE_CUSTOMER)
     if api.queued:
-        assert (response.status, response.json()) == (200, QUEUED)
+        assert (response.status, response.json()) == (200, accepted())
         [error] = dead_letter_of(api, [{"name": "customers", "data": data}])
         assert error["status"] == 400
         assert "400 KB item limit" in error["errors"][0]
@@ -184,7 +184,7 @@ def test_a_batch_whose_every_command_fails_repeats_each_command_id(api):
     results = response.json()["results"]
     assert [r.get("command_id") for r in results] == ["big", "bad", "events", "unknown", None]
     if api.queued:  # the too large customer fails in the worker
-        assert results[0] == {**QUEUED, "command_id": "big"}
+        assert results[0] == accepted("big")
         assert [r["success"] for r in results[1:]] == [False] * 4
         big = {
             "name": "customers",
@@ -222,7 +222,7 @@ def merged_away(api, customer, monkeypatch):
     anonymous = api.customer_id_of({"cookie": "anonymous"})
     login = api.track({**IDS, "cookie": "anonymous"}, {}, 1570001050)
     if api.queued:
-        assert login == QUEUED
+        assert login == accepted()
     else:
         assert login["merged"] == [anonymous]
     assert api.customer_id_of({"cookie": "anonymous"}) == customer != anonymous

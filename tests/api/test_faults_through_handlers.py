@@ -14,7 +14,7 @@ from propsync.store.dynamo import client_and_table_from_environment
 from propsync.tracking import RETRY_LATER
 from propsync.tracking_queue import queue_from_environment
 from tests.support.faults import FaultInjector
-from tests.support.tracking_modes import accepted, assert_all_applied, without_delivery
+from tests.support.tracking_modes import accepted, assert_all_applied
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +77,8 @@ def test_a_command_whose_writes_keep_failing_fails_alone(api):
 
 def _worker_retries_a_message_until_its_writes_pass(api, faults, commands):
     """The queued mode: the request's one message carries all six commands."""
-    response = without_delivery(api).batch(commands)
+    with api.worker_stopped():
+        response = api.batch(commands)
     assert response.status == 200
     assert response.json()["results"] == [accepted()] * 6  # no error reaches the client
 
@@ -152,7 +153,8 @@ def test_the_single_route_answers_contention_with_a_retry_status(api):
     faults = _contended(api, "contended")
     command = {"customer_ids": {"registered": "busy"}, "properties": {"contended": 1}}
     if api.queued:
-        response = without_delivery(api).track_customer(command)
+        with api.worker_stopped():
+            response = api.track_customer(command)
         assert (response.status, response.json()) == (200, accepted())
         assert api.queues.deliver(max_events=2) == 2  # failed, came back, failed
         assert faults.injected["condition-failed"] >= 2 * 2
@@ -185,7 +187,8 @@ def test_a_batch_reports_contention_on_the_command_alone(api):
         },
     ]
     if api.queued:
-        response = without_delivery(api).batch(commands)
+        with api.worker_stopped():
+            response = api.batch(commands)
         assert response.json()["results"] == [accepted(), accepted()]
         assert api.queues.deliver(max_events=2) == 2
         assert stored(api, "calm") == {"b": 1}  # applied on the first delivery

@@ -12,17 +12,17 @@ from propsync.limits import (
     MAX_REQUEST_BYTES,
     MAX_VALUE_NESTING,
 )
+from tests.support.tracking_modes import accepted
 
 SMALL_BATCH = json.dumps({"commands": [{"name": "system/time"}]})
-QUEUED = {"success": True}  # the queued mode's answer to a customers command it accepted
 
 
 def test_a_body_of_exactly_6_mb_is_accepted_and_one_byte_more_is_not(api):
     padded = SMALL_BATCH + " " * (MAX_REQUEST_BYTES - len(SMALL_BATCH))  # JSON allows the spaces
     assert len(padded.encode()) == MAX_REQUEST_BYTES
-    accepted = api.batch(body=padded)
-    assert accepted.status == 200
-    assert accepted.json()["results"][0]["success"]
+    edge = api.batch(body=padded)
+    assert edge.status == 200
+    assert edge.json()["results"][0]["success"]
 
     refused = api.batch(body=padded + " ")
     assert refused.status == 413
@@ -55,15 +55,12 @@ def test_a_command_of_exactly_800_kb_is_accepted_and_one_byte_more_is_not(api):
         [command_of_size(MAX_COMMAND_BYTES), command_of_size(MAX_COMMAND_BYTES + 1)]
     )
     assert response.status == 200
-    accepted, refused = response.json()["results"]
+    edge, refused = response.json()["results"]
     if api.queued:
-        assert accepted == {
-            **QUEUED,
-            "command_id": command_of_size(MAX_COMMAND_BYTES)["command_id"],
-        }
+        assert edge == accepted(command_of_size(MAX_COMMAND_BYTES)["command_id"])
     else:
-        assert accepted["success"], accepted
-        assert accepted["applied"] == ["tier"]
+        assert edge["success"], edge
+        assert edge["applied"] == ["tier"]
     assert not refused["success"]
     assert refused["errors"] == [
         f"command is {MAX_COMMAND_BYTES + 1} bytes; one update must be at most "
@@ -85,7 +82,7 @@ def test_a_command_of_exactly_800_kb_is_accepted_whatever_its_characters(api):
         [result] = api.batch([command]).json()["results"]
         assert result["success"], (padding, result.get("errors"))
         if api.queued:
-            assert result == {**QUEUED, "command_id": command["command_id"]}, padding
+            assert result == accepted(command["command_id"]), padding
         else:
             assert result["applied"] == ["tier"], padding
             assert result["command_id"] == command["command_id"], padding
@@ -112,7 +109,7 @@ def test_a_value_nested_64_levels_deep_is_stored_and_read_back_in_every_shape(ap
     result = api.track({"registered": "deep"}, {"deep": deepest, "ok": True})
     customer = api.customer_id_of({"registered": "deep"})
     if api.queued:
-        assert result == QUEUED
+        assert result == accepted()
     else:
         assert result["applied"] == ["deep", "ok"], result
         assert result["customer_id"] == customer

@@ -9,8 +9,7 @@ import time
 
 from tests.conftest import PROJECT
 from tests.support.tracking_calls import TrackingCalls
-
-QUEUED = {"success": True}  # the queued mode's answer to a customers command it accepted
+from tests.support.tracking_modes import accepted
 
 OTHER_PROJECT = "11111111-1111-1111-1111-111111111111"
 
@@ -41,7 +40,7 @@ def test_the_product_documents_batch(api):
     assert len(cookie_result["cookie"]) == 36
     customer = api.customer_id_of({"registered": "mgalik"})
     if api.queued:
-        assert customers_result == QUEUED
+        assert customers_result == accepted()
     else:
         assert customers_result["success"] is True
         assert sorted(customers_result["applied"]) == ["first_name", "last_name"]
@@ -68,7 +67,7 @@ def test_results_answer_commands_in_order_and_echo_command_ids(api):
     assert [r.get("command_id") for r in results] == ["a", "b", "c", None]
     assert [r["success"] for r in results] == [True, False, True, False]
     if api.queued:
-        assert results[0] == {**QUEUED, "command_id": "a"}
+        assert results[0] == accepted("a")
     assert results[1]["errors"] == [
         "unknown command name 'nope'; known commands: customers, customers/events, "
         "system/time, system/cookie"
@@ -81,7 +80,7 @@ def test_an_older_update_is_reported_stale_and_not_applied(api):
     older = api.track({"registered": "m"}, {"email": "old@example.com", "tier": "gold"}, 1570001000)
     customer = api.customer_id_of({"registered": "m"})
     if api.queued:
-        assert first == older == QUEUED
+        assert first == older == accepted()
     else:
         assert first["customer_id"] == customer
         assert older == {
@@ -103,7 +102,7 @@ def test_without_update_timestamp_the_request_arrival_time_is_used(api):
     before = time.time()
     result = api.track({"registered": "now"}, {"a": 1})
     if api.queued:
-        assert result == QUEUED
+        assert result == accepted()
     else:
         assert result["applied"] == ["a"]
     customer = api.customer_id_of({"registered": "now"})
@@ -132,7 +131,7 @@ def test_single_customers_route(api):
     )
     assert response.status == 200
     if api.queued:
-        assert response.json() == QUEUED
+        assert response.json() == accepted()
     else:
         assert response.json()["applied"] == ["a"]
     read = api.get_customer(
@@ -173,7 +172,7 @@ def test_exact_numbers_survive_tracking_and_reading(api):
     )
     result = api.batch(body=body).json()["results"][0]
     if api.queued:
-        assert result == QUEUED
+        assert result == accepted()
     else:
         assert result["applied"] == ["big", "precise", "list"]
     raw = api.get_customer(api.customer_id_of({"registered": "n"})).body
@@ -206,7 +205,7 @@ def test_a_batch_of_50_existing_customers_costs_50_writes_and_at_most_2_reads(ap
     results = api.batch(newer).json()["results"]
 
     if api.queued:
-        assert results == [QUEUED] * 50
+        assert results == [accepted()] * 50
         assert calls.route.writes == 0
         assert calls.queue_requests == ["SendMessage"]  # the 50 commands are one message
         log = calls.worker
@@ -251,7 +250,7 @@ def test_commands_of_a_batch_run_concurrently_and_bounded(api):
     results = api.batch(commands).json()["results"]
     assert all(r["success"] for r in results)
     if api.queued:  # the worker's writes, through the synchronous mode's code
-        assert results == [QUEUED] * 40
+        assert results == [accepted()] * 40
     assert 1 < peak[0] <= 16
 
 
@@ -270,7 +269,7 @@ def test_the_single_route_refuses_a_command_over_800_kb_as_a_batch_does(api):
     assert in_batch["errors"][0].startswith("command is ")
     empty = api.track({"registered": "big"}, {}, None)
     if api.queued:
-        assert empty == QUEUED
+        assert empty == accepted()
     else:
         assert empty["applied"] == []
     customer = api.customer_id_of({"registered": "big"})

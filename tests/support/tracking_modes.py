@@ -8,7 +8,6 @@ delivers the queue after each tracking request)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from tests.support.api import ApiClient
@@ -20,14 +19,6 @@ APPLY_KEYS = frozenset({"customer_id", "applied", "stale", "merged", "moved_ids"
 def accepted(command_id: str | None = None) -> dict[str, Any]:
     """The queued mode's answer to a ``customers`` command that passed every check."""
     return {"success": True} if command_id is None else {"success": True, "command_id": command_id}
-
-
-def without_delivery(api: ApiClient) -> ApiClient:
-    """The same client, whose tracking requests leave the queue as it is: for
-    a test that delivers it itself (``api.queues.deliver(max_events=...)``),
-    as one whose messages keep failing must."""
-    assert api.queues is not None, "the queued mode only"
-    return dataclasses.replace(api, queues=None)
 
 
 def messages_left(api: ApiClient) -> int:
