@@ -28,6 +28,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -741,7 +742,13 @@ def worker_throughput(rounds: int = 30, per_sample: int = 1) -> dict[str, Any]:
     commands = 50 * per_sample
     fastest = {name: round(commands / min(values)) for name, values in seconds.items()}
     medians = {name: round(commands / statistics.median(v)) for name, v in seconds.items()}
-    ratio = fastest["worker"] / fastest["sync_route"]
+    # The bar: the median over the rounds of each round's own ratio (the two
+    # ran one after the other, under the same load); the two paths run the
+    # same code, so a ratio of the fastest samples alone swung by +-4%.
+    ratio = statistics.median(
+        route / worker
+        for route, worker in zip(seconds["sync_route"], seconds["worker"], strict=True)
+    )
     return {
         "cpu_seconds_per_second": round(
             sum(cpu.values()) / sum(sum(values) for values in seconds.values()), 2
@@ -754,8 +761,8 @@ def worker_throughput(rounds: int = 30, per_sample: int = 1) -> dict[str, Any]:
             name: round(used * 1000 / (commands * rounds), 2) for name, used in cpu.items()
         },
         # three decimals: the paths differ by a few percent (docs/PERFORMANCE.md)
-        "ratio_vs_sync_route": round(ratio, 3),
-        "median_ratio_vs_sync_route": round(medians["worker"] / medians["sync_route"], 3),
+        "ratio_vs_sync_route": round(fastest["worker"] / fastest["sync_route"], 3),
+        "paired_median_ratio_vs_sync_route": round(ratio, 3),
         "ratio_vs_run_batch": round(fastest["worker"] / fastest["run_batch"], 3),
         "bar": 1.0,
         "bars_met": ratio >= 1.0,
@@ -772,7 +779,13 @@ def queued_lag(poll_seconds: float) -> dict[str, Any]:
     part of that the message waited in the queue for a poll."""
     count = round(LAG_RATE * LAG_SECONDS)
     with queued_deployment(0.005) as (_dynamodb, sqs):
-        trigger = QueueTrigger(boto3.client("sqs"), QUEUE_URL, WORKER, poll_seconds=poll_seconds)
+        trigger = QueueTrigger(
+            boto3.client("sqs"),
+            QUEUE_URL,
+            WORKER,
+            poll_seconds=poll_seconds,
+            lock=threading.Lock(),  # nothing else invokes a handler meanwhile
+        )
         trigger.start()
         try:
             started = last = time.perf_counter()
@@ -1054,10 +1067,11 @@ def render_queued(q: dict[str, Any], header: str | None = None) -> str:
         (
             f"worker commands/s ({thr['cpu_seconds_per_second']} CPU s/s), 5 ms round trip: "
             f"SQS events of {thr['batches_per_sample']} queued batch of 50 vs the same through "
-            f"the synchronous batch route (fastest of {thr['rounds']}; medians)",
+            f"the synchronous batch route (fastest of {thr['rounds']}; the bar: median of "
+            "each round's ratio)",
             f"{per_second['worker']:,} vs {per_second['sync_route']:,} = "
-            f"{thr['ratio_vs_sync_route']}x ({thr['median_ratio_vs_sync_route']}x)",
-            ">= 1x",
+            f"{thr['ratio_vs_sync_route']}x (paired median {thr['paired_median_ratio_vs_sync_route']}x)",
+            "paired median >= 1x",
             thr["bars_met"],
         ),
         (
