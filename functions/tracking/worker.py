@@ -1,6 +1,8 @@
 """Tracking worker (TrackingWrites=queued): applies the commands the tracking
-routes queued, one SQS message (one request's commands) at a time, through
-the synchronous mode's own code (propsync.tracking_queue explains the mode).
+routes queued (propsync.tracking_queue explains the mode). The messages of an
+SQS event that belong to one project run together through the synchronous
+mode's own code, each command with its own request's arrival time; what
+happened is then settled message by message.
 
 Partial batch failures (the event source mapping has ReportBatchItemFailures):
 only the messages named in ``batchItemFailures`` come back. A message whose
@@ -12,20 +14,22 @@ about 90 ms of cold start).
 """
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from propsync.errors import PropsyncError
+from propsync.errors import UnknownProjectError
 from propsync.id_type_cache import id_types_of
 from propsync.observability import capture_lambda_handler, keys_logged, logger, metrics
 from propsync.store.access import access_store_from_environment
 from propsync.store.customers import store_from_environment
 from propsync.tracking import failure
 from propsync.tracking_queue import (
+    Applied,
     QueuedBatch,
-    apply_batch,
+    apply_batches,
     dead_letter_bodies,
     read_message,
     retry_delay,
@@ -38,85 +42,123 @@ from propsync.tracking_queue import (
 @capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
+    done = _deliver(records)
     return {
         "batchItemFailures": [
-            {"itemIdentifier": record["messageId"]} for record in records if not _delivered(record)
+            {"itemIdentifier": record["messageId"]}
+            for record, ok in zip(records, done, strict=True)
+            if not ok
         ]
     }
 
 
-def _delivered(record: dict[str, Any]) -> bool:
-    """True when the message is done with: every command applied or stale,
-    or dead-lettered; False when it must come back (after its retry delay)."""
-    try:
-        batch = read_message(record["body"])
-    except ValueError:
-        # not a message the routes wrote: no attempt can apply it
-        logger.error("not a tracking message: dead-lettered", extra=_ids(record))
-        done = _dead_letter(record, [record["body"]])
-        if not done:
-            _come_back_later(record)
-        return done
-    # the request's id is the correlation id of the route's own log lines
-    with keys_logged(
-        correlation_id=batch.request_id,
-        project=batch.project,
-        message_id=str(record.get("messageId", "")),
-    ):
-        done = _applied(record, batch)
-        if not done:
-            _come_back_later(record)
-        return done
+@dataclass(frozen=True)
+class _Failed:
+    """The messages of one project failed together (reading the project, or
+    the store outside any command): they all come back."""
+
+    error: Exception
 
 
-def _applied(record: dict[str, Any], batch: QueuedBatch) -> bool:
-    """Apply the message's commands; True when it is done with (see _delivered)."""
+@dataclass(frozen=True)
+class _Refused:
+    """The project refused them (no such project): none can ever be applied."""
+
+    error: UnknownProjectError
+
+
+# What became of one message of the project's messages applied together.
+Outcome = Applied | _Failed | _Refused
+
+
+def _deliver(records: list[dict[str, Any]]) -> list[bool]:
+    """For each record, True when its message is done with (every command
+    applied or stale, or dead-lettered), False when it must come back."""
+    done = [False] * len(records)
+    by_project: dict[str, list[tuple[int, QueuedBatch]]] = {}
+    for position, record in enumerate(records):
+        try:
+            batch = read_message(record["body"])
+        except ValueError:
+            # not a message the routes wrote: no attempt can apply it
+            logger.error("not a tracking message: dead-lettered", extra=_ids(record))
+            done[position] = _dead_letter(record, [record["body"]])
+            if not done[position]:
+                _come_back_later(record)
+            continue
+        by_project.setdefault(batch.project, []).append((position, batch))
+    for project, members in by_project.items():
+        outcomes = _apply(project, [batch for _, batch in members])
+        for (position, batch), outcome in zip(members, outcomes, strict=True):
+            record = records[position]
+            # the request's id is the correlation id of the route's own lines
+            with keys_logged(
+                correlation_id=batch.request_id,
+                project=batch.project,
+                message_id=str(record.get("messageId", "")),
+            ):
+                done[position] = _settled(record, batch, outcome)
+                if not done[position]:
+                    _come_back_later(record)
+    return done
+
+
+def _apply(project: str, batches: list[QueuedBatch]) -> list[Outcome]:
+    """Run the messages of one project together. A line logged meanwhile
+    (a command failing unexpectedly) carries the request ids of them all."""
+    request_ids = ",".join(dict.fromkeys(batch.request_id for batch in batches))
+    with keys_logged(correlation_id=request_ids, project=project):
+        try:
+            id_types = id_types_of(access_store_from_environment(), project)
+            return list(apply_batches(store_from_environment(), batches, id_types))
+        except UnknownProjectError as error:
+            return [_Refused(error)] * len(batches)
+        except Exception as error:  # the project or the store failing: try again later
+            return [_Failed(error)] * len(batches)
+
+
+def _settled(record: dict[str, Any], batch: QueuedBatch, outcome: Outcome) -> bool:
+    """Metrics, log line and dead letters of one message; True when it is
+    done with, False when it must come back."""
     attributes = record.get("attributes") or {}
-    started = time.time()
-    try:
-        id_types = id_types_of(access_store_from_environment(), batch.project)
-    except PropsyncError as error:  # no such project: no attempt can apply these
-        logger.error("tracking message of no project: dead-lettered", extra=_ids(record))
-        refused = (error.status, failure(str(error)))
-        return _dead_letter(
-            record,
-            dead_letter_bodies(batch, [(command, refused) for command in batch.commands]),
+    if isinstance(outcome, _Failed):
+        logger.error(
+            "tracking message failed; it comes back", extra=_ids(record), exc_info=outcome.error
         )
-    except Exception:  # reading the project failed: try again later
-        logger.exception("tracking message failed; it comes back", extra=_ids(record))
         metrics.add_metric("RetriedCommands", MetricUnit.Count, len(batch.commands))
         return False
-    try:
-        applied = apply_batch(store_from_environment(), batch, id_types)
-    except Exception:  # the store failing outside the commands: try again later
-        logger.exception("tracking message failed; it comes back", extra=_ids(record))
-        metrics.add_metric("RetriedCommands", MetricUnit.Count, len(batch.commands))
-        return False
-    metrics.add_metric("AppliedCommands", MetricUnit.Count, applied.applied)
-    metrics.add_metric("StaleCommands", MetricUnit.Count, applied.stale)
+    if isinstance(outcome, _Refused):
+        logger.error("tracking message of no project: dead-lettered", extra=_ids(record))
+        refused = (outcome.error.status, failure(str(outcome.error)))
+        return _dead_letter(
+            record, dead_letter_bodies(batch, [(command, refused) for command in batch.commands])
+        )
+    metrics.add_metric("AppliedCommands", MetricUnit.Count, outcome.applied)
+    metrics.add_metric("StaleCommands", MetricUnit.Count, outcome.stale)
     sent = float(attributes.get("SentTimestamp", 0)) / 1000.0
-    if sent:
-        metrics.add_metric("QueueAge", MetricUnit.Milliseconds, (started - sent) * 1000)
+    first_received = float(attributes.get("ApproximateFirstReceiveTimestamp", 0)) / 1000.0
+    if sent and first_received:
+        metrics.add_metric("QueueAge", MetricUnit.Milliseconds, (first_received - sent) * 1000)
     logger.info(
         "tracking message applied",
         extra={
-            "commands": applied.commands,
-            "applied": applied.applied,
-            "stale": applied.stale,
-            "retry": len(applied.retry),
-            "dead_lettered": len(applied.dead),
+            "commands": outcome.commands,
+            "applied": outcome.applied,
+            "stale": outcome.stale,
+            "retry": len(outcome.retry),
+            "dead_lettered": len(outcome.dead),
             "receive_count": int(attributes.get("ApproximateReceiveCount", 1)),
         },
     )
-    if applied.must_retry:
-        metrics.add_metric("RetriedCommands", MetricUnit.Count, len(applied.retry))
+    if outcome.must_retry:
+        metrics.add_metric("RetriedCommands", MetricUnit.Count, len(outcome.retry))
         return False
     metrics.add_metric(
         "CommandLag", MetricUnit.Milliseconds, (time.time() - batch.received_at) * 1000
     )
-    if applied.dead:
-        metrics.add_metric("DeadLetteredCommands", MetricUnit.Count, len(applied.dead))
-        for command, (status, result) in applied.dead:
+    if outcome.dead:
+        metrics.add_metric("DeadLetteredCommands", MetricUnit.Count, len(outcome.dead))
+        for command, (status, result) in outcome.dead:
             logger.error(
                 "tracking command can never be applied: dead-lettered",
                 extra={
@@ -125,7 +167,7 @@ def _applied(record: dict[str, Any], batch: QueuedBatch) -> bool:
                     "errors": result.get("errors"),
                 },
             )
-        return _dead_letter(record, dead_letter_bodies(batch, applied.dead))
+        return _dead_letter(record, dead_letter_bodies(batch, outcome.dead))
     return True
 
 

@@ -35,7 +35,7 @@ from propsync.merging import read_following_merges
 from propsync.store.access import AccessStore
 from propsync.store.customers import CustomerStore
 from propsync.tracking import run_commands
-from propsync.tracking_queue import CommandQueue, accept_commands, apply_batch, read_message
+from propsync.tracking_queue import CommandQueue, accept_commands, apply_batches, read_message
 from propsync_local.apigw import LambdaContext, load_handler
 
 PEOPLE = 3
@@ -196,7 +196,7 @@ def test_messages_applied_in_parallel_store_what_the_synchronous_mode_stores(
 
     def apply(part: list[Any]) -> None:
         for message in part:
-            applied = apply_batch(store, message, DEFAULT_ID_TYPES)
+            [applied] = apply_batches(store, [message], DEFAULT_ID_TYPES)
             failures.extend(applied.retry + applied.dead)
 
     threads = [

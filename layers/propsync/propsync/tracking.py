@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from propsync.customer_updates import (
@@ -69,14 +69,19 @@ def run_commands(
     project: str,
     commands: list[Any],
     *,
-    received_at: float,
+    received_at: float | Sequence[float],
     clock: Callable[[], float] = time.time,
     id_types: IdTypes = DEFAULT_ID_TYPES,
 ) -> list[tuple[int, Result]]:
     """Each command's HTTP status (its error's own, propsync.errors) and
     result: what the batch route answers, and what tells the queued mode's
     worker (propsync.tracking_queue) which failures a later attempt can get
-    past (503) and which it never will."""
+    past (503) and which it never will. ``received_at`` is the request's
+    arrival, or one per command: the worker runs the commands of several
+    requests together, each with its own request's arrival."""
+    arrivals = (
+        [received_at] * len(commands) if isinstance(received_at, float | int) else received_at
+    )
     outcomes, prepared = check_commands(commands, id_types, clock)
     if prepared:
         known = lookup_owners(store, project, (p.customer_ids for p in prepared.values()))
@@ -91,7 +96,7 @@ def run_commands(
                     store,
                     project,
                     prepared[index],
-                    received_at,
+                    arrivals[index],
                     owners,
                     hard_id_types=id_types.hard,
                 )
