@@ -7,6 +7,7 @@ queued mode, the worker stopped), the test plays the event source mapping."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from propsync.tracking import RETRY_LATER
 from propsync.tracking_queue import worker_queues_from_environment
 from propsync_local import triggers
 from propsync_local.apigw import LambdaContext, load_handler
+from tests.conftest import RequestLog
 from tests.support.faults import FaultInjector
 
 
@@ -195,3 +197,32 @@ def test_retry_later_is_the_answer_when_sqs_refuses_the_message(api, monkeypatch
     single = api.track_customer({"customer_ids": {"registered": "lost"}, "properties": {}})
     assert single.status == 503
     assert single.json() == {"success": False, "errors": [RETRY_LATER]}
+
+
+def test_the_messages_of_one_event_run_together_each_with_its_own_arrival(api):
+    """Three requests' messages in one SQS event: one identity lookup for
+    them all, and each command stamped with its own request's arrival."""
+    with api.worker_stopped() as queues:
+        for name in ("first", "second", "third"):
+            api.batch([customers({"registered": name}, {"seen": name})])
+            time.sleep(0.002)  # arrivals are in milliseconds: three different ones
+        messages = receive(queues)
+        assert len(messages) == 3
+        arrivals = {
+            json.loads(m["Body"])["commands"][0]["data"]["customer_ids"]["registered"]: json.loads(
+                m["Body"]
+            )["received_at"]
+            for m in messages
+        }
+        assert len(set(arrivals.values())) == 3  # three requests, three arrivals
+        request_log = RequestLog()
+        client_and_table_from_environment()[0].meta.events.register(
+            "provide-client-params.dynamodb", request_log.record
+        )
+
+        assert run_worker(messages) == {"batchItemFailures": []}
+
+    assert request_log.counts["BatchGetItem"] == 1
+    for name, arrived in arrivals.items():
+        read = api.get_customer(name, query={"id_type": "registered", "include_timestamps": "1"})
+        assert read.json()["properties"]["seen"] == {"value": name, "last_update": arrived}
