@@ -157,6 +157,8 @@ def _settled(record: dict[str, Any], batch: QueuedBatch, outcome: Outcome) -> bo
         "CommandLag", MetricUnit.Milliseconds, (time.time() - batch.received_at) * 1000
     )
     if outcome.dead:
+        if not _dead_letter(record, dead_letter_bodies(batch, outcome.dead)):
+            return False
         metrics.add_metric("DeadLetteredCommands", MetricUnit.Count, len(outcome.dead))
         for command, (status, result) in outcome.dead:
             logger.error(
@@ -167,7 +169,6 @@ def _settled(record: dict[str, Any], batch: QueuedBatch, outcome: Outcome) -> bo
                     "errors": result.get("errors"),
                 },
             )
-        return _dead_letter(record, dead_letter_bodies(batch, outcome.dead))
     return True
 
 

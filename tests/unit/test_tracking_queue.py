@@ -380,3 +380,25 @@ def queued_body(commands: list[Any]) -> str:
     accept(sqs, commands)
     [body] = sqs.bodies()
     return body
+
+
+def test_a_dead_letter_of_a_command_that_travelled_compressed_is_compressed_too():
+    """Such a command is over 1 MiB as JSON: rebuilt plain, SQS refuses it and
+    the message would come back forever instead of reaching the DLQ."""
+    command = customers("a", {f"p{k}": "\uffff" * 5_000 for k in range(50)})
+    [body] = queued_bodies([command])
+    batch = read_message(body)
+    refused = (400, {"success": False, "errors": ["too large"]})
+
+    [dead_letter] = dead_letter_bodies(batch, [(command, refused)])
+
+    assert len(dead_letter.encode()) <= MAX_MESSAGE_BYTES
+    assert COMPRESSED_KEY in dead_letter
+    assert read_message(dead_letter).commands == [command]
+    assert json.loads(dead_letter)["errors"] == [{"status": 400, "errors": ["too large"]}]
+
+
+def queued_bodies(commands: list[Any]) -> list[str]:
+    sqs = FakeSqs()
+    accept(sqs, commands)
+    return sqs.bodies()

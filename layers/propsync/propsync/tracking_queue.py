@@ -394,9 +394,10 @@ def dead_letter_bodies(batch: QueuedBatch, dead: list[tuple[Any, Outcome]]) -> l
     """The messages the dead-letter queue receives for commands that can
     never be applied: one per command, in the routes' format (a redrive sends
     them to the worker again), with the command's error beside it for the
-    person who looks. A command that filled its message almost to 1 MiB goes
+    person who looks; compressed as the route compressed it where it is over
+    1 MiB as JSON. A command that filled its message almost to 1 MiB goes
     without its error, which only the worker's log line then holds: the
-    command must fit, the error need not."""
+    command must fit (it did in the route's message), the error need not."""
     envelope = {
         "format": MESSAGE_FORMAT,
         "project": batch.project,
@@ -405,10 +406,16 @@ def dead_letter_bodies(batch: QueuedBatch, dead: list[tuple[Any, Outcome]]) -> l
     }
     bodies = []
     for command, (status, result) in dead:
-        error = {"status": status, "errors": result.get("errors", [])}
-        body = _message_text({**envelope, "commands": [command], "errors": [error]})
-        if len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
-            body = _message_text({**envelope, "commands": [command]})
+        text = _message_text(command)
+        error = {"errors": [{"status": status, "errors": result.get("errors", [])}]}
+        for head in ({**envelope, **error}, envelope):
+            body: str | None = _message_text({**head, "commands": [command]})
+            if body is not None and len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
+                body = _compressed_body(head, text)
+            if body is not None:
+                break
+        if body is None:  # the route's own message of it, the last form tried, fitted
+            raise RuntimeError("a dead-lettered command fits no message")
         bodies.append(body)
     return bodies
 
