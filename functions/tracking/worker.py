@@ -20,8 +20,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from propsync.access import is_project_token
 from propsync.errors import UnknownProjectError
-from propsync.id_type_cache import id_types_of
 from propsync.observability import capture_lambda_handler, keys_logged, logger, metrics
 from propsync.store.access import access_store_from_environment
 from propsync.store.customers import store_from_environment
@@ -109,7 +109,17 @@ def _apply(project: str, batches: list[QueuedBatch]) -> list[Outcome]:
     request_ids = ",".join(dict.fromkeys(batch.request_id for batch in batches))
     with keys_logged(correlation_id=request_ids, project=project):
         try:
-            id_types = id_types_of(access_store_from_environment(), project)
+            # Read afresh for every event, not from the routes' 60 s cache: id
+            # types are only ever added, so what the worker reads knows every
+            # type the route that accepted the commands knew (a cached set
+            # could lack one added a moment ago, and refuse what was accepted).
+            id_types = (
+                access_store_from_environment().project_id_types(project)
+                if is_project_token(project)  # no read for a key DynamoDB could refuse
+                else None
+            )
+            if id_types is None:
+                raise UnknownProjectError(project)
             return list(apply_batches(store_from_environment(), batches, id_types))
         except UnknownProjectError as error:
             return [_Refused(error)] * len(batches)

@@ -226,3 +226,27 @@ def test_the_messages_of_one_event_run_together_each_with_its_own_arrival(api):
     for name, arrived in arrivals.items():
         read = api.get_customer(name, query={"id_type": "registered", "include_timestamps": "1"})
         assert read.json()["properties"]["seen"] == {"value": name, "last_update": arrived}
+
+
+def test_an_id_type_added_a_moment_ago_is_known_to_the_worker(api, dynamodb_client, table_name):
+    """The route that accepted a command knew the project's new id type; a
+    worker container that cached the id types before it was added must not
+    refuse (and dead-letter) what was accepted."""
+    from propsync import id_type_cache  # noqa: PLC0415
+
+    access = AccessStore(dynamodb_client, table_name)
+    before = access.project_id_types(api.project)
+    access.add_id_type(api.project, "email", hard=True)
+    forget_id_types()  # the route's container reads the new id type
+    with api.worker_stopped() as queues:
+        answer = api.batch([customers({"email": "new@x"}, {"tier": "gold"})])
+        assert answer.json()["results"] == [{"success": True}]
+        [message] = receive(queues)
+        # the worker's container read the id types before email was added
+        id_type_cache._cached[api.project] = (time.monotonic() + 60, before)
+
+        assert run_worker([message]) == {"batchItemFailures": []}
+
+        assert queues.dead_letters() == []
+    forget_id_types()  # the reading container knows email too
+    assert api.export_one({"email": "new@x"}).json()["properties"] == {"tier": "gold"}
