@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> None:
         "--fd", type=int, help="serve on this inherited listening socket (bound to --port)"
     )
     args = parser.parse_args(argv)
+    # Ctrl-C reaches every process of the terminal's foreground group: the
+    # stack that started this server stops it when it is done with it (after
+    # applying what the tracking queue holds, which lives in this process).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("MOTO_PORT", str(args.port))
     server = make_server(
         "127.0.0.1",

@@ -142,10 +142,36 @@ def create_resources(template: dict[str, Any]) -> dict[str, str]:
     queues = resources_of_type(template, "AWS::SQS::Queue")
     if queues:
         sqs = boto3.client("sqs")
-        for logical_id in queues:
+        # dead-letter queues first: a queue's redrive policy names one's ARN
+        for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q]["Properties"]):
             name = f"propsync-local-{logical_id.lower()}"
-            names[logical_id] = sqs.create_queue(QueueName=name)["QueueUrl"]
+            names[logical_id] = sqs.create_queue(
+                QueueName=name, Attributes=_queue_attributes(sqs, queues[logical_id], names)
+            )["QueueUrl"]
     return names
+
+
+def _queue_attributes(sqs: Any, queue: dict[str, Any], created: dict[str, str]) -> dict[str, str]:
+    """The template's settings of a queue that shape what a message goes
+    through (how long it is invisible, kept, how large, and after how many
+    receives it goes to its dead-letter queue), for the local one."""
+    properties = queue["Properties"]
+    attributes = {
+        name: str(properties[name])
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize")
+        if name in properties
+    }
+    redrive = properties.get("RedrivePolicy")
+    if redrive:
+        target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]  # !GetAtt Queue.Arn
+        arn = sqs.get_queue_attributes(QueueUrl=created[target], AttributeNames=["QueueArn"])
+        attributes["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
+                "maxReceiveCount": str(redrive["maxReceiveCount"]),
+            }
+        )
+    return attributes
 
 
 def create_demo_access(project: str, key_id: str, secret: str) -> None:
@@ -194,6 +220,12 @@ def create_sample_customer(project: str) -> None:
 # Held by the HTTP front for each request and by the tracking worker's
 # trigger for each SQS event (propsync_local.triggers.QueueTrigger).
 HANDLER_LOCK = threading.Lock()
+
+
+class _FrontServer(HTTPServer):
+    # Clients that connect while a request is served wait in the listen
+    # backlog; socketserver's default of 5 reset the sixth of a burst.
+    request_queue_size = 128
 
 
 class _Front(BaseHTTPRequestHandler):
@@ -334,6 +366,42 @@ def serve(
         triggers.stop()
         for worker in workers:
             worker.stop()
+            worker.join()
+        if workers:
+            _apply_what_is_queued(names["TrackingQueue"])
+
+
+def _apply_what_is_queued(queue_url: str) -> None:
+    """On stop (queued mode): the moto server keeps the queue in memory, so
+    the commands it holds would be lost with it although their clients were
+    told success. Apply them now, and say what could not be."""
+    import boto3  # noqa: PLC0415
+
+    from propsync_local.triggers import drain  # noqa: PLC0415
+
+    sqs = boto3.client("sqs")
+    try:
+        with HANDLER_LOCK:
+            applied = drain(sqs, queue_url, "TrackingWorkerFunction")
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+    except Exception as error:  # the moto server was stopped too (a signal to the group)
+        print(
+            f"stopping: the queued tracking commands could not be applied ({error}); "
+            "they are lost with the in-memory queue",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    left = sum(int(value) for value in attributes.values())
+    print(
+        f"stopping: applied {applied} queued tracking messages"
+        + (f"; {left} failed and are lost with the in-memory queue" if left else ""),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -375,7 +443,7 @@ def run() -> int:
     # Both ports first: nothing is created, started or written on a busy port.
     aws_socket = _bound("PROPSYNC_AWS_PORT", aws_port, listening_socket)
     server = _bound(
-        "PROPSYNC_API_PORT", api_port, lambda port: HTTPServer(("127.0.0.1", port), _Front)
+        "PROPSYNC_API_PORT", api_port, lambda port: _FrontServer(("127.0.0.1", port), _Front)
     )
 
     # Credentials that can only ever reach the local engine, unless the
