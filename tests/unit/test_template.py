@@ -433,6 +433,15 @@ def test_an_alarm_fires_when_the_worker_keeps_retrying():
     worker = (REPO_ROOT / "functions" / "tracking" / "worker.py").read_text()
     assert '"RetriedCommands"' in worker
     assert alarm["Threshold"] == 0
+    # one message failing on every receive fires it, whichever way the
+    # jitter of its retry delays falls: it fails in enough distinct minutes
+    for draw in (0.0, 1.0):
+        failed_at, minutes = 0.0, set()
+        for receive in range(1, 30):
+            minutes.add(int(failed_at // 60))
+            failed_at += tracking_queue.retry_delay(receive, draw=lambda d=draw: d)
+        window = {m for m in minutes if m < alarm["EvaluationPeriods"]}
+        assert len(window) >= alarm["DatapointsToAlarm"], (draw, sorted(minutes))
 
 
 def test_sam_deploys_the_queued_mode_with_the_worker_and_its_roles():
