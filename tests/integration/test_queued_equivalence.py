@@ -140,6 +140,20 @@ def run_synchronously(store: CustomerStore, project: str, batches: list[list[Any
         assert all(status == 200 for status, _ in outcomes), outcomes
 
 
+def ran_synchronously(
+    dynamodb_client: Any, table_name: str, monkeypatch: Any, batches: list[list[Any]]
+) -> tuple[CustomerStore, str, str]:
+    """The store (as a new container finds it), a project where ``batches``
+    ran through the synchronous path, and an empty one for the queued mode."""
+    monkeypatch.setenv("PROPSYNC_TABLE_NAME", table_name)
+    forget_container_state()
+    store = CustomerStore(dynamodb_client, table_name)
+    sync_project = new_project(dynamodb_client, table_name)
+    queued_project = new_project(dynamodb_client, table_name)
+    run_synchronously(store, sync_project, batches)
+    return store, sync_project, queued_project
+
+
 def sqs_record(body: str, number: int) -> dict[str, Any]:
     return {
         "messageId": f"m-{number}",
@@ -154,12 +168,9 @@ def sqs_record(body: str, number: int) -> dict[str, Any]:
 def test_shuffled_and_duplicated_delivery_stores_what_the_synchronous_mode_stores(
     dynamodb_client, table_name, monkeypatch, batches, seed
 ):
-    monkeypatch.setenv("PROPSYNC_TABLE_NAME", table_name)
-    forget_container_state()
-    store = CustomerStore(dynamodb_client, table_name)
-    sync_project = new_project(dynamodb_client, table_name)
-    queued_project = new_project(dynamodb_client, table_name)
-    run_synchronously(store, sync_project, batches)
+    store, sync_project, queued_project = ran_synchronously(
+        dynamodb_client, table_name, monkeypatch, batches
+    )
 
     bodies = queued_messages(queued_project, batches)
     shuffle = random.Random(seed)
@@ -184,12 +195,9 @@ def test_messages_applied_in_parallel_store_what_the_synchronous_mode_stores(
     """Every message applied twice, by APPLIERS threads at once, as concurrent
     worker invocations would: first sightings race to claim ids, merges race
     with writes, and the result is still the synchronous one."""
-    monkeypatch.setenv("PROPSYNC_TABLE_NAME", table_name)
-    forget_container_state()
-    store = CustomerStore(dynamodb_client, table_name)
-    sync_project = new_project(dynamodb_client, table_name)
-    queued_project = new_project(dynamodb_client, table_name)
-    run_synchronously(store, sync_project, batches)
+    store, sync_project, queued_project = ran_synchronously(
+        dynamodb_client, table_name, monkeypatch, batches
+    )
 
     messages = [read_message(body) for body in queued_messages(queued_project, batches)] * 2
     dead: list[Any] = []
