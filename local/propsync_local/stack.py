@@ -382,7 +382,7 @@ def _apply_what_is_queued(queue_url: str) -> None:
     sqs = boto3.client("sqs")
     try:
         with HANDLER_LOCK:
-            applied = drain(sqs, queue_url, "TrackingWorkerFunction")
+            delivered = drain(sqs, queue_url, "TrackingWorkerFunction")
         attributes = sqs.get_queue_attributes(
             QueueUrl=queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -395,9 +395,9 @@ def _apply_what_is_queued(queue_url: str) -> None:
             flush=True,
         )
         return
-    left = sum(int(value) for value in attributes.values())
+    left = sum(int(value) for value in attributes.values())  # failed: waiting to come back
     print(
-        f"stopping: applied {applied} queued tracking messages"
+        f"stopping: applied {max(0, delivered - left)} queued tracking messages"
         + (f"; {left} failed and are lost with the in-memory queue" if left else ""),
         file=sys.stderr,
         flush=True,
