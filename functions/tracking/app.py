@@ -44,7 +44,8 @@ def batch(event: dict[str, Any], project_token: str) -> Response:
     arrived = received_at(event)
     id_types = require_project(access_store_from_environment(), project_token)
     commands = parse_batch(json_body(event))
-    if tracking_writes() == QUEUED:
+    mode = tracking_writes()
+    if mode == QUEUED:
         outcomes = accept_commands(
             queue_from_environment(),
             project_token,
@@ -62,7 +63,7 @@ def batch(event: dict[str, Any], project_token: str) -> Response:
             id_types=id_types,
         )
     results = [result for _status, result in outcomes]
-    count_commands(results)
+    count_commands(results, mode)
     return Response(
         200,
         {"results": results, "start_time": arrived, "end_time": time.time(), "success": True},
@@ -74,7 +75,8 @@ def batch(event: dict[str, Any], project_token: str) -> Response:
 def customers(event: dict[str, Any], project_token: str) -> Response:
     arrived = received_at(event)
     id_types = require_project(access_store_from_environment(), project_token)
-    if tracking_writes() == QUEUED:
+    mode = tracking_writes()
+    if mode == QUEUED:
         status, result = accept_customers_command(
             queue_from_environment(),
             project_token,
@@ -91,11 +93,11 @@ def customers(event: dict[str, Any], project_token: str) -> Response:
             received_at=arrived,
             id_types=id_types,
         )
-    count_commands([result])
+    count_commands([result], mode)
     return Response(status, result)
 
 
-def count_commands(results: list[dict[str, Any]]) -> None:
+def count_commands(results: list[dict[str, Any]], mode: str) -> None:
     """The routes' metrics, the same names in both modes: commands received,
     refused (or failed, in the synchronous mode), and what became of the
     others: queued, or applied and stale (some property written, or every
@@ -103,7 +105,7 @@ def count_commands(results: list[dict[str, Any]]) -> None:
     counts = tracking.count_results(results)
     for name, count in counts.items():
         metrics.add_metric(name, MetricUnit.Count, count)
-    logger.info("batch", extra={"mode": tracking_writes(), **counts})
+    logger.info("batch", extra={"mode": mode, **counts})
 
 
 @router.get("/track/v2/projects/{project_token}/system/time")

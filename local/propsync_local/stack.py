@@ -56,7 +56,7 @@ from propsync_local.cfn_template import (
     resources_of_type,
 )
 from propsync_local.processes import listening_socket
-from propsync_local.triggers import ImportTriggers, QueueTrigger
+from propsync_local.triggers import ImportTriggers, QueueTrigger, drain
 
 DEFAULT_PROJECT_TOKEN = "00000000-0000-0000-0000-000000000000"
 DEFAULT_KEY_ID = "demo-key"
@@ -376,8 +376,6 @@ def _apply_what_is_queued(queue_url: str) -> None:
     the commands it holds would be lost with it although their clients were
     told success. Apply them now, and say what could not be."""
     import boto3  # noqa: PLC0415
-
-    from propsync_local.triggers import drain  # noqa: PLC0415
 
     sqs = boto3.client("sqs")
     try:

@@ -218,12 +218,7 @@ def _queue(
     each index's outcome: accepted, too large for a message, or "retry"."""
     if not commands:
         return {}
-    envelope = {
-        "format": MESSAGE_FORMAT,
-        "project": project,
-        "received_at": received_at,
-        "request_id": request_id,
-    }
+    envelope = _envelope(project, received_at, request_id)
     head = _message_text(envelope)[:-1] + ',"commands":['
     outcomes: dict[int, Outcome] = {}
     messages: list[tuple[list[int], str]] = []  # (indexes of the commands, body)
@@ -234,7 +229,7 @@ def _queue(
         text = _message_text(command)
         length = len(text.encode("utf-8"))
         if len(head) + length + 2 > MAX_MESSAGE_BYTES:  # only through U+FFFE/U+FFFF escapes
-            body = _compressed_body(envelope, text)
+            body = _one_command_body(envelope, text)  # compressed
             if body is None:  # never expected: the 800 KB limit keeps it under 1 MiB
                 error = QueueTooSmallError(
                     f"command is {length} bytes once queued and more than {MAX_MESSAGE_BYTES} "
@@ -265,6 +260,25 @@ def _queue(
         )
         outcomes.update(dict.fromkeys(queued, outcome))
     return outcomes
+
+
+def _envelope(project: str, received_at: float, request_id: str) -> dict[str, Any]:
+    """What every message says beside its commands."""
+    return {
+        "format": MESSAGE_FORMAT,
+        "project": project,
+        "received_at": received_at,
+        "request_id": request_id,
+    }
+
+
+def _one_command_body(envelope: dict[str, Any], command_text: str) -> str | None:
+    """A message of one command: as JSON where that fits in SQS's 1 MiB,
+    else compressed (_compressed_body); None if neither fits."""
+    body = _message_text(envelope)[:-1] + ',"commands":[' + command_text + "]}"
+    if len(body.encode("utf-8")) <= MAX_MESSAGE_BYTES:
+        return body
+    return _compressed_body(envelope, command_text)
 
 
 def _compressed_body(envelope: dict[str, Any], command_text: str) -> str | None:
@@ -398,20 +412,13 @@ def dead_letter_bodies(batch: QueuedBatch, dead: list[tuple[Any, Outcome]]) -> l
     1 MiB as JSON. A command that filled its message almost to 1 MiB goes
     without its error, which only the worker's log line then holds: the
     command must fit (it did in the route's message), the error need not."""
-    envelope = {
-        "format": MESSAGE_FORMAT,
-        "project": batch.project,
-        "received_at": batch.received_at,
-        "request_id": batch.request_id,
-    }
+    envelope = _envelope(batch.project, batch.received_at, batch.request_id)
     bodies = []
     for command, (status, result) in dead:
         text = _message_text(command)
         error = {"errors": [{"status": status, "errors": result.get("errors", [])}]}
         for head in ({**envelope, **error}, envelope):
-            body: str | None = _message_text({**head, "commands": [command]})
-            if body is not None and len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
-                body = _compressed_body(head, text)
+            body = _one_command_body(head, text)
             if body is not None:
                 break
         if body is None:  # the route's own message of it, the last form tried, fitted
