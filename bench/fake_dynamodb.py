@@ -54,12 +54,8 @@ class FakeDynamoDB:
     def serving(self, session: Any) -> Iterator[FakeDynamoDB]:
         """Answer every DynamoDB client ``session`` (a boto3 Session) creates
         meanwhile: the clients propsync's own factories make included."""
-        unique_id = f"fake-dynamodb-{id(self)}"
-        session.events.register("before-send.dynamodb", self._answer, unique_id=unique_id)
-        try:
+        with answering(session, "dynamodb", self._answer, f"fake-dynamodb-{id(self)}"):
             yield self
-        finally:
-            session.events.unregister("before-send.dynamodb", unique_id=unique_id)
 
     def _answer(self, request: Any, **_kwargs: Any) -> AWSResponse:
         operation = request.headers["X-Amz-Target"]
@@ -131,3 +127,14 @@ class FakeDynamoDB:
                         merged = set(item.get(name, {}).get("SS", [])) | set(values[value]["SS"])
                         item[name] = {"SS": sorted(merged)}
         return 200, {}
+
+
+@contextmanager
+def answering(session: Any, service: str, answer: Any, unique_id: str) -> Iterator[None]:
+    """``answer`` answers every request of ``service`` that the clients of
+    ``session`` (a boto3 Session) send meanwhile, before it leaves."""
+    session.events.register(f"before-send.{service}", answer, unique_id=unique_id)
+    try:
+        yield
+    finally:
+        session.events.unregister(f"before-send.{service}", unique_id=unique_id)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
-from fake_dynamodb import RawBody
+from fake_dynamodb import RawBody, answering
 
 
 @dataclass
@@ -52,12 +52,8 @@ class FakeSQS:
     def serving(self, session: Any) -> Iterator[FakeSQS]:
         """Answer every SQS client ``session`` (a boto3 Session) creates
         meanwhile: the clients propsync's own factories make included."""
-        unique_id = f"fake-sqs-{id(self)}"
-        session.events.register("before-send.sqs", self._answer, unique_id=unique_id)
-        try:
+        with answering(session, "sqs", self._answer, f"fake-sqs-{id(self)}"):
             yield self
-        finally:
-            session.events.unregister("before-send.sqs", unique_id=unique_id)
 
     def reset_counts(self) -> None:
         with self._lock:
