@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from propsync.errors import (
     InvalidCustomerIdsError,
     InvalidTimestampError,
-    PropsyncError,
     shown,
 )
 from propsync.id_types import DEFAULT_ID_TYPES
@@ -33,6 +32,7 @@ from propsync.models import (
 )
 from propsync.timestamps import seconds_of
 from propsync.tracking import run_batch, run_customers_command
+from tests.unit.test_models import refusal
 
 COMMAND_NOT_AN_OBJECT = 'a command must be an object: {"name": ..., "data": {...}}'
 
@@ -88,14 +88,6 @@ def _is_unicode(text):
     except UnicodeEncodeError:
         return False
     return True
-
-
-def refusal(parse_it, value):
-    try:
-        parse_it(value)
-    except PropsyncError as error:
-        return str(error)
-    return None
 
 
 # Values chosen to meet every check: wrong JSON types, null, lone surrogates,
