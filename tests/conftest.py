@@ -19,6 +19,7 @@ import pytest
 # created. Created here, before any test captures output, its lines never land
 # in the output a test reads (a CLI's JSON lines, say), whichever tests run.
 import propsync.observability  # noqa: F401
+from propsync.store.access import AccessStore
 from propsync.store.customers import CustomerStore
 from propsync_local.cfn_template import create_table_kwargs, load_template
 from tests.support.servers import (
@@ -106,6 +107,9 @@ def dynamodb_client(dynamodb_endpoint, table_name, aws_endpoints) -> Iterator:
 
 @pytest.fixture
 def store(dynamodb_client, table_name) -> CustomerStore:
+    # the project exists, as wherever propsync writes: its erasure salt is
+    # read once, like a container's, and not on every write
+    AccessStore(dynamodb_client, table_name).create_project(PROJECT, "test project")
     return CustomerStore(dynamodb_client, table_name)
 
 

@@ -3,6 +3,7 @@
 GET   /api/customers/{customer_id}[?include_timestamps=0|1][&id_type=<type>]
 PATCH /api/customers/{customer_id}[?id_type=<type>]                 (UI edits)
 POST  /data/v2/projects/{project_token}/customers/export-one
+POST  /data/v2/projects/{project_token}/customers/anonymize        (erasure)
 """
 
 from typing import Any
@@ -11,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import propsync.snapstart  # noqa: F401 - registers SnapStart's runtime hooks
+from propsync import erasure
 from propsync.access import Permission
 from propsync.api import (
     Response,
@@ -28,7 +30,7 @@ from propsync.id_type_cache import id_types_of
 from propsync.id_types import IdTypes
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
 from propsync.merging import read_following_merges
-from propsync.models import CustomerPatch, ExportOneRequest, parse
+from propsync.models import AnonymizeRequest, CustomerPatch, ExportOneRequest, parse
 from propsync.observability import (
     capture_lambda_handler,
     capture_method,
@@ -159,6 +161,24 @@ def export_one(event: dict[str, Any], project_token: str) -> Response:
             "events": [],
         },
     )
+
+
+@router.post("/data/v2/projects/{project_token}/customers/anonymize")
+@capture_method
+def anonymize(event: dict[str, Any], project_token: str) -> Response:
+    """Erase the customer the ids name, for good (propsync.erasure): stamped
+    with the request's arrival, so that every update sent before it loses."""
+    principal = principal_from_event(event)
+    if project_token != principal.project:
+        raise ForbiddenError("No permission to access this project with this API key")
+    require_permission(principal, Permission.ANONYMIZE_CUSTOMERS)
+    ids = parse(AnonymizeRequest, json_body(event)).customer_ids
+    _id_types(principal.project).check(ids)
+    if not erasure.anonymize(store_from_environment(), principal.project, ids, received_at(event)):
+        raise CustomerNotFoundError(ids)
+    metrics.add_metric("CustomersErased", MetricUnit.Count, 1)
+    logger.info("customer erased")  # nothing about whom: the ids are what was erased
+    return Response(200, {"success": True})
 
 
 @log_api_request

@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -71,6 +72,9 @@ SAMPLE_CUSTOMER_ID = "01JDQ6Z0Q9X6V1N0K3W9M5T2RB"
 SAMPLE_CUSTOMER_IDS = {"registered": "sample-customer"}
 SAMPLE_CUSTOMER_PROPERTIES = {"first_name": "Jana", "email": "jana@example.com"}
 SAMPLE_CUSTOMER_UPDATED = 1570000000  # before the samples' own requests
+# The customer the anonymize sample erases (a customer of its own, so that the
+# other samples still find theirs after it ran)
+SAMPLE_ERASURE_IDS = {"registered": "sample-customer-to-erase"}
 # Local state (git-ignored); PROPSYNC_LOCAL_DIR moves it (the tests use a temporary one).
 LOCAL_DIR = Path(os.environ.get("PROPSYNC_LOCAL_DIR", REPO_ROOT / ".local"))
 CREDENTIALS_PATH = LOCAL_DIR / "credentials.json"
@@ -198,12 +202,26 @@ def create_demo_access(project: str, key_id: str, secret: str) -> None:
 def create_sample_customer(project: str) -> None:
     """The customer the samples name, created as a first sighting would create
     it (its id claimed, then its properties and ids in one write), but with the
-    samples' internal id. Run again on a persistent engine, it changes nothing
-    a newer update wrote."""
-    from propsync.customer_updates import prepare_property_versions  # noqa: PLC0415
+    samples' internal id; and the one the anonymize sample erases. Run again
+    on a persistent engine, it changes nothing a newer update (or an erasure)
+    wrote."""
+    from propsync.customer_updates import (  # noqa: PLC0415
+        prepare_property_versions,
+        update_customer,
+    )
     from propsync.store.customers import store_from_environment  # noqa: PLC0415
 
     store = store_from_environment()
+    # the anonymize sample's customer; once erased on a persistent engine,
+    # this older update is held back and the sample answers as a repeat
+    update_customer(
+        store,
+        project,
+        SAMPLE_ERASURE_IDS,
+        {"first_name": "Erik"},
+        update_timestamp=SAMPLE_CUSTOMER_UPDATED,
+        received_at=time.time(),
+    )
     [(id_type, id_value)] = SAMPLE_CUSTOMER_IDS.items()
     owner = store.identities.claim(project, id_type, id_value, SAMPLE_CUSTOMER_ID)
     if owner != SAMPLE_CUSTOMER_ID:  # only on an engine where it was tracked before

@@ -67,6 +67,27 @@ def test_errors_are_reported_with_exit_code_1(api, capsys):
     assert (code, err.strip()) == (1, "no API key no-such-key")
 
 
+def test_a_key_erases_only_when_its_permission_was_named(api, capsys):
+    """customers:anonymize cannot be undone: a key gets it only by name."""
+    run(capsys, "create-project", "--name", "Shop", "--token", NEW_PROJECT)
+    code, [default], _ = run(capsys, "create-key", "--project", NEW_PROJECT)
+    assert code == 0
+    assert default["permissions"] == ["customer_properties:get", "customer_properties:set"]
+    code, [eraser], _ = run(
+        capsys, "create-key", "--project", NEW_PROJECT, "--permission", "customers:anonymize"
+    )
+    assert code == 0
+    assert eraser["permissions"] == ["customers:anonymize"]
+    for key, status in ((default, 403), (eraser, 404)):  # 404: allowed, nobody to erase
+        header = basic(key["api_key_id"], key["api_secret"])
+        answer = api.anonymize({"registered": "x"}, project=NEW_PROJECT, authorization=header)
+        assert answer.status == status, answer.body
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(["create-key", "--help"])
+    assert "customers:anonymize" in capsys.readouterr().out
+
+
 def test_unknown_permissions_are_refused(api, capsys):
     with pytest.raises(SystemExit):
         cli.main(["create-key", "--project", api.project, "--permission", "everything"])

@@ -15,6 +15,7 @@ from propsync_local.stack import (
     SAMPLE_CUSTOMER_IDS,
     SAMPLE_CUSTOMER_PROPERTIES,
     SAMPLE_CUSTOMER_UPDATED,
+    SAMPLE_ERASURE_IDS,
     create_demo_access,
     create_sample_customer,
 )
@@ -97,6 +98,20 @@ def test_the_customers_samples_run_against_what_make_run_creates(demo):
     exported = json.loads(export["body"])
     assert exported["ids"] == SAMPLE_CUSTOMER_IDS
     assert exported["properties"] == {**SAMPLE_CUSTOMER_PROPERTIES, "loyalty_tier": "gold"}
+
+
+def test_the_anonymize_sample_erases_the_customer_make_run_creates_for_it(demo):
+    assert demo.export_one(SAMPLE_ERASURE_IDS, project=DEFAULT_PROJECT_TOKEN).status == 200
+    erased = invoke("CustomersEraseFunction", "Anonymize")
+    assert erased["statusCode"] == 200, erased["body"]
+    assert json.loads(erased["body"]) == {"success": True}
+    assert demo.export_one(SAMPLE_ERASURE_IDS, project=DEFAULT_PROJECT_TOKEN).status == 404
+    # the other samples' customer is untouched, and the sample runs again
+    assert invoke("CustomersReadFunction", "GetCustomer")["statusCode"] == 200
+    assert invoke("CustomersEraseFunction", "Anonymize")["statusCode"] == 200
+    # make run again on a persistent engine does not bring the erased one back
+    create_sample_customer(DEFAULT_PROJECT_TOKEN)
+    assert demo.export_one(SAMPLE_ERASURE_IDS, project=DEFAULT_PROJECT_TOKEN).status == 404
 
 
 def test_the_sample_customer_is_created_once_and_never_reset(demo):

@@ -654,6 +654,9 @@ def test_every_api_sample_works_against_a_fresh_local_stack(tmp_path):
         assert status == 200, exported
         assert exported["properties"]["loyalty_tier"] == "gold"
 
+        status, erased = invoke("CustomersEraseFunction", "Anonymize")
+        assert status == 200, erased
+
         authorizer = sam_local_invoke("AuthorizerFunction", "Request", aws_url)
         assert authorizer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 

@@ -89,7 +89,7 @@ def test_writers_to_both_sides_during_a_login_lose_nothing(
     store, dynamodb_client, table_name, race, seed
 ):
     setup = random.Random(seed)
-    project, ledger = new_project(), Ledger()
+    project, ledger = new_project(store), Ledger()
     sides = [JANE, COOKIE] if RACES[race].cookie_known else [JANE]
     if seed % 2:  # the anonymous customer is the older one: jane is merged into it
         sides.reverse()
@@ -226,7 +226,7 @@ def test_writes_to_either_side_between_any_two_requests_of_the_login_are_kept(
 def test_an_id_the_anonymous_customer_claims_during_the_login_stays_usable(
     store, dynamodb_endpoint, table_name
 ):
-    project, ledger = new_project(), Ledger()
+    project, ledger = new_project(store), Ledger()
     jane = ledger.update(store, project, JANE, {"a": "jane"}, 1.0).customer_id
     time.sleep(0.002)
     anonymous = ledger.update(store, project, COOKIE, {"b": "anonymous"}, 1.0).customer_id
@@ -263,7 +263,7 @@ def test_an_id_the_anonymous_customer_claims_during_the_login_stays_usable(
 def test_a_login_during_the_first_two_commands_of_a_new_cookie_merges_it(
     store, dynamodb_endpoint, table_name
 ):
-    project, ledger = new_project(), Ledger()
+    project, ledger = new_project(store), Ledger()
     jane = ledger.update(store, project, JANE, {"a": "jane"}, 1.0).customer_id
     time.sleep(0.002)
     # the cookie's first command, on a client of its own, held after its claim

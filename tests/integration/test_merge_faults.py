@@ -213,7 +213,7 @@ def test_export_one_after_a_login_crashed_after_the_mark_shows_the_merged_custom
 def test_a_login_crashed_after_marking_a_customer_whose_first_write_died_is_completed_by_a_retry(
     store, request_log, crash
 ):
-    project, ledger = new_project(), Ledger()
+    project, ledger = new_project(store), Ledger()
     jane = ledger.update(store, project, JANE, {"a": "jane"}, 10.0).customer_id
     time.sleep(0.002)
     # the cookie's first command dies after claiming the cookie (request 2),

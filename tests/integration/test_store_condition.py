@@ -77,7 +77,13 @@ def test_a_duplicate_beside_a_newer_property_is_not_written_again(
 
     assert outcomes.calls == [REFUSED, "ok"]
     written = request_log.params_of("UpdateItem")[-1]
-    assert set(written["ExpressionAttributeNames"].values()) == {"p:email", "t", "v", "merged_into"}
+    assert set(written["ExpressionAttributeNames"].values()) == {
+        "p:email",
+        "t",
+        "v",
+        "merged_into",
+        "erased_at",
+    }
     assert raw_item(dynamodb_client, table_name)["p:tier"] == stored_tier
     assert set(result.applied) == {"tier", "email"}
 

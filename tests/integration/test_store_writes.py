@@ -59,7 +59,13 @@ def test_stale_properties_cost_one_extra_request_and_only_winners_are_written(
     # stored item came back with the failure, so nothing was read
     assert request_log.counts == {"UpdateItem": 2, **reads_after_failures(engine, 1)}
     retry = request_log.params_of("UpdateItem")[1]
-    assert set(retry["ExpressionAttributeNames"].values()) == {"p:tier", "t", "v", "merged_into"}
+    assert set(retry["ExpressionAttributeNames"].values()) == {
+        "p:tier",
+        "t",
+        "v",
+        "merged_into",
+        "erased_at",
+    }
     assert stored(store) == {"email": ("fresh@example.com", 500.0), "tier": ("gold", 400.0)}
 
 

@@ -198,6 +198,14 @@ class ApiClient:
             **kw,
         )
 
+    def anonymize(self, customer_ids: Any, project: str | None = None, **kw: Any) -> HttpResponse:
+        return self.request(
+            "POST",
+            f"/data/v2/projects/{project or self.project}/customers/anonymize",
+            json_body={"customer_ids": customer_ids},
+            **kw,
+        )
+
     def track(
         self, ids: dict[str, str], properties: dict[str, Any], update_timestamp: Any = None
     ) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from propsync.customer_updates import (
 )
 from propsync.limits import MAX_MERGE_HOPS
 from propsync.merge_rule import PropertyVersion, merge, wins
+from propsync.store.access import AccessStore
 from propsync.store.conditional import customer_key
 from propsync.store.customers import CustomerRecord, CustomerStore, WriteResult
 
@@ -31,9 +32,12 @@ Versions = Mapping[str, PropertyVersion]
 Result = TypeVar("Result", UpdateResult, WriteResult)
 
 
-def new_project() -> str:
-    """A project of its own for each scenario: many scenarios share one table."""
-    return str(uuid.uuid4())
+def new_project(store: CustomerStore) -> str:
+    """A project of its own for each scenario: many scenarios share one table.
+    It exists, as wherever propsync writes (its erasure salt is read once)."""
+    project = str(uuid.uuid4())
+    AccessStore(store._client, store._table).create_project(project, "scenario")
+    return project
 
 
 class Ledger:

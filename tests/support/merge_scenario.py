@@ -52,7 +52,7 @@ class Scenario:
         """Each customer as a first sighting creates it (the claim of its id,
         then one write of its properties that records the id), with ULIDs a
         few milliseconds apart so that ``order`` decides which is older."""
-        project, ledger = project or new_project(), Ledger()
+        project, ledger = project or new_project(store), Ledger()
         now = time.time()
         older, younger = new_customer_id(now), new_customer_id(now + 0.005)
         assert older < younger

@@ -13,7 +13,9 @@ from typing import Any
 from tests.support.api import ApiClient
 
 # what applying a command did: a synchronous answer only
-APPLY_KEYS = frozenset({"customer_id", "applied", "stale", "merged", "moved_ids"})
+APPLY_KEYS = frozenset(
+    {"customer_id", "applied", "stale", "merged", "moved_ids", "erased_id_types"}
+)
 
 
 def accepted(command_id: str | None = None) -> dict[str, Any]:

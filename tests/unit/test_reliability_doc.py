@@ -28,6 +28,12 @@ def test_concurrency_figures():
     )
 
 
+def test_erasure_figures():
+    from tests.integration import test_erasure as erasure  # noqa: PLC0415
+
+    assert f"| {erasure.WRITERS} threads | {erasure.WRITERS} x {erasure.WRITES_EACH} updates" in DOC
+
+
 def test_queued_mode_figures():
     from tests.api import test_queued_spikes as spikes  # noqa: PLC0415
     from tests.integration import test_queued_equivalence as equivalence  # noqa: PLC0415

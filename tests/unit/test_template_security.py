@@ -16,7 +16,8 @@ DEPLOYED = {mode: deployed(TEMPLATE, TrackingWrites=mode) for mode in MODES}
 
 TABLE = {"Fn::GetAtt": ["PropsyncTable", "Arn"]}
 DYNAMODB_READ = {"dynamodb:GetItem", "dynamodb:BatchGetItem"}
-DYNAMODB_WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+# DeleteItem: identity items are released (soft ids past 64, erased customers)
+DYNAMODB_WRITE = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 S3_OBJECTS = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
 
 # What each function's code calls, and so all its policy may grant.
@@ -24,6 +25,7 @@ ALLOWED_SYNC = {
     "TrackingFunction": DYNAMODB_READ | DYNAMODB_WRITE,
     "CustomersReadFunction": DYNAMODB_READ,
     "CustomersFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "CustomersEraseFunction": DYNAMODB_READ | DYNAMODB_WRITE,
     "AuthorizerFunction": {"dynamodb:GetItem"},
     "ImportFunction": DYNAMODB_READ
     | DYNAMODB_WRITE

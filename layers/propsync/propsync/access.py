@@ -37,6 +37,14 @@ AUTHORIZER_CACHE_SECONDS = 300
 class Permission(StrEnum):
     GET_CUSTOMER_PROPERTIES = "customer_properties:get"
     SET_CUSTOMER_PROPERTIES = "customer_properties:set"
+    # erasure cannot be undone: a key holds it only when asked for by name
+    ANONYMIZE_CUSTOMERS = "customers:anonymize"
+
+
+# what a new key holds unless its permissions are named
+DEFAULT_PERMISSIONS = frozenset(
+    {Permission.GET_CUSTOMER_PROPERTIES.value, Permission.SET_CUSTOMER_PROPERTIES.value}
+)
 
 
 @dataclass(frozen=True)

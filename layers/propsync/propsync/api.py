@@ -159,6 +159,7 @@ def principal_from_event(event: dict[str, Any]) -> Principal:
 _PERMISSION_WORDS = {
     Permission.GET_CUSTOMER_PROPERTIES: "get customer properties",
     Permission.SET_CUSTOMER_PROPERTIES: "set customer properties",
+    Permission.ANONYMIZE_CUSTOMERS: "anonymize customers",
 }
 
 

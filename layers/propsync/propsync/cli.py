@@ -33,6 +33,7 @@ from botocore.exceptions import (
 
 from propsync.access import (
     AUTHORIZER_CACHE_SECONDS,
+    DEFAULT_PERMISSIONS,
     Permission,
     create_api_key,
     is_project_token,
@@ -186,7 +187,8 @@ EXAMPLES = {
   propsync create-key --project TOKEN
   propsync create-key --project TOKEN --permission customer_properties:get
   propsync create-key --project TOKEN --permission customer_properties:get \\
-      --permission customer_properties:set""",
+      --permission customer_properties:set
+  propsync create-key --project TOKEN --permission customers:anonymize""",
     "list-keys": """\
   propsync list-keys --project TOKEN
   propsync list-keys --project TOKEN --stack propsync""",
@@ -310,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         choices=[p.value for p in Permission],
         metavar="PERMISSION",
-        help=f"one of {', '.join(p.value for p in Permission)}; repeat for several; default: all",
+        help=f"one of {', '.join(p.value for p in Permission)}; repeat for several; default: "
+        f"{' and '.join(sorted(DEFAULT_PERMISSIONS))} ({Permission.ANONYMIZE_CUSTOMERS.value}, "
+        "which erases customers for good, only when named)",
     )
 
     _project_option(command("list-keys", "list a project's keys (never secrets)"))
@@ -426,7 +430,7 @@ def list_id_types(context: _Context) -> int:
 def create_key(context: _Context) -> int:
     args = context.args
     access, _ = _project(context)
-    permissions = parse_permissions(args.permission or [p.value for p in Permission])
+    permissions = parse_permissions(args.permission or sorted(DEFAULT_PERMISSIONS))
     new = create_api_key(access, args.project, permissions)
     _print(
         {

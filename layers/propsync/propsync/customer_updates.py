@@ -9,17 +9,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+from propsync import erasure
 from propsync.container import per_container_closed_by
 from propsync.errors import InvalidPropertyError, WriteContentionError
 from propsync.identity import HARD_ID_TYPES, resolve_customer, validate_customer_ids
-from propsync.limits import MAX_CONCURRENT_COMMANDS, MAX_MERGE_HOPS
+from propsync.limits import MAX_CONCURRENT_COMMANDS, MAX_MERGE_HOPS, MAX_RESOLVE_ROUNDS
 from propsync.merge_rule import PropertyVersion
 from propsync.merging import final_customer, read_following_merges
 from propsync.properties import encode_property_value, validate_property_name
-from propsync.store.conditional import MAX_SEEN_PER_WRITE, CustomerMergedAway
+from propsync.store.conditional import MAX_SEEN_PER_WRITE, CustomerErased, CustomerMergedAway
 from propsync.store.customers import CustomerStore, WriteResult
 from propsync.timestamps import normalize_timestamp
 
@@ -32,9 +33,10 @@ ResultT = TypeVar("ResultT")
 class UpdateResult:
     """What happened to one customer update: the customer it resolved to,
     whether that customer was created by it, and which properties were stored
-    and which lost to a newer stored value (stale: the API's word)."""
+    and which lost to a newer stored value or an erasure (stale: the API's
+    word)."""
 
-    customer_id: str
+    customer_id: str | None  # None: held back by an erasure, nothing written
     created: bool
     applied: tuple[str, ...]
     stale: tuple[str, ...]
@@ -42,6 +44,8 @@ class UpdateResult:
     # from other customers (propsync.identity)
     merged: tuple[str, ...] = ()
     moved_ids: tuple[tuple[str, str], ...] = ()
+    # the update's id types erased after its time (propsync.erasure)
+    erased_id_types: tuple[str, ...] = ()
 
 
 def prepare_property_versions(properties: Any, timestamp: float) -> dict[str, PropertyVersion]:
@@ -65,6 +69,7 @@ def update_customer(
     update_timestamp: Any | None,
     received_at: float,
     known_owners: Mapping[tuple[str, str], str | None] | None = None,
+    known_erasures: Mapping[tuple[str, str], float] | None = None,
     hard_id_types: frozenset[str] = HARD_ID_TYPES,
 ) -> UpdateResult:
     """Apply one ``customers`` update with the merge rule.
@@ -73,24 +78,35 @@ def update_customer(
     applies to every property; without it the update is stamped with
     ``received_at``, the server time when the request arrived.
     """
-    ids, versions = prepare_update(customer_ids, properties, update_timestamp, received_at)
-    return write_update(store, project, ids, versions, known_owners, hard_id_types=hard_id_types)
+    ids, versions, timestamp = prepare_update(
+        customer_ids, properties, update_timestamp, received_at
+    )
+    return write_update(
+        store,
+        project,
+        ids,
+        versions,
+        known_owners,
+        timestamp=timestamp,
+        known_erasures=known_erasures,
+        hard_id_types=hard_id_types,
+    )
 
 
 def prepare_update(
     customer_ids: Any, properties: Any, update_timestamp: Any | None, received_at: float
-) -> tuple[dict[str, str], dict[str, PropertyVersion]]:
+) -> tuple[dict[str, str], dict[str, PropertyVersion], float]:
     """Every check of one ``customers`` update that needs no I/O, and what
-    it writes: its ids, and its properties stamped with ``update_timestamp``
-    (``received_at`` without one). The queued tracking routes run it to
-    answer a bad command at once (propsync.tracking_queue)."""
+    it writes: its ids, its properties stamped with ``update_timestamp``
+    (``received_at`` without one), and that time. The queued tracking routes
+    run it to answer a bad command at once (propsync.tracking_queue)."""
     ids = validate_customer_ids(customer_ids)
     timestamp = (
         received_at
         if update_timestamp is None
         else normalize_timestamp(update_timestamp, now=received_at)
     )
-    return ids, prepare_property_versions(properties, timestamp)
+    return ids, prepare_property_versions(properties, timestamp), timestamp
 
 
 def write_update(
@@ -100,10 +116,56 @@ def write_update(
     versions: Mapping[str, PropertyVersion],
     known_owners: Mapping[tuple[str, str], str | None] | None = None,
     *,
+    timestamp: float,
+    known_erasures: Mapping[tuple[str, str], float] | None = None,
     hard_id_types: frozenset[str] = HARD_ID_TYPES,
 ) -> UpdateResult:
     """Resolve validated ids and write validated versions with the merge rule
-    (``hard_id_types``: the project's, propsync.id_types)."""
+    (``hard_id_types``: the project's, propsync.id_types), after the erasure
+    rule (propsync.erasure) with the update's time, ``timestamp``.
+    ``known_erasures``: lookup_erasures' answer for a batch (None: looked up
+    here)."""
+    erased = known_erasures
+    for _round in range(MAX_RESOLVE_ROUNDS):
+        if erased is None:  # and the owners, by the same request
+            owners, erased = erasure.look_up(store, project, ids.items())
+            known_owners = {pair: owners.get(pair) for pair in ids.items()}
+        rule = erasure.held_back(ids, versions, timestamp, erased)
+        if rule.blocked:
+            return UpdateResult(
+                customer_id=None,
+                created=False,
+                applied=(),
+                stale=rule.dropped,
+                erased_id_types=rule.erased_id_types,
+            )
+        try:
+            result = _resolve_and_write(
+                store, project, ids, rule.versions, known_owners, hard_id_types=hard_id_types
+            )
+        except CustomerErased as met:
+            # the customer the ids named was erased after they were looked up
+            erasure.erase_ids_of(store, project, ids.items(), met)
+            erased = known_owners = None
+            continue
+        if not rule.dropped:
+            return result
+        return replace(result, stale=result.stale + rule.dropped)
+    raise WriteContentionError(
+        f"the customer these customer_ids name was being erased during each of "
+        f"{MAX_RESOLVE_ROUNDS} attempts; retry the command"
+    )
+
+
+def _resolve_and_write(
+    store: CustomerStore,
+    project: str,
+    ids: dict[str, str],
+    versions: Mapping[str, PropertyVersion],
+    known_owners: Mapping[tuple[str, str], str | None] | None,
+    *,
+    hard_id_types: frozenset[str],
+) -> UpdateResult:
     resolution = resolve_customer(
         store, project, ids, known_owners, record_first_id=False, hard_id_types=hard_id_types
     )
@@ -151,19 +213,20 @@ def _write_following_merges(
     raise WriteContentionError(f"customer {customer_id} kept being merged; retry the command")
 
 
-def lookup_owners(
+def lookup_ids(
     store: CustomerStore, project: str, id_sets: Iterable[Mapping[str, str]]
-) -> dict[tuple[str, str], str | None] | None:
-    """Owners of every id of many updates, in as few BatchGetItem requests as
-    possible (None for an id nobody owns yet). None if the lookup failed: each
-    update then looks up its own ids, so a read error costs no update."""
+) -> tuple[dict[tuple[str, str], str | None] | None, dict[tuple[str, str], float] | None]:
+    """Owners of every id of many updates (None for an id nobody owns yet),
+    and when those that were erased were, in as few BatchGetItem requests as
+    possible. (None, None) if the lookup failed: each update then looks up
+    its own ids, so a read error costs no update."""
     pairs = sorted({pair for ids in id_sets for pair in ids.items()})
     try:
-        found = store.identities.lookup(project, pairs)
+        found, erased = erasure.look_up(store, project, pairs)
     except Exception:
         logger.exception("batched identity lookup failed; updates will look up their own ids")
-        return None
-    return {pair: found.get(pair) for pair in pairs}
+        return None, None
+    return {pair: found.get(pair) for pair in pairs}, erased
 
 
 def same_customer_groups(
@@ -201,7 +264,7 @@ def same_customer_groups(
 def with_owner(
     known: Mapping[tuple[str, str], str | None] | None, ids: Mapping[str, str], customer_id: str
 ) -> Mapping[tuple[str, str], str | None] | None:
-    """``known`` (from lookup_owners) after an update of ``customer_id`` with
+    """``known`` (from lookup_ids) after an update of ``customer_id`` with
     ``ids`` succeeded: its ids are that customer's now, so the next update of
     the same group need not claim them. A new mapping: ``known`` is shared by
     the writer threads and never changed."""
@@ -239,15 +302,18 @@ def edit_customer(
     """A UI edit of an existing customer, its properties already validated by
     ``prepare_property_versions`` (stamped with the server's time): the caller
     checks the body before it resolves the customer, so a bad body is a 400
-    whichever customer the path names. None if the customer does not exist
-    (nothing is created)."""
+    whichever customer the path names. None if the customer does not exist,
+    or was erased (nothing is created)."""
     record = read_following_merges(store, project, customer_id)
     if record is None:
         return None
     customer_id = record.customer_id
     written = None
     if versions:
-        customer_id, written = _write_following_merges(store, project, customer_id, versions)
+        try:
+            customer_id, written = _write_following_merges(store, project, customer_id, versions)
+        except CustomerErased:
+            return None  # erased since it was read
     return UpdateResult(
         customer_id=customer_id,
         created=False,

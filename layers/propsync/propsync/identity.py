@@ -38,7 +38,7 @@ from propsync.merging import (
     merge_into,
     move_identity,
 )
-from propsync.store.conditional import CustomerMergedAway, HardIdClashError
+from propsync.store.conditional import CustomerErased, CustomerMergedAway, HardIdClashError
 from propsync.store.customers import CustomerRecord, CustomerStore
 
 # the hard id types of a project created with the defaults (tests, tools)
@@ -249,6 +249,8 @@ def _merge_or_move(
     records = {}
     for owner in sorted(set(owners.values())):
         record = store.read_customer(project, owner)
+        if record is not None and record.erased_at is not None:
+            raise CustomerErased(owner, record.erased_at)
         if record is not None and record.merged_into is not None:
             raise CustomerMergedAway(owner, record.merged_into)
         # A customer's item may not list every id it owns yet (its first

@@ -73,6 +73,7 @@ class RowUpdate:
     ids: dict[str, str]
     versions: dict[str, PropertyVersion]
     cells: list[str]  # as read, for the rejected file if the store refuses the row
+    timestamp: float  # the row's update time (its versions' timestamp)
 
 
 @dataclass(frozen=True)
@@ -480,7 +481,7 @@ def map_record(
     except PropsyncError as error:
         column_hint = f" (column {column.column!r})" if "column" in locals() else ""
         return RejectedRow(line, cells, f"{error}{column_hint}")
-    return RowUpdate(line=line, ids=ids, versions=versions, cells=cells)
+    return RowUpdate(line=line, ids=ids, versions=versions, cells=cells, timestamp=timestamp)
 
 
 def rejected_csv(

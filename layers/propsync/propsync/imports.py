@@ -51,7 +51,7 @@ from typing import IO, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from propsync.bucket import ChunkQueue, ImportBucket, ObjectReplacedError
 from propsync.customer_updates import (
-    lookup_owners,
+    lookup_ids,
     run_concurrently,
     same_customer_groups,
     with_owner,
@@ -672,6 +672,7 @@ class _ChunkOutcome:
             "rows_rejected": 0,
             "properties_applied": 0,
             "properties_stale": 0,
+            "rows_erased": 0,
             "bytes_done": 0,
         }
     )
@@ -892,10 +893,12 @@ def _write_batch(
         if isinstance(row, RowUpdate):
             by_ids.setdefault(tuple(sorted(row.ids.items())), []).append(row)
     updates = list(by_ids.values())  # in file order of their first rows
-    known = (
-        lookup_owners(services.customers, project, (u[0].ids for u in updates)) if updates else None
+    id_sets = {index: same_ids[0].ids for index, same_ids in enumerate(updates)}
+    known, erased = (
+        lookup_ids(services.customers, project, id_sets.values()) if updates else (None, None)
     )
-    Written = tuple[list[RowUpdate], int, int, str | None]  # rows, applied, stale, problem
+    # rows, applied, stale, held back by an erasure, problem
+    Written = tuple[list[RowUpdate], int, int, bool, str | None]
     written: list[Written] = []
     hard_id_types = id_types_of(services.access, project).hard if updates else frozenset()
 
@@ -908,22 +911,30 @@ def _write_batch(
             try:
                 versions = merge({}, ((n, v) for row in same_ids for n, v in row.versions.items()))
                 result = write_update(
-                    services.customers, project, ids, versions, owners, hard_id_types=hard_id_types
+                    services.customers,
+                    project,
+                    ids,
+                    versions,
+                    owners,
+                    timestamp=max(row.timestamp for row in same_ids),
+                    known_erasures=erased,
+                    hard_id_types=hard_id_types,
                 )
             except Exception as error:  # identity conflict, customer too large, ...
-                results.append((same_ids, 0, 0, _rejection(error, same_ids[0].line)))
+                results.append((same_ids, 0, 0, False, _rejection(error, same_ids[0].line)))
                 continue
-            owners = with_owner(owners, ids, result.customer_id)
-            results.append((same_ids, len(result.applied), len(result.stale), None))
+            held = result.customer_id is None  # older than an erasure of its ids
+            if result.customer_id is not None:
+                owners = with_owner(owners, ids, result.customer_id)
+            results.append((same_ids, len(result.applied), len(result.stale), held, None))
         return results
 
-    id_sets = {index: same_ids[0].ids for index, same_ids in enumerate(updates)}
     for results in run_concurrently(same_customer_groups(id_sets, known), write):
         written += results
     # counted here, on one thread, from what the writers returned
-    for group, applied, stale, problem in written:
+    for group, applied, stale, held, problem in written:
         if problem is None:
-            outcome.counters["rows_written"] += len(group)
+            outcome.counters["rows_erased" if held else "rows_written"] += len(group)
             outcome.counters["properties_applied"] += applied
             outcome.counters["properties_stale"] += stale
         else:
@@ -1076,6 +1087,7 @@ def _report(
         "rows_rejected": record.counters["rows_rejected"],
         "properties_applied": record.counters["properties_applied"],
         "properties_ignored_as_stale": record.counters["properties_stale"],
+        "rows_ignored_as_erased": record.counters["rows_erased"],
         "started_at": record.started_at,
         "default_update_timestamp": record.started_at,
         "update_timestamp_from": (

@@ -31,6 +31,7 @@ shortens it, and ``MAX_MERGE_HOPS`` bounds it only against a damaged table.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -38,7 +39,7 @@ from dataclasses import replace
 from propsync import merge_rule
 from propsync.errors import CustomerTooLargeError, WriteContentionError
 from propsync.limits import MAX_ITEM_BYTES, MAX_MERGE_HOPS, MAX_SOFT_IDS_PER_TYPE
-from propsync.store.conditional import CustomerMergedAway, stored_size
+from propsync.store.conditional import CustomerErased, CustomerMergedAway, stored_size
 from propsync.store.customers import CustomerRecord, CustomerStore
 
 logger = logging.getLogger(__name__)
@@ -110,25 +111,38 @@ def move_identity(
 
 def final_customer(store: CustomerStore, project: str, customer_id: str) -> str:
     """``customer_id``, or the customer it was merged into (transitively),
-    completing any merge on the way."""
-    record = read_following_merges(store, project, customer_id)
-    return customer_id if record is None else record.customer_id
+    completing any merge on the way. CustomerErased if that one was erased."""
+    record = follow_merges(store, project, customer_id)
+    if record is None:
+        return customer_id
+    if record.erased_at is not None:
+        raise CustomerErased(record.customer_id, record.erased_at)
+    return record.customer_id
 
 
 def read_following_merges(
     store: CustomerStore, project: str, customer_id: str
 ) -> CustomerRecord | None:
     """The customer as stored, or the one it was merged into: what a read of
-    a merged-away customer (by its internal id or a former id) shows. Merges
-    on the way are completed, and a chain of them is shortened so that the
-    next read takes one hop."""
+    a merged-away customer (by its internal id or a former id) shows. None
+    when there is none, or it was erased (propsync.erasure)."""
+    record = follow_merges(store, project, customer_id)
+    return None if record is None or record.erased_at is not None else record
+
+
+def follow_merges(store: CustomerStore, project: str, customer_id: str) -> CustomerRecord | None:
+    """The customer as stored, or the one it was merged into, erased or not.
+    Merges on the way are completed, and a chain of them is shortened so
+    that the next read takes one hop."""
     start = store.read_customer(project, customer_id)
     record = start
     for _hop in range(MAX_MERGE_HOPS):
         if record is None or record.merged_into is None:
             break
         if not record.merge_done:
-            complete_merge(store, project, record)
+            # a destination erased since has nothing to bring the data to
+            with contextlib.suppress(CustomerErased):
+                complete_merge(store, project, record)
         record = store.read_customer(project, record.merged_into)
     else:
         raise _too_deep(customer_id)
@@ -165,8 +179,12 @@ def merge_into(
             f"({source.customer_id} into {destination.customer_id}); delete properties "
             "of one of them (set them to null) and send the command again"
         )
-    # 1. the destination records the source's ids, under its hard-id condition
-    store.identities.add_to_customer(project, destination.customer_id, source.ids, hard_id_types)
+    # 1. the destination records the source's ids, under its hard-id
+    # condition, and the source itself (an erasure of the destination finds
+    # and erases it: propsync.erasure)
+    store.identities.add_to_customer(
+        project, destination.customer_id, source.ids, hard_id_types, merged_from=source.customer_id
+    )
     added = {
         t: [v for v in values if v not in destination.ids.get(t, [])]
         for t, values in source.ids.items()
@@ -176,12 +194,16 @@ def merge_into(
         mark = store.mark_merged(project, source.customer_id, destination.customer_id, hard_ids)
     except Exception:
         # not marked: the destination must not keep ids it will not own
-        store.identities.remove_from_customer(project, destination.customer_id, added)
+        store.identities.remove_from_customer(
+            project, destination.customer_id, added, merged_from=source.customer_id
+        )
         raise
     if mark.refused is not None:
         # the source changed: take back what step 1 gave the destination (the
         # caller looks again and decides anew)
-        store.identities.remove_from_customer(project, destination.customer_id, added)
+        store.identities.remove_from_customer(
+            project, destination.customer_id, added, merged_from=source.customer_id
+        )
         if mark.refused.merged_into is not None and not mark.refused.merge_done:
             complete_merge(store, project, mark.refused)
         return False

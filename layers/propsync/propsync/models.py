@@ -181,6 +181,12 @@ class ExportOneRequest(RequestModel):
     customer_ids: CustomerIds
 
 
+class AnonymizeRequest(RequestModel):
+    """The customer to erase, by its ids (each must be one of its ids)."""
+
+    customer_ids: CustomerIds
+
+
 # ---------------------------------------------------------------- tracking commands
 
 

@@ -22,6 +22,7 @@ from propsync.id_types import ID_TYPE_SCHEMA
 from propsync.import_mapping import MappingDocument
 from propsync.limits import MAX_BATCH_COMMANDS
 from propsync.models import (
+    AnonymizeRequest,
     BatchRequest,
     CustomerPatch,
     CustomersCommandData,
@@ -97,6 +98,20 @@ class CustomersResult(Answer):
     command_id: str | SkipJsonSchema[None] = left_out("The command's `command_id`.")
 
 
+class ErasedResult(Answer):
+    """A `customers` command that names an id erased (anonymize) at or after
+    the command's time: it wrote nothing and created no customer, and every
+    property it carried is reported stale."""
+
+    success: Literal[True]
+    applied: Annotated[list[str], Field(max_length=0)] = Field(description="Always empty.")
+    stale: PropertyNames = Field(description="Every property of the command.")
+    erased_id_types: Annotated[list[str], Field(min_length=1)] = Field(
+        description="The command's id types whose value was erased at or after its time."
+    )
+    command_id: str | SkipJsonSchema[None] = left_out("The command's `command_id`.")
+
+
 class QueuedResult(Answer):
     """A `customers` command accepted by a deployment with queued tracking
     writes (TrackingWrites=queued): it passed every check and waits in the
@@ -123,7 +138,12 @@ class BatchAnswer(Answer):
     """One result per command, in the order sent."""
 
     results: list[
-        CustomersResult | QueuedResult | SystemTimeResult | SystemCookieResult | CommandFailure
+        CustomersResult
+        | ErasedResult
+        | QueuedResult
+        | SystemTimeResult
+        | SystemCookieResult
+        | CommandFailure
     ]
     start_time: float = Field(description="When the request arrived, UNIX seconds.")
     end_time: float = Field(description="When the answer was written, UNIX seconds.")
@@ -175,6 +195,13 @@ class ExportOneAnswer(Answer):
     events: list[Any] = Field(description="Always empty: propsync stores no events.")
 
 
+class AnonymizeAnswer(Answer):
+    """The customer is erased (or was already: a repeated request answers
+    the same)."""
+
+    success: Literal[True]
+
+
 # ---------------------------------------------------------------- the document
 
 _MODELS: tuple[type[BaseModel], ...] = (
@@ -182,15 +209,18 @@ _MODELS: tuple[type[BaseModel], ...] = (
     CustomersCommandData,
     CustomerPatch,
     ExportOneRequest,
+    AnonymizeRequest,
     ErrorAnswer,
     CommandFailure,
     CustomersResult,
+    ErasedResult,
     QueuedResult,
     BatchAnswer,
     SystemTimeAnswer,
     CustomerAnswer,
     EditAnswer,
     ExportOneAnswer,
+    AnonymizeAnswer,
     # not a request body (yet): the mapping.json of imports, for anyone who
     # writes one (docs/API.md, Imports)
     MappingDocument,
@@ -306,7 +336,9 @@ def _paths() -> dict[str, Any]:
                     CustomersResult,
                     {400: _EITHER_ERROR, 409: _ref(CommandFailure), 503: _ref(CommandFailure)}
                     | _GATEWAY,
-                    ok_schema={"oneOf": [_ref(CustomersResult), _ref(QueuedResult)]},
+                    ok_schema={
+                        "oneOf": [_ref(CustomersResult), _ref(ErasedResult), _ref(QueuedResult)]
+                    },
                 ),
             }
         },
@@ -351,6 +383,23 @@ def _paths() -> dict[str, Any]:
                 "requestBody": _body(ExportOneRequest),
                 "responses": _responses(
                     ExportOneAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
+                ),
+            }
+        },
+        "/data/v2/projects/{project_token}/customers/anonymize": {
+            "post": {
+                "operationId": "anonymizeCustomer",
+                "tags": ["customers"],
+                "summary": "Erase a customer for good: every property and id; later updates "
+                "older than the erasure are dropped",
+                "description": "Needs the `customers:anonymize` permission. What stays is, for "
+                "each erased id, a salted hash and the erasure time: an update naming the id "
+                "that is not newer than the erasure writes nothing (reported stale), a newer "
+                "one starts a new customer.",
+                "parameters": [_KEYS_PROJECT_TOKEN],
+                "requestBody": _body(AnonymizeRequest),
+                "responses": _responses(
+                    AnonymizeAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
                 ),
             }
         },

@@ -21,7 +21,7 @@ from typing import Any
 
 from propsync.customer_updates import (
     UpdateResult,
-    lookup_owners,
+    lookup_ids,
     run_concurrently,
     same_customer_groups,
     update_customer,
@@ -84,7 +84,8 @@ def run_commands(
     )
     outcomes, prepared = check_commands(commands, id_types, clock)
     if prepared:
-        known = lookup_owners(store, project, (p.customer_ids for p in prepared.values()))
+        id_sets = {index: data.customer_ids for index, data in prepared.items()}
+        known, erased = lookup_ids(store, project, id_sets.values())
 
         def write(group: list[int]) -> list[tuple[int, tuple[int, Result]]]:
             """One customer's commands, one after another in batch order."""
@@ -98,16 +99,16 @@ def run_commands(
                     prepared[index],
                     arrivals[index],
                     owners,
+                    known_erasures=erased,
                     hard_id_types=id_types.hard,
                 )
                 written.append((index, outcome))
-                if outcome[1]["success"]:
+                if outcome[1].get("customer_id"):
                     owners = with_owner(
                         owners, prepared[index].customer_ids, outcome[1]["customer_id"]
                     )
             return written
 
-        id_sets = {index: data.customer_ids for index, data in prepared.items()}
         for written in run_concurrently(same_customer_groups(id_sets, known), write):
             for index, outcome in written:
                 outcomes[index] = outcome
@@ -179,7 +180,9 @@ def run_customers_command(
         data = parse_command_data(payload, id_types)
     except PropsyncError as error:
         return error.status, failure(str(error))
-    return _run_customers(store, project, data, received_at, None, hard_id_types=id_types.hard)
+    return _run_customers(
+        store, project, data, received_at, None, known_erasures=None, hard_id_types=id_types.hard
+    )
 
 
 def _run_customers(
@@ -189,6 +192,7 @@ def _run_customers(
     received_at: float,
     known_owners: Mapping[tuple[str, str], str | None] | None,
     *,
+    known_erasures: Mapping[tuple[str, str], float] | None,
     hard_id_types: frozenset[str],
 ) -> tuple[int, Result]:
     """The command's result and its HTTP status (the error's own; 503 for an
@@ -203,6 +207,7 @@ def _run_customers(
             update_timestamp=data.update_timestamp,
             received_at=received_at,
             known_owners=known_owners,
+            known_erasures=known_erasures,
             hard_id_types=hard_id_types,
         )
     except PropsyncError as error:
@@ -218,6 +223,15 @@ def _run_customers(
 
 
 def _success(result: UpdateResult) -> Result:
+    if result.customer_id is None:
+        # held back by an erasure newer than the command: nothing written,
+        # no customer to name (propsync.erasure)
+        return {
+            "success": True,
+            "applied": [],
+            "stale": list(result.stale),
+            "erased_id_types": list(result.erased_id_types),
+        }
     answer: Result = {
         "success": True,
         "customer_id": result.customer_id,
@@ -235,7 +249,8 @@ def _success(result: UpdateResult) -> Result:
 def count_results(results: list[Result]) -> dict[str, int]:
     """The metrics of a request's results: commands, failed, and of the
     others, applied (some property or id written), stale (every property
-    lost to a newer stored value) and queued (accepted by the queued mode)."""
+    lost to a newer stored value, or the command to an erasure) and queued
+    (accepted by the queued mode)."""
     counts = dict.fromkeys(
         ("Commands", "FailedCommands", "AppliedCommands", "StaleCommands", "QueuedCommands"), 0
     )
@@ -244,7 +259,8 @@ def count_results(results: list[Result]) -> dict[str, int]:
         if not result["success"]:
             counts["FailedCommands"] += 1
         elif "applied" in result:
-            stale = result["stale"] and not result["applied"]
+            # held back by an erasure counts as stale even without properties
+            stale = (result["stale"] and not result["applied"]) or "erased_id_types" in result
             counts["StaleCommands" if stale else "AppliedCommands"] += 1
         elif result.keys() <= {"success", "command_id"}:
             counts["QueuedCommands"] += 1

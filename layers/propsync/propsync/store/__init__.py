@@ -9,6 +9,8 @@ One table, keyed by ``pk`` (see template.yaml and docs/ARCHITECTURE.md):
 - :mod:`~propsync.store.identities`: identity items
   ``<project>#id#<id_type>#<id_value>`` (the customer each id belongs to) and
   the ids a customer item records;
+- :mod:`~propsync.store.erasures`: erasure marks ``<project>#erased#<hash>``
+  (a salted hash of an erased id, and when it was erased);
 - :mod:`~propsync.store.access`: projects (with their id types) and API keys;
 - :mod:`~propsync.store.imports`: import executions;
 - :mod:`~propsync.store.conditional`: the conditional requests, built without I/O;

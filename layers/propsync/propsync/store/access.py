@@ -2,10 +2,13 @@
 prefixes (``project#<token>``, ``apikey#<key id>``). A project item also holds
 the project's id types (``id_types``: id type -> ``"hard"`` or ``"soft"``,
 see propsync.id_types); a project created before it had them reads as
-id_types.DEFAULT_ID_TYPES."""
+id_types.DEFAULT_ID_TYPES. And its erasure salt (``erasure_salt``: the key
+of the hashes an erasure keeps, propsync.erasure), made with the project or,
+for a project from before erasures, on first use."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -68,6 +71,7 @@ class AccessStore:
                     "name": {"S": name},
                     "created": {"N": number(time.time())},
                     "id_types": _id_types_value(id_types),
+                    "erasure_salt": {"S": secrets.token_hex(32)},
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -76,6 +80,36 @@ class AccessStore:
             if not is_conditional_failure(error):
                 raise
             return False
+
+    def erasure_salt(self, project: str) -> str | None:
+        """The project's erasure salt (hex), made now if the project has none
+        yet; None without the project (nothing of it can have been erased).
+        Every caller gets the same one: a salt is only ever set where there
+        is none."""
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": project_key(project)}},
+            ProjectionExpression="pk, erasure_salt",
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        if "erasure_salt" in item:
+            return str(item["erasure_salt"]["S"])
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": project_key(project)}},
+                UpdateExpression="SET erasure_salt = if_not_exists(erasure_salt, :salt)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":salt": {"S": secrets.token_hex(32)}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return None  # the project was deleted meanwhile
+        return str(response["Attributes"]["erasure_salt"]["S"])
 
     def project_exists(self, project: str) -> bool:
         response = self._client.get_item(

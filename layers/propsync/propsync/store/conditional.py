@@ -30,6 +30,12 @@ ID_SET_PREFIX = "i:"
 # after it was merged away (propsync.identity: "Merging").
 MERGED_INTO = "merged_into"
 MERGE_DONE = "merge_done"
+# On a customer merged into others: their customer ids (a string set), so
+# that an erasure finds every item that holds the person's data.
+MERGED_FROM = "merged_from"
+# On an erased customer: when it was erased. The item holds nothing else, and
+# every write is conditional on its absence (propsync.erasure).
+ERASED_AT = "erased_at"
 # When a customer was last identified by each of its soft ids: ``s:<type>:<value>``
 # (id types hold no ':'), the time a command named it, for the 64-per-type cap.
 SEEN_PREFIX = "s:"
@@ -53,6 +59,34 @@ class CustomerMergedAway(Exception):
         self.destination = destination
 
 
+class CustomerErased(Exception):
+    """A write or a merge met a customer that was erased at ``erased_at``:
+    the caller treats the command's ids as erased then (propsync.erasure).
+    Never reaches a client."""
+
+    def __init__(self, customer_id: str, erased_at: float):
+        super().__init__(f"customer {customer_id} was erased")
+        self.customer_id = customer_id
+        self.erased_at = erased_at
+
+
+def refusal_of(customer_id: str, item: Mapping[str, Any]) -> Exception | None:
+    """Why a customer item refuses every write (merged away, erased), as the
+    exception the write raises; None if it does not. The one reading of the
+    guard that :data:`NOT_CLOSED` writes."""
+    if ERASED_AT in item:
+        return CustomerErased(customer_id, float(item[ERASED_AT]["N"]))
+    if MERGED_INTO in item:
+        return CustomerMergedAway(customer_id, item[MERGED_INTO]["S"])
+    return None
+
+
+# The guard of every write to a customer item: not merged away, not erased.
+# Its placeholders: CLOSED_NAMES.
+NOT_CLOSED = "attribute_not_exists(#merged) AND attribute_not_exists(#erased)"
+CLOSED_NAMES = {"#merged": MERGED_INTO, "#erased": ERASED_AT}
+
+
 class HardIdClashError(Exception):
     """Recording ids would give a customer a second value of a hard id type
     (the store's condition refused it): propsync.identity decides again with
@@ -67,11 +101,11 @@ def customer_key(project: str, customer_id: str) -> str:
 # "(attribute_not_exists(a) OR a < b OR (a = b AND c < d))" has 7, the AND
 # joining it to the next one 1, and its "x = :y" in the SET clause 1.
 _OPERATORS_PER_PROPERTY = 9
-# And once per request: "attribute_not_exists(merged_into) AND" guarding
-# against a merged-away customer (2), the new customer's
+# And once per request: NOT_CLOSED and its AND, guarding against a
+# merged-away or erased customer (4), the new customer's
 # "cid = :c, created = if_not_exists(created, :n)" (3), and "s:... = :now"
 # per soft id whose seen time it refreshes (MAX_SEEN_PER_WRITE).
-_OPERATORS_PER_REQUEST = 5 + MAX_SEEN_PER_WRITE
+_OPERATORS_PER_REQUEST = 7 + MAX_SEEN_PER_WRITE
 # The operator limit is the only expression limit a request can reach: names
 # and values are placeholders, so an expression's length depends only on how
 # many properties it carries, and at this many it stays far under 4 KB
@@ -127,7 +161,7 @@ def conditional_update(
     version without a timestamp (written before synchronization, copied by a
     merge) is stored as such, and only where the property is absent or also
     untimestamped with a smaller value. Whatever the properties, the customer
-    must not have been merged away (``merged_into`` absent).
+    must not have been merged away or erased (NOT_CLOSED).
     ``new_ids`` are added to the customer's id sets by the same request, with
     ``cid`` and ``created`` as IdentityStore.add_to_customer sets them, and
     ``seen`` ((soft id type, value) -> time, at most MAX_SEEN_PER_WRITE) sets
@@ -135,11 +169,11 @@ def conditional_update(
     """
     if seen and len(seen) > MAX_SEEN_PER_WRITE:
         raise ValueError(f"at most {MAX_SEEN_PER_WRITE} seen times per write")
-    names = {"#t": "t", "#v": "v", "#merged": MERGED_INTO}
+    names = {"#t": "t", "#v": "v", **CLOSED_NAMES}
     values: dict[str, Any] = {}
     timestamp_placeholders: dict[float, str] = {}
     assignments: list[str] = []
-    conditions: list[str] = ["attribute_not_exists(#merged)"]
+    conditions: list[str] = [NOT_CLOSED]
     for index, (name, version) in enumerate(updates.items()):
         attr = f"#p{index}"
         names[attr] = PROPERTY_PREFIX + name

@@ -18,10 +18,13 @@ from propsync.errors import CustomerTooLargeError, PartiallyAppliedError, WriteC
 from propsync.limits import MAX_CONDITIONAL_RETRIES, MAX_ITEM_BYTES
 from propsync.merge_rule import PropertyVersion
 from propsync.store.conditional import (
+    CLOSED_NAMES,
+    ERASED_AT,
     ID_SET_PREFIX,
     MERGE_DONE,
+    MERGED_FROM,
     MERGED_INTO,
-    CustomerMergedAway,
+    NOT_CLOSED,
     IdsToRecord,
     chunks,
     conditional_update,
@@ -29,6 +32,7 @@ from propsync.store.conditional import (
     ids_of,
     may_exceed_item,
     properties_of,
+    refusal_of,
     seen_of,
     stored_size,
 )
@@ -37,8 +41,10 @@ from propsync.store.dynamo import (
     get_item,
     is_conditional_failure,
     is_item_too_large,
+    number,
     returned_item,
 )
+from propsync.store.erasures import ErasureStore
 from propsync.store.identities import IdentityStore
 
 if TYPE_CHECKING:  # stubs are a dev dependency only
@@ -74,6 +80,10 @@ class CustomerRecord:
     merge_done: bool = False
     # (soft id type, value) -> when a command last named it (store.conditional)
     seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    # customers merged into this one (recorded since erasure existed)
+    merged_from: frozenset[str] = frozenset()
+    # set when the customer was erased (it then holds nothing else)
+    erased_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,13 +97,14 @@ class MergeMark:
 
 
 class CustomerStore:
-    """Customer items of one DynamoDB table, and (``identities``) the identity
-    items that point at them."""
+    """Customer items of one DynamoDB table, (``identities``) the identity
+    items that point at them, and (``erasures``) the marks of erased ids."""
 
     def __init__(self, client: DynamoDBClient, table_name: str):
         self._client = client
         self._table = table_name
         self.identities = IdentityStore(client, table_name)
+        self.erasures = ErasureStore(client, table_name)
 
     def write_properties(
         self,
@@ -195,10 +206,9 @@ class CustomerStore:
                 stored_item = returned_item(error)
                 if stored_item is None:  # engines without ReturnValuesOnConditionCheckFailure
                     stored_item = get_item(self._client, self._table, key) or {}
-                if MERGED_INTO in stored_item:
-                    raise CustomerMergedAway(
-                        key.rsplit("#", 1)[-1], stored_item[MERGED_INTO]["S"]
-                    ) from None
+                refusal = refusal_of(key.rsplit("#", 1)[-1], stored_item)
+                if refusal is not None:
+                    raise refusal from None
             stored = properties_of(stored_item)
             still_winning = merge_rule.winners(pending, stored)
             for name, version in pending.items():
@@ -227,6 +237,65 @@ class CustomerStore:
             merged_into=item[MERGED_INTO]["S"] if MERGED_INTO in item else None,
             merge_done=bool(item.get(MERGE_DONE, {}).get("BOOL", False)),
             seen=seen_of(item),
+            merged_from=frozenset(item.get(MERGED_FROM, {}).get("SS", [])),
+            erased_at=float(item[ERASED_AT]["N"]) if ERASED_AT in item else None,
+        )
+
+    def erase(
+        self, project: str, customer: CustomerRecord, erased_at: float
+    ) -> CustomerRecord | None:
+        """Replace the customer's item by one that holds only ``erased_at``
+        and the ids it was read with (no property, no seen time), if it is
+        still as ``customer`` was read: not merged away, and merged from the
+        same customers (one merged in since would keep its data). The ids
+        stay until their identity items are deleted (propsync.erasure: so
+        that whoever completes a crashed erasure knows them). The item as it
+        was replaced (with any id recorded since it was read), or None if it
+        changed: the caller reads it again. From here on every write to it
+        fails (NOT_CLOSED)."""
+        names = dict(CLOSED_NAMES)
+        names["#from"] = MERGED_FROM
+        values: dict[str, Any] = {}
+        conditions = [NOT_CLOSED]
+        if customer.merged_from:
+            values[":from"] = {"SS": sorted(customer.merged_from)}
+            conditions.append("#from = :from")
+        else:
+            conditions.append("attribute_not_exists(#from)")
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                "pk": {"S": customer_key(project, customer.customer_id)},
+                ERASED_AT: {"N": number(erased_at)},
+                **{
+                    ID_SET_PREFIX + id_type: {"SS": sorted(set(values))}
+                    for id_type, values in customer.ids.items()
+                    if values
+                },
+            },
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_OLD",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            old = self._client.put_item(**request).get("Attributes", {})
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return None
+        return CustomerRecord(customer.customer_id, ids=ids_of(old), properties=properties_of(old))
+
+    def erase_merged_away(self, project: str, customer_id: str, erased_at: float) -> None:
+        """Replace a customer merged into an erased one by an erased item
+        (whatever it holds: its data went to the erased customer)."""
+        self._client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": customer_key(project, customer_id)},
+                ERASED_AT: {"N": number(erased_at)},
+            },
         )
 
     def mark_merged(

@@ -15,13 +15,15 @@ from botocore.exceptions import ClientError
 from propsync.errors import WriteContentionError
 from propsync.limits import MAX_CONDITIONAL_RETRIES
 from propsync.store.conditional import (
+    CLOSED_NAMES,
     ID_SET_PREFIX,
-    MERGED_INTO,
-    CustomerMergedAway,
+    MERGED_FROM,
+    NOT_CLOSED,
     HardIdClashError,
     customer_key,
     id_clauses,
     ids_of,
+    refusal_of,
     seen_attribute,
     seen_clauses,
 )
@@ -33,6 +35,7 @@ from propsync.store.dynamo import (
     number,
     returned_item,
 )
+from propsync.store.erasures import erasure_key
 
 if TYPE_CHECKING:  # stubs are a dev dependency only
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,20 +58,34 @@ class IdentityStore:
         """Owners of the given ``(id_type, id_value)`` pairs, in as few
         ``BatchGetItem`` requests as DynamoDB allows (100 keys each). Unknown
         ids are absent from the result."""
-        by_key = {identity_key(project, t, v): (t, v) for t, v in ids}
-        found: dict[tuple[str, str], str] = {}
-        keys = list(by_key)
+        return self.lookup_with_erasures(project, ids, ())[0]
+
+    def lookup_with_erasures(
+        self, project: str, ids: Iterable[tuple[str, str]], id_hashes: Iterable[str]
+    ) -> tuple[dict[tuple[str, str], str], dict[str, float]]:
+        """Owners of the ids, and when the ``id_hashes`` (store.erasures)
+        were erased, read by the same ``BatchGetItem`` requests: the erasure
+        rule costs a write no request of its own."""
+        owner_keys = {identity_key(project, t, v): (t, v) for t, v in ids}
+        mark_keys = {erasure_key(project, h): h for h in id_hashes}
+        owners: dict[tuple[str, str], str] = {}
+        erased: dict[str, float] = {}
+        keys = [*owner_keys, *mark_keys]
         for start in range(0, len(keys), BATCH_GET_MAX_KEYS):
             request = {
                 self._table: {
                     "Keys": [{"pk": {"S": k}} for k in keys[start : start + BATCH_GET_MAX_KEYS]],
                     "ConsistentRead": True,
-                    "ProjectionExpression": "pk, cid",
+                    "ProjectionExpression": "pk, cid, erased_at",
                 }
             }
             for item in batch_get(self._client, self._table, request):
-                found[by_key[item["pk"]["S"]]] = item["cid"]["S"]
-        return found
+                key = item["pk"]["S"]
+                if key in owner_keys and "cid" in item:
+                    owners[owner_keys[key]] = item["cid"]["S"]
+                elif key in mark_keys and "erased_at" in item:
+                    erased[mark_keys[key]] = float(item["erased_at"]["N"])
+        return owners, erased
 
     def claim(self, project: str, id_type: str, id_value: str, customer_id: str) -> str:
         """Point the id at ``customer_id`` unless it already points somewhere.
@@ -107,25 +124,33 @@ class IdentityStore:
         ids: Mapping[str, list[str]],
         hard_id_types: frozenset[str],
         seen: Mapping[tuple[str, str], float] | None = None,
+        *,
+        merged_from: str | None = None,
     ) -> dict[str, int]:
         """Record ids on the customer item (creating it if needed), unless it
-        was merged away (CustomerMergedAway names its destination), with when
-        it was last identified by the soft ones (``seen``); how many values of
-        each of these id types it holds now.
+        was merged away (CustomerMergedAway names its destination) or erased
+        (CustomerErased), with when it was last identified by the soft ones
+        (``seen``); how many values of each of these id types it holds now.
+        ``merged_from``: a customer being merged into this one, recorded by
+        the same request (an erasure finds it there).
 
         A hard id type holds one value per customer: adding a second value
         fails with HardIdClashError and changes nothing.
         """
         ids = {t: values for t, values in ids.items() if values}
-        if not ids:
+        if not ids and merged_from is None:
             return {}
-        names: dict[str, str] = {"#merged": MERGED_INTO}
+        names: dict[str, str] = dict(CLOSED_NAMES)
         values: dict[str, Any] = {}
         sets, adds = id_clauses(customer_id, ids, names, values)
         seen_sets = seen_clauses(seen or {}, names, values)
         if seen_sets:
             sets = ", ".join([sets, *seen_sets])
-        conditions = ["attribute_not_exists(#merged)"]
+        if merged_from is not None:
+            names["#from"] = MERGED_FROM
+            values[":from"] = {"SS": [merged_from]}
+            adds = ", ".join(filter(None, [adds, "#from :from"]))
+        conditions = [NOT_CLOSED]
         for index, (id_type, id_values) in enumerate(sorted(ids.items())):
             if id_type in hard_id_types:  # #i{index}: the placeholders of id_clauses
                 if len(set(id_values)) > 1:
@@ -151,8 +176,9 @@ class IdentityStore:
             if not is_conditional_failure(error):
                 raise
             item = returned_item(error) or get_item(self._client, self._table, key) or {}
-            if MERGED_INTO in item:
-                raise CustomerMergedAway(customer_id, item[MERGED_INTO]["S"]) from None
+            refusal = refusal_of(customer_id, item)
+            if refusal is not None:
+                raise refusal from None
             raise HardIdClashError(_clash_message(ids_of(item), ids, hard_id_types)) from None
 
     def move(self, project: str, id_type: str, id_value: str, owner: str, new_owner: str) -> bool:
@@ -177,49 +203,65 @@ class IdentityStore:
         deleted if it still points at the customer (a later sighting of the id
         starts a new customer), then the ids and their seen times leave the
         customer item."""
-        for id_type, id_values in sorted(drop.items()):
-            for id_value in id_values:
-                try:
-                    self._client.delete_item(
-                        TableName=self._table,
-                        Key={"pk": {"S": identity_key(project, id_type, id_value)}},
-                        ConditionExpression="cid = :cid",
-                        ExpressionAttributeValues={":cid": {"S": customer_id}},
-                    )
-                except ClientError as error:
-                    if not is_conditional_failure(error):
-                        raise
+        self.release(project, [(t, v) for t in sorted(drop) for v in drop[t]], [customer_id])
         self.remove_from_customer(project, customer_id, drop)
 
+    def release(
+        self, project: str, ids: Iterable[tuple[str, str]], customer_ids: Iterable[str]
+    ) -> None:
+        """Delete the identity items of ``ids`` that still point at one of
+        ``customer_ids`` (a later sighting of such an id starts a new
+        customer); an id someone else owns now is left alone."""
+        owners = {f":c{n}": {"S": c} for n, c in enumerate(sorted(set(customer_ids)))}
+        for id_type, id_value in ids:
+            try:
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": identity_key(project, id_type, id_value)}},
+                    ConditionExpression=f"cid IN ({', '.join(owners)})",
+                    ExpressionAttributeValues=owners,
+                )
+            except ClientError as error:
+                if not is_conditional_failure(error):
+                    raise
+
     def remove_from_customer(
-        self, project: str, customer_id: str, ids: Mapping[str, list[str]]
+        self,
+        project: str,
+        customer_id: str,
+        ids: Mapping[str, list[str]],
+        *,
+        merged_from: str | None = None,
     ) -> None:
         """Take ids off the customer's record: ids that turned out to belong
-        elsewhere, or that moved to another customer."""
+        elsewhere, or that moved to another customer; ``merged_from``: a
+        customer whose merge into this one was called off."""
         id_types = sorted(t for t, values in ids.items() if values)
-        if not id_types:
+        if not id_types and merged_from is None:
             return
         # and their seen times (soft ids; absent attributes are no error)
         seen = {
             f"#s{n}": seen_attribute(t, v)
             for n, (t, v) in enumerate((t, v) for t in id_types for v in sorted(set(ids[t])))
         }
+        names = {**{f"#i{i}": ID_SET_PREFIX + t for i, t in enumerate(id_types)}, **seen}
+        values = {f":i{i}": {"SS": sorted(set(ids[t]))} for i, t in enumerate(id_types)}
+        deletes = [f"#i{i} :i{i}" for i in range(len(id_types))]
+        if merged_from is not None:
+            names["#from"] = MERGED_FROM
+            values[":from"] = {"SS": [merged_from]}
+            deletes.append("#from :from")
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": customer_key(project, customer_id)}},
                 UpdateExpression="DELETE "
-                + ", ".join(f"#i{i} :i{i}" for i in range(len(id_types)))
+                + ", ".join(deletes)
                 + (" REMOVE " + ", ".join(seen) if seen else ""),
                 # without it, DELETE on a missing item would create an empty one
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={
-                    **{f"#i{i}": ID_SET_PREFIX + t for i, t in enumerate(id_types)},
-                    **seen,
-                },
-                ExpressionAttributeValues={
-                    f":i{i}": {"SS": sorted(set(ids[t]))} for i, t in enumerate(id_types)
-                },
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if not is_conditional_failure(error):

@@ -26,6 +26,7 @@ COUNTERS = (
     "rows_rejected",
     "properties_applied",
     "properties_stale",
+    "rows_erased",
     "bytes_done",
 )
 
