@@ -126,7 +126,7 @@ class FakeDynamoDB:
                     if "SS" in values[value]:
                         merged = set(item.get(name, {}).get("SS", [])) | set(values[value]["SS"])
                         item[name] = {"SS": sorted(merged)}
-        return 200, {}
+        return 200, ({"Attributes": item} if body.get("ReturnValues") == "ALL_NEW" else {})
 
 
 @contextmanager

@@ -128,8 +128,9 @@ def test_an_id_attached_while_the_erasure_ran_is_erased_too(store, dynamodb_clie
     assert update(store, {"cookie": "ida-laptop"}, {"a": 2}, BEFORE).customer_id is None
 
 
+@pytest.mark.parametrize("named", [("registered",), ("registered", "cookie")])
 def test_a_crash_before_any_request_of_an_erasure_is_completed_by_its_retry(
-    store, dynamodb_client, table_name
+    store, dynamodb_client, table_name, named
 ):
     """The erasure dies before its 1st, 2nd, ... request (each time for
     another person); a late write comes between the crash and the client's
@@ -139,15 +140,16 @@ def test_a_crash_before_any_request_of_an_erasure_is_completed_by_its_retry(
     for n in range(1, 40):
         ids = {"registered": f"ida-{n}", "cookie": f"ida-phone-{n}"}
         update(store, ids, {"a": f"secret-{n}"}, BEFORE)
+        request = {t: ids[t] for t in named}
         crash.arm(n)
         try:
-            erasure.anonymize(store, PROJECT, {"registered": ids["registered"]}, ERASED_AT)
+            erasure.anonymize(store, PROJECT, request, ERASED_AT)
             crashed = False
         except Crash:
             crashed = True
         crash.recover()
         update(store, {"cookie": ids["cookie"]}, {"b": f"secret-late-{n}"}, BEFORE + 1)
-        assert erasure.anonymize(store, PROJECT, {"registered": ids["registered"]}, ERASED_AT)
+        assert erasure.anonymize(store, PROJECT, request, ERASED_AT)
         assert update(store, ids, {"c": 1}, BEFORE + 2).customer_id is None
         text = table_text(dynamodb_client, table_name)
         assert "secret-" not in text, n

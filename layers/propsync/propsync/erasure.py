@@ -142,20 +142,22 @@ def anonymize(store: CustomerStore, project: str, ids: Mapping[str, str], erased
     named = set(ids.items())
     for _round in range(MAX_RESOLVE_ROUNDS):
         owners = store.identities.lookup(project, named)
-        if len(owners) != len(ids):
-            if owners:  # some ids known, some not: they name no one customer
-                return False
-            # every id erased already: a repeated erasure answers as the first
-            return len(look_up(store, project, named, owners=False)[1]) == len(ids)
+        unknown = named - owners.keys()
+        if unknown and len(look_up(store, project, unknown, owners=False)[1]) != len(unknown):
+            return False  # an id nobody holds and nobody erased: no such customer
+        if not owners:
+            return True  # every id erased already: a repeated erasure answers as the first
         finals = [follow_merges(store, project, owner) for owner in set(owners.values())]
         customer = finals[0]
         if customer is None or any(
             other is None or other.customer_id != customer.customer_id for other in finals
         ):
             return False
-        if customer.erased_at is not None:  # erased, but it crashed before the end
-            _complete(store, project, customer, named, set(owners.values()))
+        if customer.erased_at is not None:  # erased, but it stopped before the end
+            _complete(store, project, customer, set(owners), set(owners.values()))
             return True
+        if unknown:
+            return False  # erased ids beside a customer that is not erased: not one person
         sources = _merged_into(store, project, customer)
         every_id = set(named)
         for record in (customer, *sources):

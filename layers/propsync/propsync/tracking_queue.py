@@ -359,7 +359,7 @@ class Applied:
 
     commands: int = 0
     applied: int = 0  # written, in part or whole
-    stale: int = 0  # every property lost to a newer stored value: nothing written
+    stale: int = 0  # lost to newer stored values or an erasure: nothing written
     retry: list[Outcome] = field(default_factory=list)  # 503: the message comes back
     dead: list[tuple[Any, Outcome]] = field(default_factory=list)  # never succeed
 
