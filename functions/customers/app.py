@@ -4,8 +4,10 @@ GET   /api/customers/{customer_id}[?include_timestamps=0|1][&id_type=<type>]
 PATCH /api/customers/{customer_id}[?id_type=<type>]                 (UI edits)
 POST  /data/v2/projects/{project_token}/customers/export-one
 POST  /data/v2/projects/{project_token}/customers/anonymize        (erasure)
+POST  /data/v2/projects/{project_token}/customers/attributes[?include_timestamps=0|1]
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -13,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import propsync.snapstart  # noqa: F401 - registers SnapStart's runtime hooks
 from propsync import erasure
-from propsync.access import Permission
+from propsync.access import Permission, Principal
 from propsync.api import (
     Response,
     Router,
@@ -24,13 +26,26 @@ from propsync.api import (
     require_permission,
 )
 from propsync.customer_updates import edit_customer, prepare_property_versions
-from propsync.customer_view import export_ids, plain_properties, properties_with_timestamps
+from propsync.customer_view import (
+    attribute_results,
+    export_ids,
+    plain_properties,
+    properties_with_timestamps,
+)
 from propsync.errors import CustomerNotFoundError, ForbiddenError, InvalidInputError, shown
+from propsync.http_json import payload_size
 from propsync.id_type_cache import id_types_of
 from propsync.id_types import IdTypes
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
+from propsync.limits import MAX_RESPONSE_BYTES
 from propsync.merging import read_following_merges
-from propsync.models import AnonymizeRequest, CustomerPatch, ExportOneRequest, parse
+from propsync.models import (
+    AnonymizeRequest,
+    AttributesRequest,
+    CustomerPatch,
+    ExportOneRequest,
+    parse,
+)
 from propsync.observability import (
     capture_lambda_handler,
     capture_method,
@@ -130,27 +145,47 @@ def patch_customer(event: dict[str, Any], customer_id: str) -> Response:
     return Response(200, answer)
 
 
-@router.post("/data/v2/projects/{project_token}/customers/export-one")
-@capture_method
-def export_one(event: dict[str, Any], project_token: str) -> Response:
+def _key_of_project(
+    event: dict[str, Any],
+    project_token: str,
+    permission: Permission = Permission.GET_CUSTOMER_PROPERTIES,
+) -> Principal:
+    """The caller of a /data/v2 route, whose key must belong to the project
+    in the path (403 otherwise, before any other check) and hold
+    ``permission``."""
     principal = principal_from_event(event)
     if project_token != principal.project:
         raise ForbiddenError("No permission to access this project with this API key")
-    require_permission(principal, Permission.GET_CUSTOMER_PROPERTIES)
-    ids = parse(ExportOneRequest, json_body(event)).customer_ids
-    id_types = _id_types(principal.project)
+    require_permission(principal, permission)
+    return principal
+
+
+def _customer_by_ids(project: str, ids: Mapping[str, str], id_types: IdTypes) -> CustomerRecord:
+    """The one customer all of ``ids`` name, as the /data/v2 routes find a
+    customer: every id type must be the project's (400 otherwise), every id
+    must be known, and all must name one customer, merges followed (ids that
+    belonged to customers merged since are the destination's); else 404."""
     id_types.check(ids)
     store = store_from_environment()
-    owners = store.identities.lookup(principal.project, ids.items())
+    owners = store.identities.lookup(project, ids.items())
     if len(owners) != len(ids):
         raise CustomerNotFoundError(ids)
-    # ids that belonged to customers merged since are the destination's: each
-    # owner read once, following merges, and all must be the same customer
-    read = [read_following_merges(store, principal.project, o) for o in set(owners.values())]
+    # each owner read once, following merges, and all must be the same customer
+    read = [read_following_merges(store, project, o) for o in set(owners.values())]
     records = {r.customer_id: r for r in read if r is not None}
     if len(records) != 1 or None in read:
         raise CustomerNotFoundError(ids)
     (record,) = records.values()
+    return record
+
+
+@router.post("/data/v2/projects/{project_token}/customers/export-one")
+@capture_method
+def export_one(event: dict[str, Any], project_token: str) -> Response:
+    principal = _key_of_project(event, project_token)
+    ids = parse(ExportOneRequest, json_body(event)).customer_ids
+    id_types = _id_types(principal.project)
+    record = _customer_by_ids(principal.project, ids, id_types)
     metrics.add_metric("CustomerExports", MetricUnit.Count, 1)
     return Response(
         200,
@@ -163,15 +198,38 @@ def export_one(event: dict[str, Any], project_token: str) -> Response:
     )
 
 
+@router.post("/data/v2/projects/{project_token}/customers/attributes")
+@capture_method
+def attributes(event: dict[str, Any], project_token: str) -> Response:
+    principal = _key_of_project(event, project_token)
+    with_timestamps = _include_timestamps(event)
+    # the whole request is checked before the customer is looked up, so a
+    # malformed one is a 400 whatever customer it names
+    request = parse(AttributesRequest, json_body(event))
+    id_types = _id_types(principal.project)
+    record = _customer_by_ids(principal.project, request.customer_ids, id_types)
+    results = attribute_results(
+        record, request.attributes, id_types, with_timestamps=with_timestamps
+    )
+    answer = {"success": True, "results": results}
+    # Each result repeats stored values (the same one, if asked again): an
+    # answer over Lambda's limit would reach the client as API Gateway's 502.
+    size = payload_size(answer)
+    if size > MAX_RESPONSE_BYTES:
+        raise InvalidInputError(
+            f"the answer would be {size} bytes; at most {MAX_RESPONSE_BYTES} bytes (6 MB) can be "
+            "answered: ask for fewer attributes, each one once"
+        )
+    metrics.add_metric("CustomerAttributeReads", MetricUnit.Count, 1)
+    return Response(200, answer)
+
+
 @router.post("/data/v2/projects/{project_token}/customers/anonymize")
 @capture_method
 def anonymize(event: dict[str, Any], project_token: str) -> Response:
     """Erase the customer the ids name, for good (propsync.erasure): stamped
     with the request's arrival, so that every update sent before it loses."""
-    principal = principal_from_event(event)
-    if project_token != principal.project:
-        raise ForbiddenError("No permission to access this project with this API key")
-    require_permission(principal, Permission.ANONYMIZE_CUSTOMERS)
+    principal = _key_of_project(event, project_token, Permission.ANONYMIZE_CUSTOMERS)
     ids = parse(AnonymizeRequest, json_body(event)).customer_ids
     _id_types(principal.project).check(ids)
     if not erasure.anonymize(store_from_environment(), principal.project, ids, received_at(event)):

@@ -298,8 +298,12 @@ def test_bad_bodies_on_private_routes_are_400(api, snapshot, body):
     before = snapshot()
     patch = api.request("PATCH", f"/api/customers/{customer}", body=body)
     export = api.request("POST", f"/data/v2/projects/{api.project}/customers/export-one", body=body)
+    attributes = api.request(
+        "POST", f"/data/v2/projects/{api.project}/customers/attributes", body=body
+    )
     assert patch.status == 400
     assert export.status == 400
+    assert attributes.status == 400
     assert snapshot() == before
 
 

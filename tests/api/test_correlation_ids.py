@@ -37,6 +37,7 @@ API_SAMPLES = [
     ("TrackingFunction", "SystemTime"),
     ("CustomersReadFunction", "GetCustomer"),
     ("CustomersReadFunction", "ExportOne"),
+    ("CustomersReadFunction", "Attributes"),
     ("CustomersFunction", "PatchCustomer"),
     ("CustomersEraseFunction", "Anonymize"),
     ("AuthorizerFunction", "Request"),

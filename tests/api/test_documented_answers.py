@@ -46,12 +46,23 @@ def routes(api, customer):
         "get": ("GET", f"/api/customers/{customer}"),
         "patch": ("PATCH", f"/api/customers/{customer}"),
         "export": ("POST", f"/data/v2/projects/{api.project}/customers/export-one"),
+        "attributes": ("POST", f"/data/v2/projects/{api.project}/customers/attributes"),
     }
 
 
-ROUTES = ["batch", "single", "time", "get", "patch", "export"]
-WITH_BODY = ["batch", "single", "patch", "export"]
-PRIVATE = ["get", "patch", "export"]
+ROUTES = ["batch", "single", "time", "get", "patch", "export", "attributes"]
+WITH_BODY = ["batch", "single", "patch", "export", "attributes"]
+PRIVATE = ["get", "patch", "export", "attributes"]
+# The body each private route reads, naming ``ids``.
+ATTRIBUTES = [{"type": "property", "property": "tier"}, {"type": "id", "id": "registered"}]
+
+
+def private_body(route, ids):
+    if route == "export":
+        return {"customer_ids": ids}
+    if route == "attributes":
+        return {"customer_ids": ids, "attributes": ATTRIBUTES}
+    return {"properties": {"tier": "silver"}}
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -96,8 +107,7 @@ def test_a_tracking_route_whose_project_cannot_be_read_is_500(api, customer, rou
 def test_a_customers_route_whose_store_fails_is_500(api, customer, route, monkeypatch):
     monkeypatch.setattr(CustomerStore, "read_customer", _fail)
     method, path = routes(api, customer)[route]
-    body = {"customer_ids": IDS} if route == "export" else {"properties": {"tier": "silver"}}
-    response = api.request(method, path, json_body=body)
+    response = api.request(method, path, json_body=private_body(route, IDS))
     assert response.status == 500
     assert response.json() == SERVER_FAILED
 
@@ -235,7 +245,7 @@ def merged_away(api, customer, monkeypatch):
 @pytest.mark.parametrize("route", PRIVATE)
 def test_a_read_past_too_many_merges_is_a_503_to_retry(api, merged_away, route):
     method, path = routes(api, merged_away)[route]
-    body = {"customer_ids": {"cookie": "away"}} if route == "export" else {"properties": {}}
+    body = {"properties": {}} if route == "patch" else private_body(route, {"cookie": "away"})
     response = api.request(method, path, json_body=body)
     assert response.status == 503
     assert "is at the end of more than 1 merges; retry" in response.json()["error"]

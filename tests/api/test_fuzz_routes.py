@@ -414,3 +414,72 @@ def test_customers_routes_survive_anything(api, table_snapshot, body, path_id, i
         assert response.status < 500, response.body
         if response.status >= 400:
             assert table_snapshot() == before
+
+
+attribute_items = st.one_of(
+    anything,
+    st.fixed_dictionaries(
+        {
+            "type": st.one_of(
+                st.sampled_from(
+                    [
+                        "property",
+                        "id",
+                        "segmentation",
+                        "expression",
+                        "aggregate",
+                        "prediction",
+                        "consent",
+                    ]
+                ),
+                anything,
+            )
+        },
+        optional={
+            "property": st.one_of(st.sampled_from(["a", "fuzzed"]), names, anything),
+            "id": st.one_of(st.sampled_from(["registered", "cookie", "crm"]), names, anything),
+            "category": st.one_of(st.just("newsletter"), any_text, anything),
+        },
+    ),
+)
+attributes_bodies = st.one_of(
+    st.binary(max_size=100),
+    st.builds(lambda v, a: body(v, ascii_escapes=a), anything, encodings),
+    st.builds(
+        lambda v, a: body(v, ascii_escapes=a),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "customer_ids": st.one_of(
+                    st.just({"registered": "fuzzed"}),
+                    anything,
+                    st.dictionaries(st.one_of(st.just("registered"), any_text), id_values),
+                ),
+                "attributes": st.one_of(st.lists(attribute_items, max_size=6), anything),
+            },
+        ),
+        encodings,
+    ),
+)
+
+
+@FUZZ
+@given(
+    body=attributes_bodies,
+    include=st.one_of(st.none(), st.sampled_from(["0", "1"]), st.text(max_size=5), any_text),
+)
+def test_attributes_route_survives_anything_and_changes_nothing(api, table_snapshot, body, include):
+    tracked = api.track({"registered": "fuzzed"}, {"a": 1}, 5)
+    assert tracked["success"] is True
+    before = table_snapshot()
+    response = api.request(
+        "POST",
+        f"/data/v2/projects/{PROJECT}/customers/attributes",
+        body=body,
+        query=None if include is None else {"include_timestamps": include},
+    )
+    assert response.status < 500, response.body
+    if response.status == 200:
+        results = response.json()["results"]
+        assert all(isinstance(result["success"], bool) for result in results)
+    assert table_snapshot() == before  # a read, whatever it was sent

@@ -94,6 +94,11 @@ def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplo
     api.get_customer(customer, query={"include_timestamps": "1"})
     api.patch_customer(customer, {"properties": {"note": VALUE + "-edited"}})
     api.export_one({"registered": "private-user"})
+    api.attributes(
+        {"registered": "private-user"},
+        [{"type": "property", "property": "note"}, {"type": "consent", "category": "x"}],
+        query={"include_timestamps": "1"},
+    )
     api.get_customer(customer, authorization=basic(api.key_id, wrong_secret))
     _track_through_failing_writes(api)
     _track_a_command_the_store_refuses(api)

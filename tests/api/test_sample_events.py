@@ -99,6 +99,20 @@ def test_the_customers_samples_run_against_what_make_run_creates(demo):
     assert exported["ids"] == SAMPLE_CUSTOMER_IDS
     assert exported["properties"] == {**SAMPLE_CUSTOMER_PROPERTIES, "loyalty_tier": "gold"}
 
+    attributes = invoke("CustomersReadFunction", "Attributes")
+    assert attributes["statusCode"] == 200, attributes["body"]
+    [first_name, email, registered, consent] = json.loads(attributes["body"])["results"]
+    # the sample asks with include_timestamps=1
+    assert first_name == {
+        "success": True,
+        "value": SAMPLE_CUSTOMER_PROPERTIES["first_name"],
+        "last_update": SAMPLE_CUSTOMER_UPDATED,
+    }
+    assert email["value"] == SAMPLE_CUSTOMER_PROPERTIES["email"]
+    assert registered == {"success": True, "value": SAMPLE_CUSTOMER_IDS["registered"]}
+    assert consent["success"] is False
+    assert consent["error"].startswith("consents are not supported")
+
 
 def test_the_anonymize_sample_erases_the_customer_make_run_creates_for_it(demo):
     assert demo.export_one(SAMPLE_ERASURE_IDS, project=DEFAULT_PROJECT_TOKEN).status == 200

@@ -20,6 +20,8 @@ from typing import Any
 
 import boto3
 import pytest
+from exponea_python_sdk import Exponea
+from exponea_python_sdk.exceptions import APIException
 
 from propsync.tracking_queue import (
     DEAD_LETTER_QUEUE_URL_ENV,
@@ -309,6 +311,53 @@ def test_private_routes_need_the_key_over_http(stack):
         "success": False,
         "error": "Access key not provided",
     }
+
+
+def test_the_original_sdk_reads_attributes_and_consents(stack):
+    """The original product's Python SDK (exponea-python-sdk 0.2.0), as a
+    client installs it, against `make run` over HTTP: attribute types propsync
+    does not have come back as None (the SDK logs a warning) without an
+    exception, and the rest as stored."""
+    credentials = json.loads((stack["dir"] / "credentials.json").read_text())
+    exponea = Exponea(
+        credentials["project_token"],
+        username=credentials["api_key_id"],
+        password=credentials["api_secret"],
+        url=stack["api"],
+    )
+    ids = {"registered": "sdk-user"}
+    tracked = exponea.tracking.update_customer_properties(
+        {**ids, "cookie": "sdk-cookie"}, {"email": "sdk@example.com", "tier": "gold"}
+    )
+    assert tracked is True
+
+    attributes = exponea.customer.get_customer_attributes(
+        {"cookie": "sdk-cookie"},
+        properties=["email", "tier", "never_set"],
+        segmentations=["5f3a0000"],
+        ids=["registered", "cookie"],
+        expressions=["e-1"],
+        aggregations=["a-1"],
+        predictions=["p-1"],
+    )
+    consents = exponea.customer.get_customer_consents(ids, ["newsletter", "sms"])
+
+    assert attributes == {
+        "properties": {"email": "sdk@example.com", "tier": "gold", "never_set": None},
+        "segmentations": {"5f3a0000": None},
+        "ids": {"registered": "sdk-user", "cookie": ["sdk-cookie"]},
+        "expressions": {"e-1": None},
+        "aggregations": {"a-1": None},
+        "predictions": {"p-1": None},
+    }
+    assert consents == {"newsletter": None, "sms": None}
+    assert exponea.customer.get_customer(ids)["properties"] == {
+        "email": "sdk@example.com",
+        "tier": "gold",
+    }
+    # a refusal reaches the SDK's caller as its exception, with propsync's words
+    with pytest.raises(APIException, match="Customer does not exist"):
+        exponea.customer.get_customer_attributes({"registered": "nobody"}, properties=["email"])
 
 
 def test_another_dynamodb_endpoint_is_used_and_its_table_created(tmp_path):
@@ -653,6 +702,10 @@ def test_every_api_sample_works_against_a_fresh_local_stack(tmp_path):
         status, exported = invoke("CustomersReadFunction", "ExportOne")
         assert status == 200, exported
         assert exported["properties"]["loyalty_tier"] == "gold"
+
+        status, attributes = invoke("CustomersReadFunction", "Attributes")
+        assert status == 200, attributes
+        assert [result["success"] for result in attributes["results"]] == [True, True, True, False]
 
         status, erased = invoke("CustomersEraseFunction", "Anonymize")
         assert status == 200, erased

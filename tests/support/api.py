@@ -206,6 +206,16 @@ class ApiClient:
             **kw,
         )
 
+    def attributes(
+        self, customer_ids: Any, attributes: Any, project: str | None = None, **kw: Any
+    ) -> HttpResponse:
+        return self.request(
+            "POST",
+            f"/data/v2/projects/{project or self.project}/customers/attributes",
+            json_body={"customer_ids": customer_ids, "attributes": attributes},
+            **kw,
+        )
+
     def track(
         self, ids: dict[str, str], properties: dict[str, Any], update_timestamp: Any = None
     ) -> dict[str, Any]:

@@ -38,6 +38,7 @@ API_MODULES = [
             "api",
             "canonical_json",
             "customer_updates",
+            "customer_view",
             "errors",
             "http_json",
             "id_type_cache",

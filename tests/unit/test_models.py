@@ -4,11 +4,13 @@ export-one body, the answer is the parsed model or propsync's own error,
 never pydantic's words (which clients and docs/API.md do not know)."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from propsync.errors import BatchError, InvalidCustomerIdsError, InvalidInputError, PropsyncError
 from propsync.models import (
+    ATTRIBUTE_TYPES,
+    AttributesRequest,
     CustomerPatch,
     CustomersCommand,
     CustomersCommandData,
@@ -68,10 +70,45 @@ def test_any_command_is_a_command_or_its_own_error(command):
     assert_ours(refusal(parse_command, command))
 
 
-@pytest.mark.parametrize("model", [CustomersCommandData, CustomerPatch, ExportOneRequest])
+@pytest.mark.parametrize(
+    "model", [CustomersCommandData, CustomerPatch, ExportOneRequest, AttributesRequest]
+)
 @given(body=bodies)
 def test_any_body_is_the_model_or_an_error_in_our_words(model, body):
     assert_ours(refusal(lambda value: parse(model, value), body))
+
+
+# attributes with the attribute models' own keys: each type with any text
+# (lone surrogates included) or JSON value in its field, or in another's
+any_text = st.text(st.characters(exclude_categories=()), max_size=4)
+field_values = any_text | st.sampled_from(["", "\ud800", "a\udfff", "registered"]) | json_values
+attribute = st.one_of(
+    json_values,
+    st.fixed_dictionaries({"type": st.just("property"), "property": field_values}),
+    st.fixed_dictionaries({"type": st.just("id"), "id": field_values}),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["segmentation", "expression", "aggregate", "prediction"])},
+        optional={"id": field_values},
+    ),
+    st.fixed_dictionaries({"type": st.just("consent"), "category": field_values}),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(ATTRIBUTE_TYPES) | json_values},
+        optional={"property": field_values, "id": field_values, "category": field_values},
+    ),
+)
+attributes = st.lists(attribute, min_size=1, max_size=3)
+
+
+@settings(max_examples=400)
+@given(attributes=attributes)
+def test_any_attribute_is_an_attribute_or_an_error_in_our_words(attributes):
+    """Valid ids, so that the attributes decide the answer (the body's own
+    fields, which rank first, the test above covers)."""
+    body = {"customer_ids": {"registered": "a"}, "attributes": attributes}
+    message = refusal(lambda value: parse(AttributesRequest, value), body)
+    assert_ours(message)
+    if message is not None and attributes:
+        assert message.startswith(tuple(f"attributes[{i}]" for i in range(len(attributes))))
 
 
 def test_every_problem_of_a_body_is_named_at_once():

@@ -12,10 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from propsync.errors import InvalidCustomerIdsError, InvalidTimestampError, PropsyncError
+from propsync.errors import (
+    InvalidCustomerIdsError,
+    InvalidPropertyError,
+    InvalidTimestampError,
+    PropsyncError,
+)
 from propsync.id_types import check_id_type_name
 from propsync.identity import validate_customer_ids
 from propsync.models import (
+    AttributesRequest,
     CustomerPatch,
     ExportOneRequest,
     parse,
@@ -48,6 +54,11 @@ ROUTES = {
         "/data/v2/projects/{project_token}/customers/export-one",
         "post",
         lambda b: parse(ExportOneRequest, b),
+    ),
+    "attributes": (
+        "/data/v2/projects/{project_token}/customers/attributes",
+        "post",
+        lambda b: parse(AttributesRequest, b),
     ),
 }
 
@@ -101,6 +112,21 @@ command = mostly(
         optional={"command_id": mostly(st.none() | texts), "data": data, "unknown": json_values},
     )
 )
+property_names = texts | st.sampled_from(["x" * 256, "x" * 257, "é" * 200, "a\x85", "\n"])
+unsupported_types = st.sampled_from(["segmentation", "expression", "aggregate", "prediction"])
+attribute = mostly(
+    st.one_of(
+        st.fixed_dictionaries({"type": st.just("property"), "property": mostly(property_names)}),
+        st.fixed_dictionaries({"type": st.just("id"), "id": mostly(id_types | bad_id_types)}),
+        st.fixed_dictionaries({"type": unsupported_types, "id": mostly(texts)}),
+        st.fixed_dictionaries({"type": st.just("consent"), "category": mostly(texts)}),
+        # a field another type needs, or an unknown type
+        st.fixed_dictionaries(
+            {"type": mostly(st.sampled_from(["property", "id", "consent", "event"]))},
+            optional={"property": texts, "id": texts, "category": texts},
+        ),
+    )
+)
 BODIES = {
     "batch": mostly(
         st.fixed_dictionaries({"commands": st.lists(command, min_size=1, max_size=3)}), 6
@@ -110,25 +136,39 @@ BODIES = {
     "export-one": mostly(
         st.fixed_dictionaries({"customer_ids": customer_ids}, optional={"x": json_values})
     ),
+    "attributes": mostly(
+        st.fixed_dictionaries(
+            {
+                # valid ids half the time, so that the attributes decide
+                "customer_ids": st.just({"registered": "mgalik"}) | customer_ids,
+                "attributes": mostly(st.lists(attribute, min_size=1, max_size=4)),
+            },
+            optional={"x": json_values},
+        )
+    ),
 }
 
 
 def rules_a_schema_cannot_state(error):
     """The documented rules the schema leaves to the service: lone
-    surrogates (JSON Schema sees characters), an id value's length in bytes
-    (the schema bounds its characters), a command's size, and an update
-    timestamp's text and smallest positive value (its JSON types and sign the
-    schema states). An id type's characters and length, and control
-    characters in id values, the schema states."""
+    surrogates (JSON Schema sees characters), an id value's and a property
+    name's length in bytes (the schema bounds their characters), a command's
+    size, and an update timestamp's text and smallest positive value (its
+    JSON types and sign the schema states). An id type's characters and
+    length, and control characters in id values and property names, the
+    schema states."""
     text = str(error)
     return (
         (isinstance(error, InvalidCustomerIdsError) and text.endswith(_IDS_BEYOND_A_SCHEMA))
+        or (isinstance(error, InvalidPropertyError) and text.endswith(_NAMES_BEYOND_A_SCHEMA))
         or (isinstance(error, InvalidTimestampError) and "must be a number" not in text)
         or text.startswith(("command_id must be valid unicode", "command is "))
+        or text.endswith("must be valid unicode text; it contains a lone UTF-16 surrogate")
     )
 
 
 _IDS_BEYOND_A_SCHEMA = ("is not valid unicode", "at most 1024 are allowed")
+_NAMES_BEYOND_A_SCHEMA = ("is not valid unicode (lone surrogate)", "at most 256 are allowed")
 
 
 def refusal(parse_it, body):

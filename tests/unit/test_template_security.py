@@ -138,8 +138,15 @@ def test_the_worker_writes_the_table_and_touches_each_queue_for_one_reason():
 
 def test_the_read_routes_cannot_write():
     read_function = FUNCTIONS["CustomersReadFunction"]["Properties"]
-    methods = {e["Properties"]["Method"] for e in read_function["Events"].values()}
-    assert methods == {"GET", "POST"}  # GET customer, POST export-one (a read)
+    routes = {
+        (event["Properties"]["Method"], event["Properties"]["Path"])
+        for event in read_function["Events"].values()
+    }
+    assert routes == {  # every one a read, the two POSTs included
+        ("GET", "/api/customers/{customer_id}"),
+        ("POST", "/data/v2/projects/{project_token}/customers/export-one"),
+        ("POST", "/data/v2/projects/{project_token}/customers/attributes"),
+    }
     granted = {a for s in statements("CustomersReadFunction") for a in actions(s)}
     assert not granted & {
         "dynamodb:PutItem",

@@ -58,6 +58,19 @@ def dumps(value: Any) -> str:
     return canonical_json.dumps(value, max_depth=_RESPONSE_MAX_DEPTH)
 
 
+def payload_size(body: Any) -> int:
+    """Bytes an answer with this body takes in Lambda's response payload,
+    what its 6 MB limit counts: the body as ``dumps`` writes it, inside the
+    proxy integration's envelope as a JSON string, where every non-ASCII
+    character is a ``\\u`` escape (6 or 12 bytes) and every quote and
+    backslash is escaped (plus the envelope's own few hundred bytes)."""
+    return len(json.dumps(dumps(body))) + _ENVELOPE_BYTES
+
+
+# statusCode, headers and the other keys of api.Response.proxy_result
+_ENVELOPE_BYTES = 256
+
+
 def json_size(value: Any) -> int:
     """Bytes of ``value`` as compact JSON (for the per-command size limit).
     Any parsed body can be measured: a lone surrogate counts its 3 bytes (the

@@ -31,6 +31,10 @@ MAX_FUTURE_SKEW_ENV = "PROPSYNC_MAX_FUTURE_SKEW_SECONDS"
 MAX_BATCH_COMMANDS = 50
 MAX_COMMAND_BYTES = 800 * 1024
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+# Lambda's limit holds for the answer too, counted on the proxy integration's
+# envelope (http_json.payload_size); only an answer that repeats stored
+# values (the attributes route) can come near it.
+MAX_RESPONSE_BYTES = MAX_REQUEST_BYTES
 MAX_CONCURRENT_COMMANDS = 16  # threads per batch; also the DynamoDB connection pool size
 
 # Imports. An execution record (one DynamoDB item, 400 KB at most) stores the
@@ -51,3 +55,7 @@ MAX_RESOLVE_ROUNDS = 8
 # A customer keeps at most this many values of one soft id type (the original
 # product's rule); past it, the one it was least recently identified by goes.
 MAX_SOFT_IDS_PER_TYPE = 64
+
+# The attributes route: how many attributes one request may ask for (the
+# original SDK asks for one per property, id, ... it is given).
+MAX_ATTRIBUTES = 1000

@@ -16,7 +16,7 @@ product may send more than propsync reads.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -33,13 +33,16 @@ from pydantic_core import ErrorDetails
 
 from propsync.errors import BatchError, InvalidInputError, PropsyncError, shown
 from propsync.http_json import json_size
-from propsync.id_types import ID_TYPE_SCHEMA, IdTypes
+from propsync.id_types import ID_TYPE_SCHEMA, IdTypes, check_id_type_name
 from propsync.identity import validate_customer_ids
 from propsync.limits import (
+    MAX_ATTRIBUTES,
     MAX_BATCH_COMMANDS,
     MAX_COMMAND_BYTES,
     MAX_ID_VALUE_BYTES,
+    MAX_PROPERTY_NAME_BYTES,
 )
+from propsync.properties import validate_property_name
 from propsync.timestamps import seconds_of
 
 CUSTOMERS = "customers"
@@ -63,11 +66,12 @@ class RequestModel(BaseModel):
 # identity.validate_customer_ids; a lone surrogate and a value's size in bytes
 # they cannot). Patterns without anchors: Python's "$", which jsonschema and
 # other Python validators use, also matches before a final newline.
+NO_CONTROL_CHARACTER = {"pattern": "[\\u0000-\\u001f\\u007f-\\u009f]"}
 ID_VALUE_SCHEMA = {
     "type": "string",
     "minLength": 1,
     "maxLength": MAX_ID_VALUE_BYTES,
-    "not": {"pattern": "[\\u0000-\\u001f\\u007f-\\u009f]"},  # no control character
+    "not": NO_CONTROL_CHARACTER,
 }
 
 
@@ -187,6 +191,94 @@ class AnonymizeRequest(RequestModel):
     customer_ids: CustomerIds
 
 
+# ---------------------------------------------------------------- attributes
+
+# The rule of propsync.properties.validate_property_name that a JSON schema
+# can state (its size in bytes and lone surrogates it cannot).
+PROPERTY_NAME_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_PROPERTY_NAME_BYTES,
+    "not": NO_CONTROL_CHARACTER,
+}
+PropertyName = Annotated[
+    str,
+    AfterValidator(validate_property_name),
+    WithJsonSchema(
+        {
+            **PROPERTY_NAME_SCHEMA,
+            "description": "A property name: 1 to 256 bytes of UTF-8 without control characters.",
+        }
+    ),
+]
+IdTypeName = Annotated[
+    str,
+    AfterValidator(check_id_type_name),
+    WithJsonSchema({**ID_TYPE_SCHEMA, "description": "An id type, e.g. registered or cookie."}),
+]
+NonEmptyText = Annotated[str, Field(min_length=1)]
+
+
+class PropertyAttribute(RequestModel):
+    """A property's value: null where the customer has none; with
+    `include_timestamps=1`, its `last_update` beside it."""
+
+    type: Literal["property"]
+    property: PropertyName
+
+
+class IdAttribute(RequestModel):
+    """The customer's ids of one id type, as export-one shows them: a hard id
+    type's value, a soft id type's list of values; null where it has none."""
+
+    type: Literal["id"]
+    id: IdTypeName
+
+
+class UnsupportedAttribute(RequestModel):
+    """An attribute type of the original product that propsync does not
+    have: answered `{"success": false, "error": "... are not supported ..."}`
+    in its place."""
+
+    type: Literal["segmentation", "expression", "aggregate", "prediction"]
+    id: NonEmptyText
+
+
+class ConsentAttribute(RequestModel):
+    """A consent category: propsync keeps no consents, so it is answered
+    `{"success": false, "error": "consents are not supported: ..."}`."""
+
+    type: Literal["consent"]
+    category: NonEmptyText
+
+
+_ATTRIBUTE_MODELS = (PropertyAttribute, IdAttribute, UnsupportedAttribute, ConsentAttribute)
+Attribute = Annotated[
+    PropertyAttribute | IdAttribute | UnsupportedAttribute | ConsentAttribute,
+    Field(discriminator="type"),
+]
+# Every attribute type, as the messages name them: property, id, segmentation, ...
+ATTRIBUTE_TYPES: tuple[str, ...] = tuple(
+    name for model in _ATTRIBUTE_MODELS for name in get_args(model.model_fields["type"].annotation)
+)
+# An attribute of each type, for the messages (the unsupported types with an
+# "id" are like segmentation's).
+_ATTRIBUTE_EXAMPLES = {
+    "property": '{"type": "property", "property": "email"}',
+    "id": '{"type": "id", "id": "registered"}',
+    "consent": '{"type": "consent", "category": "newsletter"}',
+}
+
+
+class AttributesRequest(RequestModel):
+    """A customer, by its ids, and 1 to 1,000 of its attributes; one result
+    per attribute, in order. A malformed attribute refuses the request whole
+    (docs/DECISIONS.md: "A malformed attribute refuses the whole request")."""
+
+    customer_ids: CustomerIds
+    attributes: Annotated[list[Attribute], Field(min_length=1, max_length=MAX_ATTRIBUTES)]
+
+
 # ---------------------------------------------------------------- tracking commands
 
 
@@ -301,16 +393,20 @@ def check_command_size(command: Any) -> None:
 # The order the original service checks a body in, which decides the one
 # problem an answer names: a command's own fields (name, command_id); the
 # shape of the body or data (missing fields, fields that must be objects);
-# the rules of the values (propsync's validators). Only shape problems are
-# named together, joined with "; " (docs/API.md): every other sentence is
-# answered alone, as the docs give it, with its own error class.
-_OWN_FIELD, _SHAPE, _RULE = range(3)
+# the rules of the values (propsync's validators); last, what is wrong
+# inside one attribute of an attributes request (only the first such
+# attribute is named). Only shape problems are named together, joined with
+# "; " (docs/API.md): every other sentence is answered alone, as the docs
+# give it, with its own error class.
+_OWN_FIELD, _SHAPE, _RULE, _ATTRIBUTE = range(4)
 _COMMAND_NOT_AN_OBJECT = 'a command must be an object: {"name": ..., "data": {...}}'
 _SHAPE_KINDS = ("missing", "model_type", "model_attributes_type", "dict_type", "list_type")
 
 
 def _stage(problem: ErrorDetails) -> int:
     path = _path(problem)
+    if path[:1] == ["attributes"] and len(path) > 1:
+        return _ATTRIBUTE
     if not path or problem["type"].startswith("union_tag") or path[:1] == ["command_id"]:
         return _OWN_FIELD  # the body or command itself, its name or its command_id
     return _SHAPE if problem["type"] in _SHAPE_KINDS else _RULE
@@ -324,6 +420,11 @@ def _error(problems: list[ErrorDetails], not_an_object: str) -> PropsyncError:
     if first != _SHAPE:
         named = named[:1]
     rule_error = (named[0].get("ctx") or {}).get("error")
+    if first == _ATTRIBUTE:
+        position = _attribute_position(named[0])
+        if isinstance(rule_error, PropsyncError):  # the rule's class, its place named
+            return type(rule_error)(f"{position}: {rule_error}")
+        return InvalidInputError(_attribute_sentence(named[0], position))
     if len(named) == 1 and isinstance(rule_error, PropsyncError):
         return rule_error  # one of propsync's own rules, with its own class
     return InvalidInputError("; ".join(_sentence(problem, not_an_object) for problem in named))
@@ -338,9 +439,16 @@ _FIELD_SENTENCES = {
     ("commands", "too_long"): '"commands" has {actual_length} commands; at most {max_length} '
     "are allowed in one batch",
     ("data", "missing"): '"data" is required for a customers command',
+    ("attributes", "missing"): f'"attributes" is required: a list of 1 to {MAX_ATTRIBUTES} '
+    "attributes",
+    ("attributes", "list_type"): f'"attributes" must be a list of 1 to {MAX_ATTRIBUTES} attributes',
+    ("attributes", "too_short"): f'"attributes" is empty: ask for 1 to {MAX_ATTRIBUTES} attributes',
+    ("attributes", "too_long"): '"attributes" has {actual_length} attributes; at most '
+    "{max_length} are allowed in one request",
 }
-# fields the original service read as missing when they were null
-_NULL_IS_MISSING = ("commands", "data")
+# fields the original service read as missing when they were null (and
+# attributes, read as the commands of a batch are)
+_NULL_IS_MISSING = ("commands", "data", "attributes")
 _NOT_AN_OBJECT = ("model_type", "model_attributes_type", "dict_type")
 
 
@@ -378,6 +486,44 @@ def _sentence(problem: ErrorDetails, not_an_object: str) -> str:
         return f"{field} must be a string"
     # not reached by the models above; a model added later still gets its path
     return f"{'.'.join(path) or 'the body'}: {problem['msg']}"
+
+
+def _attribute_position(problem: ErrorDetails) -> str:
+    """``attributes[3]``: which attribute a problem is in."""
+    return f"attributes[{problem['loc'][1]}]"
+
+
+def _attribute_sentence(problem: ErrorDetails, position: str) -> str:
+    """What is wrong with one attribute of an attributes request, and what
+    is allowed. Its path is [attributes, index] for the attribute itself,
+    [attributes, index, type, field] for one of its fields."""
+    kind, value = problem["type"], problem["input"]
+    if kind in _NOT_AN_OBJECT or (kind.startswith("union_tag") and not isinstance(value, Mapping)):
+        example = _ATTRIBUTE_EXAMPLES["property"]
+        return f"{position} must be an object such as {example}, got {json_type(value)}"
+    known = f"known types: {', '.join(ATTRIBUTE_TYPES)}"
+    if kind.startswith("union_tag"):
+        if "type" not in value:
+            return f'{position} has no "type"; {known}'
+        return f"{position} has type {shown(value['type'])}; {known}"
+    if len(problem["loc"]) != 4:  # not reached by the attribute models above
+        return f"{position}: {problem['msg']}"
+    attribute_type, field = (str(part) for part in problem["loc"][2:])
+    if kind == "missing":
+        example = _ATTRIBUTE_EXAMPLES.get(
+            attribute_type, f'{{"type": "{attribute_type}", "id": "5f3a..."}}'
+        )
+        return f'{position} of type {shown(attribute_type)} needs "{field}", e.g. {example}'
+    if kind == "string_type":
+        return f'{position}: "{field}" must be a string, got {json_type(value)}'
+    if kind == "string_too_short":
+        return f'{position}: "{field}" must not be empty'
+    if kind == "string_unicode":
+        return (
+            f'{position}: "{field}" must be valid unicode text; it contains a lone UTF-16 surrogate'
+        )
+    # not reached by the attribute models above; one added later still gets its place
+    return f"{position}: {problem['msg']}"
 
 
 def json_type(value: Any) -> str:

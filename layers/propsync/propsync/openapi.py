@@ -23,6 +23,7 @@ from propsync.import_mapping import MappingDocument
 from propsync.limits import MAX_BATCH_COMMANDS
 from propsync.models import (
     AnonymizeRequest,
+    AttributesRequest,
     BatchRequest,
     CustomerPatch,
     CustomersCommandData,
@@ -195,6 +196,34 @@ class ExportOneAnswer(Answer):
     events: list[Any] = Field(description="Always empty: propsync stores no events.")
 
 
+class AttributeValue(Answer):
+    """A property's value (null where the customer has none), or the
+    customer's ids of an id type (a hard id type's value, a soft id type's
+    list of values; null where it has none)."""
+
+    success: Literal[True]
+    value: Any = Field(description="Any JSON value; null where the customer has none.")
+    last_update: float | SkipJsonSchema[None] = left_out(
+        "With `include_timestamps=1`, beside a property's value: UNIX seconds of the update "
+        "that wrote it; -1 when it was never timestamped. Left out where there is no value."
+    )
+
+
+class AttributeFailure(Answer):
+    """An attribute propsync cannot answer (an attribute type it does not
+    have, an id type the project does not have), in its place."""
+
+    success: Literal[False]
+    error: str = Field(description="Why, e.g. `consents are not supported: ...`.")
+
+
+class AttributesAnswer(Answer):
+    """One result per requested attribute, in the order asked."""
+
+    success: Literal[True]
+    results: list[AttributeValue | AttributeFailure]
+
+
 class AnonymizeAnswer(Answer):
     """The customer is erased (or was already: a repeated request answers
     the same)."""
@@ -209,6 +238,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     CustomersCommandData,
     CustomerPatch,
     ExportOneRequest,
+    AttributesRequest,
     AnonymizeRequest,
     ErrorAnswer,
     CommandFailure,
@@ -220,6 +250,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     CustomerAnswer,
     EditAnswer,
     ExportOneAnswer,
+    AttributesAnswer,
     AnonymizeAnswer,
     # not a request body (yet): the mapping.json of imports, for anyone who
     # writes one (docs/API.md, Imports)
@@ -299,6 +330,12 @@ _INCLUDE_TIMESTAMPS = {
     "required": False,
     "description": "1: each property as its value and last update; 0 or absent: plain values.",
     "schema": {"type": "string", "enum": ["0", "1"]},
+}
+
+_ATTRIBUTE_TIMESTAMPS = {
+    **_INCLUDE_TIMESTAMPS,
+    "description": "1: each property's result has its last update beside its value; 0 or "
+    "absent: values only.",
 }
 
 
@@ -383,6 +420,23 @@ def _paths() -> dict[str, Any]:
                 "requestBody": _body(ExportOneRequest),
                 "responses": _responses(
                     ExportOneAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
+                ),
+            }
+        },
+        "/data/v2/projects/{project_token}/customers/attributes": {
+            "post": {
+                "operationId": "customerAttributes",
+                "tags": ["customers"],
+                "summary": "Some of a customer's properties and ids, found by its ids; one "
+                "result per attribute asked",
+                "description": "Attribute types propsync does not have (segmentation, "
+                "expression, aggregate, prediction, consent) and id types the project does not "
+                "have answer `AttributeFailure` in their place; the others still answer. A "
+                "malformed attribute refuses the whole request (400).",
+                "parameters": [_KEYS_PROJECT_TOKEN, _ATTRIBUTE_TIMESTAMPS],
+                "requestBody": _body(AttributesRequest),
+                "responses": _responses(
+                    AttributesAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
                 ),
             }
         },
