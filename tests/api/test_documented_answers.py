@@ -47,18 +47,19 @@ def routes(api, customer):
         "patch": ("PATCH", f"/api/customers/{customer}"),
         "export": ("POST", f"/data/v2/projects/{api.project}/customers/export-one"),
         "attributes": ("POST", f"/data/v2/projects/{api.project}/customers/attributes"),
+        "anonymize": ("POST", f"/data/v2/projects/{api.project}/customers/anonymize"),
     }
 
 
-ROUTES = ["batch", "single", "time", "get", "patch", "export", "attributes"]
-WITH_BODY = ["batch", "single", "patch", "export", "attributes"]
-PRIVATE = ["get", "patch", "export", "attributes"]
+ROUTES = ["batch", "single", "time", "get", "patch", "export", "attributes", "anonymize"]
+WITH_BODY = ["batch", "single", "patch", "export", "attributes", "anonymize"]
+PRIVATE = ["get", "patch", "export", "attributes", "anonymize"]
 # The body each private route reads, naming ``ids``.
 ATTRIBUTES = [{"type": "property", "property": "tier"}, {"type": "id", "id": "registered"}]
 
 
 def private_body(route, ids):
-    if route == "export":
+    if route in ("export", "anonymize"):
         return {"customer_ids": ids}
     if route == "attributes":
         return {"customer_ids": ids, "attributes": ATTRIBUTES}

@@ -483,3 +483,17 @@ def test_attributes_route_survives_anything_and_changes_nothing(api, table_snaps
         results = response.json()["results"]
         assert all(isinstance(result["success"], bool) for result in results)
     assert table_snapshot() == before  # a read, whatever it was sent
+
+
+@FUZZ
+@given(body=private_bodies)
+def test_anonymize_survives_anything_and_a_refusal_erases_nothing(api, table_snapshot, body):
+    tracked = api.track({"registered": "fuzzed"}, {"a": 1}, 5)
+    assert tracked["success"] is True
+    before = table_snapshot()
+    response = api.request("POST", f"/data/v2/projects/{PROJECT}/customers/anonymize", body=body)
+    assert response.status < 500, response.body
+    if response.status == 200:
+        assert response.json() == {"success": True}
+    else:
+        assert table_snapshot() == before

@@ -360,6 +360,42 @@ def test_the_original_sdk_reads_attributes_and_consents(stack):
         exponea.customer.get_customer_attributes({"registered": "nobody"}, properties=["email"])
 
 
+def test_the_original_sdk_erases_a_customer_that_a_late_batch_cannot_bring_back(stack):
+    """The SDK's anonymize_customer against `make run`; then a batch from a
+    device that was offline since before the erasure (its update_timestamp
+    older) is answered success and writes nothing; a newer update starts a
+    new customer."""
+    credentials = json.loads((stack["dir"] / "credentials.json").read_text())
+    exponea = Exponea(
+        credentials["project_token"],
+        username=credentials["api_key_id"],
+        password=credentials["api_secret"],
+        url=stack["api"],
+    )
+    ids = {"registered": "sdk-erased", "cookie": "sdk-erased-phone"}
+    offline_since = time.time() - 3600
+    assert exponea.tracking.update_customer_properties(ids, {"email": "gone@example.com"}) is True
+
+    assert exponea.customer.anonymize_customer({"registered": "sdk-erased"}) is True
+
+    with pytest.raises(APIException, match="Customer does not exist"):
+        exponea.customer.get_customer(ids)
+    late = exponea.tracking.update_customer_properties(
+        {"cookie": "sdk-erased-phone"}, {"email": "gone@example.com"}, batch=True
+    )
+    late["data"]["update_timestamp"] = offline_since
+    assert exponea.tracking.batch_commands([late]) == [True]
+    with pytest.raises(APIException, match="Customer does not exist"):
+        exponea.customer.get_customer({"cookie": "sdk-erased-phone"})
+    assert exponea.customer.anonymize_customer({"registered": "sdk-erased"}) is True  # again
+    assert exponea.tracking.update_customer_properties(
+        {"registered": "sdk-erased"}, {"tier": "new"}
+    )
+    assert exponea.customer.get_customer({"registered": "sdk-erased"})["properties"] == {
+        "tier": "new"
+    }
+
+
 def test_another_dynamodb_endpoint_is_used_and_its_table_created(tmp_path):
     """AWS_ENDPOINT_URL_DYNAMODB points the stack at another engine (dynalite,
     DynamoDB Local, a region); here a second moto server plays that engine."""

@@ -253,7 +253,7 @@ def test_deployed_api_gateway_and_the_authorizer_call_the_alias_of_a_published_v
         if resource["Type"] == "AWS::Lambda::Permission"
         and resource["Properties"]["Principal"] == "apigateway.amazonaws.com"
     ]
-    assert len(api_permissions) == 8  # seven routes and the authorizer
+    assert len(api_permissions) == 9  # eight routes and the authorizer
     assert all("Aliaslive" in json.dumps(p["FunctionName"]) for p in api_permissions)
     # switching SnapStart on publishes new versions (their description differs)
     assert versions(on) == versions(off)
