@@ -38,7 +38,7 @@ from propsync.id_type_cache import id_types_of
 from propsync.id_types import IdTypes
 from propsync.identity import find_customer_id, is_customer_id, validate_customer_ids
 from propsync.limits import MAX_RESPONSE_BYTES
-from propsync.merging import read_following_merges
+from propsync.merging import view_following_merges
 from propsync.models import (
     AnonymizeRequest,
     AttributesRequest,
@@ -97,7 +97,7 @@ def _id_types(project: str) -> IdTypes:
 def _read(project: str, customer_id: str) -> CustomerRecord:
     """The caller's project only: another project's customer is 'not found'.
     A customer merged into another reads as the one it was merged into."""
-    record = read_following_merges(store_from_environment(), project, customer_id)
+    record = view_following_merges(store_from_environment(), project, [customer_id])
     if record is None:
         raise CustomerNotFoundError(customer_id)
     return record
@@ -170,12 +170,10 @@ def _customer_by_ids(project: str, ids: Mapping[str, str], id_types: IdTypes) ->
     owners = store.identities.lookup(project, ids.items())
     if len(owners) != len(ids):
         raise CustomerNotFoundError(ids)
-    # each owner read once, following merges, and all must be the same customer
-    read = [read_following_merges(store, project, o) for o in set(owners.values())]
-    records = {r.customer_id: r for r in read if r is not None}
-    if len(records) != 1 or None in read:
+    # every owner, following merges, must lead to the same customer
+    record = view_following_merges(store, project, owners.values())
+    if record is None:
         raise CustomerNotFoundError(ids)
-    (record,) = records.values()
     return record
 
 

@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
 
+from propsync_local import iam
 from propsync_local.cfn_template import REPO_ROOT, load_template, resources_of_type
 
 EVENTS_DIR = REPO_ROOT / "events"
@@ -103,8 +104,15 @@ def _authorizer_function() -> str:
 
 
 def load_handler(function: str) -> Handler:
-    """The real handler of a function, imported from its CodeUri as Lambda would."""
-    return _load_handler(function)
+    """The real handler of a function, imported from its CodeUri as Lambda
+    would, run under its IAM policy's DynamoDB actions (propsync_local.iam)."""
+    handler = _load_handler(function)
+
+    def run(event: Any, context: Any) -> Any:
+        with iam.running(function):
+            return handler(event, context)
+
+    return run
 
 
 @cache

@@ -17,7 +17,7 @@ from propsync_local.cfn_template import (
     load_template,
     resources_of_type,
 )
-from tests.support.deployed_template import deployed
+from propsync_local.deployed_template import deployed
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from propsync import merge_rule
@@ -128,6 +128,46 @@ def read_following_merges(
     when there is none, or it was erased (propsync.erasure)."""
     record = follow_merges(store, project, customer_id)
     return None if record is None or record.erased_at is not None else record
+
+
+def view_following_merges(
+    store: CustomerStore, project: str, customer_ids: Iterable[str]
+) -> CustomerRecord | None:
+    """The one customer ``customer_ids`` lead to, as :func:`read_following_merges`
+    shows it, without writing anything: for the read routes, whose function
+    may only read (template.yaml). Merges on the way that are not finished
+    are completed in the answer only: the merged-away customers' properties
+    and ids are merged into the view with the merge rule, as step 3 will
+    store them. None when one of them leads nowhere, they lead to different
+    customers, or the one they lead to was erased."""
+    final: CustomerRecord | None = None
+    unfinished: dict[str, CustomerRecord] = {}
+    for start in sorted(set(customer_ids)):
+        record = store.read_customer(project, start)
+        for _hop in range(MAX_MERGE_HOPS):
+            if record is None or record.merged_into is None:
+                break
+            if not record.merge_done:
+                unfinished[record.customer_id] = record
+            record = store.read_customer(project, record.merged_into)
+        else:
+            raise _too_deep(start)
+        if record is None or (final is not None and record.customer_id != final.customer_id):
+            return None
+        final = record
+    if final is None or final.erased_at is not None:
+        return None
+    if not unfinished:
+        return final
+    sources = [unfinished[c] for c in sorted(unfinished)]
+    properties = merge_rule.merge(
+        final.properties, (pair for source in sources for pair in source.properties.items())
+    )
+    ids = {t: set(values) for t, values in final.ids.items()}
+    for source in sources:
+        for id_type, values in source.ids.items():
+            ids.setdefault(id_type, set()).update(values)
+    return replace(final, properties=properties, ids={t: sorted(v) for t, v in ids.items()})
 
 
 def follow_merges(store: CustomerStore, project: str, customer_id: str) -> CustomerRecord | None:
