@@ -170,13 +170,14 @@ def _settled(record: dict[str, Any], batch: QueuedBatch, outcome: Outcome) -> bo
         if not _dead_letter(record, dead_letter_bodies(batch, outcome.dead)):
             return False
         metrics.add_metric("DeadLetteredCommands", MetricUnit.Count, len(outcome.dead))
-        for command, (status, result) in outcome.dead:
+        for command, (status, _result) in outcome.dead:
+            # the status, not the errors: their sentences quote the command's
+            # ids and values, which the dead-letter message keeps beside it
             logger.error(
                 "tracking command can never be applied: dead-lettered",
                 extra={
                     "command_id": command.get("command_id") if isinstance(command, dict) else None,
                     "status": status,
-                    "errors": result.get("errors"),
                 },
             )
     return True

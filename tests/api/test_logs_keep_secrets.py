@@ -18,6 +18,10 @@ VALUE = "value-that-must-not-be-logged-8c1f"
 NAME_VALUE = "Zuzana-private-name-77"
 RETRIED_VALUE = "retried-value-that-must-not-be-logged-31d7"
 REFUSED_VALUE = "refused-value-that-must-not-be-logged-0b9e"
+# ids are personal too: the refusal's sentence quotes them (answered, and
+# kept beside the dead letter), the log lines do not
+REFUSED_ID = "refused-id-that-must-not-be-logged-7c21"
+REFUSED_EMAIL = "refused-email-not-logged@example.com"
 
 
 @pytest.fixture(autouse=True)
@@ -60,9 +64,11 @@ def _track_a_command_the_store_refuses(api):
     mode a command dead-lettered with its error, logged by the worker."""
     api.access.add_id_type(api.project, "email", hard=True)
     forget_id_types()
-    api.track({"registered": "someone"}, {"a": 1}, 10)
-    api.track({"registered": "else", "email": "else@x"}, {"a": 1}, 10)
-    result = api.track({"registered": "someone", "email": "else@x"}, {"note": REFUSED_VALUE}, 20)
+    api.track({"registered": REFUSED_ID}, {"a": 1}, 10)
+    api.track({"registered": "else", "email": REFUSED_EMAIL}, {"a": 1}, 10)
+    result = api.track(
+        {"registered": REFUSED_ID, "email": REFUSED_EMAIL}, {"note": REFUSED_VALUE}, 20
+    )
     if not api.queued:
         assert "never merged" in result["errors"][0]
     else:
@@ -123,5 +129,14 @@ def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplo
             "tracking command can never be applied: dead-lettered",
         ):
             assert line in logged, line
-    for secret in (api.secret, wrong_secret, VALUE, NAME_VALUE, RETRIED_VALUE, REFUSED_VALUE):
+    for secret in (
+        api.secret,
+        wrong_secret,
+        VALUE,
+        NAME_VALUE,
+        RETRIED_VALUE,
+        REFUSED_VALUE,
+        REFUSED_ID,
+        REFUSED_EMAIL,
+    ):
         assert secret not in logged

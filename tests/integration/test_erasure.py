@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,8 +15,10 @@ from propsync import erasure
 from propsync.customer_updates import update_customer
 from propsync.merging import read_following_merges
 from propsync.store.conditional import CustomerErased
+from propsync.store.customers import CustomerStore
 from tests.conftest import PROJECT
 from tests.support.faults import Crash, CrashAt
+from tests.support.servers import dynamodb_client_for
 
 ERASED_AT = 1_700_000_100.0
 BEFORE = ERASED_AT - 100  # the time of the late updates
@@ -220,3 +223,59 @@ def test_late_writes_racing_an_erasure_leave_nothing_of_the_person(
     text = table_text(dynamodb_client, table_name)
     assert "value-" not in text, [i for i in json.loads(text) if "value-" in json.dumps(i)]
     assert "ida" not in text, identity_keys(dynamodb_client, table_name)
+
+
+class _EraseBeforeRequest:
+    """A botocore hook: before the n-th request of the client it watches,
+    run ``erase`` (with another client) once."""
+
+    def __init__(self, n: int, erase):
+        self.n, self.erase, self.sent, self.fired = n, erase, 0, False
+
+    def __call__(self, **_kwargs):
+        self.sent += 1
+        if self.sent == self.n and not self.fired:
+            self.fired = True
+            self.erase()
+
+
+@pytest.mark.parametrize("older", ["cookie", "registered"])
+def test_an_erasure_at_any_point_of_a_login_that_merges_the_person_leaves_nothing(
+    store, dynamodb_client, dynamodb_endpoint, table_name, older
+):
+    """A login older than the erasure merges the person's registered profile
+    and an anonymous one (either the older, so either is the destination);
+    the erasure of the registered id runs before the login's 1st, 2nd, ...
+    request. Whatever the point, the result is one of the two orders: the
+    login first (the merged customer erased) or the erasure first (the login
+    held back): nothing of the registered person or of the login is left,
+    and the erased id reads nothing."""
+    eraser = CustomerStore(dynamodb_client_for(dynamodb_endpoint), table_name)
+    for n in range(1, 80):
+        tag = f"{older[0]}{n}"
+        ids = {"registered": f"{tag}-reg", "cookie": f"{tag}-ck"}
+        first, second = ("cookie", "registered") if older == "cookie" else ("registered", "cookie")
+        update(store, {first: ids[first]}, {f"{first}_data": f"{tag}-data-1"}, BEFORE - 60)
+        time.sleep(0.002)  # ULIDs a few milliseconds apart: the first is the older
+        update(store, {second: ids[second]}, {f"{second}_data": f"{tag}-data-2"}, BEFORE - 50)
+        named = {"registered": ids["registered"]}
+        hook = _EraseBeforeRequest(
+            n, lambda named=named: erasure.anonymize(eraser, PROJECT, named, ERASED_AT)
+        )
+        dynamodb_client.meta.events.register("before-send.dynamodb", hook)
+        try:
+            update(store, ids, {"login": f"{tag}-login"}, BEFORE)
+        finally:
+            dynamodb_client.meta.events.unregister("before-send.dynamodb", hook)
+        if not hook.fired:  # the login made fewer than n requests: erase after it
+            assert erasure.anonymize(eraser, PROJECT, named, ERASED_AT)
+        text = table_text(dynamodb_client, table_name)
+        assert f"{tag}-reg" not in text, n
+        assert f"{tag}-login" not in text, n
+        assert f"{tag}-data-{1 if first == 'registered' else 2}" not in text, n
+        owners, _ = erasure.look_up(store, PROJECT, [("registered", ids["registered"])])
+        assert owners == {}, n
+        if not hook.fired:
+            break  # every point of the login was tried
+    else:
+        pytest.fail("the login never finished before the erasure's turn")

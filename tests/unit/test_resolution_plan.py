@@ -58,6 +58,14 @@ def hard_values(customers, held, hard, command_ids):
     return values
 
 
+def _assert_names_only_sent_values(message, ids, held, hard):
+    """A refusal names no hard id value the command did not send: it is
+    another person's, and the public tracking route answers the refusal."""
+    sent = set(ids.values())
+    others = {v for c in held.values() for t, vs in c.items() if t in hard for v in vs} - sent
+    assert not any(f"={v!r}" in message for v in others), message
+
+
 @PLANS
 @given(situations())
 def test_the_plan_follows_the_rules_of_identification(situation):
@@ -70,7 +78,8 @@ def test_the_plan_follows_the_rules_of_identification(situation):
     named = {t: v for t, v in ids.items() if t in hard}
     try:
         plan = plan_resolution(ids, owners, held, hard)
-    except IdentityConflictError:
+    except IdentityConflictError as refused:
+        _assert_names_only_sent_values(str(refused), ids, held, hard)
         # the customers the command identifies disagree, or another owner
         # disagrees with them on a hard id type the command does not name
         # (which customer is meant cannot be told, so nothing moves)

@@ -164,7 +164,7 @@ def anonymize(store: CustomerStore, project: str, ids: Mapping[str, str], erased
             every_id |= {(t, v) for t, values in record.ids.items() for v in values}
         _mark(store, project, every_id, erased_at)
         for source in sources:
-            store.erase_merged_away(project, source.customer_id, erased_at)
+            store.erase_merged_away(project, source, erased_at)
         # the item keeps the ids of every customer erased with it until the end
         replaced = store.erase(project, replace(customer, ids=_by_type(every_id)), erased_at)
         if replaced is None:

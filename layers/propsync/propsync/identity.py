@@ -401,10 +401,14 @@ def plan_resolution(
         }
 
     def refuse(customers: list[str]) -> IdentityConflictError:
+        # A value the command did not send is another person's: named by its
+        # type only (the public tracking route answers this, and logs keep it)
         held_text = "; ".join(
             f"{c} holds "
             + ", ".join(
-                f"{t}={v!r}" for t, values in sorted(hard_of(c).items()) for v in sorted(values)
+                f"{t}={v!r}" if named.get(t) == v else f"another {t}"
+                for t, values in sorted(hard_of(c).items())
+                for v in sorted(values)
             )
             for c in customers
         )

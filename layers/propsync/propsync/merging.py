@@ -244,6 +244,8 @@ def merge_into(
         store.identities.remove_from_customer(
             project, destination.customer_id, added, merged_from=source.customer_id
         )
+        if mark.refused.erased_at is not None:  # erased meanwhile: the caller's rule decides
+            raise CustomerErased(source.customer_id, mark.refused.erased_at)
         if mark.refused.merged_into is not None and not mark.refused.merge_done:
             complete_merge(store, project, mark.refused)
         return False

@@ -287,16 +287,19 @@ class CustomerStore:
             return None
         return CustomerRecord(customer.customer_id, ids=ids_of(old), properties=properties_of(old))
 
-    def erase_merged_away(self, project: str, customer_id: str, erased_at: float) -> None:
+    def erase_merged_away(self, project: str, source: CustomerRecord, erased_at: float) -> None:
         """Replace a customer merged into an erased one by an erased item
-        (whatever it holds: its data went to the erased customer)."""
-        self._client.put_item(
-            TableName=self._table,
-            Item={
-                "pk": {"S": customer_key(project, customer_id)},
-                ERASED_AT: {"N": number(erased_at)},
-            },
-        )
+        (whatever it holds: its data went to the erased customer). One
+        marked merged keeps the mark, done, so that a merge still running
+        finishes (and writes nothing: its destination is erased)."""
+        item: dict[str, Any] = {
+            "pk": {"S": customer_key(project, source.customer_id)},
+            ERASED_AT: {"N": number(erased_at)},
+        }
+        if source.merged_into is not None:
+            item[MERGED_INTO] = {"S": source.merged_into}
+            item[MERGE_DONE] = {"BOOL": True}
+        self._client.put_item(TableName=self._table, Item=item)
 
     def mark_merged(
         self,
@@ -311,13 +314,14 @@ class CustomerStore:
         ``hard_ids`` (type -> the one value the merged customer may have, or
         None: none at all), as it did when the merge was decided. Refused:
         the customer as stored, for the caller to decide again."""
-        names = {"#merged": MERGED_INTO}
+        names = dict(CLOSED_NAMES)
         values: dict[str, Any] = {":dest": {"S": destination}}
         # merged_into absent: so that this call knows it set the mark (one
-        # marked for the same destination by another request is read below)
+        # marked for the same destination by another request is read below);
+        # erased_at absent: an erased customer is merged nowhere.
         # No attribute_exists(pk): a customer whose first write failed after
         # its id was claimed has no item, and is merged like any other.
-        conditions = ["attribute_not_exists(#merged)"]
+        conditions = [NOT_CLOSED]
         for index, (id_type, value) in enumerate(sorted(hard_ids.items())):
             names[f"#h{index}"] = ID_SET_PREFIX + id_type
             if value is None:
