@@ -36,7 +36,17 @@ _HOOK_ID = "propsync-local-iam"
 def dynamodb_actions(function: str, tracking_writes: str) -> frozenset[str]:
     """The DynamoDB actions ``function``'s policy grants, deployed with
     ``TrackingWrites=tracking_writes``."""
-    resources = deployed(load_template(), TrackingWrites=tracking_writes)["Resources"]
+    template = load_template()
+    resources = deployed(template, TrackingWrites=tracking_writes)["Resources"]
+    if function not in resources:
+        # a function of the other mode (the worker, invoked as `sam local
+        # invoke` would against a stack of either mode): as that mode deploys it
+        modes = template["Parameters"]["TrackingWrites"]["AllowedValues"]
+        resources = next(
+            r
+            for mode in modes
+            if function in (r := deployed(template, TrackingWrites=mode)["Resources"])
+        )
     granted = set()
     for policy in resources[function]["Properties"].get("Policies", []):
         for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:

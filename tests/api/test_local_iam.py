@@ -54,3 +54,11 @@ def test_the_actions_are_those_of_the_deployed_template(mode):
         assert iam.dynamodb_actions(function, mode) == granted
     assert "UpdateItem" not in iam.dynamodb_actions("TrackingFunction", "queued")
     assert "UpdateItem" in iam.dynamodb_actions("TrackingFunction", "sync")
+
+
+def test_a_function_of_the_other_mode_keeps_its_policy():
+    """The worker exists only with TrackingWrites=queued; invoked against a
+    synchronous stack (a sample, `sam local invoke`), it has its own actions."""
+    queued = iam.dynamodb_actions("TrackingWorkerFunction", "queued")
+    assert "UpdateItem" in queued
+    assert iam.dynamodb_actions("TrackingWorkerFunction", "sync") == queued
