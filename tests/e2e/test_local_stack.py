@@ -313,18 +313,23 @@ def test_private_routes_need_the_key_over_http(stack):
     }
 
 
-def test_the_original_sdk_reads_attributes_and_consents(stack):
-    """The original product's Python SDK (exponea-python-sdk 0.2.0), as a
-    client installs it, against `make run` over HTTP: attribute types propsync
-    does not have come back as None (the SDK logs a warning) without an
-    exception, and the rest as stored."""
+def original_sdk(stack) -> Exponea:
+    """The original product's SDK, pointed at the running stack with its demo key."""
     credentials = json.loads((stack["dir"] / "credentials.json").read_text())
-    exponea = Exponea(
+    return Exponea(
         credentials["project_token"],
         username=credentials["api_key_id"],
         password=credentials["api_secret"],
         url=stack["api"],
     )
+
+
+def test_the_original_sdk_reads_attributes_and_consents(stack):
+    """The original product's Python SDK (exponea-python-sdk 0.2.0), as a
+    client installs it, against `make run` over HTTP: attribute types propsync
+    does not have come back as None (the SDK logs a warning) without an
+    exception, and the rest as stored."""
+    exponea = original_sdk(stack)
     ids = {"registered": "sdk-user"}
     tracked = exponea.tracking.update_customer_properties(
         {**ids, "cookie": "sdk-cookie"}, {"email": "sdk@example.com", "tier": "gold"}
@@ -365,13 +370,7 @@ def test_the_original_sdk_erases_a_customer_that_a_late_batch_cannot_bring_back(
     device that was offline since before the erasure (its update_timestamp
     older) is answered success and writes nothing; a newer update starts a
     new customer."""
-    credentials = json.loads((stack["dir"] / "credentials.json").read_text())
-    exponea = Exponea(
-        credentials["project_token"],
-        username=credentials["api_key_id"],
-        password=credentials["api_secret"],
-        url=stack["api"],
-    )
+    exponea = original_sdk(stack)
     ids = {"registered": "sdk-erased", "cookie": "sdk-erased-phone"}
     offline_since = time.time() - 3600
     assert exponea.tracking.update_customer_properties(ids, {"email": "gone@example.com"}) is True
