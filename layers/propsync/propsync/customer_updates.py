@@ -123,7 +123,7 @@ def write_update(
     """Resolve validated ids and write validated versions with the merge rule
     (``hard_id_types``: the project's, propsync.id_types), after the erasure
     rule (propsync.erasure) with the update's time, ``timestamp``.
-    ``known_erasures``: lookup_erasures' answer for a batch (None: looked up
+    ``known_erasures``: lookup_ids' answer for a batch (None: looked up
     here)."""
     erased = known_erasures
     for _round in range(MAX_RESOLVE_ROUNDS):
