@@ -13,6 +13,7 @@ import pytest
 
 from propsync import erasure
 from propsync.customer_updates import update_customer
+from propsync.identity import new_customer_id
 from propsync.merging import read_following_merges
 from propsync.store.conditional import CustomerErased
 from propsync.store.customers import CustomerStore
@@ -69,6 +70,17 @@ def test_an_update_of_an_id_never_erased_costs_what_it_did(store, request_log):
     request_log.clear()
     update(store, IDS, {"a": 2}, AFTER)
     assert request_log.counts == {"BatchGetItem": 1, "UpdateItem": 1}
+
+
+def test_an_id_whose_customer_was_never_written_is_erased_too(store, dynamodb_client, table_name):
+    """The first write of a new customer failed after its id was claimed: the
+    identity item is all there is, and the erasure takes it."""
+    ghost = new_customer_id()
+    assert store.identities.claim(PROJECT, "registered", "ghost-id", ghost) == ghost
+    assert erasure.anonymize(store, PROJECT, {"registered": "ghost-id"}, ERASED_AT)
+    assert "ghost-id" not in table_text(dynamodb_client, table_name)
+    assert update(store, {"registered": "ghost-id"}, {"a": 1}, BEFORE).customer_id is None
+    assert read_following_merges(store, PROJECT, ghost) is None
 
 
 def test_a_tie_goes_to_the_erasure(store):

@@ -147,11 +147,14 @@ def anonymize(store: CustomerStore, project: str, ids: Mapping[str, str], erased
             return False  # an id nobody holds and nobody erased: no such customer
         if not owners:
             return True  # every id erased already: a repeated erasure answers as the first
-        finals = [follow_merges(store, project, owner) for owner in set(owners.values())]
+        # A customer whose first write failed after its id was claimed has
+        # no item, only identity items: those ids are its, and are erased.
+        finals = [
+            follow_merges(store, project, owner) or CustomerRecord(owner, {})
+            for owner in sorted(set(owners.values()))
+        ]
         customer = finals[0]
-        if customer is None or any(
-            other is None or other.customer_id != customer.customer_id for other in finals
-        ):
+        if any(other.customer_id != customer.customer_id for other in finals):
             return False
         if customer.erased_at is not None:  # erased, but it stopped before the end
             _complete(store, project, customer, set(owners), set(owners.values()))
