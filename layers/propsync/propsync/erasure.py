@@ -18,13 +18,15 @@ completes a crashed one):
 
 1. mark every id of the customer and of the customers merged into it;
 2. replace the customers merged into it by erased items;
-3. replace the customer by an erased item, conditional on it being as read
-   (not merged away since, no customer merged in since);
-4. delete the identity items that still point at any of them.
+3. replace the customer by an erased item that lists its ids, conditional
+   on it being as read (not merged away since, no customer merged in since);
+4. delete the identity items that still point at any of them, the request's
+   ids last, then the list (:func:`_complete`).
 
-A write that meets an erased customer between 3 and 4 (or after a crash
-there) marks its own ids with that customer's erasure time and deletes their
-identity items itself (:func:`erase_ids_of`), then applies the rule.
+Until 4 ends, one of the request's ids leads to the erased item and its
+list, so a retry finishes a crashed erasure; a write that meets the erased
+item finishes it too, with the ids it names (:func:`erase_ids_of`), then
+applies the rule.
 """
 
 from __future__ import annotations
@@ -71,14 +73,14 @@ def _salt(store: CustomerStore, project: str) -> str | None:
 
 
 def look_up(
-    store: CustomerStore, project: str, ids: Iterable[IdPair], *, owners: bool = True
+    store: CustomerStore, project: str, ids: Iterable[IdPair]
 ) -> tuple[dict[IdPair, str], dict[IdPair, float]]:
     """Who owns each id, and when the ids that were erased were, by the same
-    requests (``owners=False``: the erasures only)."""
+    requests."""
     pairs = set(ids)
     salt = _salt(store, project) if pairs else None
     by_hash = {id_hash(salt, t, v): (t, v) for t, v in pairs} if salt else {}
-    found, erased = store.identities.lookup_with_erasures(project, pairs if owners else (), by_hash)
+    found, erased = store.identities.lookup_with_erasures(project, pairs, by_hash)
     return found, {by_hash[h]: at for h, at in erased.items()}
 
 
@@ -141,9 +143,9 @@ def anonymize(store: CustomerStore, project: str, ids: Mapping[str, str], erased
     crashed); False when the ids name no customer, or several."""
     named = set(ids.items())
     for _round in range(MAX_RESOLVE_ROUNDS):
-        owners = store.identities.lookup(project, named)
+        owners, erased_before = look_up(store, project, named)
         unknown = named - owners.keys()
-        if unknown and len(look_up(store, project, unknown, owners=False)[1]) != len(unknown):
+        if unknown - erased_before.keys():
             return False  # an id nobody holds and nobody erased: no such customer
         if not owners:
             return True  # every id erased already: a repeated erasure answers as the first
@@ -162,22 +164,20 @@ def anonymize(store: CustomerStore, project: str, ids: Mapping[str, str], erased
         if unknown:
             return False  # erased ids beside a customer that is not erased: not one person
         sources = _merged_into(store, project, customer)
-        every_id = set(named)
-        for record in (customer, *sources):
-            every_id |= {(t, v) for t, values in record.ids.items() for v in values}
+        every_id = set(named).union(*(_pairs(record.ids) for record in (customer, *sources)))
         _mark(store, project, every_id, erased_at)
         for source in sources:
             store.erase_merged_away(project, source, erased_at)
         # the item keeps the ids of every customer erased with it until the end
-        replaced = store.erase(project, replace(customer, ids=_by_type(every_id)), erased_at)
+        erased = replace(customer, ids=_by_type(every_id), erased_at=erased_at)
+        replaced = store.erase(project, erased, erased_at)
         if replaced is None:
             continue  # merged away or merged into since it was read: read again
         # ids recorded on it since it was read (a write that raced this one)
-        since = {(t, v) for t, values in replaced.ids.items() for v in values} - every_id
+        since = _pairs(replaced.ids) - every_id
         if since:
             _mark(store, project, since, erased_at)
             store.identities.release(project, sorted(since), [customer.customer_id])
-        erased = replace(customer, ids=_by_type(every_id), erased_at=erased_at)
         _complete(store, project, erased, named, {s.customer_id for s in sources})
         return True
     raise WriteContentionError(
@@ -199,7 +199,7 @@ def _complete(
     the erased item, so a crash anywhere leaves something the next request
     naming the person completes (an erasure retried, a late write)."""
     assert erased.erased_at is not None
-    listed = {(t, v) for t, values in erased.ids.items() for v in values}
+    listed = _pairs(erased.ids)
     owners = {erased.customer_id, *others}
     _mark(store, project, listed | named, erased.erased_at)
     store.identities.release(project, sorted(listed - named), owners)
@@ -214,7 +214,13 @@ def _mark(store: CustomerStore, project: str, ids: Iterable[IdPair], erased_at: 
     store.erasures.mark(project, (id_hash(salt, t, v) for t, v in ids), erased_at)
 
 
+def _pairs(ids: Mapping[str, Iterable[str]]) -> set[IdPair]:
+    """Ids by type (as a customer item lists them) as (type, value) pairs."""
+    return {(id_type, value) for id_type, values in ids.items() for value in values}
+
+
 def _by_type(ids: Iterable[IdPair]) -> dict[str, list[str]]:
+    """The inverse of _pairs: (type, value) pairs as sorted values by type."""
     by_type: dict[str, list[str]] = {}
     for id_type, id_value in sorted(ids):
         by_type.setdefault(id_type, []).append(id_value)
