@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 # No telemetry, and a region so that sam validate never asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
 
-.PHONY: help venv lint format unit integration test clean run sam-check bench-import bench mutate openapi
+.PHONY: help venv browser lint format unit integration test clean run sam-check bench-import bench mutate openapi
 
 help:
 	@echo "make help          this list"
@@ -20,6 +20,7 @@ help:
 	@echo "make run           start the local stack: API on 127.0.0.1:3000, moto on 127.0.0.1:4566"
 	@echo "                   (PROPSYNC_API_PORT, PROPSYNC_AWS_PORT move them)"
 	@echo "make test          lint, sam-check and the whole test suite"
+	@echo "make browser       install Debian's chromium (apt) for the console's browser tests, where missing"
 	@echo "make unit          the unit tests only"
 	@echo "make integration   the integration tests only (the store on both engines)"
 	@echo "make lint          ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
@@ -86,8 +87,16 @@ unit: $(STAMP) $(NODE_STAMP)
 integration: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest tests/integration
 
-test: lint sam-check $(NODE_STAMP)
-	$(PY) -m pytest
+# The console's tests drive a real browser: Debian's chromium, installed with apt
+# where it is missing (Playwright's browser download cannot work offline).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null)"; \
+	else sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; fi
+
+test: lint sam-check browser $(NODE_STAMP)
+	PROPSYNC_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .aws-sam-build.log .pytest_cache .ruff_cache .hypothesis .local .mutate
