@@ -78,6 +78,17 @@ def routes() -> tuple[Route, ...]:
     return tuple(found)
 
 
+# The functions whose routes serve the web console's files (HTML, script,
+# style) rather than the JSON API: docs/API.md and docs/openapi.json describe
+# the API, README's "Web console" the console.
+PAGE_FUNCTIONS = frozenset({"ConsoleFunction"})
+
+
+def api_routes() -> tuple[Route, ...]:
+    """The routes of the JSON API: every route but the console's pages."""
+    return tuple(r for r in routes() if r.function not in PAGE_FUNCTIONS)
+
+
 def route(function: str, event_name: str) -> Route:
     for candidate in routes():
         if (candidate.function, candidate.event_name) == (function, event_name):

@@ -9,6 +9,14 @@ concurrent writers (and the local stack) see DynamoDB's guarantees.
 Usage: ``python -m propsync_local.moto_server --port 4566``; ``running`` hands
 it a socket already bound and listening (``--fd``), so that the port it serves
 is the one its parent checked.
+
+CORS as S3 applies it, for the console's uploads from a browser: moto's
+server would answer every request of any web page with
+``Access-Control-Allow-Origin`` (its global CORS, switched off here), and it
+leaves the bucket's own CORS rules out of a form POST's answer (it applies
+them to preflights and object reads only); here a POST gets the headers the
+bucket's rules give its origin, as S3 does, and none otherwise
+(docs/DECISIONS.md: "The import bucket's CORS rule, on AWS and locally").
 """
 
 from __future__ import annotations
@@ -21,13 +29,15 @@ import subprocess
 import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from moto.moto_server import werkzeug_app
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.s3.responses import S3Response
 from werkzeug.serving import make_server
 
 from propsync_local.processes import ServerError, serving_on
@@ -55,6 +65,24 @@ def running(
     )
 
 
+def apply_bucket_cors_like_s3() -> None:
+    """Only the buckets' CORS rules decide what a web page may read: no
+    global CORS, and a POST to a bucket (a presigned form upload) answered
+    with the headers of the bucket's rule for the request's Origin (moto's
+    own matching, which it applies to its other object answers)."""
+    werkzeug_app.DISABLE_GLOBAL_CORS = True  # read when each service's app is made
+    post = S3Response._bucket_response_post
+    if getattr(post, "_with_bucket_cors", False):
+        return
+
+    def with_bucket_cors(self: S3Response, request: Any, bucket_name: str) -> Any:
+        status, headers, body = post(self, request, bucket_name)
+        return status, {**self._get_cors_headers_other(), **headers}, body
+
+    with_bucket_cors._with_bucket_cors = True  # type: ignore[attr-defined]
+    S3Response._bucket_response_post = with_bucket_cors  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -69,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     # applying what the tracking queue holds, which lives in this process).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    apply_bucket_cors_like_s3()
     server = make_server(
         "127.0.0.1",
         args.port,

@@ -6,7 +6,9 @@
   DynamoDB Local, a real region), its table created if missing;
 - an HTTP front on 127.0.0.1:$PROPSYNC_API_PORT (3000) that routes each request
   as API Gateway would, authorizer first for private routes, to the real
-  handlers (propsync_local.apigw);
+  handlers (propsync_local.apigw); the web console among them, at /console,
+  allowed to upload import files to the moto server's origin, whose bucket has
+  the template's CORS rule with this front's origin as the API's;
 - the import triggers: a file put under imports/ in the local bucket runs
   ImportFunction, chunk messages run ImportChunkFunction (propsync_local.triggers);
 - with PROPSYNC_TRACKING_WRITES=queued, the tracking routes queue their
@@ -118,9 +120,11 @@ def _bound(variable: str, port: int, bind: Callable[[int], T]) -> T:
         ) from None
 
 
-def create_resources(template: dict[str, Any]) -> dict[str, str]:
+def create_resources(template: dict[str, Any], api_origin: str | None = None) -> dict[str, str]:
     """Tables (and buckets) of the template, named for the local stack; an
-    existing table is kept (a persistent engine keeps its data)."""
+    existing table is kept (a persistent engine keeps its data). A bucket gets
+    the template's CORS rules, the API's origin being ``api_origin`` (the
+    local front's), where it is given."""
     import boto3  # noqa: PLC0415
 
     dynamodb = boto3.client("dynamodb")
@@ -142,6 +146,12 @@ def create_resources(template: dict[str, Any]) -> dict[str, str]:
                     Bucket=name,
                     CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name},
                 )
+            rules = buckets[logical_id]["Properties"].get("CorsConfiguration", {}).get("CorsRules")
+            if rules and api_origin:
+                s3.put_bucket_cors(
+                    Bucket=name,
+                    CORSConfiguration={"CORSRules": local_cors_rules(rules, api_origin)},
+                )
             names[logical_id] = name
     queues = resources_of_type(template, "AWS::SQS::Queue")
     if queues:
@@ -153,6 +163,37 @@ def create_resources(template: dict[str, Any]) -> dict[str, str]:
                 QueueName=name, Attributes=_queue_attributes(sqs, queues[logical_id], names)
             )["QueueUrl"]
     return names
+
+
+# CloudFormation's names of a CORS rule's fields -> the S3 API's
+_CORS_FIELDS = {
+    "AllowedMethods": "AllowedMethods",
+    "AllowedOrigins": "AllowedOrigins",
+    "AllowedHeaders": "AllowedHeaders",
+    "ExposedHeaders": "ExposeHeaders",
+    "MaxAge": "MaxAgeSeconds",
+}
+API_ORIGIN_SUB = "https://${PropsyncApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+
+def local_cors_rules(rules: list[dict[str, Any]], api_origin: str) -> list[dict[str, Any]]:
+    """A bucket's CORS rules of the template, for the local bucket: the
+    API's execute-api origin is ``api_origin``; any other origin must be
+    literal text (ValueError otherwise: no rule is silently widened)."""
+
+    def origin(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if value == {"Fn::Sub": API_ORIGIN_SUB}:
+            return api_origin
+        raise ValueError(f"a CORS origin the local stack cannot resolve: {value!r}")
+
+    local = []
+    for rule in rules:
+        converted = {_CORS_FIELDS[field]: value for field, value in rule.items()}
+        converted["AllowedOrigins"] = [origin(o) for o in rule["AllowedOrigins"]]
+        local.append(converted)
+    return local
 
 
 def _queue_attributes(sqs: Any, queue: dict[str, Any], created: dict[str, str]) -> dict[str, str]:
@@ -315,7 +356,10 @@ def serve(
 ) -> None:
     """Create resources and demo access, then serve HTTP on ``server`` (bound
     already) until interrupted."""
-    names = create_resources(load_template())
+    api_url = f"http://127.0.0.1:{server.server_address[1]}"
+    names = create_resources(load_template(), api_origin=api_url)
+    # the console's CSP lets its page upload import files to the local bucket
+    os.environ["PROPSYNC_UPLOAD_ORIGIN"] = aws_url
     os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
     os.environ["PROPSYNC_IMPORT_BUCKET"] = names["ImportBucket"]
     os.environ["PROPSYNC_CHUNK_QUEUE_URL"] = names["ChunkQueue"]
@@ -342,12 +386,12 @@ def serve(
         )
     for worker in workers:
         worker.start()
-    api_url = f"http://127.0.0.1:{server.server_address[1]}"
     credentials = {
         "project_token": project,
         "api_key_id": key_id,
         "api_secret": secret,
         "api_url": api_url,
+        "console_url": f"{api_url}/console",
         "aws_endpoint_url": aws_url,
         "dynamodb_endpoint_url": dynamodb_url,
         "table_name": names["PropsyncTable"],

@@ -24,7 +24,7 @@ import pytest
 
 from propsync import errors
 from propsync.imports import import_file
-from propsync_local.apigw import routes
+from propsync_local.apigw import api_routes
 from propsync_local.cfn_template import REPO_ROOT, load_template
 
 API_DOC = (REPO_ROOT / "docs" / "API.md").read_text()
@@ -68,8 +68,9 @@ API_ERRORS = {
 
 
 def test_every_route_of_the_template_and_no_other_is_documented():
+    """Every API route (the console's pages are README's "Web console")."""
     documented = set(re.findall(r"^### `([A-Z]+) (/\S+)`$", API_DOC, re.M))
-    assert documented == {(route.method, route.resource) for route in routes()}
+    assert documented == {(route.method, route.resource) for route in api_routes()}
 
 
 class _Messages:

@@ -1,5 +1,6 @@
 """docs/openapi.json: generated from the models (propsync.openapi), valid
-OpenAPI 3.1, current, and covering exactly the routes of template.yaml. That
+OpenAPI 3.1, current, and covering exactly the API routes of template.yaml
+(all but the web console's pages, which serve HTML, script and style). That
 every answer matches it is checked on every answer of the API tests
 (tests/support/openapi_check.py); the checker itself is tested here."""
 
@@ -9,7 +10,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from propsync.openapi import document_text
-from propsync_local.apigw import HttpResponse, routes
+from propsync_local.apigw import HttpResponse, api_routes
 from tests.support.openapi_check import (
     OPENAPI_PATH,
     AnswerNotDocumented,
@@ -39,10 +40,10 @@ def test_it_documents_exactly_the_routes_of_the_template():
         for path, operations in openapi_document()["paths"].items()
         for method in operations
     }
-    assert documented == {(route.method, route.resource) for route in routes()}
+    assert documented == {(route.method, route.resource) for route in api_routes()}
 
 
-@pytest.mark.parametrize("route", routes(), ids=lambda r: f"{r.method} {r.resource}")
+@pytest.mark.parametrize("route", api_routes(), ids=lambda r: f"{r.method} {r.resource}")
 def test_private_routes_need_the_api_key_and_tracking_routes_do_not(route):
     document = openapi_document()
     operation = document["paths"][route.resource][route.method.lower()]
@@ -51,7 +52,7 @@ def test_private_routes_need_the_api_key_and_tracking_routes_do_not(route):
 
 
 @pytest.mark.parametrize(
-    "route", [r for r in routes() if r.method != "GET"], ids=lambda r: f"{r.method} {r.resource}"
+    "route", [r for r in api_routes() if r.method != "GET"], ids=lambda r: f"{r.method} {r.resource}"
 )
 def test_the_sample_request_of_each_route_matches_its_documented_body(route):
     document = openapi_document()
@@ -135,7 +136,7 @@ SAMPLE_PATH = {"project_token": TOKEN, "customer_id": "01ARZ3NDEKTSV4RRFFQ69G5FA
 
 
 @pytest.mark.parametrize("kind", sorted(_gateway_responses()))
-@pytest.mark.parametrize("route", routes(), ids=lambda r: f"{r.method} {r.resource}")
+@pytest.mark.parametrize("route", api_routes(), ids=lambda r: f"{r.method} {r.resource}")
 def test_every_answer_of_api_gateway_a_route_can_meet_is_documented(kind, route):
     """The gateway's own answers (template.yaml's GatewayResponses): 429 and
     413 on every route, 401 on the private ones (404 is for paths no route

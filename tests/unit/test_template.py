@@ -239,12 +239,16 @@ def test_deployed_api_gateway_and_the_authorizer_call_the_alias_of_a_published_v
     for name in SNAPSTART_FUNCTIONS:
         alias = off[f"{name}Aliaslive"]["Properties"]
         assert alias["FunctionVersion"] == {"Fn::GetAtt": [versions(off)[name], "Version"]}
-    # every route's integration and the authorizer invoke an alias, never $LATEST
+    # every API route's integration and the authorizer invoke an alias, never
+    # $LATEST; the console's pages, which need no SnapStart, call the function
     body = off["PropsyncApi"]["Properties"]["Body"]
-    for methods in body["paths"].values():
+    for path, methods in body["paths"].items():
         for method in methods.values():
             uri = json.dumps(method["x-amazon-apigateway-integration"]["uri"])
-            assert "Aliaslive" in uri, uri
+            if path.startswith("/console"):
+                assert "${ConsoleFunction.Arn}" in uri, uri
+            else:
+                assert "Aliaslive" in uri, uri
     authorizer = body["securityDefinitions"]["ApiKeyAuthorizer"]["x-amazon-apigateway-authorizer"]
     assert "AuthorizerFunctionAliaslive" in json.dumps(authorizer["authorizerUri"])
     api_permissions = [
@@ -253,8 +257,11 @@ def test_deployed_api_gateway_and_the_authorizer_call_the_alias_of_a_published_v
         if resource["Type"] == "AWS::Lambda::Permission"
         and resource["Properties"]["Principal"] == "apigateway.amazonaws.com"
     ]
-    assert len(api_permissions) == 9  # eight routes and the authorizer
-    assert all("Aliaslive" in json.dumps(p["FunctionName"]) for p in api_permissions)
+    console = [p for p in api_permissions if p["FunctionName"] == {"Ref": "ConsoleFunction"}]
+    assert len(console) == 2  # the page and its assets
+    api = [p for p in api_permissions if p not in console]
+    assert len(api) == 9  # eight routes and the authorizer
+    assert all("Aliaslive" in json.dumps(p["FunctionName"]) for p in api)
     # switching SnapStart on publishes new versions (their description differs)
     assert versions(on) == versions(off)
     for name in SNAPSTART_FUNCTIONS:
@@ -470,3 +477,46 @@ def test_sam_deploys_the_queued_mode_with_the_worker_and_its_roles():
     ]
     [policy] = role["Properties"]["Policies"]
     assert policy["PolicyDocument"]["Statement"] == WORKER["Policies"][0]["Statement"]
+
+
+# ---------------------------------------------------------------- web console
+
+
+def test_the_console_is_served_by_a_function_of_its_own_without_snapstart():
+    """Its handler imports the standard library only (no boto3, no layer
+    code), so its cold start is small without SnapStart, whose hooks would
+    build a DynamoDB client it never uses."""
+    console = RESOURCES["ConsoleFunction"]["Properties"]
+    assert console["CodeUri"] == "functions/console"
+    assert console["Handler"] == "app.lambda_handler"
+    assert "SnapStart" not in console
+    source = (REPO_ROOT / "functions" / "console" / "app.py").read_text()
+    imported = set(re.findall(r"^(?:from|import) (\w+)", source, re.M))
+    assert imported <= {"hashlib", "json", "logging", "os", "re", "functools", "pathlib", "typing"}
+
+
+def test_the_console_has_a_log_group_kept_30_days_as_the_others():
+    log_groups = {
+        resource["Properties"]["LogGroupName"]["Fn::Sub"]: resource["Properties"]
+        for resource in resources_of_type(TEMPLATE, "AWS::Logs::LogGroup").values()
+    }
+    assert log_groups["/aws/lambda/${ConsoleFunction}"]["RetentionInDays"] == 30
+
+
+def test_the_console_may_upload_to_the_import_buckets_regional_origin():
+    """The page's CSP names the origin the presigned POST goes to: the bucket
+    the import functions read (the same name), at its regional endpoint."""
+    origin = RESOURCES["ConsoleFunction"]["Properties"]["Environment"]["Variables"][
+        "PROPSYNC_UPLOAD_ORIGIN"
+    ]["Fn::Sub"]
+    bucket = RESOURCES["ImportFunction"]["Properties"]["Environment"]["Variables"][
+        "PROPSYNC_IMPORT_BUCKET"
+    ]["Fn::Sub"]
+    assert RESOURCES["ImportBucket"]["Properties"]["BucketName"] == {"Fn::Sub": bucket}
+    assert origin == f"https://{bucket}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}"
+
+
+def test_the_stack_names_the_consoles_address():
+    assert TEMPLATE["Outputs"]["ConsoleUrl"]["Value"] == {
+        "Fn::Sub": "https://${PropsyncApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1/console"
+    }

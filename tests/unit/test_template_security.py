@@ -33,6 +33,8 @@ ALLOWED_SYNC = {
     | S3_OBJECTS
     | {"s3:ListBucket", "sqs:SendMessage"},
     "ImportChunkFunction": DYNAMODB_READ | DYNAMODB_WRITE | S3_OBJECTS | {"s3:ListBucket"},
+    # serves files: nothing but the logs SAM's basic execution role gives
+    "ConsoleFunction": set(),
 }
 ALLOWED = {
     SYNC: ALLOWED_SYNC,
@@ -224,4 +226,37 @@ def test_only_tracking_routes_are_public():
         ("TrackingFunction", "Batch"),
         ("TrackingFunction", "Customers"),
         ("TrackingFunction", "SystemTime"),
+        # the console's page, script and style: the page signs in with its
+        # user's key and calls the private routes with it
+        ("ConsoleFunction", "Page"),
+        ("ConsoleFunction", "Asset"),
     }
+
+
+def test_the_console_can_touch_no_data():
+    """Public and reached by anyone: no policy at all (SAM's basic execution
+    role, logs only), no environment naming a queue, a table to write or a
+    key; only the origin its page may upload import files to."""
+    console = FUNCTIONS["ConsoleFunction"]["Properties"]
+    assert "Policies" not in console
+    assert "Role" not in console
+    assert set(console["Environment"]["Variables"]) == {"PROPSYNC_UPLOAD_ORIGIN"}
+    routes = {
+        (event["Properties"]["Method"], event["Properties"]["Path"])
+        for event in console["Events"].values()
+    }
+    assert routes == {("GET", "/console"), ("GET", "/console/{asset}")}
+    assert {event["Type"] for event in console["Events"].values()} == {"Api"}
+
+
+def test_only_the_api_origin_may_post_to_the_import_bucket_from_a_browser():
+    """The console's wizard uploads with a presigned POST from its page: S3's
+    CORS lets the API's own origin (where the page is served) read the answer,
+    for POST only, and no other origin."""
+    [rule] = RESOURCES["ImportBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["POST"]
+    assert rule["AllowedOrigins"] == [
+        {"Fn::Sub": "https://${PropsyncApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    ]
+    assert "AllowedHeaders" not in rule  # a form POST is a simple request
+    assert "*" not in json.dumps(rule)
