@@ -67,14 +67,41 @@ def test_the_table_is_keyed_by_pk_with_recovery_and_encryption():
     assert properties["SSESpecification"] == {"SSEEnabled": True}
 
 
+EXECUTIONS_BY_PROJECT = {
+    "IndexName": "ExecutionsByProject",
+    "KeySchema": [
+        {"AttributeName": "project", "KeyType": "HASH"},
+        {"AttributeName": "started_at", "KeyType": "RANGE"},
+    ],
+    # the records are read by key after the query (BatchGetItem): the index
+    # holds no copy of an execution's counts, let alone its plan
+    "Projection": {"ProjectionType": "KEYS_ONLY"},
+}
+
+
 def test_create_table_arguments_come_from_the_template():
     kwargs = create_table_kwargs(TEMPLATE, "PropsyncTable", "name")
     assert kwargs == {
         "TableName": "name",
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "project", "AttributeType": "S"},
+            {"AttributeName": "started_at", "AttributeType": "N"},
+        ],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "BillingMode": "PAY_PER_REQUEST",
+        "GlobalSecondaryIndexes": [EXECUTIONS_BY_PROJECT],
     }
+
+
+def test_the_one_index_lists_a_projects_executions_by_start_time_keys_only():
+    from propsync.store.imports import EXECUTIONS_INDEX  # noqa: PLC0415
+
+    [index] = RESOURCES["PropsyncTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert index == EXECUTIONS_BY_PROJECT
+    assert index["IndexName"] == EXECUTIONS_INDEX
+    # on demand, as the table: no throughput of its own to run out of
+    assert "ProvisionedThroughput" not in index
 
 
 def test_functions_bound_by_the_sdks_cpu_get_a_whole_vcpu():
