@@ -1,5 +1,6 @@
 """Customers API (private: the authorizer has checked the API key).
 
+GET   /api/key                                                      (the calling key)
 GET   /api/customers/{customer_id}[?include_timestamps=0|1][&id_type=<type>]
 PATCH /api/customers/{customer_id}[?id_type=<type>]                 (UI edits)
 POST  /data/v2/projects/{project_token}/customers/export-one
@@ -101,6 +102,26 @@ def _read(project: str, customer_id: str) -> CustomerRecord:
     if record is None:
         raise CustomerNotFoundError(customer_id)
     return record
+
+
+@router.get("/api/key")
+@capture_method
+def key(event: dict[str, Any]) -> Response:
+    """The calling key as a client needs it to know what to offer (the web
+    console at sign-in): its project, its permissions and the project's id
+    types. Any valid key may ask; the secret is never part of it."""
+    principal = principal_from_event(event)
+    id_types = _id_types(principal.project)
+    return Response(
+        200,
+        {
+            "success": True,
+            "key_id": principal.key_id,
+            "project": principal.project,
+            "permissions": sorted(principal.permissions),
+            "id_types": [{"name": name, "kind": id_types.kind(name)} for name in id_types.known],
+        },
+    )
 
 
 @router.get("/api/customers/{customer_id}")

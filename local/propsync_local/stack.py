@@ -122,9 +122,10 @@ def _bound(variable: str, port: int, bind: Callable[[int], T]) -> T:
 
 def create_resources(template: dict[str, Any], api_origin: str | None = None) -> dict[str, str]:
     """Tables (and buckets) of the template, named for the local stack; an
-    existing table is kept (a persistent engine keeps its data). A bucket gets
-    the template's CORS rules, the API's origin being ``api_origin`` (the
-    local front's), where it is given."""
+    existing table is kept (a persistent engine keeps its data), and gets the
+    template's indexes it lacks, as a stack update would add them. A bucket
+    gets the template's CORS rules, the API's origin being ``api_origin``
+    (the local front's), where it is given."""
     import boto3  # noqa: PLC0415
 
     dynamodb = boto3.client("dynamodb")
@@ -134,6 +135,7 @@ def create_resources(template: dict[str, Any], api_origin: str | None = None) ->
         with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
             dynamodb.create_table(**create_table_kwargs(template, logical_id, name))
         dynamodb.get_waiter("table_exists").wait(TableName=name)
+        add_missing_indexes(dynamodb, create_table_kwargs(template, logical_id, name))
         names[logical_id] = name
     buckets = resources_of_type(template, "AWS::S3::Bucket")
     if buckets:
@@ -194,6 +196,50 @@ def local_cors_rules(rules: list[dict[str, Any]], api_origin: str) -> list[dict[
         converted["AllowedOrigins"] = [origin(o) for o in rule["AllowedOrigins"]]
         local.append(converted)
     return local
+
+
+def add_missing_indexes(dynamodb: Any, table: dict[str, Any]) -> None:
+    """Create the global secondary indexes of ``table`` (create_table's
+    arguments) that the existing table lacks, one at a time as DynamoDB
+    allows, and wait until each is active (the engine builds it from the
+    items already stored). An engine that cannot add an index to a table
+    (dynalite) stops the stack with what to do instead."""
+    name = table["TableName"]
+    for index in table.get("GlobalSecondaryIndexes", []):
+        if _index_status(dynamodb, name, index["IndexName"]) is not None:
+            continue
+        cannot = (
+            f"the existing table {name} lacks the index {index['IndexName']}, and this "
+            "DynamoDB engine could not add it{why}: delete the table (its data goes with it) "
+            "or point AWS_ENDPOINT_URL_DYNAMODB at a fresh engine, then run make run again"
+        )
+        try:
+            dynamodb.update_table(
+                TableName=name,
+                AttributeDefinitions=table["AttributeDefinitions"],
+                GlobalSecondaryIndexUpdates=[{"Create": index}],
+            )
+        except dynamodb.exceptions.ClientError as error:
+            raise StartupError(cannot.format(why=f" ({shown(str(error))})")) from None
+        for _ in range(600):  # a local engine builds it in well under a minute
+            status = _index_status(dynamodb, name, index["IndexName"])
+            if status is None:  # accepted and ignored (dynalite)
+                raise StartupError(cannot.format(why=""))
+            if status == "ACTIVE":
+                break
+            time.sleep(0.1)
+        else:
+            raise StartupError(
+                f"the index {index['IndexName']} of the table {name} was not built within 60 s"
+            )
+
+
+def _index_status(dynamodb: Any, table: str, index: str) -> str | None:
+    described = dynamodb.describe_table(TableName=table)["Table"]
+    for found in described.get("GlobalSecondaryIndexes") or []:
+        if found["IndexName"] == index:
+            return str(found.get("IndexStatus", "ACTIVE"))
+    return None
 
 
 def _queue_attributes(sqs: Any, queue: dict[str, Any], created: dict[str, str]) -> dict[str, str]:

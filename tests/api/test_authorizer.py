@@ -117,7 +117,8 @@ def test_an_accepted_key_is_allowed_on_the_whole_api_with_its_project_in_context
     assert answer["context"] == {
         "key_id": api.key_id,
         "project": PROJECT,
-        "permissions": "customer_properties:get,customer_properties:set,customers:anonymize",
+        "permissions": "customer_properties:get,customer_properties:set,customers:anonymize,"
+        "customers:import",
     }
 
 

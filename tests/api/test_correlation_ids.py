@@ -38,6 +38,7 @@ API_SAMPLES = [
     ("CustomersReadFunction", "GetCustomer"),
     ("CustomersReadFunction", "ExportOne"),
     ("CustomersReadFunction", "Attributes"),
+    ("CustomersReadFunction", "Key"),
     ("CustomersFunction", "PatchCustomer"),
     ("CustomersEraseFunction", "Anonymize"),
     ("AuthorizerFunction", "Request"),

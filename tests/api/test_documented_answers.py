@@ -48,12 +48,15 @@ def routes(api, customer):
         "export": ("POST", f"/data/v2/projects/{api.project}/customers/export-one"),
         "attributes": ("POST", f"/data/v2/projects/{api.project}/customers/attributes"),
         "anonymize": ("POST", f"/data/v2/projects/{api.project}/customers/anonymize"),
+        "key": ("GET", "/api/key"),
     }
 
 
-ROUTES = ["batch", "single", "time", "get", "patch", "export", "attributes", "anonymize"]
+ROUTES = ["batch", "single", "time", "get", "patch", "export", "attributes", "anonymize", "key"]
 WITH_BODY = ["batch", "single", "patch", "export", "attributes", "anonymize"]
 PRIVATE = ["get", "patch", "export", "attributes", "anonymize"]
+# private routes that read no customer
+PRIVATE_OTHERS = ["key"]
 # The body each private route reads, naming ``ids``.
 ATTRIBUTES = [{"type": "property", "property": "tier"}, {"type": "id", "id": "registered"}]
 
@@ -82,7 +85,7 @@ def test_a_body_over_lambdas_limit_is_413_on_every_route_that_reads_one(api, cus
     assert "at most 6291456 bytes (6 MB)" in response.json()["error"]
 
 
-@pytest.mark.parametrize("route", PRIVATE)
+@pytest.mark.parametrize("route", PRIVATE + PRIVATE_OTHERS)
 def test_a_private_route_without_a_key_is_401(api, customer, route):
     method, path = routes(api, customer)[route]
     response = api.request(method, path, json_body={"customer_ids": IDS}, authorization=None)
@@ -100,6 +103,14 @@ def test_a_tracking_route_whose_project_cannot_be_read_is_500(api, customer, rou
     reset_service_caches()  # the project is read again
     method, path = routes(api, customer)[route]
     response = api.request(method, path, json_body={"customer_ids": IDS}, authorization=None)
+    assert response.status == 500
+    assert response.json() == SERVER_FAILED
+
+
+def test_the_key_route_whose_project_cannot_be_read_is_500(api, monkeypatch):
+    monkeypatch.setattr(AccessStore, "project_id_types", _fail)
+    reset_service_caches()  # the project is read again
+    response = api.request("GET", "/api/key")
     assert response.status == 500
     assert response.json() == SERVER_FAILED
 

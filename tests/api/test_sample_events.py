@@ -113,6 +113,11 @@ def test_the_customers_samples_run_against_what_make_run_creates(demo):
     assert consent["success"] is False
     assert consent["error"].startswith("consents are not supported")
 
+    key = invoke("CustomersReadFunction", "Key")
+    assert key["statusCode"] == 200, key["body"]
+    assert json.loads(key["body"])["key_id"] == DEFAULT_KEY_ID
+    assert json.loads(key["body"])["project"] == DEFAULT_PROJECT_TOKEN
+
 
 def test_the_anonymize_sample_erases_the_customer_make_run_creates_for_it(demo):
     assert demo.export_one(SAMPLE_ERASURE_IDS, project=DEFAULT_PROJECT_TOKEN).status == 200

@@ -206,7 +206,8 @@ def test_permissions_are_checked_by_name():
     assert parse_permissions([]) == frozenset()
     message = (
         "unknown permission(s) all, everything; "
-        "known: customer_properties:get, customer_properties:set, customers:anonymize"
+        "known: customer_properties:get, customer_properties:set, customers:anonymize, "
+        "customers:import"
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         parse_permissions(["customer_properties:get", "everything", "all"])

@@ -10,6 +10,7 @@ import tomllib
 import pytest
 
 from propsync import tracking_queue
+from propsync_local.apigw import api_routes
 from propsync_local.cfn_template import (
     REPO_ROOT,
     TEMPLATE_PATH,
@@ -66,14 +67,41 @@ def test_the_table_is_keyed_by_pk_with_recovery_and_encryption():
     assert properties["SSESpecification"] == {"SSEEnabled": True}
 
 
+EXECUTIONS_BY_PROJECT = {
+    "IndexName": "ExecutionsByProject",
+    "KeySchema": [
+        {"AttributeName": "project", "KeyType": "HASH"},
+        {"AttributeName": "started_at", "KeyType": "RANGE"},
+    ],
+    # the records are read by key after the query (BatchGetItem): the index
+    # holds no copy of an execution's counts, let alone its plan
+    "Projection": {"ProjectionType": "KEYS_ONLY"},
+}
+
+
 def test_create_table_arguments_come_from_the_template():
     kwargs = create_table_kwargs(TEMPLATE, "PropsyncTable", "name")
     assert kwargs == {
         "TableName": "name",
-        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "project", "AttributeType": "S"},
+            {"AttributeName": "started_at", "AttributeType": "N"},
+        ],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
         "BillingMode": "PAY_PER_REQUEST",
+        "GlobalSecondaryIndexes": [EXECUTIONS_BY_PROJECT],
     }
+
+
+def test_the_one_index_lists_a_projects_executions_by_start_time_keys_only():
+    from propsync.store.imports import EXECUTIONS_INDEX  # noqa: PLC0415
+
+    [index] = RESOURCES["PropsyncTable"]["Properties"]["GlobalSecondaryIndexes"]
+    assert index == EXECUTIONS_BY_PROJECT
+    assert index["IndexName"] == EXECUTIONS_INDEX
+    # on demand, as the table: no throughput of its own to run out of
+    assert "ProvisionedThroughput" not in index
 
 
 def test_functions_bound_by_the_sdks_cpu_get_a_whole_vcpu():
@@ -260,7 +288,7 @@ def test_deployed_api_gateway_and_the_authorizer_call_the_alias_of_a_published_v
     console = [p for p in api_permissions if p["FunctionName"] == {"Ref": "ConsoleFunction"}]
     assert len(console) == 2  # the page and its assets
     api = [p for p in api_permissions if p not in console]
-    assert len(api) == 9  # eight routes and the authorizer
+    assert len(api) == len(api_routes()) + 1  # every API route and the authorizer
     assert all("Aliaslive" in json.dumps(p["FunctionName"]) for p in api)
     # switching SnapStart on publishes new versions (their description differs)
     assert versions(on) == versions(off)

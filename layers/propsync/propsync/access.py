@@ -39,6 +39,9 @@ class Permission(StrEnum):
     SET_CUSTOMER_PROPERTIES = "customer_properties:set"
     # erasure cannot be undone: a key holds it only when asked for by name
     ANONYMIZE_CUSTOMERS = "customers:anonymize"
+    # start, preview, list and read imports (a file can rewrite many customers
+    # at once): like anonymize, held only when asked for by name
+    IMPORT_CUSTOMERS = "customers:import"
 
 
 # what a new key holds unless its permissions are named

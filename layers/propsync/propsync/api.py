@@ -160,6 +160,7 @@ _PERMISSION_WORDS = {
     Permission.GET_CUSTOMER_PROPERTIES: "get customer properties",
     Permission.SET_CUSTOMER_PROPERTIES: "set customer properties",
     Permission.ANONYMIZE_CUSTOMERS: "anonymize customers",
+    Permission.IMPORT_CUSTOMERS: "import customers",
 }
 
 

@@ -188,7 +188,8 @@ EXAMPLES = {
   propsync create-key --project TOKEN --permission customer_properties:get
   propsync create-key --project TOKEN --permission customer_properties:get \\
       --permission customer_properties:set
-  propsync create-key --project TOKEN --permission customers:anonymize""",
+  propsync create-key --project TOKEN --permission customers:anonymize
+  propsync create-key --project TOKEN --permission customers:import""",
     "list-keys": """\
   propsync list-keys --project TOKEN
   propsync list-keys --project TOKEN --stack propsync""",
@@ -314,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PERMISSION",
         help=f"one of {', '.join(p.value for p in Permission)}; repeat for several; default: "
         f"{' and '.join(sorted(DEFAULT_PERMISSIONS))} ({Permission.ANONYMIZE_CUSTOMERS.value}, "
-        "which erases customers for good, only when named)",
+        f"which erases customers for good, and {Permission.IMPORT_CUSTOMERS.value}, which starts "
+        "imports through the API, only when named)",
     )
 
     _project_option(command("list-keys", "list a project's keys (never secrets)"))

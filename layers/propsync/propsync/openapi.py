@@ -231,6 +231,26 @@ class AnonymizeAnswer(Answer):
     success: Literal[True]
 
 
+class IdTypeEntry(Answer):
+    name: str = Field(description="The id type, e.g. `registered`.")
+    kind: Literal["hard", "soft"] = Field(
+        description="`hard`: one value per customer; `soft`: many (a cookie of each browser)."
+    )
+
+
+class KeyAnswer(Answer):
+    """The calling API key: what a client needs to know what to offer."""
+
+    success: Literal[True]
+    key_id: str = Field(description="The key's id (never its secret).")
+    project: str = Field(description="The token of the key's project (a UUID).")
+    permissions: list[str] = Field(
+        description="The key's permissions, sorted: `customer_properties:get`, "
+        "`customer_properties:set`, `customers:anonymize`, `customers:import`."
+    )
+    id_types: list[IdTypeEntry] = Field(description="The project's id types, sorted by name.")
+
+
 # ---------------------------------------------------------------- the document
 
 _MODELS: tuple[type[BaseModel], ...] = (
@@ -252,6 +272,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     ExportOneAnswer,
     AttributesAnswer,
     AnonymizeAnswer,
+    KeyAnswer,
     # not a request body (yet): the mapping.json of imports, for anyone who
     # writes one (docs/API.md, Imports)
     MappingDocument,
@@ -387,6 +408,16 @@ def _paths() -> dict[str, Any]:
                 "security": [],
                 "parameters": [_PROJECT_TOKEN],
                 "responses": _responses(SystemTimeAnswer, {400: _ERROR, **_GATEWAY}),
+            }
+        },
+        "/api/key": {
+            "get": {
+                "operationId": "getKey",
+                "tags": ["customers"],
+                "summary": "The calling key: its project, permissions and the project's id types",
+                "description": "Any valid key may call it, whatever its permissions: a client "
+                "(the web console) signs in with it and offers only what `permissions` allow.",
+                "responses": _responses(KeyAnswer, dict(_PRIVATE)),
             }
         },
         "/api/customers/{customer_id}": {

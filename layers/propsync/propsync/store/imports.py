@@ -1,5 +1,6 @@
 """Import executions: one item per execution (``import#<id>``) with its plan
-and counts, and a pointer from each file to its newest execution."""
+and counts, and a pointer from each file to its newest execution. The index
+EXECUTIONS_INDEX (template.yaml) lists a project's executions, newest first."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from botocore.exceptions import ClientError
 
 from propsync.container import per_container
 from propsync.store.dynamo import (
+    BATCH_GET_MAX_KEYS,
     Item,
+    batch_get,
     client_and_table_from_environment,
     is_conditional_failure,
     number,
@@ -31,8 +34,56 @@ COUNTERS = (
 )
 
 
+# template.yaml's global secondary index of PropsyncTable: partition `project`,
+# sort `started_at`, keys only. Only execution items carry both attributes.
+EXECUTIONS_INDEX = "ExecutionsByProject"
+_EXECUTION_PREFIX = "import#"
+# Every attribute of an execution item but its plan (up to 200 KB): what a
+# list or a status needs. ``status`` is one of DynamoDB's reserved words, so
+# every name goes through ExpressionAttributeNames.
+_SUMMARY_ATTRIBUTES = (
+    "pk",
+    "project",
+    "file_key",
+    "status",
+    "started_at",
+    "chunks_total",
+    "bytes_total",
+    "chunks_done",
+    *COUNTERS,
+    "progress_rows",
+    "progress_bytes",
+    "problems",
+    "finished_at",
+    "chunks_failed",
+)
+_SUMMARY_PROJECTION: dict[str, Any] = {
+    "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_SUMMARY_ATTRIBUTES))),
+    "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(_SUMMARY_ATTRIBUTES)},
+}
+
+
 def execution_key(execution_id: str) -> str:
-    return f"import#{execution_id}"
+    return f"{_EXECUTION_PREFIX}{execution_id}"
+
+
+@dataclass(frozen=True)
+class ExecutionPosition:
+    """Where a page of a project's executions ended: the last execution's id
+    and its start time as DynamoDB stores it (the exact number text), which
+    the next page's query starts after."""
+
+    execution_id: str
+    started_at: str
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    """Executions of one project, newest first, without their plans
+    (``plan`` is ``{}``); ``last`` is None when no execution is older."""
+
+    executions: list[ExecutionRecord]
+    last: ExecutionPosition | None
 
 
 def encode_plan(plan: dict[str, Any]) -> str:
@@ -110,22 +161,73 @@ class ImportStore:
             raise RuntimeError(f"import execution {execution_id} vanished")
         return record
 
-    def get(self, execution_id: str) -> ExecutionRecord | None:
+    def get(self, execution_id: str, *, with_plan: bool = True) -> ExecutionRecord | None:
+        """The execution, read consistently; ``with_plan=False`` leaves its
+        plan (up to 200 KB) unread: ``plan`` is ``{}`` (a status or a list)."""
         item = self._client.get_item(
             TableName=self._table,
             Key={"pk": {"S": execution_key(execution_id)}},
             ConsistentRead=True,
+            **({} if with_plan else _SUMMARY_PROJECTION),
         ).get("Item")
         return _execution(item) if item else None
 
-    def latest_for_file(self, file_key: str) -> ExecutionRecord | None:
+    def latest_for_file(self, file_key: str, *, with_plan: bool = True) -> ExecutionRecord | None:
         """The newest execution started for an object key, if any."""
         item = self._client.get_item(
             TableName=self._table,
             Key={"pk": {"S": f"importfile#{file_key}"}},
             ConsistentRead=True,
         ).get("Item")
-        return self.get(item["execution_id"]["S"]) if item else None
+        return self.get(item["execution_id"]["S"], with_plan=with_plan) if item else None
+
+    def list_for_project(
+        self, project: str, limit: int, after: ExecutionPosition | None = None
+    ) -> ExecutionPage:
+        """Up to ``limit`` (1 to 100) executions of ``project``, newest first,
+        starting after ``after`` (a page's ``last``). The index holds keys
+        only: one Query finds the page's executions, one BatchGetItem reads
+        them, leaving out their plans. The index is eventually consistent: an
+        execution started a moment ago may show only on a later call
+        (``latest_for_file`` reads a file's newest one consistently)."""
+        if not 1 <= limit <= BATCH_GET_MAX_KEYS:
+            raise ValueError(f"limit must be 1 to {BATCH_GET_MAX_KEYS}, not {limit}")
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": EXECUTIONS_INDEX,
+            "KeyConditionExpression": "#project = :project",
+            "ExpressionAttributeNames": {"#project": "project"},
+            "ExpressionAttributeValues": {":project": {"S": project}},
+            "ScanIndexForward": False,  # newest first
+            "Limit": limit,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = {
+                "pk": {"S": execution_key(after.execution_id)},
+                "project": {"S": project},
+                "started_at": {"N": after.started_at},
+            }
+        response = self._client.query(**request)
+        keys = [item["pk"]["S"] for item in response.get("Items", [])]
+        items: dict[str, Item] = {}
+        if keys:
+            read = {
+                self._table: {
+                    "Keys": [{"pk": {"S": key}} for key in keys],
+                    "ConsistentRead": True,
+                    **_SUMMARY_PROJECTION,
+                }
+            }
+            items = {item["pk"]["S"]: item for item in batch_get(self._client, self._table, read)}
+        last_key = response.get("LastEvaluatedKey")
+        last = None
+        if last_key:
+            last = ExecutionPosition(
+                execution_id=last_key["pk"]["S"].removeprefix(_EXECUTION_PREFIX),
+                started_at=last_key["started_at"]["N"],
+            )
+        # in the query's order; an execution is never deleted, so all are found
+        return ExecutionPage([_execution(items[key]) for key in keys if key in items], last)
 
     def add_progress(self, execution_id: str, rows: int, bytes_read: int) -> None:
         """Progress while a chunk runs (informational: a retried chunk adds
@@ -217,7 +319,7 @@ class ImportStore:
 
 def _execution(item: Item) -> ExecutionRecord:
     return ExecutionRecord(
-        execution_id=str(item["pk"]["S"]).removeprefix("import#"),
+        execution_id=str(item["pk"]["S"]).removeprefix(_EXECUTION_PREFIX),
         project=item["project"]["S"],
         file_key=item["file_key"]["S"],
         status=item["status"]["S"],
