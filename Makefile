@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 # No telemetry, and a region so that sam validate never asks for one.
 SAM_ENV := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-eu-west-1}
 
-.PHONY: help venv browser lint format unit integration test clean run sam-check bench-import bench mutate openapi
+.PHONY: help venv browser lint format unit integration test clean run sam-check bench-import bench mutate openapi screenshots
 
 help:
 	@echo "make help          this list"
@@ -21,6 +21,7 @@ help:
 	@echo "                   (PROPSYNC_API_PORT, PROPSYNC_AWS_PORT move them)"
 	@echo "make test          lint, sam-check and the whole test suite"
 	@echo "make browser       install Debian's chromium (apt) for the console's browser tests, where missing"
+	@echo "make screenshots   the console's browser tests, then README's two images from their screenshots"
 	@echo "make unit          the unit tests only"
 	@echo "make integration   the integration tests only (the store on both engines)"
 	@echo "make lint          ruff check, ruff format --check, mypy --strict, cfn-lint template.yaml"
@@ -97,6 +98,15 @@ browser:
 
 test: lint sam-check browser $(NODE_STAMP)
 	PROPSYNC_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+
+# The web console's browser tests leave a screenshot of each page in
+# .local/screenshots/; README shows two of them (committed in docs/images/).
+CONSOLE_SCREENSHOTS := .local/screenshots
+screenshots: $(STAMP) browser
+	PROPSYNC_CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/console -q -p no:randomly
+	mkdir -p docs/images
+	cp $(CONSOLE_SCREENSHOTS)/test_edit_a_property_and_see_its_new_last_update.png docs/images/console-customer.png
+	cp $(CONSOLE_SCREENSHOTS)/test_the_wizard_imports_a_csv_with_an_update_timestamp_column_to_its_report.png docs/images/console-wizard.png
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .aws-sam-build.log .pytest_cache .ruff_cache .hypothesis .local .mutate

@@ -2,8 +2,8 @@
 page signs in with an API key of its user and calls the API's own routes
 from the browser, so this function holds no key and no data permission.
 
-GET /console           index.html
-GET /console/{asset}   a file of static/ by its exact name (console.js, console.css, ...)
+GET /console           static/index.html
+GET /console/{asset}   another file of static/ by its exact name (console.js, console.css, ...)
 
 Only the files present in static/ when the container starts can be served:
 the name in the path is looked up in that set, never joined to a path, so no
@@ -40,18 +40,26 @@ CONTENT_TYPES = {
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
-def _load_assets() -> dict[str, tuple[str, str, str]]:
-    """name -> (content type, text, ETag) of every servable file of static/."""
-    assets = {}
-    for path in sorted(STATIC.iterdir()):
-        if path.is_file() and not path.is_symlink() and path.suffix in CONTENT_TYPES:
-            text = path.read_text(encoding="utf-8")
-            etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
-            assets[path.name] = (CONTENT_TYPES[path.suffix], text, etag)
-    return assets
+Asset = tuple[str, str, str]  # content type, text, ETag
 
 
-ASSETS = _load_assets()
+def _asset(path: Path) -> Asset:
+    text = path.read_text(encoding="utf-8")
+    etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+    return CONTENT_TYPES[path.suffix], text, etag
+
+
+# The page is /console itself: its links are relative to that address
+# (console/console.js), so it is not served under /console/ as well.
+PAGE = _asset(STATIC / "index.html")
+ASSETS = {
+    path.name: _asset(path)
+    for path in sorted(STATIC.iterdir())
+    if path.is_file()
+    and not path.is_symlink()
+    and path.suffix in CONTENT_TYPES
+    and path.name != "index.html"
+}
 
 
 def upload_origin() -> str | None:
@@ -108,10 +116,9 @@ def serve(event: dict[str, Any]) -> dict[str, Any]:
     if event.get("httpMethod") != "GET":
         return _not_found()
     if event.get("resource") == "/console":
-        name = "index.html"
+        asset: Asset | None = PAGE
     else:
-        name = str((event.get("pathParameters") or {}).get("asset", ""))
-    asset = ASSETS.get(name)
+        asset = ASSETS.get(str((event.get("pathParameters") or {}).get("asset", "")))
     if asset is None:
         return _not_found()
     content_type, text, etag = asset

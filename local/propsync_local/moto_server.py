@@ -70,7 +70,8 @@ def apply_bucket_cors_like_s3() -> None:
     global CORS, and a POST to a bucket (a presigned form upload) answered
     with the headers of the bucket's rule for the request's Origin (moto's
     own matching, which it applies to its other object answers)."""
-    werkzeug_app.DISABLE_GLOBAL_CORS = True  # read when each service's app is made
+    # read when each service's app is made
+    werkzeug_app.DISABLE_GLOBAL_CORS = True  # type: ignore[attr-defined]
     post = S3Response._bucket_response_post
     if getattr(post, "_with_bucket_cors", False):
         return

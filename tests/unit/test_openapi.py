@@ -52,7 +52,9 @@ def test_private_routes_need_the_api_key_and_tracking_routes_do_not(route):
 
 
 @pytest.mark.parametrize(
-    "route", [r for r in api_routes() if r.method != "GET"], ids=lambda r: f"{r.method} {r.resource}"
+    "route",
+    [r for r in api_routes() if r.method != "GET"],
+    ids=lambda r: f"{r.method} {r.resource}",
 )
 def test_the_sample_request_of_each_route_matches_its_documented_body(route):
     document = openapi_document()

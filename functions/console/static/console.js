@@ -217,10 +217,18 @@ function onUnauthorized(error) {
 
 // ------------------------------------------------------------------ start
 
-async function start() {
+function listen() {
   document.getElementById("sign-out").addEventListener("click", () => signOut());
   window.addEventListener("hashchange", () => route());
+  // the skip link moves focus without changing the address (the router's)
+  document.querySelector(".skip-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    focus(main.querySelector("h1") || main);
+  });
   setInterval(() => refreshRelativeTimes(main), 30000);
+}
+
+async function start() {
   const key = storedKey();
   if (!key) {
     signInPage();
@@ -244,6 +252,7 @@ async function start() {
   }
 }
 
+listen();
 start().catch((error) => {
   main.replaceChildren(
     notice("error", h("p", {}, `The console failed to start: ${error && error.message ? error.message : error}. Reload the page.`)),

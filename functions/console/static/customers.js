@@ -54,7 +54,10 @@ function describeLookup(lookup) {
 export function customersPage(main, context) {
   const { session, can, signal } = context;
   const canEdit = can(SET);
-  const idTypes = Array.isArray(session.id_types) ? session.id_types : [];
+  // hard id types first (a person's registered id is the usual way in), then soft ones
+  const idTypes = (Array.isArray(session.id_types) ? session.id_types : [])
+    .slice()
+    .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === "hard" ? -1 : 1));
 
   const by = h(
     "select",
@@ -74,10 +77,12 @@ export function customersPage(main, context) {
       "div",
       { class: "row" },
       narrow(field("Find by", by)),
-      field("Id value", value, "An id of the customer: its registered id, a cookie, … or its internal id."),
-      h("div", { class: "field" }, findButton),
+      field("Id value", value),
+      h("div", { class: "field field-button" }, findButton),
     ),
+    h("p", { class: "hint", id: "find-hint" }, "An id of the customer (its registered id, a cookie, …) with its id type, or its internal customer id."),
   );
+  value.setAttribute("aria-describedby", "find-hint");
   const result = h("section", { "aria-live": "polite" });
   const heading = h("h1", {}, "Customers");
   main.append(
@@ -180,7 +185,7 @@ export function customersPage(main, context) {
     } else {
       children.push(h("p", { class: "muted" }, "This customer has no properties."));
     }
-    if (shown.notes[""]) children.push(noteElement(shown.notes[""], "page-note"));
+    if (shown.notes[""]) children.push(noteElement(shown.notes[""], ""));
     if (canEdit) children.push(addForm());
     result.replaceChildren(...children);
     if (focusHeading) focus(title);

@@ -1,0 +1,293 @@
+// Imports: the project's executions with their status and live progress,
+// and one execution's report (counts, problems, rejected rows). The wizard
+// (wizard.js) follows its upload with the same pieces.
+
+import { request } from "./api.js";
+import { focus, h, notice } from "./dom.js";
+import { formatCount, percent, updateTime } from "./format.js";
+
+export const POLL_MS = 1000;
+
+const STATUS_WORDS = {
+  running: "Running",
+  succeeded: "Succeeded",
+  partially_succeeded: "Partly succeeded: some rows were rejected",
+  failed: "Failed",
+  incomplete: "Incomplete: some parts failed",
+};
+
+export function statusWords(status) {
+  return STATUS_WORDS[status] || String(status);
+}
+
+export function statusElement(status) {
+  return h("span", { class: `status status-${String(status).replace(/[^a-z_]/g, "")}` }, statusWords(status));
+}
+
+/** A labelled progress bar with its percentage and rows in words. */
+export function progressElement(execution, label) {
+  const progress = execution.progress || {};
+  const fraction = execution.status === "running" ? Number(progress.fraction) || 0 : 1;
+  return h(
+    "span",
+    { class: "progress" },
+    h("progress", { max: "100", value: String(Math.floor(fraction * 100)), "aria-label": label }),
+    h("span", { class: "progress-text" }, `${percent(fraction)} · ${formatCount(progress.rows)} rows`),
+  );
+}
+
+/** Wait ``ms``, or less if the page is left (then rejects with AbortError). */
+export function pause(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) {
+      reject(new DOMException("left the page", "AbortError"));
+      return;
+    }
+    const timer = setTimeout(resolve, ms);
+    if (signal) {
+      signal.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(timer);
+          reject(new DOMException("left the page", "AbortError"));
+        },
+        { once: true },
+      );
+    }
+  });
+}
+
+function executionLink(execution) {
+  return h("a", { href: `#/imports/${encodeURIComponent(execution.execution_id)}` }, "Report", h("span", { class: "visually-hidden" }, ` of ${execution.import_name} / ${execution.file_name}`));
+}
+
+// ------------------------------------------------------------------ the list
+
+export function importsPage(main, context) {
+  const { signal } = context;
+  const heading = h("h1", {}, "Imports");
+  const table = h("tbody");
+  const status = h("div", { "aria-live": "polite" });
+  const more = h("button", { type: "button", class: "button-quiet", hidden: true }, "Show older executions");
+  let executions = [];
+  let next = null;
+
+  main.append(
+    heading,
+    h(
+      "p",
+      {},
+      "Each file uploaded under an import starts an execution: its rows update customers with the newer-wins rule, and its report lists the rows it rejected. ",
+      h("a", { class: "button", href: "#/imports/new" }, "New import"),
+    ),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "stack executions" },
+        h("caption", {}, "Executions, newest first"),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Import", "File", "Status", "Started", "Progress", "Rows written / rejected", ""].map((title) =>
+              h("th", { scope: "col" }, title || h("span", { class: "visually-hidden" }, "Report")),
+            ),
+          ),
+        ),
+        table,
+      ),
+    ),
+    status,
+    more,
+  );
+
+  function render() {
+    table.replaceChildren(
+      ...executions.map((execution) => {
+        const counts = execution.counts || {};
+        return h(
+          "tr",
+          { dataset: { execution: execution.execution_id } },
+          h("td", { "data-label": "Import" }, execution.import_name),
+          h("td", { "data-label": "File" }, execution.file_name),
+          h("td", { "data-label": "Status" }, statusElement(execution.status)),
+          h("td", { "data-label": "Started" }, updateTime(execution.started_at)),
+          h("td", { "data-label": "Progress" }, progressElement(execution, `Progress of ${execution.file_name}`)),
+          h("td", { "data-label": "Rows written / rejected" }, `${formatCount(counts.rows_written)} / ${formatCount(counts.rows_rejected)}`),
+          h("td", { "data-label": "Report" }, executionLink(execution)),
+        );
+      }),
+    );
+    if (!executions.length) {
+      table.replaceChildren(h("tr", {}, h("td", { colspan: "7" }, "No import has run in this project yet.")));
+    }
+    more.hidden = !next;
+  }
+
+  let olderShown = false; // pages after the first were added: polling keeps them
+
+  async function load({ older = false } = {}) {
+    const answer = await request("GET", "api/imports", { query: older ? { next } : {}, signal });
+    const page = answer.executions || [];
+    if (older) {
+      const shown = new Set(executions.map((e) => e.execution_id));
+      executions = executions.concat(page.filter((e) => !shown.has(e.execution_id)));
+      olderShown = true;
+      next = answer.next || null;
+    } else {
+      // the newest page again, read while executions run; older pages stay below it
+      const fresh = new Set(page.map((e) => e.execution_id));
+      executions = page.concat(olderShown ? executions.filter((e) => !fresh.has(e.execution_id)) : []);
+      if (!olderShown) next = answer.next || null;
+    }
+    render();
+  }
+
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      await load({ older: true });
+    } catch (error) {
+      if (error.name !== "AbortError") status.replaceChildren(notice("error", h("p", {}, `Older executions could not be read. ${error.message}`)));
+    } finally {
+      more.disabled = false;
+    }
+  });
+
+  (async () => {
+    try {
+      await load();
+      // live: while an execution runs, read the list again
+      while (executions.some((e) => e.status === "running")) {
+        await pause(POLL_MS * 2, signal);
+        await load();
+      }
+    } catch (error) {
+      if (error.name === "AbortError" || context.onUnauthorized(error)) return;
+      const box = notice("error", h("p", {}, `The executions could not be read. ${error.message}`));
+      status.replaceChildren(box);
+      focus(box);
+    }
+  })();
+  focus(heading);
+}
+
+// ------------------------------------------------------------------ a report
+
+const COUNTS = [
+  ["rows_read", "Rows read"],
+  ["rows_written", "Rows written"],
+  ["rows_rejected", "Rows rejected"],
+  ["properties_applied", "Properties written"],
+  ["properties_stale", "Properties kept because a newer value was stored"],
+  ["rows_ignored_as_erased", "Rows held back: their customer was erased later"],
+];
+
+/** The body of a report: status, progress, times, counts, problems, rejected rows. */
+export function reportElement(detail) {
+  const execution = detail.execution;
+  const report = detail.report || null;
+  const counts = execution.counts || {};
+  const facts = h(
+    "dl",
+    { class: "facts" },
+    h("dt", {}, "Status"),
+    h("dd", {}, statusElement(execution.status)),
+    h("dt", {}, "Progress"),
+    h("dd", {}, progressElement(execution, `Progress of ${execution.file_name}`)),
+    h("dt", {}, "Started"),
+    h("dd", {}, updateTime(execution.started_at)),
+    execution.finished_at ? [h("dt", {}, "Finished"), h("dd", {}, updateTime(execution.finished_at))] : null,
+    report && report.update_timestamp_from ? [h("dt", {}, "Rows stamped with"), h("dd", {}, report.update_timestamp_from)] : null,
+    ...COUNTS.map(([key, label]) => [h("dt", {}, label), h("dd", { dataset: { count: key } }, formatCount(counts[key]))]),
+  );
+  const parts = [facts];
+  const problems = report && Array.isArray(report.problems) ? report.problems : [];
+  if (problems.length) {
+    parts.push(
+      h("h3", {}, "Problems"),
+      notice("error", h("p", {}, "The import stopped on these problems:"), h("ul", {}, problems.map((p) => h("li", {}, p)))),
+    );
+  }
+  const failed = report && Array.isArray(report.failed_chunks) ? report.failed_chunks : [];
+  if (failed.length) {
+    parts.push(
+      h("h3", {}, "Parts that failed"),
+      h(
+        "ul",
+        {},
+        failed.map((chunk) => h("li", {}, `Lines ${chunk.first_line}–${chunk.last_line}: ${chunk.error}`)),
+      ),
+    );
+  }
+  const rejected = Array.isArray(detail.rejected_rows) ? detail.rejected_rows : [];
+  if (rejected.length) {
+    parts.push(
+      h("h3", { id: "rejected-title" }, `Rejected rows (${formatCount(counts.rows_rejected)})`),
+      h(
+        "table",
+        { class: "stack rejected", "aria-labelledby": "rejected-title" },
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Line"), h("th", { scope: "col" }, "Why"), h("th", { scope: "col" }, "Row"))),
+        h(
+          "tbody",
+          {},
+          rejected.map((row) =>
+            h(
+              "tr",
+              { class: "row-error" },
+              h("td", { "data-label": "Line" }, String(row.line)),
+              h("td", { "data-label": "Why" }, row.reason),
+              h("td", { "data-label": "Row" }, h("code", {}, row.row || "")),
+            ),
+          ),
+        ),
+      ),
+    );
+    if (Number(counts.rows_rejected) > rejected.length) {
+      parts.push(h("p", { class: "muted" }, `The first ${rejected.length} are shown; the report's rejected file in the bucket has every one.`));
+    }
+  } else if (execution.status !== "running" && Number(counts.rows_rejected) === 0) {
+    parts.push(h("p", {}, "No row was rejected."));
+  }
+  return h("div", { class: "report" }, parts);
+}
+
+/**
+ * Read an execution with its report until it has finished, calling
+ * ``show(detail)`` after each read. Resolves with the last detail.
+ */
+export async function follow(executionId, show, signal) {
+  for (;;) {
+    const detail = await request("GET", `api/imports/${encodeURIComponent(executionId)}`, { signal });
+    show(detail);
+    if (detail.execution.status !== "running") return detail;
+    await pause(POLL_MS, signal);
+  }
+}
+
+export function importReportPage(main, context, executionId) {
+  const { signal } = context;
+  const heading = h("h1", {}, "Import report");
+  const body = h("div", { "aria-live": "polite" }, h("p", { class: "muted" }, "Reading the report…"));
+  main.append(h("p", {}, h("a", { href: "#/imports" }, "← All imports")), heading, body);
+  focus(heading);
+  follow(
+    executionId,
+    (detail) => {
+      heading.textContent = `Import report: ${detail.execution.import_name} / ${detail.execution.file_name}`;
+      body.replaceChildren(reportElement(detail));
+    },
+    signal,
+  ).catch((error) => {
+    if (error.name === "AbortError" || context.onUnauthorized(error)) return;
+    const text = error.status === 404 ? "There is no such import execution in this project." : `The report could not be read. ${error.message}`;
+    const box = notice("error", h("p", {}, text));
+    body.replaceChildren(box);
+    focus(box);
+  });
+}
+

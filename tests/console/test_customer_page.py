@@ -1,0 +1,304 @@
+"""The console's sign-in and customer page in chromium against `make run`:
+what a person sees and does, checked against what the API then holds."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+import pytest
+from playwright.sync_api import expect
+
+from propsync.store.conditional import customer_key
+from propsync_local.stack import SAMPLE_CUSTOMER_ID, SAMPLE_CUSTOMER_PROPERTIES
+from tests.console.conftest import TIMEZONE, api_call, basic, create_key, track
+from tests.console.pages import find, local_date_time, open_console, row, sign_in
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+
+def customer_with_ids(stack: dict[str, Any], value: str) -> dict[str, Any]:
+    status, answer = api_call(
+        stack,
+        "GET",
+        f"/api/customers/{value}?id_type=registered&include_timestamps=1",
+        authorization=basic(stack["api_key_id"], stack["api_secret"]),
+    )
+    assert status == 200, answer
+    return answer["properties"]  # type: ignore[no-any-return]
+
+
+def test_sign_in_shows_the_key_its_project_and_its_sections(page, stack):
+    sign_in(page, stack)
+
+    expect(page.get_by_text(f"Key demo-key · project {stack['project_token']}")).to_be_visible()
+    nav = page.get_by_role("navigation", name="Console sections")
+    expect(nav.get_by_role("link", name="Customers")).to_be_visible()
+    expect(nav.get_by_role("link", name="Imports")).to_be_visible()
+    expect(page.get_by_role("heading", level=1, name="Customers")).to_be_visible()
+    # the key is in this tab's session storage only: no cookie, nothing kept
+    stored = page.evaluate("() => [sessionStorage.length, localStorage.length]")
+    assert stored == [1, 0]
+    assert page.context.cookies() == []
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You are signed out")).to_be_visible()
+    assert page.evaluate("() => sessionStorage.length") == 0
+    expect(page.get_by_label("API key id")).to_be_focused()
+
+
+def test_a_wrong_secret_is_said_in_words(page, stack):
+    open_console(page, stack)
+    page.get_by_label("API key id").fill(stack["api_key_id"])
+    page.get_by_label("API secret").fill("not-the-secret")
+    page.get_by_role("button", name="Sign in").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text(
+        "Sign-in failed: the key id or the secret is wrong. The API said: “Invalid secret.”"
+    )
+    expect(alert).to_be_focused()
+    assert page.evaluate("() => sessionStorage.length") == 0
+    # an unknown key id too, in its own words
+    page.get_by_label("API key id").fill("no-such-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Access key not found")
+
+
+def test_a_reload_keeps_the_tab_signed_in(page, stack):
+    sign_in(page, stack)
+    page.reload()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.get_by_role("heading", level=1, name="Customers")).to_be_visible()
+
+
+def test_find_a_customer_by_id_shows_its_ids_and_properties_with_their_last_update(page, stack):
+    three_hours_ago = int(time.time()) - 3 * 3600
+    track(
+        stack,
+        {"registered": "console-find", "cookie": "console-find-cookie"},
+        {"first_name": "Ada", "visits": 3, "tags": ["a", "b"]},
+        three_hours_ago,
+    )
+    sign_in(page, stack)
+
+    find(page, "registered", "console-find")
+
+    heading = page.locator("#customer-title")
+    expect(heading).to_have_text("Customer with registered “console-find”")
+    expect(heading).to_be_focused()
+    expect(page.locator("dl.facts")).to_contain_text("console-find-cookie")
+    first_name = row(page, "first_name")
+    expect(first_name.locator("td").first).to_have_text("Ada")
+    expect(first_name.locator("time")).to_have_text(local_date_time(three_hours_ago))
+    expect(first_name.locator(".ago")).to_have_text("3 hours ago")
+    expect(row(page, "tags").locator("td").first).to_have_text('["a", "b"]')
+    expect(page.get_by_text(f"your browser's time zone ({TIMEZONE})")).to_be_visible()
+
+
+def test_find_a_customer_by_internal_id(page, stack):
+    sign_in(page, stack)
+
+    find(page, "__internal__", SAMPLE_CUSTOMER_ID)
+
+    expect(page.locator("dl.facts")).to_contain_text(SAMPLE_CUSTOMER_ID)
+    expect(row(page, "first_name").locator("td").first).to_have_text(
+        SAMPLE_CUSTOMER_PROPERTIES["first_name"]
+    )
+
+
+def test_a_property_stored_before_synchronization_is_never_timestamped(page, stack):
+    answer = track(stack, {"registered": "console-legacy"}, {"first_name": "Old"}, 1570000000)
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack["aws_endpoint_url"],
+        region_name=stack["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    dynamodb.update_item(  # a value with no update time, as before synchronization
+        TableName=stack["table_name"],
+        Key={"pk": {"S": customer_key(stack["project_token"], answer["customer_id"])}},
+        UpdateExpression="SET #n = :v",
+        ExpressionAttributeNames={"#n": "p:last_name"},
+        ExpressionAttributeValues={":v": {"M": {"v": {"S": '"Legacy"'}}}},
+    )
+    sign_in(page, stack)
+
+    find(page, "registered", "console-legacy")
+
+    expect(row(page, "last_name").locator("td").nth(1)).to_have_text("never timestamped")
+
+
+def test_an_unknown_customer_is_said_in_words(page, stack):
+    sign_in(page, stack)
+    page.get_by_label("Id value").fill("nobody-has-this-id")
+    page.get_by_role("button", name="Find").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text(
+        "No customer of this project has the registered “nobody-has-this-id”."
+    )
+    expect(alert).to_be_focused()
+
+
+def test_edit_a_property_and_see_its_new_last_update(page, stack):
+    three_hours_ago = int(time.time()) - 3 * 3600
+    track(
+        stack,
+        {"registered": "console-edit"},
+        {"first_name": "Ann", "email": "ann@old.example", "tier": "silver", "score": 7},
+        three_hours_ago,
+    )
+    sign_in(page, stack)
+    find(page, "registered", "console-edit")
+    email = row(page, "email")
+    expect(email.locator(".ago")).to_have_text("3 hours ago")
+
+    before = time.time()
+    email.get_by_role("button", name="Edit email").click()
+    expect(page.get_by_label("New value of email")).to_be_focused()
+    page.get_by_label("New value of email").fill("ann@new.example")
+    page.get_by_role("button", name="Save").click()
+
+    note = email.get_by_role("status")
+    expect(note).to_contain_text("Saved. Stamped by the server:")
+    expect(note).to_be_focused()
+    expect(email.locator("td").first).to_contain_text("ann@new.example")
+    expect(email.locator(".ago")).to_have_text("now")
+    stored = customer_with_ids(stack, "console-edit")["email"]
+    assert stored["value"] == "ann@new.example"
+    assert before - 1 <= stored["last_update"] <= time.time() + 1
+    expect(email.locator("time")).to_have_text(local_date_time(stored["last_update"]))
+    assert customer_with_ids(stack, "console-edit")["tier"]["last_update"] == three_hours_ago
+
+
+def test_an_edit_that_loses_to_a_newer_value_says_so_on_its_row(page, stack):
+    """A source whose clock is ahead wrote the property "later" than the
+    edit arrives: the edit is stale, and the row says which value won."""
+    track(stack, {"registered": "console-stale"}, {"tier": "silver"}, int(time.time()) - 60)
+    sign_in(page, stack)
+    find(page, "registered", "console-stale")
+    ahead = int(time.time()) + 1800
+    track(stack, {"registered": "console-stale"}, {"tier": "platinum"}, ahead)
+
+    tier = row(page, "tier")
+    tier.get_by_role("button", name="Edit tier").click()
+    page.get_by_label("New value of tier").fill("gold")
+    page.get_by_role("button", name="Save").click()
+
+    note = tier.get_by_role("status")
+    expect(note).to_contain_text("Not saved: a newer value won.")
+    expect(note).to_contain_text(f"The customer keeps platinum, updated {local_date_time(ahead)}")
+    expect(note).to_be_focused()
+    expect(tier.locator(".ago")).to_have_text("in 30 minutes")
+    assert customer_with_ids(stack, "console-stale")["tier"] == {
+        "value": "platinum",
+        "last_update": ahead,
+    }
+
+
+def test_add_and_delete_a_property(page, stack):
+    track(stack, {"registered": "console-add"}, {"first_name": "Eva"}, int(time.time()) - 60)
+    sign_in(page, stack)
+    find(page, "registered", "console-add")
+
+    page.get_by_label("Property name").fill("loyalty_tier")
+    page.get_by_label("Value", exact=True).fill("gold")
+    page.get_by_role("button", name="Add property").click()
+    added = row(page, "loyalty_tier")
+    expect(added.get_by_role("status")).to_contain_text("Added.")
+    # a number is sent and shown digit for digit, as the API stores it
+    page.get_by_label("Property name").fill("score")
+    page.get_by_label("Type", exact=True).select_option("number")
+    page.get_by_label("Value", exact=True).fill("0.1000000000000000055511151231257827")
+    page.get_by_role("button", name="Add property").click()
+    expect(row(page, "score").locator("td").first).to_contain_text(
+        "0.1000000000000000055511151231257827"
+    )
+    stored = customer_with_ids(stack, "console-add")
+    assert stored["loyalty_tier"]["value"] == "gold"
+
+    added.get_by_role("button", name="Delete loyalty_tier").click()
+    page.get_by_role("button", name="Delete loyalty_tier").click()  # the confirmation
+    expect(page.get_by_role("status").filter(has_text="Deleted loyalty_tier.")).to_be_focused()
+    expect(row(page, "loyalty_tier")).to_have_count(0)
+    assert "loyalty_tier" not in customer_with_ids(stack, "console-add")
+
+
+def test_a_value_that_is_not_of_its_type_is_refused_before_sending(page, stack):
+    track(stack, {"registered": "console-typed"}, {"visits": 1}, int(time.time()) - 60)
+    sign_in(page, stack)
+    find(page, "registered", "console-typed")
+
+    row(page, "visits").get_by_role("button", name="Edit visits").click()
+    page.get_by_label("New value of visits").fill("many")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_role("alert")).to_have_text(
+        "“many” is not a number: write digits, e.g. 42, -7 or 3.25."
+    )
+    expect(page.get_by_label("New value of visits")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(row(page, "visits").get_by_role("button", name="Edit visits")).to_be_focused()
+
+
+def test_a_refused_edit_shows_the_apis_sentence_on_its_row(page, stack):
+    track(stack, {"registered": "console-refused"}, {"note": "x"}, int(time.time()) - 60)
+    sign_in(page, stack)
+    find(page, "registered", "console-refused")
+
+    row(page, "note").get_by_role("button", name="Edit note").click()
+    page.get_by_label("Type of note").select_option("json")
+    page.get_by_label("New value of note").fill("[" * 70 + "]" * 70)  # deeper than allowed
+    page.get_by_role("button", name="Save").click()
+
+    alert = row(page, "note").get_by_role("alert")
+    expect(alert).to_contain_text("note was not saved.")
+    expect(alert).to_contain_text("64")  # the API's sentence names the limit
+    expect(alert).to_be_focused()
+
+
+def test_a_key_without_the_set_permission_sees_no_edit_controls(page, stack):
+    track(stack, {"registered": "console-read-only"}, {"first_name": "Rita"}, 1570000000)
+    key = create_key(stack, "customer_properties:get")
+    sign_in(page, stack, key)
+
+    find(page, "registered", "console-read-only")
+
+    expect(row(page, "first_name")).to_be_visible()
+    expect(page.get_by_role("button", name="Edit first_name")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete first_name")).to_have_count(0)
+    expect(page.get_by_role("button", name="Add property")).to_have_count(0)
+    expect(page.get_by_text("This key can read but not edit customers")).to_be_visible()
+    expect(page.get_by_role("link", name="Imports")).to_be_hidden()
+
+
+def test_a_key_without_the_import_permission_sees_no_imports(page, stack):
+    key = create_key(stack, "customer_properties:get", "customer_properties:set")
+    sign_in(page, stack, key)
+
+    expect(page.get_by_role("link", name="Imports")).to_be_hidden()
+    page.goto(f"{stack['api']}/console#/imports")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Imports: not for this key")
+    expect(page.get_by_role("button", name="Start the import")).to_have_count(0)
+
+
+def test_a_key_that_may_only_import_goes_to_the_imports(page, stack):
+    key = create_key(stack, "customers:import")
+    sign_in(page, stack, key)
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Imports")
+    expect(page.get_by_role("link", name="Customers")).to_be_hidden()
+
+
+def test_a_network_failure_is_said_in_words(page, stack):
+    sign_in(page, stack)
+    page.route("**/api/customers/**", lambda route: route.abort("connectionrefused"))
+    page.get_by_label("Id value").fill("anyone")
+    page.get_by_role("button", name="Find").click()
+
+    expect(page.get_by_role("alert")).to_contain_text(
+        "The console could not reach the API: the network request failed."
+    )
