@@ -26,23 +26,25 @@ BODY_SCHEMAS = ("pydantic",)
 # The functions whose events carry no body to validate: they must not pay for
 # pydantic's import (about 100 ms) at every cold start.
 WITHOUT_BODIES = {"functions/authorizer"}
-FUNCTION_FOLDERS = sorted(
+# (folder, handler module) of every function: a folder may hold several
+HANDLER_MODULES = sorted(
     {
-        resource["Properties"]["CodeUri"]
+        (resource["Properties"]["CodeUri"], resource["Properties"]["Handler"].split(".")[0])
         for resource in load_template()["Resources"].values()
         if resource["Type"] == "AWS::Serverless::Function"
     }
 )
+FUNCTION_FOLDERS = sorted({folder for folder, _ in HANDLER_MODULES})
 
 
 def forbidden(folder: str) -> tuple[str, ...]:
     return (*HEAVY, *BODY_SCHEMAS) if folder in WITHOUT_BODIES else HEAVY
 
 
-def loaded_after_import(folder: str, **environment: str) -> list[str]:
+def loaded_after_import(folder: str, module: str = "app", **environment: str) -> list[str]:
     watched = (*HEAVY, *BODY_SCHEMAS, "boto3")
     probe = (
-        "import json, sys, app; "
+        f"import json, sys, {module}; "
         f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({watched!r}))))"
     )
     env = {name: value for name, value in os.environ.items() if name != "PROPSYNC_XRAY_SDK"}
@@ -55,9 +57,9 @@ def loaded_after_import(folder: str, **environment: str) -> list[str]:
     return json.loads(output.stdout)
 
 
-@pytest.mark.parametrize("folder", FUNCTION_FOLDERS)
-def test_a_handler_loads_boto3_at_init_and_nothing_heavy(folder):
-    loaded = loaded_after_import(folder)
+@pytest.mark.parametrize(("folder", "module"), HANDLER_MODULES)
+def test_a_handler_loads_boto3_at_init_and_nothing_heavy(folder, module):
+    loaded = loaded_after_import(folder, module)
     assert "boto3" in loaded
     assert [name for name in loaded if name.startswith(forbidden(folder))] == []
 

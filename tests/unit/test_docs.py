@@ -44,6 +44,7 @@ API_MODULES = [
             "id_type_cache",
             "id_types",
             "identity",
+            "import_api",
             "models",
             "properties",
             "timestamps",
@@ -56,6 +57,7 @@ API_MODULES = [
         REPO_ROOT / "functions" / name / "app.py"
         for name in ("authorizer", "customers", "tracking")
     ),
+    REPO_ROOT / "functions" / "imports" / "api.py",
 ]
 # The errors the handlers answer with (every class of propsync.errors, whose
 # body() words the fixed answers), and the function that makes a failed

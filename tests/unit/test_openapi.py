@@ -134,7 +134,11 @@ def _gateway_responses():
     return api["GatewayResponses"]
 
 
-SAMPLE_PATH = {"project_token": TOKEN, "customer_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}
+SAMPLE_PATH = {
+    "project_token": TOKEN,
+    "customer_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    "execution_id": "0123456789abcdef0123456789abcdef",
+}
 
 
 @pytest.mark.parametrize("kind", sorted(_gateway_responses()))

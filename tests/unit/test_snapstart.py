@@ -133,7 +133,7 @@ def test_each_function_with_snapstart_registers_the_hooks_when_its_handler_is_im
         "fake.register_before_snapshot = lambda f: fake.hooks.append('before:' + f.__name__)\n"
         "fake.register_after_restore = lambda f: fake.hooks.append('after:' + f.__name__)\n"
         "sys.modules['snapshot_restore_py'] = fake\n"
-        "import app\n"
+        "import {module}\n"
         "print(json.dumps(fake.hooks))\n"
     )
     for function in snapstarted:
@@ -143,8 +143,13 @@ def test_each_function_with_snapstart_registers_the_hooks_when_its_handler_is_im
             "PYTHONPATH": os.pathsep.join([str(folder), str(REPO_ROOT / "layers" / "propsync")]),
             "PROPSYNC_TABLE_NAME": "t",
         }
+        module = function["Properties"]["Handler"].split(".")[0]  # its own module
         output = subprocess.run(
-            [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", probe.format(module=module)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         hooks = json.loads(output.stdout)
         assert hooks == ["before:warm_before_snapshot", "after:restore_uniqueness"], folder

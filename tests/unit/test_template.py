@@ -136,6 +136,7 @@ SNAPSTART_FUNCTIONS = {
     "CustomersFunction",
     "CustomersEraseFunction",
     "AuthorizerFunction",
+    "ImportsApiFunction",
 }
 SAM_PYTHON = REPO_ROOT / ".venv-sam" / "bin" / "python"
 

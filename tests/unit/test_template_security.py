@@ -35,6 +35,8 @@ ALLOWED_SYNC = {
     "ImportChunkFunction": DYNAMODB_READ | DYNAMODB_WRITE | S3_OBJECTS | {"s3:ListBucket"},
     # serves files: nothing but the logs SAM's basic execution role gives
     "ConsoleFunction": set(),
+    # reads executions (the index, then the records), writes mappings, reads reports
+    "ImportsApiFunction": DYNAMODB_READ | {"dynamodb:Query", "s3:PutObject", "s3:GetObject"},
 }
 ALLOWED = {
     SYNC: ALLOWED_SYNC,
@@ -103,11 +105,45 @@ def test_each_function_is_granted_exactly_what_it_uses(mode, function):
     assert granted == ALLOWED[mode][function]
 
 
+EXECUTIONS_INDEX = {"Fn::Sub": "${PropsyncTable.Arn}/index/ExecutionsByProject"}
+
+
 @pytest.mark.parametrize(("mode", "function"), FUNCTIONS_IN_EACH_MODE)
 def test_dynamodb_grants_name_only_the_propsync_table(mode, function):
+    """Items are read and written on the table; the one Query is of the
+    executions index, which holds keys only."""
     for statement in statements(function, mode):
-        if any(a.startswith("dynamodb:") for a in actions(statement)):
+        if actions(statement) == ["dynamodb:Query"]:
+            assert statement["Resource"] == EXECUTIONS_INDEX, function
+        elif any(a.startswith("dynamodb:") for a in actions(statement)):
             assert statement["Resource"] == TABLE, function
+
+
+def test_the_import_api_writes_mappings_reads_reports_and_queries_the_index_only():
+    """The upload forms are signed with this role, so they can put a file
+    under imports/ and nowhere else; the routes read reports/, never the data
+    files; the executions are found through their index."""
+    bucket = "arn:${AWS::Partition}:s3:::${AWS::StackName}-imports-${AWS::AccountId}-${AWS::Region}"
+    assert grants("ImportsApiFunction", SYNC) == {
+        ("dynamodb:GetItem", json.dumps(TABLE)),
+        ("dynamodb:BatchGetItem", json.dumps(TABLE)),
+        ("dynamodb:Query", json.dumps(EXECUTIONS_INDEX)),
+        ("s3:PutObject", json.dumps({"Fn::Sub": f"{bucket}/imports/*"})),
+        ("s3:GetObject", json.dumps({"Fn::Sub": f"{bucket}/reports/*"})),
+    }
+    assert grants("ImportsApiFunction", QUEUED) == grants("ImportsApiFunction", SYNC)
+    from propsync.store.imports import EXECUTIONS_INDEX as INDEX_NAME  # noqa: PLC0415
+
+    assert EXECUTIONS_INDEX["Fn::Sub"].endswith(f"/index/{INDEX_NAME}")
+
+
+def test_every_api_function_has_a_log_group_kept_30_days():
+    groups = {
+        group["Properties"]["LogGroupName"]["Fn::Sub"]: group["Properties"]["RetentionInDays"]
+        for group in resources_of_type(TEMPLATE, "AWS::Logs::LogGroup").values()
+    }
+    for function in ("ImportsApiFunction", "CustomersReadFunction", "TrackingFunction"):
+        assert groups[f"/aws/lambda/${{{function}}}"] == 30, function
 
 
 def test_queued_tracking_routes_can_only_read_the_project_and_send_to_their_queue():

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, cast
 
 import boto3  # loaded at init, like store.py's
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from propsync.container import per_container
@@ -60,9 +61,26 @@ def _is_precondition_failed(error: ClientError) -> bool:
 
 
 class ImportBucket:
-    def __init__(self, client: S3Client, bucket: str):
+    def __init__(self, client: S3Client, bucket: str, signer: S3Client | None = None):
         self._client = client
         self.name = bucket
+        # the client whose URL upload forms name (upload_signer), else ``client``'s
+        self._signer = signer or client
+
+    def upload_form(self, key: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        """A presigned POST for exactly ``key``: ``{"url", "fields"}``, the
+        form a browser or script sends with every field and then the file
+        (last), of 1 to ``max_bytes`` bytes, within ``expires_in`` seconds.
+        S3 checks the policy the fields carry, signed with this function's
+        credentials: another key, a larger or empty file, or a late upload
+        is refused by S3 itself. Nothing is written here."""
+        form = self._signer.generate_presigned_post(
+            Bucket=self.name,
+            Key=key,
+            Conditions=[["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
+        )
+        return {"url": form["url"], "fields": dict(form["fields"])}
 
     def read(self, key: str, limit: int | None = None) -> bytes | None:
         """The whole object, or None if there is none (a mapping, a report).
@@ -136,7 +154,26 @@ def bucket_from_environment() -> ImportBucket:
     bucket = os.environ.get(BUCKET_ENV)
     if not bucket:
         raise RuntimeError(f"{BUCKET_ENV} is not set: name the import bucket")
-    return ImportBucket(boto3.client("s3"), bucket)
+    return ImportBucket(boto3.client("s3"), bucket, upload_signer())
+
+
+def upload_signer() -> S3Client:
+    """The S3 client upload forms are signed with, whose URL a browser posts
+    to. On AWS, the bucket's regional virtual-host origin,
+    ``https://<bucket>.s3.<region>.amazonaws.com`` (in every region, us-east-1
+    too; the console's Content-Security-Policy and the bucket's CORS rule name
+    this origin), signed with SigV4. With an endpoint set (``AWS_ENDPOINT_URL``
+    or ``AWS_ENDPOINT_URL_S3``: make run, the tests) the endpoint's URL,
+    path-style: ``http://127.0.0.1:4566/<bucket>``."""
+    if os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"):
+        config = Config(s3={"addressing_style": "path"}, signature_version="s3v4")
+    else:
+        config = Config(
+            s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
+            signature_version="s3v4",
+        )
+    signer: S3Client = boto3.client("s3", config=config)
+    return signer
 
 
 @per_container

@@ -623,16 +623,11 @@ def _follow(
 
 
 def _progress(record: ExecutionRecord) -> None:
-    total = record.bytes_total
-    done = min(max(record.progress_bytes, record.counters["bytes_done"]), total) if total else 0
-    rows = max(record.progress_rows, record.counters["rows_read"])
-    if record.status != "running" and total:
-        done = total
-    fraction = done / total if total else 0.0
-    bar = "#" * int(fraction * 30)
+    progress = record.progress
+    bar = "#" * int(progress.fraction * 30)
     sys.stderr.write(
-        f"\r[{bar:<30}] {fraction:6.1%}  {done / 1e6:8.1f} of {total / 1e6:.1f} MB  "
-        f"{rows} rows  {record.status}   "
+        f"\r[{bar:<30}] {progress.fraction:6.1%}  {progress.bytes / 1e6:8.1f} of "
+        f"{progress.bytes_total / 1e6:.1f} MB  {progress.rows} rows  {record.status}   "
     )
     sys.stderr.flush()
 

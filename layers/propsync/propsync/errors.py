@@ -207,3 +207,26 @@ class InvalidCellError(PropsyncError):
     reason in an import's report, never a route's answer: 400 if it were)."""
 
     status = 400
+
+
+class InvalidImportError(InvalidInputError):
+    """An import the API cannot start: its names, size or mapping (and the
+    header given) break the importer's rules; ``problems`` lists every one
+    and the answer carries them. Nothing was written."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("the import cannot start: " + "; ".join(problems))
+        self.problems = problems
+
+    def details(self) -> dict[str, Any]:
+        return {"problems": list(self.problems)}
+
+
+class ExecutionNotFoundError(PropsyncError):
+    """No import execution of the caller's project has this id (another
+    project's is "not found" too). The answer does not repeat the id."""
+
+    status = 404
+
+    def body(self) -> dict[str, Any]:
+        return {"success": False, "error": "Import execution does not exist"}

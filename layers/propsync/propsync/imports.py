@@ -44,7 +44,7 @@ import tempfile
 import time
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Concatenate, ParamSpec, TypeVar, cast
@@ -510,12 +510,46 @@ def check_mapping_and_header(
 ) -> tuple[Any, FileLayout]:
     """The mapping document and the layout of ``data`` (the file's bytes from
     its first, compressed as ``target`` says), or InvalidMappingError with
-    every problem of both in one round: the mapping's own, its columns against
-    the header, and a header that cannot be read. The importer and the
+    every problem of both in one round (mapping_check). The importer and the
     ``propsync import`` command (before it uploads anything) both call it."""
+    checked = mapping_check(raw_mapping, data, target, id_types)
+    if checked.problems or checked.layout is None:
+        raise InvalidMappingError(checked.problems)
+    return checked.document, checked.layout
+
+
+@dataclass(frozen=True)
+class MappingCheck:
+    """What mapping_check found: the mapping document (None if it is not
+    JSON), the mapping as the importer uses it (None on any problem), the
+    file's layout (None if its header cannot be read), and every problem."""
+
+    document: Any
+    mapping: ImportMapping | None
+    layout: FileLayout | None
+    problems: list[str]
+
+
+def mapping_check(
+    raw_mapping: bytes,
+    data: IO[bytes] | None,
+    target: ImportFile,
+    id_types: IdTypes,
+    header: Sequence[str] | None = None,
+) -> MappingCheck:
+    """Every problem of a mapping.json and of the file's header against it,
+    in one round: the mapping's own, its columns against the header, and a
+    header that cannot be read. The header is read from ``data`` (the file's
+    bytes from its first, compressed as ``target`` says); without ``data``,
+    ``header`` is the header (None: the columns are not checked). The
+    importer, ``propsync import`` and the import routes (a preview, a start)
+    all check with it."""
     if len(raw_mapping) > MAX_MAPPING_BYTES:
-        raise InvalidMappingError(
-            [f"mapping.json is larger than {MAX_MAPPING_BYTES} bytes, the most a mapping may have"]
+        return MappingCheck(
+            None,
+            None,
+            None,
+            [f"mapping.json is larger than {MAX_MAPPING_BYTES} bytes, the most a mapping may have"],
         )
     document: Any = None
     problems: list[str] = []
@@ -525,21 +559,21 @@ def check_mapping_and_header(
         problems = error.problems
     layout: FileLayout | None = None
     header_problems: list[str] = []
-    try:
-        layout = _read_layout(data, target, _declared_delimiter(document))
-    except InvalidMappingError as error:
-        header_problems = error.problems
-    header = layout.header if layout is not None else None
+    if data is not None:
+        try:
+            layout = _read_layout(data, target, _declared_delimiter(document))
+        except InvalidMappingError as error:
+            header_problems = error.problems
+        header = layout.header if layout is not None else None
+    mapping = None
     if not problems:  # the mapping, with its columns against the header when it was read
         try:
-            validate_mapping(document, header, id_types)
+            mapping = validate_mapping(document, header, id_types)
         except InvalidMappingError as error:
             problems = error.problems
     elif header is not None:  # not JSON: nothing of it to check; the header still is
         problems += repeated_columns(header)
-    if problems or header_problems or layout is None:
-        raise InvalidMappingError(problems + header_problems)
-    return document, layout
+    return MappingCheck(document, mapping, layout, problems + header_problems)
 
 
 def _declared_delimiter(document: Any) -> str | None:
@@ -610,7 +644,9 @@ def _fail(
     services.bucket.put(
         target.report_key, _json(_report(failed, target, [], None, now)), "application/json"
     )
-    services.imports.finish(record.execution_id, "failed", now, problems)
+    services.imports.finish(
+        record.execution_id, "failed", now, problems, report_key=target.report_key
+    )
     logger.info("import failed before any row")
 
 
@@ -707,7 +743,7 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
             for batch in _batches(iter_records(buffered, delimiter, first_line)):
                 progress.update(len(batch), counting.count)
                 mapped = [
-                    _mapped(
+                    mapped_row(
                         mapping, header, read, started_at=record.started_at, now=services.clock()
                     )
                     for read in batch
@@ -830,7 +866,7 @@ def _finalize_if_complete(services: Services, record: ExecutionRecord) -> None:
         _finalize(services, record.execution_id)
 
 
-def _mapped(
+def mapped_row(
     mapping: ImportMapping,
     header: list[str],
     read: tuple[int, list[str], str | None],
@@ -838,7 +874,9 @@ def _mapped(
     started_at: float,
     now: float,
 ) -> RowUpdate | RejectedRow:
-    """One record as read (line, cells, problem) mapped to an update, or rejected."""
+    """One record as read (line, cells, problem) mapped to an update, or
+    rejected with the reason its import gives (an import's rows, and the rows
+    of a preview: propsync.import_api)."""
     line, cells, problem = read
     if problem:
         return RejectedRow(line, cells, problem)
@@ -1048,7 +1086,7 @@ def _finalize(services: Services, execution_id: str) -> None:
     )
     # the report first: whoever sees the record finished must find it
     services.bucket.put(target.report_key, _json(report), "application/json")
-    services.imports.finish(execution_id, status, now)
+    services.imports.finish(execution_id, status, now, report_key=target.report_key)
     services.bucket.delete(part_keys)
     logger.info("import finished", extra={"status": status})
 

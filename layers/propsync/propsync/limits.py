@@ -44,6 +44,13 @@ MAX_CONCURRENT_COMMANDS = 16  # threads per batch; also the DynamoDB connection 
 MAX_PLAN_BYTES = 200 * 1024
 MAX_MAPPING_BYTES = 128 * 1024  # mapping.json; about 1,500 mapped columns
 MAX_KEY_BYTES = 1024  # S3's limit on an object key (reports and parts included)
+# The import routes: a preview reads the first lines of a file (its header and
+# up to MAX_PREVIEW_ROWS rows fit in 64 KB unless rows are very long), and a
+# file is uploaded straight to S3 with one POST, at most 5 GB (S3's limit for
+# a single upload; docs/DECISIONS.md: "Imports through the API").
+MAX_PREVIEW_SAMPLE_BYTES = 64 * 1024
+MAX_PREVIEW_ROWS = 20
+MAX_UPLOAD_BYTES = 5 * 1024**3
 
 # Merges: how deep a chain of merged customers is followed (each link points
 # at an older customer, so a chain cannot cycle; reads shorten the chains they

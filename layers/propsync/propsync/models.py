@@ -347,7 +347,7 @@ def parse(model: type[ModelT], payload: Any, id_types: IdTypes | None = None) ->
     try:
         return model.model_validate(payload, context={"id_types": id_types})
     except ValidationError as error:
-        raise _error(error.errors(), model.not_an_object) from None
+        raise _error(error.errors(), model.not_an_object, tuple(model.model_fields)) from None
 
 
 def parse_batch(payload: Any) -> list[Any]:
@@ -412,9 +412,12 @@ def _stage(problem: ErrorDetails) -> int:
     return _SHAPE if problem["type"] in _SHAPE_KINDS else _RULE
 
 
-def _error(problems: list[ErrorDetails], not_an_object: str) -> PropsyncError:
+def _error(
+    problems: list[ErrorDetails], not_an_object: str, fields: tuple[str, ...] = ()
+) -> PropsyncError:
     """The product's error for the first problems (see _stage): a rule's own
-    error (its class decides the status), else an InvalidInputError."""
+    error (its class decides the status), else an InvalidInputError.
+    ``fields``: the model's, named when a field is unknown."""
     first = min(map(_stage, problems))
     named = [problem for problem in problems if _stage(problem) == first]
     if first != _SHAPE:
@@ -427,7 +430,9 @@ def _error(problems: list[ErrorDetails], not_an_object: str) -> PropsyncError:
         return InvalidInputError(_attribute_sentence(named[0], position))
     if len(named) == 1 and isinstance(rule_error, PropsyncError):
         return rule_error  # one of propsync's own rules, with its own class
-    return InvalidInputError("; ".join(_sentence(problem, not_an_object) for problem in named))
+    return InvalidInputError(
+        "; ".join(_sentence(problem, not_an_object, fields) for problem in named)
+    )
 
 
 # The product's sentences for pydantic's errors on a named field, where the
@@ -457,10 +462,12 @@ def _path(problem: ErrorDetails) -> list[str]:
     return [str(part) for part in problem["loc"] if part not in KNOWN_COMMANDS]
 
 
-def _sentence(problem: ErrorDetails, not_an_object: str) -> str:
+def _sentence(problem: ErrorDetails, not_an_object: str, fields: tuple[str, ...] = ()) -> str:
     """One of pydantic's errors in the original service's words."""
     kind, value, ctx = problem["type"], problem["input"], problem.get("ctx") or {}
     path = _path(problem)
+    if len(path) > 1 and path[-1].isdigit():  # an item of a list: header[3]
+        path = [*path[:-2], f"{path[-2]}[{path[-1]}]"]
     if kind == "value_error" and isinstance(ctx.get("error"), PropsyncError):
         return str(ctx["error"])
     if kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -484,6 +491,12 @@ def _sentence(problem: ErrorDetails, not_an_object: str) -> str:
         return f"{field} must be an object, got {json_type(value)}"
     if kind == "string_type":
         return f"{field} must be a string"
+    if kind == "list_type":
+        return f"{field} must be a list, got {json_type(value)}"
+    if kind == "int_type":
+        return f"{field} must be a whole number, got {json_type(value)}"
+    if kind == "extra_forbidden":
+        return f"unknown field {shown(field)}; the fields are {', '.join(fields)}"
     # not reached by the models above; a model added later still gets its path
     return f"{'.'.join(path) or 'the body'}: {problem['msg']}"
 

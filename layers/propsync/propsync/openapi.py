@@ -19,8 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema, models_json_schema
 
 from propsync.id_types import ID_TYPE_SCHEMA
+from propsync.import_api import (
+    DEFAULT_LIST_LIMIT,
+    MAX_LIST_LIMIT,
+    UPLOAD_FORM_SECONDS,
+    ImportPreviewRequest,
+    ImportStartRequest,
+)
 from propsync.import_mapping import MappingDocument
-from propsync.limits import MAX_BATCH_COMMANDS
+from propsync.limits import MAX_BATCH_COMMANDS, MAX_PREVIEW_ROWS, MAX_UPLOAD_BYTES
 from propsync.models import (
     AnonymizeRequest,
     AttributesRequest,
@@ -62,6 +69,10 @@ class ErrorAnswer(Answer):
     applied: PropertyNames | SkipJsonSchema[None] = left_out(
         "Properties that were stored before the request failed part way (an edit that "
         "would outgrow the 400 KB item limit, or that other writers kept winning)."
+    )
+    problems: Annotated[list[str], Field(min_length=1)] | SkipJsonSchema[None] = left_out(
+        "An import that cannot start: every problem of its names, size, mapping and header, "
+        "each a sentence (mapping problems start with their path in the mapping)."
     )
 
 
@@ -251,6 +262,143 @@ class KeyAnswer(Answer):
     id_types: list[IdTypeEntry] = Field(description="The project's id types, sorted by name.")
 
 
+class PreviewRow(Answer):
+    """One data row of the sample as the importer maps it: its update, or the
+    importer's reason for rejecting it (then `ids`, `properties` and
+    `update_timestamp` are null)."""
+
+    line: int = Field(description="The row's line in the file (the header is line 1).")
+    ids: dict[str, str] | None = Field(description="The row's customer ids: id type to value.")
+    properties: dict[str, Any] | None = Field(
+        description="Property to value, typed as the import stores it (a number column's "
+        "cells as numbers, a date as UNIX seconds, ...); null where the cell is empty, which "
+        "clears the property."
+    )
+    update_timestamp: float | None = Field(
+        description="The row's update time, UNIX seconds: its update_timestamp column's, or "
+        "the import's start (here: the preview's time)."
+    )
+    error: str | None = Field(description="Why the importer rejects the row.")
+
+
+class PreviewAnswer(Answer):
+    """What the importer makes of the sample with the mapping."""
+
+    success: Literal[True]
+    header: list[str] | None = Field(
+        description="The file's columns as the importer reads them; null if the header row "
+        "cannot be read."
+    )
+    problems: list[str] = Field(
+        description="What would fail the whole execution (the mapping's problems, its columns "
+        "against the header, a header that cannot be read), in the importer's words; empty "
+        "when the mapping fits."
+    )
+    rows: list[PreviewRow] = Field(
+        description=f"The first {MAX_PREVIEW_ROWS} data rows of the sample; empty when "
+        "`problems` is not."
+    )
+
+
+class UploadForm(Answer):
+    """A presigned POST: send `multipart/form-data` to `url` with every field
+    of `fields`, then the file as the field `file`, last."""
+
+    url: str = Field(
+        description="Where to POST: the bucket's regional origin on AWS "
+        "(`https://<bucket>.s3.<region>.amazonaws.com/`); under make run the local "
+        "endpoint, path-style (`http://127.0.0.1:4566/<bucket>`)."
+    )
+    fields: dict[str, str] = Field(
+        description="The form fields, the signed policy among them (the exact key, 1 to "
+        "`max_bytes` bytes, the expiry)."
+    )
+
+
+class StartAnswer(Answer):
+    """The mapping is written; the file is to be uploaded with the form.
+    S3's event for the upload starts the execution."""
+
+    success: Literal[True]
+    file_key: str = Field(description="The data file's key: `imports/<project>/<import>/<file>`.")
+    import_name: str
+    file_name: str
+    upload: UploadForm
+    expires_at: int = Field(
+        description=f"UNIX seconds after which S3 refuses the form ({UPLOAD_FORM_SECONDS} s "
+        "after it was given)."
+    )
+    max_bytes: int = Field(
+        description=f"The largest file the form uploads: {MAX_UPLOAD_BYTES} bytes (5 GB)."
+    )
+
+
+class ImportProgress(Answer):
+    rows: int = Field(description="Rows read so far.")
+    bytes: int = Field(description="Bytes of the file read so far.")
+    bytes_total: int = Field(description="The file's size (0 until the execution is planned).")
+    fraction: float = Field(description="bytes / bytes_total, 0.0 to 1.0; 1.0 once finished.")
+
+
+class ImportCounts(Answer):
+    """The counts of the chunks done (the report's, once finished)."""
+
+    rows_read: int
+    rows_written: int
+    rows_rejected: int
+    properties_applied: int
+    properties_stale: int = Field(description="Properties not written: the stored one is newer.")
+    rows_ignored_as_erased: int = Field(
+        description="Rows held back: their ids were erased after the row's update time."
+    )
+
+
+class Execution(Answer):
+    """An import execution: one upload of one data file."""
+
+    execution_id: str
+    import_name: str
+    file_name: str
+    file_key: str
+    status: str = Field(
+        description="`running`, then `succeeded`, `partially_succeeded`, `failed` or "
+        "`incomplete` (docs/API.md, Imports)."
+    )
+    started_at: float = Field(description="UNIX seconds; the default update timestamp of rows.")
+    finished_at: float | None = Field(description="UNIX seconds; null while running.")
+    progress: ImportProgress
+    counts: ImportCounts
+
+
+class ExecutionsAnswer(Answer):
+    success: Literal[True]
+    executions: list[Execution] = Field(description="Newest first.")
+    next: str | None = Field(
+        description="Pass as `next` for the following page; null after the last page."
+    )
+
+
+class RejectedRowEntry(Answer):
+    line: int
+    reason: str = Field(description="The importer's reason, as in the report.")
+    row: str = Field(
+        description="The row's cells as the rejected file holds them, joined with the file's "
+        "delimiter (at most 1,000 characters; a cell a spreadsheet would run as a formula has "
+        "a ' in front); empty if the rejected file has no such row."
+    )
+
+
+class ExecutionAnswer(Answer):
+    success: Literal[True]
+    execution: Execution
+    report: dict[str, Any] | None = Field(
+        description="The report the execution wrote (docs/API.md, Imports); null while it runs."
+    )
+    rejected_rows: list[RejectedRowEntry] = Field(
+        description="The first 100 rejected rows (the report's `errors`) with their cells."
+    )
+
+
 # ---------------------------------------------------------------- the document
 
 _MODELS: tuple[type[BaseModel], ...] = (
@@ -273,6 +421,12 @@ _MODELS: tuple[type[BaseModel], ...] = (
     AttributesAnswer,
     AnonymizeAnswer,
     KeyAnswer,
+    ImportPreviewRequest,
+    ImportStartRequest,
+    PreviewAnswer,
+    StartAnswer,
+    ExecutionsAnswer,
+    ExecutionAnswer,
     # not a request body (yet): the mapping.json of imports, for anyone who
     # writes one (docs/API.md, Imports)
     MappingDocument,
@@ -280,10 +434,12 @@ _MODELS: tuple[type[BaseModel], ...] = (
 
 _STATUS_WORDS = {
     200: "OK",
+    201: "Created",
     400: "The request breaks a rule; nothing was stored",
     401: "No API key, or a malformed one",
     403: "The key may not do this, or its secret is wrong",
-    404: "No such customer (in the key's project)",
+    404: "Not found in the key's project: no such customer (customer routes) or import "
+    "execution (import routes)",
     409: "The ids belong to customers that never merge",
     413: "The body is larger than 6 MB (API Gateway refuses more than 10 MB on any route)",
     429: "Too many requests: retry with backoff",
@@ -305,9 +461,14 @@ Schema = dict[str, Any]
 
 
 def _responses(
-    ok: type[BaseModel], errors: dict[int, dict[str, Any]], ok_schema: Schema | None = None
+    ok: type[BaseModel],
+    errors: dict[int, dict[str, Any]],
+    ok_schema: Schema | None = None,
+    ok_status: int = 200,
 ) -> dict[str, Any]:
-    responses = {"200": {"description": _STATUS_WORDS[200], **_json(ok_schema or _ref(ok))}}
+    responses = {
+        str(ok_status): {"description": _STATUS_WORDS[ok_status], **_json(ok_schema or _ref(ok))}
+    }
     for status, schema in sorted(errors.items()):
         responses[str(status)] = {"description": _STATUS_WORDS[status], **_json(schema)}
     return responses
@@ -357,6 +518,37 @@ _ATTRIBUTE_TIMESTAMPS = {
     **_INCLUDE_TIMESTAMPS,
     "description": "1: each property's result has its last update beside its value; 0 or "
     "absent: values only.",
+}
+
+
+_EXECUTION_ID = {
+    "name": "execution_id",
+    "in": "path",
+    "required": True,
+    "description": "An import execution's id (32 hex digits), as listed.",
+    "schema": {"type": "string"},
+}
+_FILE_KEY = {
+    "name": "file_key",
+    "in": "query",
+    "required": False,
+    "description": "Only the newest execution of this data file (0 or 1; read consistently, "
+    "so an upload's execution shows as soon as it started): a key the start route answered.",
+    "schema": {"type": "string"},
+}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "description": f"Executions per page, 1 to {MAX_LIST_LIMIT} (default {DEFAULT_LIST_LIMIT}).",
+    "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,2}$"},
+}
+_NEXT = {
+    "name": "next",
+    "in": "query",
+    "required": False,
+    "description": "The previous page's `next`, as it was answered.",
+    "schema": {"type": "string"},
 }
 
 
@@ -488,6 +680,53 @@ def _paths() -> dict[str, Any]:
                 ),
             }
         },
+        "/api/imports/preview": {
+            "post": {
+                "operationId": "previewImport",
+                "tags": ["imports"],
+                "summary": "What the importer makes of a mapping and the first lines of a file",
+                "description": "Needs `customers:import`. The importer's own checks and row "
+                "mapping, on the sample: the mapping's problems (then no rows), or the first "
+                f"{MAX_PREVIEW_ROWS} rows as they would be written or rejected. Writes nothing.",
+                "requestBody": _body(ImportPreviewRequest),
+                "responses": _responses(PreviewAnswer, {400: _ERROR, **_PRIVATE}),
+            }
+        },
+        "/api/imports": {
+            "post": {
+                "operationId": "startImport",
+                "tags": ["imports"],
+                "summary": "Write an import's mapping and get a form to upload its file to S3",
+                "description": "Needs `customers:import`. Names, size and mapping (against the "
+                "header, if given) are checked as the importer checks them; on any problem, 400 "
+                "with every one in `problems` and nothing written. Then the mapping is written "
+                "and the answer is a presigned POST for exactly the data file's key: S3's event "
+                "for the upload starts the execution.",
+                "requestBody": _body(ImportStartRequest),
+                "responses": _responses(StartAnswer, {400: _ERROR, **_PRIVATE}, ok_status=201),
+            },
+            "get": {
+                "operationId": "listImports",
+                "tags": ["imports"],
+                "summary": "The project's import executions, newest first, a page at a time",
+                "description": "Needs `customers:import`. With `file_key`, the newest execution "
+                "of that file only: poll it after an upload until one started after the form "
+                "was given appears, and until its status is no longer `running`.",
+                "parameters": [_FILE_KEY, _LIMIT, _NEXT],
+                "responses": _responses(ExecutionsAnswer, {400: _ERROR, **_PRIVATE}),
+            },
+        },
+        "/api/imports/{execution_id}": {
+            "get": {
+                "operationId": "getImport",
+                "tags": ["imports"],
+                "summary": "One import execution with its report and first rejected rows",
+                "description": "Needs `customers:import`. Another project's execution does not "
+                "exist for the key (404).",
+                "parameters": [_EXECUTION_ID],
+                "responses": _responses(ExecutionAnswer, {404: _ERROR, **_PRIVATE}),
+            }
+        },
     }
 
 
@@ -524,6 +763,7 @@ def document() -> dict[str, Any]:
         "tags": [
             {"name": "tracking", "description": "Writes from SDKs and servers"},
             {"name": "customers", "description": "Reads and edits with an API key"},
+            {"name": "imports", "description": "CSV imports: preview, start, follow"},
         ],
         "paths": _paths(),
         "components": {

@@ -56,6 +56,7 @@ _SUMMARY_ATTRIBUTES = (
     "problems",
     "finished_at",
     "chunks_failed",
+    "report_key",
 )
 _SUMMARY_PROJECTION: dict[str, Any] = {
     "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_SUMMARY_ATTRIBUTES))),
@@ -92,6 +93,17 @@ def encode_plan(plan: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class ExecutionProgress:
+    """How far an execution has read its file: rows and bytes read, of
+    ``bytes_total``; ``fraction`` is 1.0 once it finished."""
+
+    rows: int
+    bytes: int
+    bytes_total: int
+    fraction: float
+
+
+@dataclass(frozen=True)
 class ExecutionRecord:
     """An import execution as stored; ``plan`` holds what every chunk needs
     (mapping, header, delimiter) so all chunks use the same ones."""
@@ -113,10 +125,29 @@ class ExecutionRecord:
     # chunks given up on (also in done_chunks: they count as done); their
     # errors are in the import's part files, the report names them
     failed_chunks: frozenset[int] = frozenset()
+    # where the report was written, once finished (None: still running, or
+    # finished before records named it)
+    report_key: str | None = None
 
     @property
     def chunks_done(self) -> int:
         return len(self.done_chunks)
+
+    @property
+    def progress(self) -> ExecutionProgress:
+        """Progress as the running chunks report it every few seconds, or as
+        the chunks done counted it, whichever is further (a retried chunk
+        reports its rows again, so never more than the file has)."""
+        total = self.bytes_total
+        done = max(self.progress_bytes, self.counters["bytes_done"])
+        done = min(done, total) if total else 0
+        if self.status != "running" and total:
+            done = total
+        rows = max(self.progress_rows, self.counters["rows_read"])
+        fraction = done / total if total else 0.0
+        if self.status != "running":
+            fraction = 1.0
+        return ExecutionProgress(rows, done, total, fraction)
 
 
 class ImportStore:
@@ -301,10 +332,22 @@ class ImportStore:
         return _execution(response["Attributes"])
 
     def finish(
-        self, execution_id: str, status: str, now: float, problems: list[str] | None = None
+        self,
+        execution_id: str,
+        status: str,
+        now: float,
+        problems: list[str] | None = None,
+        *,
+        report_key: str,
     ) -> None:
-        values: dict[str, Any] = {":status": {"S": status}, ":now": {"N": number(now)}}
-        update = "SET #status = :status, finished_at = :now"
+        """Close the record, naming where its report was written (the file's
+        report key, or the key of its own when the file was uploaded again)."""
+        values: dict[str, Any] = {
+            ":status": {"S": status},
+            ":now": {"N": number(now)},
+            ":report": {"S": report_key},
+        }
+        update = "SET #status = :status, finished_at = :now, report_key = :report"
         if problems is not None:
             values[":problems"] = {"L": [{"S": p} for p in problems]}
             update += ", problems = :problems"
@@ -334,6 +377,7 @@ def _execution(item: Item) -> ExecutionRecord:
         problems=[p["S"] for p in item.get("problems", {}).get("L", [])],
         finished_at=float(item["finished_at"]["N"]) if "finished_at" in item else None,
         failed_chunks=frozenset(int(i) for i in item.get("chunks_failed", {}).get("SS", [])),
+        report_key=item["report_key"]["S"] if "report_key" in item else None,
     )
 
 
