@@ -36,7 +36,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -120,12 +120,12 @@ def _bound(variable: str, port: int, bind: Callable[[int], T]) -> T:
         ) from None
 
 
-def create_resources(template: dict[str, Any], api_origin: str | None = None) -> dict[str, str]:
+def create_resources(template: dict[str, Any], api_origins: Sequence[str] = ()) -> dict[str, str]:
     """Tables (and buckets) of the template, named for the local stack; an
     existing table is kept (a persistent engine keeps its data), and gets the
     template's indexes it lacks, as a stack update would add them. A bucket
-    gets the template's CORS rules, the API's origin being ``api_origin``
-    (the local front's), where it is given."""
+    gets the template's CORS rules, the API's origin being ``api_origins``
+    (the local front's), where they are given."""
     import boto3  # noqa: PLC0415
 
     dynamodb = boto3.client("dynamodb")
@@ -149,10 +149,10 @@ def create_resources(template: dict[str, Any], api_origin: str | None = None) ->
                     CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name},
                 )
             rules = buckets[logical_id]["Properties"].get("CorsConfiguration", {}).get("CorsRules")
-            if rules and api_origin:
+            if rules and api_origins:
                 s3.put_bucket_cors(
                     Bucket=name,
-                    CORSConfiguration={"CORSRules": local_cors_rules(rules, api_origin)},
+                    CORSConfiguration={"CORSRules": local_cors_rules(rules, api_origins)},
                 )
             names[logical_id] = name
     queues = resources_of_type(template, "AWS::SQS::Queue")
@@ -178,22 +178,25 @@ _CORS_FIELDS = {
 API_ORIGIN_SUB = "https://${PropsyncApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
 
 
-def local_cors_rules(rules: list[dict[str, Any]], api_origin: str) -> list[dict[str, Any]]:
+def local_cors_rules(
+    rules: list[dict[str, Any]], api_origins: Sequence[str]
+) -> list[dict[str, Any]]:
     """A bucket's CORS rules of the template, for the local bucket: the
-    API's execute-api origin is ``api_origin``; any other origin must be
-    literal text (ValueError otherwise: no rule is silently widened)."""
+    API's execute-api origin is ``api_origins`` (the local front, by each
+    name a browser may open it with); any other origin must be literal text
+    (ValueError otherwise: no rule is silently widened)."""
 
-    def origin(value: Any) -> str:
+    def origins(value: Any) -> list[str]:
         if isinstance(value, str):
-            return value
+            return [value]
         if value == {"Fn::Sub": API_ORIGIN_SUB}:
-            return api_origin
+            return list(api_origins)
         raise ValueError(f"a CORS origin the local stack cannot resolve: {value!r}")
 
     local = []
     for rule in rules:
         converted = {_CORS_FIELDS[field]: value for field, value in rule.items()}
-        converted["AllowedOrigins"] = [origin(o) for o in rule["AllowedOrigins"]]
+        converted["AllowedOrigins"] = [o for v in rule["AllowedOrigins"] for o in origins(v)]
         local.append(converted)
     return local
 
@@ -402,8 +405,10 @@ def serve(
 ) -> None:
     """Create resources and demo access, then serve HTTP on ``server`` (bound
     already) until interrupted."""
-    api_url = f"http://127.0.0.1:{server.server_address[1]}"
-    names = create_resources(load_template(), api_origin=api_url)
+    api_port = server.server_address[1]
+    api_url = f"http://127.0.0.1:{api_port}"
+    # the console's page uploads from the front's origin: 127.0.0.1, or localhost
+    names = create_resources(load_template(), api_origins=(api_url, f"http://localhost:{api_port}"))
     # the console's CSP lets its page upload import files to the local bucket
     os.environ["PROPSYNC_UPLOAD_ORIGIN"] = aws_url
     os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]

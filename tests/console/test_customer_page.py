@@ -35,7 +35,7 @@ def test_sign_in_shows_the_key_its_project_and_its_sections(page, stack):
     expect(page.get_by_text(f"Key demo-key · project {stack['project_token']}")).to_be_visible()
     nav = page.get_by_role("navigation", name="Console sections")
     expect(nav.get_by_role("link", name="Customers")).to_be_visible()
-    expect(nav.get_by_role("link", name="Imports")).to_be_visible()
+    expect(nav.get_by_role("link", name="Imports", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", level=1, name="Customers")).to_be_visible()
     # the key is in this tab's session storage only: no cookie, nothing kept
     stored = page.evaluate("() => [sessionStorage.length, localStorage.length]")
@@ -272,14 +272,14 @@ def test_a_key_without_the_set_permission_sees_no_edit_controls(page, stack):
     expect(page.get_by_role("button", name="Delete first_name")).to_have_count(0)
     expect(page.get_by_role("button", name="Add property")).to_have_count(0)
     expect(page.get_by_text("This key can read but not edit customers")).to_be_visible()
-    expect(page.get_by_role("link", name="Imports")).to_be_hidden()
+    expect(page.get_by_role("link", name="Imports", exact=True)).to_be_hidden()
 
 
 def test_a_key_without_the_import_permission_sees_no_imports(page, stack):
     key = create_key(stack, "customer_properties:get", "customer_properties:set")
     sign_in(page, stack, key)
 
-    expect(page.get_by_role("link", name="Imports")).to_be_hidden()
+    expect(page.get_by_role("link", name="Imports", exact=True)).to_be_hidden()
     page.goto(f"{stack['api']}/console#/imports")
     expect(page.get_by_role("heading", level=1)).to_have_text("Imports: not for this key")
     expect(page.get_by_role("button", name="Start the import")).to_have_count(0)

@@ -209,6 +209,7 @@ _REFERENCE = re.compile(
     r"`{1,2}((?:propsync(?:_local)?\.)?[a-z_]+(?:\.[a-z_]+)*)\.([A-Za-z_]\w*)(?:\([^`]*\))?`{1,2}"
 )
 _FILE_SUFFIXES = {"csv", "gz", "json", "md", "py", "toml", "txt", "yaml"}
+_FILE_SUFFIXES |= {"css", "html", "js", "png"}  # the web console's files
 
 
 def _module(name: str) -> ModuleType | None:

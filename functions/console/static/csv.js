@@ -61,9 +61,12 @@ export function detectDelimiter(text) {
 }
 
 /**
- * Records of ``text`` up to ``maxRecords``: {records: [[field, ...]], ends:
- * [index after each record's line break]}. A record cut off by the end of
- * the text is left out unless ``atEnd`` (the text is the whole file).
+ * Records of ``text`` up to ``maxRecords``, as the importer reads them: a
+ * record ends at a line break (\n, or \r\n) outside quotes; blank records
+ * (an empty line, or one empty field) are skipped, as the importer skips
+ * them. {records: [[field, ...]], ends: [index after each record's line
+ * break]}. A record cut off by the end of the text is left out unless
+ * ``atEnd`` (the text is the whole file).
  */
 export function parseRecords(text, delimiter, { maxRecords = Infinity, atEnd = false } = {}) {
   const records = [];
@@ -71,26 +74,26 @@ export function parseRecords(text, delimiter, { maxRecords = Infinity, atEnd = f
   let fields = [];
   let field = "";
   let quoted = false;
-  let started = false; // a record has begun (even with an empty first field)
   let i = 0;
   const finishRecord = (end) => {
     fields.push(field);
-    records.push(fields);
-    ends.push(end);
+    if (fields.length > 1 || fields[0] !== "") {
+      records.push(fields);
+      ends.push(end);
+    }
     fields = [];
     field = "";
-    started = false;
   };
   while (i < text.length && records.length < maxRecords) {
     const char = text[i];
     if (quoted) {
       if (char === '"') {
+        if (i + 1 >= text.length && !atEnd) break; // "" may be cut in two: wait for more
         if (text[i + 1] === '"') {
           field += '"';
           i += 2;
           continue;
         }
-        if (i + 1 >= text.length && !atEnd) break; // "" may be cut in two: wait for more
         quoted = false;
       } else {
         field += char;
@@ -100,27 +103,25 @@ export function parseRecords(text, delimiter, { maxRecords = Infinity, atEnd = f
     }
     if (char === '"' && field === "") {
       quoted = true;
-      started = true;
     } else if (char === delimiter) {
       fields.push(field);
       field = "";
-      started = true;
-    } else if (char === "\r" || char === "\n") {
-      let end = i + 1;
-      if (char === "\r") {
-        if (i + 1 >= text.length && !atEnd) break; // \r\n may be cut in two
-        if (text[i + 1] === "\n") end += 1;
-      }
-      if (started || field !== "" || fields.length) finishRecord(end);
+    } else if (char === "\n" || (char === "\r" && text[i + 1] === "\n")) {
+      const end = i + (char === "\r" ? 2 : 1);
+      finishRecord(end);
       i = end;
+      continue;
+    } else if (char === "\r" && i + 1 >= text.length) {
+      if (!atEnd) break; // \r\n may be cut in two
+      finishRecord(text.length); // the file's last line break
+      i += 1;
       continue;
     } else {
       field += char;
-      started = true;
     }
     i += 1;
   }
-  if (atEnd && i >= text.length && !quoted && records.length < maxRecords && (started || field !== "" || fields.length)) {
+  if (atEnd && i >= text.length && !quoted && records.length < maxRecords && (field !== "" || fields.length)) {
     finishRecord(text.length);
   }
   return { records, ends };

@@ -6,7 +6,7 @@
 
 import { ApiError, request } from "./api.js";
 import { field, focus, h, notice, options } from "./dom.js";
-import { browserTimeZone, localDateTime, relativeTime, updateTime, valueAsInput, valueElement, valueKind } from "./format.js";
+import { browserTimeZone, idTypesOf, localDateTime, relativeTime, updateTime, valueAsInput, valueElement, valueKind } from "./format.js";
 
 const INTERNAL = "__internal__";
 const SET = "customer_properties:set";
@@ -54,10 +54,7 @@ function describeLookup(lookup) {
 export function customersPage(main, context) {
   const { session, can, signal } = context;
   const canEdit = can(SET);
-  // hard id types first (a person's registered id is the usual way in), then soft ones
-  const idTypes = (Array.isArray(session.id_types) ? session.id_types : [])
-    .slice()
-    .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === "hard" ? -1 : 1));
+  const idTypes = idTypesOf(session);
 
   const by = h(
     "select",

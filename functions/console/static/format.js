@@ -89,3 +89,10 @@ export function valueElement(value) {
 export function valueAsInput(value) {
   return typeof value === "string" ? value : jsonText(value);
 }
+
+/** The project's id types, hard ones first (a person's registered id is the usual way in), then soft. */
+export function idTypesOf(session) {
+  return (Array.isArray(session.id_types) ? session.id_types : [])
+    .slice()
+    .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === "hard" ? -1 : 1));
+}

@@ -10,7 +10,7 @@
 import { ApiError, request } from "./api.js";
 import { headOf, readHead } from "./csv.js";
 import { field, focus, h, notice, options, uid } from "./dom.js";
-import { formatCount, localDateTime, relativeTime, valueElement } from "./format.js";
+import { formatCount, idTypesOf, localDateTime, relativeTime, valueElement } from "./format.js";
 import { follow, pause, POLL_MS, reportElement, statusWords } from "./imports.js";
 
 // The types of the import mapping (import_mapping.TYPES in the propsync
@@ -57,7 +57,7 @@ function s3Message(text) {
 
 export function wizardPage(main, context) {
   const { session, signal } = context;
-  const idTypes = Array.isArray(session.id_types) ? session.id_types : [];
+  const idTypes = idTypesOf(session);
 
   // ------------------------------------------------------------ 1. the file
   const fileInput = h("input", { type: "file", accept: ".csv,.gz,text/csv" });
@@ -126,11 +126,15 @@ export function wizardPage(main, context) {
       { class: "mapping-column" },
       h("legend", {}, "Each row's update time"),
       h("p", { class: "hint" }, "A property is overwritten only by a newer update than the one it holds."),
-      h("div", { class: "field" }, h("label", {}, timeStart, " The time the import starts (the default)")),
-      h("div", { class: "field" }, h("label", {}, timeColumnRadio, " A column of the file")),
-      field("Column with each row's update time", timeColumn),
-      h("div", { class: "field" }, h("label", {}, timeConstantRadio, " One time for every row (the time the file's data was taken)")),
-      field("Update time of every row", timeConstant, "UNIX seconds, or a date-time like 2026-01-31T08:00:00 (read in the time zone below)."),
+      h("label", { class: "choice" }, timeStart, "The time the import starts (the default)"),
+      h("label", { class: "choice" }, timeColumnRadio, "A column of the file"),
+      h("div", { class: "choice-detail" }, field("Column with each row's update time", timeColumn)),
+      h("label", { class: "choice" }, timeConstantRadio, "One time for every row (the time the file's data was taken)"),
+      h(
+        "div",
+        { class: "choice-detail" },
+        field("Update time of every row", timeConstant, "UNIX seconds, or a date-time like 2026-01-31T08:00:00 (read in the time zone below)."),
+      ),
     ),
     field("Time zone", timezone, "The zone of dates and times without an offset: in the file's cells and above. An IANA name, e.g. UTC or Europe/Bratislava."),
     zoneList,
@@ -256,16 +260,15 @@ export function wizardPage(main, context) {
       const property = h("input", { value: choice.property, spellcheck: "false", autocomplete: "off" });
       const type = h("select", {}, options(PROPERTY_TYPES.map((t) => [t, TYPE_WORDS[t] || t]), choice.type));
       const idType = h("select", {}, options(idTypes.map((t) => [t.name, `${t.name} (${t.kind})`]), choice.idType));
-      const propertyFields = h("div", { class: "row" }, field(`Property for “${column}”`, property), field(`Type of “${column}”`, type));
-      const idFields = h("div", { class: "row" }, field(`Id type of “${column}”`, idType));
+      const propertyField = field(`Property for “${column}”`, property);
+      const typeField = field(`Type of “${column}”`, type);
+      const idField = field(`Id type of “${column}”`, idType);
       const problem = h("div");
       const fieldset = h(
         "fieldset",
         { class: "mapping-column", dataset: { column } },
         h("legend", {}, `Column “${column}”`),
-        field(`Use “${column}” as`, use),
-        propertyFields,
-        idFields,
+        h("div", { class: "row" }, field(`Use “${column}” as`, use), propertyField, typeField, idField),
         problem,
       );
       const sync = () => {
@@ -273,8 +276,8 @@ export function wizardPage(main, context) {
         choice.property = property.value;
         choice.type = type.value;
         choice.idType = idType.value;
-        propertyFields.hidden = use.value !== "property";
-        idFields.hidden = use.value !== "id";
+        propertyField.hidden = typeField.hidden = use.value !== "property";
+        idField.hidden = use.value !== "id";
       };
       for (const control of [use, property, type, idType]) control.addEventListener("change", sync);
       property.addEventListener("input", sync);

@@ -1,0 +1,288 @@
+"""The import wizard and the imports pages in chromium against `make run`:
+a CSV file read in the browser, mapped, previewed by the importer, uploaded
+straight to the bucket with the presigned form, and followed to its report."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.console.conftest import TIMEZONE, api_call, basic
+from tests.console.pages import local_date_time, sign_in
+from tests.console.test_accessibility import check_page, in_page
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+PEOPLE = (
+    "id,first_name,visits,updated\n"
+    "wizard-1,Ann,3,2026-01-15T08:00:00\n"
+    'wizard-2,"Bob, Jr.",many,2026-01-15T09:30:00\n'
+    "wizard-3,Cyril,7,2026-01-15T10:00:00\n"
+)
+
+
+def epoch(local: str) -> int:
+    return int(datetime.fromisoformat(local).replace(tzinfo=ZoneInfo(TIMEZONE)).timestamp())
+
+
+def csv_file(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def open_wizard(page: Page, stack: dict[str, Any], path: Path) -> None:
+    sign_in(page, stack)
+    page.get_by_role("link", name="Imports", exact=True).click()
+    page.get_by_role("link", name="New import").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("New import")
+    page.get_by_label("CSV file").set_input_files(str(path))
+    expect(page.get_by_role("heading", name="2. Columns")).to_be_visible()
+
+
+def use_column(page: Page, column: str, use: str) -> None:
+    page.get_by_label(f"Use “{column}” as").select_option(use)
+
+
+def map_people(page: Page) -> None:
+    use_column(page, "id", "id")
+    page.get_by_label("Id type of “id”").select_option("registered")
+    page.get_by_label("Type of “visits”", exact=True).select_option("number")
+    use_column(page, "updated", "ignore")
+    page.get_by_label("A column of the file").check()
+    page.get_by_label("Column with each row's update time").select_option("updated")
+    page.get_by_label("Time zone", exact=True).fill(TIMEZONE)
+
+
+def customer(stack: dict[str, Any], registered: str) -> tuple[int, Any]:
+    return api_call(  # type: ignore[no-any-return]
+        stack,
+        "GET",
+        f"/api/customers/{registered}?id_type=registered&include_timestamps=1",
+        authorization=basic(stack["api_key_id"], stack["api_secret"]),
+    )
+
+
+def test_the_wizard_imports_a_csv_with_an_update_timestamp_column_to_its_report(
+    page, stack, tmp_path
+):
+    open_wizard(page, stack, csv_file(tmp_path, "people.csv", PEOPLE))
+
+    # the file's head, read in the browser: quotes and their comma kept
+    read = f"people.csv: {len(PEOPLE)} bytes, 4 columns (delimiter: comma ( , ))."
+    expect(page.get_by_text(read)).to_be_visible()
+    head = page.get_by_role("region", name="The file's first rows")
+    expect(head.locator("tbody tr")).to_have_count(3)
+    expect(head.locator("tbody tr").nth(1).locator("td").nth(1)).to_have_text("Bob, Jr.")
+    expect(page.get_by_label("Import name")).to_have_value("people")
+
+    map_people(page)
+    page.get_by_role("button", name="Preview the first rows").click()
+
+    title = page.locator("#preview-title")
+    expect(title).to_have_text("The first 3 rows: 2 to write, 1 rejected")
+    expect(title).to_be_focused()
+    rejected = page.locator('tr[data-line="3"]')
+    expect(rejected).to_have_class("row-error")
+    expect(rejected).to_contain_text("Rejected:")
+    expect(rejected).to_contain_text("'many'")
+    first = page.locator('tr[data-line="2"]')
+    expect(first).to_contain_text("registered: wizard-1")
+    expect(first).to_contain_text("visits: 3")
+    expect(first.locator(".when")).to_have_text(local_date_time(epoch("2026-01-15T08:00:00")))
+
+    page.get_by_role("button", name="Start the import").click()
+
+    finished = page.locator("#run-title")
+    expect(finished).to_have_text(
+        "Import finished: Partly succeeded: some rows were rejected", timeout=180_000
+    )
+    expect(finished).to_be_focused()
+    report = page.locator(".report")
+    expect(report.get_by_role("progressbar")).to_have_attribute("value", "100")
+    expect(report.locator(".progress-text")).to_contain_text("100 %")
+    expect(report.locator('[data-count="rows_read"]')).to_have_text("3")
+    expect(report.locator('[data-count="rows_written"]')).to_have_text("2")
+    expect(report.locator('[data-count="rows_rejected"]')).to_have_text("1")
+    expect(report.locator("table.rejected tbody tr")).to_have_count(1)
+    expect(report.locator("table.rejected")).to_contain_text("wizard-2")
+    status, read = customer(stack, "wizard-1")
+    assert status == 200, read
+    assert read["properties"] == {
+        "first_name": {"value": "Ann", "last_update": epoch("2026-01-15T08:00:00")},
+        "visits": {"value": 3, "last_update": epoch("2026-01-15T08:00:00")},
+    }
+    assert customer(stack, "wizard-2")[0] == 404
+    check_page(page)
+
+
+def start_import_through_the_api(stack: dict[str, Any], name: str, text: str) -> str:
+    """An import as a script starts one (POST /api/imports, then the form
+    upload): its file key."""
+    authorization = basic(stack["api_key_id"], stack["api_secret"])
+    mapping = {
+        "properties": [{"from_column": "tier", "to_property": "tier", "type": "string"}],
+        "ids": [{"from_column": "id", "to_id": "registered"}],
+    }
+    status, started = api_call(
+        stack,
+        "POST",
+        "/api/imports",
+        {"import_name": name, "file_name": "members.csv", "mapping": mapping},
+        authorization,
+    )
+    assert status == 201, started
+    upload = started["upload"]
+    sent = requests.post(
+        upload["url"], data=upload["fields"], files={"file": ("members.csv", text)}, timeout=30
+    )
+    assert sent.status_code == 204, sent.text
+    return str(started["file_key"])
+
+
+def test_the_imports_list_shows_each_execution_and_opens_its_report(page, stack):
+    rows = "".join(f"list-{n},gold\n" for n in range(50))
+    start_import_through_the_api(stack, "members", "id,tier\n" + rows)
+    sign_in(page, stack)
+    page.get_by_role("link", name="Imports", exact=True).click()
+
+    listed = page.locator("table.executions tbody tr").filter(has_text="members.csv").first
+    expect(listed).to_contain_text("Succeeded")  # followed live to its end
+    expect(listed.get_by_role("progressbar")).to_have_attribute("value", "100")
+    expect(listed).to_contain_text("50 / 0")
+    listed.get_by_role("link", name="Report").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Import report: members / members.csv"
+    )
+    expect(page.locator('[data-count="rows_written"]')).to_have_text("50")
+    expect(page.get_by_text("No row was rejected.")).to_be_visible()
+    check_page(page)
+
+
+def test_an_unknown_report_is_said_in_words(page, stack):
+    sign_in(page, stack)
+    page.goto(f"{stack['api']}/console#/imports/{'0' * 32}")
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("There is no such import execution in this project.")
+    expect(alert).to_be_focused()
+
+
+def test_a_bad_mapping_shows_its_errors_in_the_preview(page, stack, tmp_path):
+    open_wizard(page, stack, csv_file(tmp_path, "bad.csv", PEOPLE))
+    # no column is an id, and two columns write the same property
+    use_column(page, "id", "property")
+    page.get_by_label("Property for “visits”").fill("first_name")
+    page.get_by_label("Time zone", exact=True).fill("Mars/Olympus")
+
+    page.get_by_role("button", name="Preview the first rows").click()
+
+    alert = page.locator("#step-preview").get_by_role("alert")
+    expect(alert).to_contain_text("The importer would refuse this mapping")
+    expect(alert).to_be_focused()
+    expect(alert).to_contain_text("ids")
+    expect(alert).to_contain_text("first_name")
+    expect(alert).to_contain_text("unknown timezone 'Mars/Olympus'")
+    # the problem of a column is on that column too, its field marked
+    expect(page.get_by_label("Property for “visits”")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator('fieldset[data-column="visits"]').get_by_role("alert")).to_contain_text(
+        "first_name"
+    )
+    expect(page.get_by_label("Time zone", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#preview-title")).to_have_count(0)  # no rows: nothing would be written
+    check_page(page)
+
+
+def test_a_refused_start_lists_its_problems_and_writes_nothing(page, stack, tmp_path):
+    open_wizard(page, stack, csv_file(tmp_path, "refused.csv", PEOPLE))
+    map_people(page)
+    page.get_by_label("Import name").fill("..")
+
+    page.get_by_role("button", name="Start the import").click()
+
+    alert = page.locator("#step-start").get_by_role("alert")
+    expect(alert).to_contain_text("The import was not started.")
+    expect(alert).to_contain_text("import name")
+    expect(alert).to_be_focused()
+    status, listed = api_call(
+        stack,
+        "GET",
+        f"/api/imports?file_key=imports/{stack['project_token']}/../refused.csv",
+        authorization=basic(stack["api_key_id"], stack["api_secret"]),
+    )
+    assert listed.get("executions", []) == [], (status, listed)
+
+
+def test_one_update_time_for_every_row_is_a_constant_column(page, stack, tmp_path):
+    text = "id,tier\nwizard-const-1,gold\nwizard-const-2,silver\n"
+    open_wizard(page, stack, csv_file(tmp_path, "snapshot.csv", text))
+    use_column(page, "id", "id")
+    page.get_by_label("Id type of “id”").select_option("registered")
+    page.get_by_label("Update time of every row").fill("2026-01-31T08:00:00")
+    page.get_by_label("Time zone", exact=True).fill(TIMEZONE)
+
+    page.get_by_role("button", name="Preview the first rows").click()
+    expect(page.locator("#preview-title")).to_have_text("The first 2 rows: 2 to write, 0 rejected")
+    expect(page.locator('tr[data-line="2"] .when')).to_have_text(
+        local_date_time(epoch("2026-01-31T08:00:00"))
+    )
+    page.get_by_role("button", name="Start the import").click()
+
+    expect(page.locator("#run-title")).to_have_text("Import finished: Succeeded", timeout=180_000)
+    status, read = customer(stack, "wizard-const-2")
+    assert status == 200, read
+    assert read["properties"]["tier"] == {
+        "value": "silver",
+        "last_update": epoch("2026-01-31T08:00:00"),
+    }
+
+
+def test_the_wizard_at_360_px_wide_has_no_horizontal_scroll(page, stack, tmp_path):
+    wide = ",".join(f"column_{i}" for i in range(30))
+    text = f"id,{wide}\n" + "".join(
+        f"narrow-{n}," + ",".join(f"value-{n}-{i}" for i in range(30)) + "\n" for n in range(3)
+    )
+    page.set_viewport_size({"width": 360, "height": 740})
+    open_wizard(page, stack, csv_file(tmp_path, "wide.csv", text))
+    use_column(page, "id", "id")
+    page.get_by_role("button", name="Preview the first rows").click()
+    expect(page.locator("#preview-title")).to_be_visible()
+
+    assert in_page(page, "widerThanTheScreen") == {"page": 360, "screen": 360, "wide": []}
+    check_page(page)
+
+
+def test_the_local_bucket_answers_an_upload_to_the_consoles_origin_only(stack):
+    """The template's CORS rule on the moto bucket, with the local API's
+    origin: a form POST from the console's page may read its answer, one
+    from another origin may not (as S3 answers a browser)."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack["aws_endpoint_url"],
+        region_name=stack["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    [rule] = s3.get_bucket_cors(Bucket=stack["import_bucket"])["CORSRules"]
+    assert rule["AllowedMethods"] == ["POST"]
+    assert stack["api"] in rule["AllowedOrigins"]
+    form = s3.generate_presigned_post(stack["import_bucket"], f"cors-check/{time.time()}.txt")
+    for origin, allowed in ((stack["api"], True), ("http://evil.example", False)):
+        answer = requests.post(
+            form["url"],
+            data=form["fields"],
+            files={"file": ("x.txt", b"x")},
+            headers={"Origin": origin},
+            timeout=30,
+        )
+        assert answer.status_code == 204
+        assert answer.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
