@@ -4,6 +4,7 @@ straight to the bucket with the presigned form, and followed to its report."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from pathlib import Path
@@ -286,3 +287,54 @@ def test_the_local_bucket_answers_an_upload_to_the_consoles_origin_only(stack):
         )
         assert answer.status_code == 204
         assert answer.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
+
+
+def test_the_list_follows_a_running_execution_until_it_ends(page, stack):
+    """While an execution runs, the list reads it again and its bar moves,
+    without a reload (the API's answers are played here: a local import of a
+    few rows ends before a page could see it run)."""
+    execution = {
+        "execution_id": "a" * 32,
+        "import_name": "crm",
+        "file_name": "live.csv",
+        "file_key": f"imports/{stack['project_token']}/crm/live.csv",
+        "status": "running",
+        "started_at": time.time() - 5,
+        "finished_at": None,
+        "progress": {"rows": 400, "bytes": 4000, "bytes_total": 10000, "fraction": 0.4},
+        "counts": {
+            "rows_read": 400,
+            "rows_written": 400,
+            "rows_rejected": 0,
+            "properties_applied": 400,
+            "properties_stale": 0,
+            "rows_ignored_as_erased": 0,
+        },
+    }
+    finished = {
+        **execution,
+        "status": "succeeded",
+        "finished_at": time.time(),
+        "progress": {"rows": 1000, "bytes": 10000, "bytes_total": 10000, "fraction": 1.0},
+        "counts": {**execution["counts"], "rows_read": 1000, "rows_written": 1000},
+    }
+    answers = [execution, execution, finished]
+    served = []
+
+    def answer(route: Any) -> None:
+        served.append(answers[min(len(served), len(answers) - 1)])
+        body = {"success": True, "executions": [served[-1]], "next": None}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    sign_in(page, stack)
+    page.route("**/api/imports", answer)
+    page.get_by_role("link", name="Imports", exact=True).click()
+
+    listed = page.locator("table.executions tbody tr").first
+    bar = listed.get_by_role("progressbar", name="Progress of live.csv")
+    expect(bar).to_have_attribute("value", "40")
+    expect(listed).to_contain_text("Running")
+    expect(bar).to_have_attribute("value", "100")  # read again while it ran
+    expect(listed).to_contain_text("Succeeded")
+    expect(listed).to_contain_text("1,000 / 0")
+    assert len(served) == 3  # and no more once it had finished
