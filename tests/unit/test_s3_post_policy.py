@@ -64,7 +64,11 @@ def test_a_form_that_meets_its_policy_passes():
     assert outcome(*form({"key": "imports/k.csv", "policy": policy(GOOD)})) is None
 
 
-@settings(max_examples=200, deadline=None)
+FORMS = settings(max_examples=200, deadline=None)
+CONDITIONS = settings(max_examples=100, deadline=None)
+
+
+@FORMS
 @given(document=JSON, key=st.text(max_size=20), data=st.binary(max_size=20))
 def test_any_policy_is_applied_or_refused_with_an_s3_error(document, key, data):
     fields = {
@@ -75,7 +79,7 @@ def test_any_policy_is_applied_or_refused_with_an_s3_error(document, key, data):
     assert refusal is None or (refusal.status in (400, 403) and refusal.code)
 
 
-@settings(max_examples=100, deadline=None)
+@CONDITIONS
 @given(conditions=st.lists(JSON, max_size=4))
 def test_any_conditions_are_applied_or_refused_with_an_s3_error(conditions):
     document = {**GOOD, "conditions": conditions}
