@@ -6,6 +6,9 @@ can slip between: a conditional write is no longer atomic. Served on one
 thread, every request runs alone, as each DynamoDB item write does, so tests of
 concurrent writers (and the local stack) see DynamoDB's guarantees.
 
+Its S3 enforces the policy of a browser-form upload as S3 does
+(propsync_local.s3_post_policy), which moto alone does not.
+
 Usage: ``python -m propsync_local.moto_server --port 4566``; ``running`` hands
 it a socket already bound and listening (``--fd``), so that the port it serves
 is the one its parent checked.
@@ -41,6 +44,7 @@ from moto.s3.responses import S3Response
 from werkzeug.serving import make_server
 
 from propsync_local.processes import ServerError, serving_on
+from propsync_local.s3_post_policy import PostPolicy
 
 DEFAULT_PORT = 4566
 _LOCAL_PACKAGES = Path(__file__).resolve().parents[1]
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(
         "127.0.0.1",
         args.port,
-        DomainDispatcherApplication(create_backend_app),
+        PostPolicy(DomainDispatcherApplication(create_backend_app)),
         threaded=False,
         processes=1,
         request_handler=MotoRequestHandler,

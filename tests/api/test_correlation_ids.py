@@ -39,6 +39,10 @@ API_SAMPLES = [
     ("CustomersReadFunction", "ExportOne"),
     ("CustomersReadFunction", "Attributes"),
     ("CustomersReadFunction", "Key"),
+    ("ImportsApiFunction", "Preview"),
+    ("ImportsApiFunction", "Start"),
+    ("ImportsApiFunction", "List"),
+    ("ImportsApiFunction", "Get"),
     ("CustomersFunction", "PatchCustomer"),
     ("CustomersEraseFunction", "Anonymize"),
     ("AuthorizerFunction", "Request"),
@@ -46,7 +50,8 @@ API_SAMPLES = [
 
 
 @pytest.fixture
-def demo(api):
+def demo(api, imports, monkeypatch):
+    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", imports.bucket)  # the import routes'
     create_demo_access(DEFAULT_PROJECT_TOKEN, DEFAULT_KEY_ID, DEFAULT_KEY_SECRET)
     create_sample_customer(DEFAULT_PROJECT_TOKEN)
     return api

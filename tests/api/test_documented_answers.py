@@ -18,6 +18,7 @@ from propsync import merging, tracking_queue
 from propsync.store.access import AccessStore
 from propsync.store.customers import CustomerStore
 from propsync.store.dynamo import client_and_table_from_environment
+from propsync.store.imports import ImportStore
 from propsync.tracking import RETRY_LATER
 from tests.support.api import reset_service_caches
 from tests.support.faults import FaultInjector
@@ -49,14 +50,22 @@ def routes(api, customer):
         "attributes": ("POST", f"/data/v2/projects/{api.project}/customers/attributes"),
         "anonymize": ("POST", f"/data/v2/projects/{api.project}/customers/anonymize"),
         "key": ("GET", "/api/key"),
+        "preview": ("POST", "/api/imports/preview"),
+        "start": ("POST", "/api/imports"),
+        "imports": ("GET", "/api/imports"),
+        "import": ("GET", f"/api/imports/{'0' * 32}"),
     }
 
 
-ROUTES = ["batch", "single", "time", "get", "patch", "export", "attributes", "anonymize", "key"]
-WITH_BODY = ["batch", "single", "patch", "export", "attributes", "anonymize"]
+IMPORT_ROUTES = ["preview", "start", "imports", "import"]
+ROUTES = [
+    *("batch", "single", "time", "get", "patch", "export", "attributes", "anonymize", "key"),
+    *IMPORT_ROUTES,
+]
+WITH_BODY = ["batch", "single", "patch", "export", "attributes", "anonymize", "preview", "start"]
 PRIVATE = ["get", "patch", "export", "attributes", "anonymize"]
 # private routes that read no customer
-PRIVATE_OTHERS = ["key"]
+PRIVATE_OTHERS = ["key", *IMPORT_ROUTES]
 # The body each private route reads, naming ``ids``.
 ATTRIBUTES = [{"type": "property", "property": "tier"}, {"type": "id", "id": "registered"}]
 
@@ -111,6 +120,27 @@ def test_the_key_route_whose_project_cannot_be_read_is_500(api, monkeypatch):
     monkeypatch.setattr(AccessStore, "project_id_types", _fail)
     reset_service_caches()  # the project is read again
     response = api.request("GET", "/api/key")
+    assert response.status == 500
+    assert response.json() == SERVER_FAILED
+
+
+IMPORT_BODIES = {
+    "preview": {"mapping": {"ids": [{"from_column": "a", "to_id": "registered"}]}, "sample": "a\n"},
+    "start": {
+        "import_name": "crm",
+        "file_name": "a.csv",
+        "mapping": {"ids": [{"from_column": "a", "to_id": "registered"}]},
+    },
+}
+
+
+@pytest.mark.parametrize("route", IMPORT_ROUTES)
+def test_an_import_route_whose_store_fails_is_500(api, customer, route, monkeypatch):
+    monkeypatch.setattr(AccessStore, "project_id_types", _fail)
+    for read in ("get", "latest_for_file", "list_for_project"):
+        monkeypatch.setattr(ImportStore, read, _fail)
+    method, path = routes(api, customer)[route]
+    response = api.request(method, path, json_body=IMPORT_BODIES.get(route))
     assert response.status == 500
     assert response.json() == SERVER_FAILED
 

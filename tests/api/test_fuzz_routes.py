@@ -497,3 +497,154 @@ def test_anonymize_survives_anything_and_a_refusal_erases_nothing(api, table_sna
         assert response.json() == {"success": True}
     else:
         assert table_snapshot() == before
+
+
+# ------------------------------------------------------------------ import routes
+
+column_entries = st.fixed_dictionaries(
+    {},
+    optional={
+        "from_column": st.one_of(st.sampled_from(["idecko", "meno", "ts"]), names, anything),
+        "to_property": st.one_of(names, anything),
+        "type": st.one_of(
+            st.sampled_from(["string", "number", "boolean", "date", "datetime", "list"]), anything
+        ),
+        "to_id": st.one_of(st.sampled_from(["registered", "cookie", "crm"]), anything),
+    },
+)
+mappings = st.one_of(
+    anything,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "properties": st.one_of(st.lists(column_entries, max_size=4), anything),
+            "ids": st.one_of(st.lists(column_entries, max_size=3), anything),
+            "constant_columns": st.one_of(
+                st.lists(
+                    st.fixed_dictionaries(
+                        {}, optional={"name": st.one_of(names, anything), "value": anything}
+                    ),
+                    max_size=3,
+                ),
+                anything,
+            ),
+            "timezone": st.one_of(st.sampled_from(["UTC", "Mars/Base", ""]), any_text, anything),
+            "update_timestamp": st.one_of(
+                st.fixed_dictionaries({"from_column": st.one_of(names, anything)}), anything
+            ),
+            "delimiter": st.one_of(st.sampled_from([",", ";", "\t", "|", ""]), anything),
+            "unknown": anything,
+        },
+    ),
+)
+csv_text = st.one_of(
+    any_text,
+    st.text(st.sampled_from(',;\t|"\n\r =+-@abc019\udc80\ufeff'), max_size=300),
+    st.lists(
+        st.lists(st.one_of(st.sampled_from(["u1", "Ann", "1767225600", "x", ""]), any_text)),
+        max_size=25,
+    ).map(lambda rows: "idecko,meno,ts\n" + "".join(",".join(r) + "\n" for r in rows)),
+)
+file_names = st.one_of(st.sampled_from(["people.csv", "a.csv.gz", "..", "a/b.csv"]), names)
+preview_bodies = st.one_of(
+    st.binary(max_size=100),
+    st.builds(lambda v, a: body(v, ascii_escapes=a), anything, encodings),
+    st.builds(
+        lambda v, a: body(v, ascii_escapes=a),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "mapping": mappings,
+                "sample": st.one_of(csv_text, anything),
+                "file_name": st.one_of(file_names, anything),
+                "extra": anything,
+            },
+        ),
+        encodings,
+    ),
+)
+start_bodies = st.one_of(
+    st.binary(max_size=100),
+    st.builds(lambda v, a: body(v, ascii_escapes=a), anything, encodings),
+    st.builds(
+        lambda v, a: body(v, ascii_escapes=a),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "import_name": st.one_of(st.sampled_from(["crm", "..", ""]), names, anything),
+                "file_name": st.one_of(file_names, anything),
+                "mapping": mappings,
+                "header": st.one_of(st.lists(st.one_of(names, anything), max_size=5), anything),
+                "size": st.one_of(st.integers(-5, 6 * 1024**3), anything),
+            },
+        ),
+        encodings,
+    ),
+)
+IMPORT_FUZZ = settings(FUZZ, max_examples=30)
+
+
+@pytest.fixture
+def import_bucket(api, imports, monkeypatch):
+    """The import routes' bucket: the `imports` harness's."""
+    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", imports.bucket)
+    return imports
+
+
+@IMPORT_FUZZ
+@given(body=preview_bodies)
+def test_the_preview_survives_anything_and_writes_nothing(api, import_bucket, table_snapshot, body):
+    before = table_snapshot()
+    response = api.request("POST", "/api/imports/preview", body=body)
+    assert response.status < 500, response.body
+    if response.status == 200:
+        preview = response.json()
+        assert len(preview["rows"]) <= 20
+        assert not (preview["rows"] and preview["problems"])
+    assert table_snapshot() == before
+    assert import_bucket.keys() == []
+
+
+@IMPORT_FUZZ
+@given(body=start_bodies)
+def test_a_start_survives_anything_and_a_refusal_writes_nothing(
+    api, import_bucket, table_snapshot, body
+):
+    before = table_snapshot()
+    keys_before = import_bucket.keys()
+    response = api.request("POST", "/api/imports", body=body)
+    assert response.status < 500, response.body
+    assert table_snapshot() == before
+    if response.status == 201:
+        started = response.json()
+        mapping_key = started["file_key"].rsplit("/", 1)[0] + "/mapping.json"
+        assert set(import_bucket.keys()) <= {*keys_before, mapping_key}
+    else:
+        assert import_bucket.keys() == keys_before
+
+
+@IMPORT_FUZZ
+@given(
+    file_key=st.one_of(st.none(), any_text, st.just(f"imports/{PROJECT}/crm/x.csv")),
+    limit=st.one_of(st.none(), st.text(max_size=5), any_text),
+    next_token=st.one_of(st.none(), st.text(max_size=40), any_text),
+    execution_id=st.text(
+        alphabet=st.characters(blacklist_categories=(), blacklist_characters="/?#%"),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_the_import_reads_survive_any_query_and_write_nothing(
+    api, import_bucket, table_snapshot, file_key, limit, next_token, execution_id
+):
+    before = table_snapshot()
+    query = {
+        name: value
+        for name, value in {"file_key": file_key, "limit": limit, "next": next_token}.items()
+        if value is not None
+    }
+    listed = api.request("GET", "/api/imports", query=query or None)
+    assert listed.status < 500, listed.body
+    read = api.request("GET", f"/api/imports/{execution_id}")
+    assert read.status in (404, 400), read.body
+    assert table_snapshot() == before

@@ -520,3 +520,61 @@ def test_at_most_a_hundred_rejected_rows_are_shown(importer):
     assert len(detail["rejected_rows"]) == MAX_REPORTED_ERRORS
     assert detail["rejected_rows"][0]["row"] == "u0,N,x,1990-01-01,,1767225600"
     assert detail["rejected_rows"][-1]["line"] == MAX_REPORTED_ERRORS + 1
+
+
+# ------------------------------------------------------------------ S3's own refusals
+# The local S3 checks a form's policy as S3 does (propsync_local.s3_post_policy).
+
+
+def test_the_form_uploads_to_its_own_key_only(importer):
+    form = importer.start().json()["upload"]
+    for key in (
+        f"imports/{PROJECT}/crm/other.csv",
+        f"imports/{OTHER_PROJECT}/crm/people.csv",
+        f"imports/{PROJECT}/crm/mapping.json",
+    ):
+        refused = importer.upload(form, CSV.encode(), fields={**form["fields"], "key": key})
+        assert refused.status_code == 403, refused.text
+        assert "Invalid according to Policy: Policy Condition failed" in refused.text
+    assert importer.imports.keys() == [f"imports/{PROJECT}/crm/mapping.json"]
+    mapping = importer.imports.s3.get_object(
+        Bucket=importer.imports.bucket,
+        Key=form["fields"]["key"].rsplit("/", 1)[0] + "/mapping.json",
+    )
+    assert json.loads(mapping["Body"].read()) == MAPPING  # not overwritten by the upload
+
+
+def test_a_form_refuses_an_empty_a_larger_or_a_late_file_and_extra_fields(importer):
+    bucket = importer.imports.services.bucket
+    key = f"imports/{PROJECT}/crm/people.csv"
+    small = bucket.upload_form(key, max_bytes=len(CSV), expires_in=60)
+    too_large = importer.upload(small, CSV.encode() + b"x")
+    assert (too_large.status_code, "<Code>EntityTooLarge</Code>" in too_large.text) == (400, True)
+    empty = importer.upload(small, b"")
+    assert (empty.status_code, "<Code>EntityTooSmall</Code>" in empty.text) == (400, True)
+    extra = importer.upload(small, CSV.encode(), fields={**small["fields"], "acl": "public-read"})
+    assert extra.status_code == 403
+    assert "Extra input fields: acl" in extra.text
+    late = bucket.upload_form(key, max_bytes=len(CSV), expires_in=-1)
+    expired = importer.upload(late, CSV.encode())
+    assert (expired.status_code, "Policy expired" in expired.text) == (403, True)
+    assert importer.imports.keys() == []
+    assert importer.upload(small, CSV.encode()).status_code == 204  # exactly the most it takes
+    assert importer.imports.keys() == [key]
+
+
+def test_the_route_offers_five_gigabytes_at_most_for_an_hour(importer):
+    """What the form's signed policy says (S3 checks it on AWS, the local S3
+    here): the exact key, 1 byte to 5 GB, an hour."""
+    import base64  # noqa: PLC0415
+    from datetime import datetime  # noqa: PLC0415
+
+    before = time.time()
+    form = importer.start().json()
+    policy = json.loads(base64.b64decode(form["upload"]["fields"]["policy"]))
+    assert ["content-length-range", 1, 5 * 1024**3] in policy["conditions"]
+    assert {"key": form["file_key"]} in policy["conditions"]
+    assert {"bucket": importer.imports.bucket} in policy["conditions"]
+    expiry = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00")).timestamp()
+    assert before + 3600 - 2 <= expiry <= time.time() + 3600
+    assert abs(form["expires_at"] - expiry) <= 2

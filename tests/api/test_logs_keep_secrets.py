@@ -77,8 +77,9 @@ def _track_a_command_the_store_refuses(api):
         assert letter["commands"][0]["data"]["properties"] == {"note": REFUSED_VALUE}
 
 
-def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplog):
+def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplog, monkeypatch):
     caplog.set_level(logging.INFO)  # what Lambda keeps: INFO and above
+    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", imports.bucket)
     wrong_secret = "wrong-secret-that-must-not-be-logged-5e2a"
 
     tracked = api.track(
@@ -116,6 +117,24 @@ def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplo
         },
     )
     imports.drop("logs", "f.csv", f"id,v\nprivate-user,{VALUE}\nother,1\n".encode())
+    # the import routes: a preview of the same rows, a start and its form
+    mapping = {
+        "properties": [{"from_column": "v", "to_property": "v", "type": "string"}],
+        "ids": [{"from_column": "id", "to_id": "registered"}],
+    }
+    sample = f"id,v\nprivate-user,{VALUE}\n{REFUSED_ID},\x01{NAME_VALUE}\n"
+    preview = api.request(
+        "POST", "/api/imports/preview", json_body={"mapping": mapping, "sample": sample}
+    )
+    assert preview.json()["rows"][0]["properties"] == {"v": VALUE}
+    started = api.request(
+        "POST",
+        "/api/imports",
+        json_body={"import_name": "logs", "file_name": "g.csv", "mapping": mapping},
+    )
+    form_secrets = [started.json()["upload"]["fields"][f] for f in ("policy", "x-amz-signature")]
+    listed = api.request("GET", "/api/imports").json()["executions"]
+    api.request("GET", f"/api/imports/{listed[0]['execution_id']}")
 
     captured = capsys.readouterr()
     logged = captured.out + captured.err + "\n".join(r.getMessage() for r in caplog.records)
@@ -138,5 +157,6 @@ def test_a_full_flow_logs_neither_secrets_nor_values(api, imports, capsys, caplo
         REFUSED_VALUE,
         REFUSED_ID,
         REFUSED_EMAIL,
+        *form_secrets,
     ):
         assert secret not in logged

@@ -25,9 +25,10 @@ SAM_ENV_VARS = EVENTS_DIR / "sam-local-env.json"
 
 
 @pytest.fixture
-def demo(api):
-    """What a fresh `make run` creates: the demo project and key, and the
-    customer the samples name."""
+def demo(api, imports, monkeypatch):
+    """What a fresh `make run` creates: the demo project and key, the
+    customer the samples name, and the import bucket."""
+    monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", imports.bucket)
     create_demo_access(DEFAULT_PROJECT_TOKEN, DEFAULT_KEY_ID, DEFAULT_KEY_SECRET)
     create_sample_customer(DEFAULT_PROJECT_TOKEN)
     return api
@@ -131,6 +132,36 @@ def test_the_anonymize_sample_erases_the_customer_make_run_creates_for_it(demo):
     # make run again on a persistent engine does not bring the erased one back
     create_sample_customer(DEFAULT_PROJECT_TOKEN)
     assert demo.export_one(SAMPLE_ERASURE_IDS, project=DEFAULT_PROJECT_TOKEN).status == 404
+
+
+def test_the_import_samples_run_against_what_make_run_creates(demo, imports):
+    preview = invoke("ImportsApiFunction", "Preview")
+    assert preview["statusCode"] == 200, preview["body"]
+    rows = json.loads(preview["body"])["rows"]
+    assert [row["error"] is None for row in rows] == [True, False]  # "x" is no number
+    start = invoke("ImportsApiFunction", "Start")
+    assert start["statusCode"] == 201, start["body"]
+    file_key = json.loads(start["body"])["file_key"]
+    assert file_key == f"imports/{DEFAULT_PROJECT_TOKEN}/sample/people.csv"
+    assert f"imports/{DEFAULT_PROJECT_TOKEN}/sample/mapping.json" in list(imports.keys())
+    listed = invoke("ImportsApiFunction", "List")
+    assert listed["statusCode"] == 200, listed["body"]
+    assert json.loads(listed["body"])["executions"] == []
+    # the read sample names an execution a fresh make run does not have
+    missing = invoke("ImportsApiFunction", "Get")
+    assert missing["statusCode"] == 404, missing["body"]
+
+
+def test_the_import_read_sample_reads_the_execution_it_is_given(demo, imports):
+    """events/README.md: put an execution id of the list in the sample."""
+    imports.put_mapping("sample", {"ids": [{"from_column": "idecko", "to_id": "registered"}]})
+    execution, _ = imports.drop("sample", "people.csv", b"idecko\nsample-import-1\n")
+    event = json.loads((EVENTS_DIR / "ImportsApiFunction.Get.json").read_text())
+    event["pathParameters"]["execution_id"] = execution.execution_id
+    event["path"] = f"/api/imports/{execution.execution_id}"
+    read = load_handler("ImportsApiFunction")(event, LambdaContext("ImportsApiFunction"))
+    assert read["statusCode"] == 200, read["body"]
+    assert json.loads(read["body"])["report"]["status"] == "succeeded"
 
 
 def test_the_sample_customer_is_created_once_and_never_reset(demo):

@@ -612,6 +612,65 @@ def test_the_product_documents_example_end_to_end(stack, tmp_path):
     }
 
 
+IMPORT_WAIT_SECONDS = 60  # the trigger polls every 0.5 s; a few rows take well under a second
+
+
+def test_an_import_started_through_the_api_is_uploaded_with_its_form_and_followed(stack):
+    """The import routes over make run's HTTP front, and the form's POST to
+    its S3, as a script (or the console) runs them: start, upload, follow."""
+    import requests  # noqa: PLC0415
+
+    api = stack["api"]
+    mapping = {
+        "properties": [{"from_column": "n", "to_property": "n", "type": "number"}],
+        "ids": [{"from_column": "id", "to_id": "registered"}],
+    }
+    body = "id,n\napi-row-1,1\napi-row-2,x\n"
+    status, preview = http_answer(
+        "POST",
+        f"{api}/api/imports/preview",
+        {"mapping": mapping, "sample": body},
+        DEMO_KEY_AUTHORIZATION,
+    )
+    assert status == 200, preview
+    assert [row["error"] for row in preview["rows"]] == [None, "'x' is not a number (column 'n')"]
+    status, started = http_answer(
+        "POST",
+        f"{api}/api/imports",
+        {"import_name": "api", "file_name": "rows.csv", "mapping": mapping, "header": ["id", "n"]},
+        DEMO_KEY_AUTHORIZATION,
+    )
+    assert status == 201, started
+    form = started["upload"]
+    assert form["url"].startswith("http://127.0.0.1:")  # the local S3, path-style
+    wrong = requests.post(
+        form["url"],
+        data={**form["fields"], "key": started["file_key"] + ".other.csv"},
+        files={"file": ("rows.csv", body.encode())},
+        timeout=30,
+    )
+    assert wrong.status_code == 403, wrong.text
+    uploaded = requests.post(
+        form["url"], data=form["fields"], files={"file": ("rows.csv", body.encode())}, timeout=30
+    )
+    assert uploaded.status_code == 204, uploaded.text
+    query = urllib.parse.quote(started["file_key"], safe="")
+    deadline = time.monotonic() + IMPORT_WAIT_SECONDS
+    while True:
+        listed = http_json("GET", f"{api}/api/imports?file_key={query}", auth=True)
+        if listed["executions"] and listed["executions"][0]["status"] != "running":
+            break
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.2)
+    [execution] = listed["executions"]
+    assert execution["status"] == "partially_succeeded"
+    read = http_json("GET", f"{api}/api/imports/{execution['execution_id']}", auth=True)
+    assert read["report"]["rows_written"] == 1
+    assert read["rejected_rows"] == [
+        {"line": 3, "reason": "'x' is not a number (column 'n')", "row": "api-row-2,x"}
+    ]
+
+
 def test_a_file_put_into_the_bucket_is_imported_and_reported(stack, tmp_path):
     credentials = json.loads((stack["dir"] / "credentials.json").read_text())
     token = credentials["project_token"]
@@ -693,6 +752,7 @@ def test_the_sam_env_vars_file_names_the_local_stacks_resources(stack):
         assert env["PROPSYNC_IMPORT_BUCKET"] == credentials["import_bucket"]
         queue = env["PROPSYNC_CHUNK_QUEUE_URL"].replace(LOCAL_AWS_URL, aws_url)
         assert queue == credentials["chunk_queue_url"]
+    assert variables["ImportsApiFunction"]["PROPSYNC_IMPORT_BUCKET"] == credentials["import_bucket"]
     # the tracking queues: the stack makes them in either mode
     sqs = boto3.client(
         "sqs",
@@ -751,6 +811,17 @@ def test_every_api_sample_works_against_a_fresh_local_stack(tmp_path):
         for sample in ("Batch", "Customers", "SystemTime"):
             status, tracked = invoke("TrackingFunction", sample)
             assert status == 200, tracked
+
+        status, key = invoke("CustomersReadFunction", "Key")
+        assert status == 200, key
+        status, preview = invoke("ImportsApiFunction", "Preview")
+        assert status == 200, preview
+        status, started = invoke("ImportsApiFunction", "Start")
+        assert status == 201, started
+        status, listed = invoke("ImportsApiFunction", "List")
+        assert status == 200, listed
+        status, missing = invoke("ImportsApiFunction", "Get")  # names no execution (events/README)
+        assert status == 404, missing
 
 
 @pytest.mark.parametrize(

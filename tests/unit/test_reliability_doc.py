@@ -181,3 +181,22 @@ def test_cli_figures():
         f"| {test_cli.TOKEN_EXAMPLES} tokens per command, {test_cli.HEADER_EXAMPLES} headers |"
     ) in DOC
     assert f"of each of its {len(test_cli.PROJECT_COMMANDS)} commands" in DOC
+
+
+def test_import_routes_figures():
+    from tests.api import test_imports_api as routes  # noqa: PLC0415
+    from tests.unit import test_s3_post_policy as policy  # noqa: PLC0415
+
+    bad = (
+        routes.test_a_preview_body_that_breaks_a_rule_is_400,
+        routes.test_a_start_that_breaks_a_rule_is_400_with_every_problem_and_writes_nothing,
+        routes.test_a_start_body_of_the_wrong_shape_is_400_and_writes_nothing,
+        routes.test_hostile_query_values_are_400,
+        routes.test_an_unknown_execution_is_404,
+    )
+    cases = sum(len(test.pytestmark[0].args[1]) for test in bad)
+    assert f"hostile `file_key`, `limit`, `next` and execution ids) | {cases} cases |" in DOC
+    fuzz = test_fuzz_routes.IMPORT_FUZZ.max_examples
+    assert f"a preview nothing at all) | {fuzz} per route |" in DOC
+    forms, conditions = policy.FORMS.max_examples, policy.CONDITIONS.max_examples
+    assert f"| {forms} forms, {conditions} condition lists |" in DOC
