@@ -26,6 +26,9 @@ BODY_SCHEMAS = ("pydantic",)
 # The functions whose events carry no body to validate: they must not pay for
 # pydantic's import (about 100 ms) at every cold start.
 WITHOUT_BODIES = {"functions/authorizer"}
+# The web console serves files: it calls no AWS service and imports neither
+# the SDK nor the layer ("The console is served by a function of its own").
+WITHOUT_AWS = {"functions/console"}
 # (folder, handler module) of every function: a folder may hold several
 HANDLER_MODULES = sorted(
     {
@@ -57,17 +60,33 @@ def loaded_after_import(folder: str, module: str = "app", **environment: str) ->
     return json.loads(output.stdout)
 
 
-@pytest.mark.parametrize(("folder", "module"), HANDLER_MODULES)
+@pytest.mark.parametrize(
+    ("folder", "module"), [(f, m) for f, m in HANDLER_MODULES if f not in WITHOUT_AWS]
+)
 def test_a_handler_loads_boto3_at_init_and_nothing_heavy(folder, module):
     loaded = loaded_after_import(folder, module)
     assert "boto3" in loaded
     assert [name for name in loaded if name.startswith(forbidden(folder))] == []
 
 
+def test_the_console_loads_no_sdk_and_nothing_of_the_layer():
+    probe = "import json, sys, app; print(json.dumps(sorted(sys.modules)))"
+    output = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "functions" / "console")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = json.loads(output.stdout)
+    assert [m for m in loaded if m.startswith(("boto3", "botocore", "propsync", "pydantic"))] == []
+    assert [m for m in loaded if m.startswith(HEAVY)] == []
+
+
 def test_only_the_authorizer_is_kept_free_of_pydantic():
-    # every other function validates a body (tracking commands, customer
-    # edits and exports, import mappings) and may load it
-    assert set(FUNCTION_FOLDERS) - WITHOUT_BODIES == {
+    # every other function that calls AWS validates a body (tracking commands,
+    # customer edits and exports, import mappings) and may load it
+    assert set(FUNCTION_FOLDERS) - WITHOUT_BODIES - WITHOUT_AWS == {
         "functions/tracking",
         "functions/customers",
         "functions/imports",
