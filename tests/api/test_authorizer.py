@@ -173,7 +173,9 @@ credentials = st.one_of(
         )
     ),
     st.tuples(st.integers(1, 5000), any_text).map(
-        lambda pair: "Basic " + b64("k" * pair[0] + ":" + pair[1])
+        lambda pair: (
+            "Basic " + b64_bytes(("k" * pair[0] + ":" + pair[1]).encode("utf-8", "surrogatepass"))
+        )
     ),
     st.binary(max_size=40).map(lambda raw: "Basic " + raw.decode("latin-1")),
     st.sampled_from(["Basic", "Basic ", "basic", " Basic  ", "Basic ====", "Basic Og=="]),
