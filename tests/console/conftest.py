@@ -77,8 +77,9 @@ def playwright(chromium: str) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[dict[str, Any]]:
-    """`make run` on free ports, for every console test."""
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`make run` on free ports, for every console test (those that need no
+    browser run without one)."""
     with running_stack(tmp_path_factory.mktemp("console-stack")) as running:
         credentials = json.loads((running["dir"] / "credentials.json").read_text())
         yield {**running, **credentials}
