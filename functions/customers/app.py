@@ -1,7 +1,7 @@
 """Customers API (private: the authorizer has checked the API key).
 
 GET   /api/key                                                      (the calling key)
-GET   /api/customers/{customer_id}[?include_timestamps=0|1][&id_type=<type>]
+GET   /api/customers/{customer_id}[?include_timestamps=0|1][&include_ids=0|1][&id_type=<type>]
 PATCH /api/customers/{customer_id}[?id_type=<type>]                 (UI edits)
 POST  /data/v2/projects/{project_token}/customers/export-one
 POST  /data/v2/projects/{project_token}/customers/anonymize        (erasure)
@@ -60,16 +60,26 @@ from propsync.store.customers import CustomerRecord, store_from_environment
 router = Router()
 
 
-def _include_timestamps(event: dict[str, Any]) -> bool:
-    value = query_value(event, "include_timestamps")
+def _switch(event: dict[str, Any], name: str, on: str, off: str) -> bool:
+    """A query switch of the read routes: 1 turns it on, 0 or absent leaves
+    it off; anything else is a 400 naming both (``on``/``off`` say what each
+    answers)."""
+    value = query_value(event, name)
     if value in (None, "0"):
         return False
     if value == "1":
         return True
     raise InvalidInputError(
-        f"include_timestamps={shown(value)} is not allowed; use 1 (values with last_update) "
-        "or 0 / leave it out (plain values)"
+        f"{name}={shown(value)} is not allowed; use 1 ({on}) or 0 / leave it out ({off})"
     )
+
+
+def _include_timestamps(event: dict[str, Any]) -> bool:
+    return _switch(event, "include_timestamps", "values with last_update", "plain values")
+
+
+def _include_ids(event: dict[str, Any]) -> bool:
+    return _switch(event, "include_ids", "the customer's ids too", "properties only")
 
 
 def _customer_in_path(event: dict[str, Any], project: str, path_id: str) -> str:
@@ -130,10 +140,16 @@ def get_customer(event: dict[str, Any], customer_id: str) -> Response:
     principal = principal_from_event(event)
     require_permission(principal, Permission.GET_CUSTOMER_PROPERTIES)
     with_timestamps = _include_timestamps(event)
+    with_ids = _include_ids(event)
     record = _read(principal.project, _customer_in_path(event, principal.project, customer_id))
     shape = properties_with_timestamps if with_timestamps else plain_properties
+    answer: dict[str, Any] = {"properties": shape(record)}
+    if with_ids:
+        # as export-one lists them, so a customer found by its internal id
+        # (which export-one cannot find) shows its ids in one request
+        answer["ids"] = export_ids(record, _id_types(principal.project))
     metrics.add_metric("CustomerReads", MetricUnit.Count, 1)
-    return Response(200, {"properties": shape(record)})
+    return Response(200, answer)
 
 
 @router.patch("/api/customers/{customer_id}")

@@ -60,6 +60,62 @@ def test_other_include_timestamps_values_are_refused(api, customer, value):
     assert "use 1" in response.json()["error"]
 
 
+def _lookups(customer):
+    """Every way the route finds the customer: its internal id and each id."""
+    return [
+        (customer, {}),
+        ("mgalik", {"id_type": "registered"}),
+        ("c1", {"id_type": "cookie"}),
+    ]
+
+
+@pytest.mark.parametrize("timestamps", [None, "0", "1"])
+def test_include_ids_1_adds_the_ids_as_export_one_gives_them(api, customer, timestamps):
+    """However the customer is found (by its internal id too, which export-one
+    cannot take), `ids` is export-one's, and the properties are unchanged."""
+    api.track({"registered": "mgalik", "cookie": "c2"}, {}, 1570001050)  # a second cookie
+    if api.queued:
+        assert_all_applied(api)
+    exported = api.export_one({"registered": "mgalik"}).json()["ids"]
+    assert exported == {"cookie": ["c1", "c2"], "registered": "mgalik"}
+    timestamped = {} if timestamps is None else {"include_timestamps": timestamps}
+    for path_id, query in _lookups(customer):
+        without = api.get_customer(path_id, query={**query, **timestamped})
+        response = api.get_customer(path_id, query={**query, **timestamped, "include_ids": "1"})
+        assert response.status == 200, response.body
+        assert response.json() == {**without.json(), "ids": exported}
+        for off in ("0", None):
+            plain = {**query, **timestamped} | ({} if off is None else {"include_ids": off})
+            assert "ids" not in api.get_customer(path_id, query=plain).json()
+
+
+def test_include_ids_of_a_customer_merged_away_are_the_destinations(api):
+    api.track({"cookie": "m1"}, {"a": 1}, 1570001049)
+    api.track({"registered": "merged"}, {"b": 2}, 1570001049)
+    if api.queued:
+        assert_all_applied(api)
+    before = [api.customer_id_of({"cookie": "m1"}), api.customer_id_of({"registered": "merged"})]
+    api.track({"registered": "merged", "cookie": "m1"}, {}, 1570001050)  # merges the two
+    if api.queued:
+        assert_all_applied(api)
+    exported = api.export_one({"registered": "merged"}).json()["ids"]
+    assert exported == {"cookie": ["m1"], "registered": "merged"}
+    for path_id, query in [("m1", {"id_type": "cookie"}), *((each, {}) for each in before)]:
+        response = api.get_customer(path_id, query={**query, "include_ids": "1"})
+        assert response.status == 200, response.body
+        assert response.json()["ids"] == exported
+
+
+@pytest.mark.parametrize("value", ["2", "true", "yes", "", "-1", "1.0", " 1", "01", "\u0661"])
+def test_other_include_ids_values_are_refused(api, customer, value):
+    response = api.get_customer(customer, query={"include_ids": value})
+    assert response.status == 400
+    error = response.json()["error"]
+    assert error.startswith("include_ids=")
+    assert "use 1" in error
+    assert "0 / leave it out" in error
+
+
 def test_reading_by_an_external_id(api, customer):
     for id_type, value in (("registered", "mgalik"), ("cookie", "c1")):
         response = api.get_customer(value, query={"id_type": id_type})

@@ -174,11 +174,24 @@ class TimestampedValue(Answer):
     )
 
 
+CustomerIds = Annotated[
+    dict[str, str | list[str]],
+    Field(
+        description="Every id of the customer: a hard id type's one value, a soft id "
+        "type's list of values."
+    ),
+]
+
+
 class CustomerAnswer(Answer):
     """`properties`: name to value, or with `include_timestamps=1` name to
-    value and last update."""
+    value and last update; with `include_ids=1`, `ids` too."""
 
     properties: dict[str, Any] | dict[str, TimestampedValue]
+    ids: CustomerIds | SkipJsonSchema[None] = left_out(
+        "With `include_ids=1`: every id of the customer, as export-one lists them (a hard id "
+        "type's one value, a soft id type's list of values)."
+    )
 
 
 class EditAnswer(Answer):
@@ -199,10 +212,7 @@ class EditAnswer(Answer):
 
 class ExportOneAnswer(Answer):
     success: Literal[True]
-    ids: dict[str, str | list[str]] = Field(
-        description="Every id of the customer: a hard id type's one value, a soft id "
-        "type's list of values."
-    )
+    ids: CustomerIds
     properties: dict[str, Any]
     events: list[Any] = Field(description="Always empty: propsync stores no events.")
 
@@ -514,6 +524,15 @@ _INCLUDE_TIMESTAMPS = {
     "schema": {"type": "string", "enum": ["0", "1"]},
 }
 
+_INCLUDE_IDS = {
+    "name": "include_ids",
+    "in": "query",
+    "required": False,
+    "description": "1: the answer has the customer's `ids` too (as export-one lists them); "
+    "0 or absent: properties only.",
+    "schema": {"type": "string", "enum": ["0", "1"]},
+}
+
 _ATTRIBUTE_TIMESTAMPS = {
     **_INCLUDE_TIMESTAMPS,
     "description": "1: each property's result has its last update beside its value; 0 or "
@@ -618,7 +637,7 @@ def _paths() -> dict[str, Any]:
                 "tags": ["customers"],
                 "summary": "A customer's properties (a customer merged away reads as the one "
                 "it was merged into)",
-                "parameters": [_CUSTOMER_ID, _INCLUDE_TIMESTAMPS, _ID_TYPE],
+                "parameters": [_CUSTOMER_ID, _INCLUDE_TIMESTAMPS, _INCLUDE_IDS, _ID_TYPE],
                 "responses": _responses(
                     CustomerAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
                 ),
