@@ -24,7 +24,7 @@ import pytest
 
 from propsync import errors
 from propsync.imports import import_file
-from propsync_local.apigw import api_routes
+from propsync_local.apigw import api_routes, routes
 from propsync_local.cfn_template import REPO_ROOT, load_template
 
 API_DOC = (REPO_ROOT / "docs" / "API.md").read_text()
@@ -73,6 +73,28 @@ def test_every_route_of_the_template_and_no_other_is_documented():
     """Every API route (the console's pages are README's "Web console")."""
     documented = set(re.findall(r"^### `([A-Z]+) (/\S+)`$", API_DOC, re.M))
     assert documented == {(route.method, route.resource) for route in api_routes()}
+
+
+def _section(markdown: str, heading: str) -> str:
+    """The text under ``heading`` up to the next heading of its level or above."""
+    level = len(heading.split(" ", 1)[0])
+    start = markdown.index(f"\n{heading}\n") + len(heading) + 2
+    end = re.search(rf"^#{{1,{level}}} ", markdown[start:], re.M)
+    return markdown[start : start + end.start()] if end else markdown[start:]
+
+
+def test_the_routes_api_md_leaves_out_are_named_in_its_intro_and_in_readme():
+    """API.md's opening says which routes it does not describe (the console's
+    pages, not JSON) and where they are: README's "Web console", which names
+    each of them too."""
+    intro = API_DOC.split("\n## ", 1)[0]
+    web_console = _section((REPO_ROOT / "README.md").read_text(), "## Web console")
+    pages = [route for route in routes() if route not in api_routes()]
+    assert pages, "the template serves the console's pages"
+    for route in pages:
+        assert route.resource in " ".join(intro.split()), f"{route.resource} not in API.md's intro"
+        assert route.resource in web_console, f"{route.resource} not in README's Web console"
+    assert 'README\'s "Web console"' in " ".join(intro.split())
 
 
 class _Messages:
