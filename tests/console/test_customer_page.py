@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -95,6 +96,53 @@ def test_find_a_customer_by_id_shows_its_ids_and_properties_with_their_last_upda
     expect(first_name.locator(".ago")).to_have_text("3 hours ago")
     expect(row(page, "tags").locator("td").first).to_have_text('["a", "b"]')
     expect(page.get_by_text(f"your browser's time zone ({TIMEZONE})")).to_be_visible()
+
+
+def facts(page) -> dict[str, str]:
+    """The customer's facts as the page lists them: term -> description."""
+    return page.evaluate(  # type: ignore[no-any-return]
+        """() => Object.fromEntries([...document.querySelectorAll("dl.facts dt")].map(
+             (term) => [term.textContent, term.nextElementSibling.textContent]))"""
+    )
+
+
+def test_a_customer_found_by_its_internal_id_shows_its_ids(page, stack):
+    ids = {"registered": "console-internal", "cookie": "console-internal-cookie"}
+    answer = track(stack, ids, {"first_name": "Iva"}, int(time.time()) - 60)
+    sign_in(page, stack)
+
+    find(page, "__internal__", answer["customer_id"])
+
+    expect(page.locator("dl.facts")).to_contain_text("console-internal-cookie")
+    assert facts(page) == {"Internal id": answer["customer_id"], **ids}
+    expect(row(page, "first_name").locator("td").first).to_have_text("Iva")
+
+
+@pytest.mark.parametrize("by", ["registered", "cookie", "__internal__"])
+def test_finding_a_customer_is_one_read_with_its_ids_and_timestamps(page, stack, by):
+    """However the customer is looked for, the page asks the API once:
+    GET /api/customers/{id}?include_timestamps=1&include_ids=1 (no
+    export-one beside it)."""
+    ids = {"registered": f"console-one-read-{by}", "cookie": f"console-one-read-{by}-cookie"}
+    answer = track(stack, ids, {"first_name": "Ota"}, int(time.time()) - 60)
+    sign_in(page, stack)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(f"{request.method} {request.url}"))
+
+    find(page, by, answer["customer_id"] if by == "__internal__" else ids[by])
+    expect(page.locator("dl.facts")).to_contain_text(ids["registered"])
+
+    [read] = asked
+    method, url = read.split(" ", 1)
+    query = parse_qs(urlsplit(url).query)
+    assert method == "GET"
+    assert urlsplit(url).path.startswith("/api/customers/")
+    assert query["include_timestamps"] == ["1"]
+    assert query["include_ids"] == ["1"]
+    assert facts(page) == {
+        **({"Internal id": answer["customer_id"]} if by == "__internal__" else {}),
+        **ids,
+    }
 
 
 def test_find_a_customer_by_internal_id(page, stack):

@@ -121,24 +121,21 @@ export function customersPage(main, context) {
     return lookup.internal ? {} : { id_type: lookup.idType };
   }
 
+  /** The customer as the page shows it: one GET, its properties with their last update and its ids. */
+  function read(lookup) {
+    return request("GET", customerPath(lookup), {
+      query: { include_timestamps: 1, include_ids: 1, ...lookupQuery(lookup) },
+      signal,
+    });
+  }
+
   async function find(lookup) {
     try {
-      const read = request("GET", customerPath(lookup), {
-        query: { include_timestamps: 1, ...lookupQuery(lookup) },
-        signal,
-      });
-      // ids: export-one finds a customer by its ids (an internal id is not one)
-      const ids = lookup.internal
-        ? Promise.resolve(null)
-        : request("POST", `data/v2/projects/${encodeURIComponent(session.project)}/customers/export-one`, {
-            body: { customer_ids: { [lookup.idType]: lookup.value } },
-            signal,
-          });
-      const [customer, exported] = await Promise.all([read, ids]);
+      const customer = await read(lookup);
       shown = {
         lookup,
         customerId: lookup.internal ? lookup.value : null,
-        ids: exported ? exported.ids : null,
+        ids: customer.ids || {},
         properties: customer.properties || {},
         notes: {},
       };
@@ -161,17 +158,12 @@ export function customersPage(main, context) {
     const title = h("h2", { id: "customer-title" }, `Customer with ${describeLookup(shown.lookup)}`);
     const facts = h("dl", { class: "facts" });
     if (shown.customerId) facts.append(h("dt", {}, "Internal id"), h("dd", { class: "mono" }, shown.customerId));
-    if (shown.ids) {
-      for (const [type, values] of Object.entries(shown.ids).sort(([a], [b]) => a.localeCompare(b))) {
-        const list = Array.isArray(values) ? values : [values];
-        facts.append(h("dt", {}, type), h("dd", { class: "mono" }, list.join(", ")));
-      }
-    } else {
-      facts.append(
-        h("dt", {}, "Ids"),
-        h("dd", { class: "muted" }, "Listed when the customer is found by one of its ids (not by its internal id)."),
-      );
+    const ids = Object.entries(shown.ids).sort(([a], [b]) => a.localeCompare(b));
+    for (const [type, values] of ids) {
+      const list = Array.isArray(values) ? values : [values];
+      facts.append(h("dt", {}, type), h("dd", { class: "mono" }, list.join(", ")));
     }
+    if (!ids.length) facts.append(h("dt", {}, "Ids"), h("dd", { class: "muted" }, "This customer has no ids."));
     const names = Object.keys(shown.properties).sort((a, b) => a.localeCompare(b));
     const children = [title, h("h3", {}, "Ids"), facts, h("h3", { id: "properties-title" }, "Properties")];
     if (!canEdit) {
@@ -378,8 +370,9 @@ export function customersPage(main, context) {
       shown.properties = answer.properties;
     } else {
       try {
-        const read = await request("GET", customerPath(lookup), { query: { include_timestamps: 1, ...lookupQuery(lookup) }, signal });
-        shown.properties = read.properties || {};
+        const customer = await read(lookup);
+        shown.properties = customer.properties || {};
+        shown.ids = customer.ids || {};
       } catch {
         // the edit's own answer is what matters; the table keeps what it had
       }
