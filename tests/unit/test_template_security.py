@@ -1,5 +1,6 @@
 """Least privilege and data protection, read from template.yaml itself."""
 
+import itertools
 import json
 
 import pytest
@@ -137,13 +138,32 @@ def test_the_import_api_writes_mappings_reads_reports_and_queries_the_index_only
     assert EXECUTIONS_INDEX["Fn::Sub"].endswith(f"/index/{INDEX_NAME}")
 
 
-def test_every_api_function_has_a_log_group_kept_30_days():
+# Every deployment the parameters with a fixed set of values can make.
+_CHOICES = {
+    name: parameter["AllowedValues"]
+    for name, parameter in TEMPLATE["Parameters"].items()
+    if "AllowedValues" in parameter
+}
+EVERY_DEPLOYMENT = [
+    dict(zip(_CHOICES, values, strict=True)) for values in itertools.product(*_CHOICES.values())
+]
+
+
+@pytest.mark.parametrize("parameters", EVERY_DEPLOYMENT, ids=lambda p: ",".join(p.values()))
+def test_every_function_has_a_log_group_kept_30_days(parameters):
+    """Lambda would otherwise create its log group itself, kept forever: each
+    function the stack deploys (read from the template, so a new function
+    without one fails) has its `/aws/lambda/<function>` group, deployed with
+    it, its logs kept 30 days."""
+    resources = deployed(TEMPLATE, **parameters)["Resources"]
     groups = {
-        group["Properties"]["LogGroupName"]["Fn::Sub"]: group["Properties"]["RetentionInDays"]
-        for group in resources_of_type(TEMPLATE, "AWS::Logs::LogGroup").values()
+        group["Properties"]["LogGroupName"]["Fn::Sub"]: group["Properties"].get("RetentionInDays")
+        for group in resources_of_type({"Resources": resources}, "AWS::Logs::LogGroup").values()
     }
-    for function in ("ImportsApiFunction", "CustomersReadFunction", "TrackingFunction"):
-        assert groups[f"/aws/lambda/${{{function}}}"] == 30, function
+    functions = resources_of_type({"Resources": resources}, "AWS::Serverless::Function")
+    assert functions
+    missing = {f for f in functions if groups.get(f"/aws/lambda/${{{f}}}") != 30}
+    assert missing == set(), f"no log group kept 30 days: {sorted(missing)}"
 
 
 def test_queued_tracking_routes_can_only_read_the_project_and_send_to_their_queue():
