@@ -17,8 +17,9 @@ CORS as S3 applies it, for the console's uploads from a browser: moto's
 server would answer every request of any web page with
 ``Access-Control-Allow-Origin`` (its global CORS, switched off here), and it
 leaves the bucket's own CORS rules out of a form POST's answer (it applies
-them to preflights and object reads only); here a POST gets the headers the
-bucket's rules give its origin, as S3 does, and none otherwise
+them to preflights and object reads only); here a POST's answer, the upload
+stored or refused by its policy, gets the headers of the bucket's first rule
+matching its origin and method, as S3 does, and none otherwise
 (docs/DECISIONS.md: "The import bucket's CORS rule, on AWS and locally").
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -40,6 +42,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
 from werkzeug.serving import make_server
 
@@ -69,11 +72,47 @@ def running(
     )
 
 
+def bucket_cors_headers(bucket_name: str, origin: str | None, method: str) -> dict[str, str]:
+    """The CORS headers S3 adds to the answer (not a preflight's) to a
+    ``method`` request from ``origin``: those of the bucket's first rule
+    whose AllowedOrigin matches the origin (exactly, or with its one ``*``
+    standing for any text) and whose AllowedMethod is the method; none
+    without an Origin, for a bucket that does not exist, or when no rule
+    matches. S3 evaluates them for every request, an error's answer too."""
+    located = s3_backends.bucket_accounts.get(bucket_name)
+    if not origin or located is None:
+        return {}
+    partition, account = located
+    bucket = s3_backends[account][partition].buckets.get(bucket_name)
+    for rule in bucket.cors if bucket is not None else []:
+        if method in (rule.allowed_methods or []) and any(
+            _origin_matches(origin, allowed) for allowed in rule.allowed_origins or []
+        ):
+            headers = {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": ", ".join(rule.allowed_methods),
+                "Vary": "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+            }
+            if rule.exposed_headers:
+                headers["Access-Control-Expose-Headers"] = ", ".join(rule.exposed_headers)
+            if rule.max_age_seconds is not None:
+                headers["Access-Control-Max-Age"] = str(rule.max_age_seconds)
+            return headers
+    return {}
+
+
+def _origin_matches(origin: str, allowed: str) -> bool:
+    # the whole origin, not a prefix (moto's own matcher would let
+    # http://127.0.0.1:30001 through a rule for http://127.0.0.1:3000)
+    pattern = ".*".join(re.escape(part) for part in allowed.split("*"))
+    return re.fullmatch(pattern, origin) is not None
+
+
 def apply_bucket_cors_like_s3() -> None:
     """Only the buckets' CORS rules decide what a web page may read: no
     global CORS, and a POST to a bucket (a presigned form upload) answered
-    with the headers of the bucket's rule for the request's Origin (moto's
-    own matching, which it applies to its other object answers)."""
+    with the headers of the bucket's rule for the request's Origin
+    (bucket_cors_headers, which PostPolicy's refusals carry too)."""
     # read when each service's app is made
     werkzeug_app.DISABLE_GLOBAL_CORS = True  # type: ignore[attr-defined]
     post = S3Response._bucket_response_post
@@ -82,7 +121,8 @@ def apply_bucket_cors_like_s3() -> None:
 
     def with_bucket_cors(self: S3Response, request: Any, bucket_name: str) -> Any:
         status, headers, body = post(self, request, bucket_name)
-        return status, {**self._get_cors_headers_other(), **headers}, body
+        cors = bucket_cors_headers(bucket_name, request.headers.get("Origin"), "POST")
+        return status, {**cors, **headers}, body
 
     with_bucket_cors._with_bucket_cors = True  # type: ignore[attr-defined]
     S3Response._bucket_response_post = with_bucket_cors  # type: ignore[method-assign]
@@ -106,7 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(
         "127.0.0.1",
         args.port,
-        PostPolicy(DomainDispatcherApplication(create_backend_app)),
+        PostPolicy(
+            DomainDispatcherApplication(create_backend_app), cors_headers=bucket_cors_headers
+        ),
         threaded=False,
         processes=1,
         request_handler=MotoRequestHandler,

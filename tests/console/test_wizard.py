@@ -4,6 +4,7 @@ straight to the bucket with the presigned form, and followed to its report."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from datetime import datetime
@@ -223,6 +224,80 @@ def test_a_refused_start_lists_its_problems_and_writes_nothing(page, stack, tmp_
     assert listed.get("executions", []) == [], (status, listed)
 
 
+def _with_policy(route: Any, rewrite: Any, keys: list[str]) -> None:
+    """The start's real answer, its upload form's policy rewritten: a form
+    issued with other conditions (the local S3 applies a form's policy, not
+    its signature, so it refuses the upload as S3 would such a form)."""
+    if route.request.method != "POST":
+        route.continue_()
+        return
+    response = route.fetch()
+    started = response.json()
+    fields = started["upload"]["fields"]
+    document = rewrite(json.loads(base64.b64decode(fields["policy"])))
+    fields["policy"] = base64.b64encode(json.dumps(document).encode()).decode()
+    keys.append(started["file_key"])
+    route.fulfill(response=response, json=started)
+
+
+def _at_most_ten_bytes(document: dict[str, Any]) -> dict[str, Any]:
+    conditions = [
+        c
+        for c in document["conditions"]
+        if not (isinstance(c, list) and c[0] == "content-length-range")
+    ]
+    return {**document, "conditions": [*conditions, ["content-length-range", 1, 10]]}
+
+
+def _expired(document: dict[str, Any]) -> dict[str, Any]:
+    return {**document, "expiration": "2020-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "words"),
+    [
+        (
+            _at_most_ten_bytes,
+            "The import bucket refused the upload: the file is larger than the upload allows "
+            "(at most 10 bytes). The mapping is saved.",
+        ),
+        (
+            _expired,
+            "The import bucket refused the upload: the upload form has expired (S3 said "
+            "AccessDenied: “Invalid according to Policy: Policy expired.”). The mapping is "
+            "saved: start again to retry.",
+        ),
+    ],
+    ids=["too-large", "expired"],
+)
+def test_an_upload_the_bucket_refuses_is_said_in_s3s_words(page, stack, tmp_path, rewrite, words):
+    """The bucket's refusal carries its CORS headers (as S3's does), so the
+    page reads S3's error and says it, instead of a network failure."""
+    name = f"refused-{rewrite.__name__.strip('_')}.csv"
+    text = "id,tier\nrefused-1,gold\nrefused-2,silver\n"  # more than 10 bytes
+    open_wizard(page, stack, csv_file(tmp_path, name, text))
+    use_column(page, "id", "id")
+    page.get_by_label("Id type of “id”").select_option("registered")
+    keys: list[str] = []
+    page.route("**/api/imports", lambda route: _with_policy(route, rewrite, keys))
+
+    page.get_by_role("button", name="Start the import").click()
+
+    alert = page.locator("#step-start").get_by_role("alert")
+    expect(alert).to_have_text(words)
+    expect(alert).to_be_focused()
+    expect(page.get_by_role("button", name="Start the import")).to_be_enabled()
+    [key] = keys
+    status, listed = api_call(
+        stack,
+        "GET",
+        f"/api/imports?file_key={key}",
+        authorization=basic(stack["api_key_id"], stack["api_secret"]),
+    )
+    assert (status, listed["executions"]) == (200, [])  # nothing was uploaded, nothing ran
+    assert customer(stack, "refused-1")[0] == 404
+
+
 def test_one_update_time_for_every_row_is_a_constant_column(page, stack, tmp_path):
     text = "id,tier\nwizard-const-1,gold\nwizard-const-2,silver\n"
     open_wizard(page, stack, csv_file(tmp_path, "snapshot.csv", text))
@@ -264,8 +339,9 @@ def test_the_wizard_at_360_px_wide_has_no_horizontal_scroll(page, stack, tmp_pat
 
 def test_the_local_bucket_answers_an_upload_to_the_consoles_origin_only(stack):
     """The template's CORS rule on the moto bucket, with the local API's
-    origin: a form POST from the console's page may read its answer, one
-    from another origin may not (as S3 answers a browser)."""
+    origin: a form POST from the console's page may read its answer, stored
+    or refused, one from another origin (another port too) may not (as S3
+    answers a browser)."""
     s3 = boto3.client(
         "s3",
         endpoint_url=stack["aws_endpoint_url"],
@@ -276,17 +352,25 @@ def test_the_local_bucket_answers_an_upload_to_the_consoles_origin_only(stack):
     [rule] = s3.get_bucket_cors(Bucket=stack["import_bucket"])["CORSRules"]
     assert rule["AllowedMethods"] == ["POST"]
     assert stack["api"] in rule["AllowedOrigins"]
-    form = s3.generate_presigned_post(stack["import_bucket"], f"cors-check/{time.time()}.txt")
-    for origin, allowed in ((stack["api"], True), ("http://evil.example", False)):
-        answer = requests.post(
-            form["url"],
-            data=form["fields"],
-            files={"file": ("x.txt", b"x")},
-            headers={"Origin": origin},
-            timeout=30,
-        )
-        assert answer.status_code == 204
-        assert answer.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
+    key = f"cors-check/{time.time()}.txt"
+    form = s3.generate_presigned_post(
+        stack["import_bucket"], key, Conditions=[["content-length-range", 1, 1]]
+    )
+    origins = ((stack["api"], True), (stack["api"] + "1", False), ("http://evil.example", False))
+    # a refusal (too large for its form) as S3 answers it: the rule's headers too
+    for data, status in ((b"xx", 400), (b"x", 204)):
+        for origin, allowed in origins:
+            answer = requests.post(
+                form["url"],
+                data=form["fields"],
+                files={"file": ("x.txt", data)},
+                headers={"Origin": origin},
+                timeout=30,
+            )
+            assert answer.status_code == status, answer.text
+            assert answer.headers.get("Access-Control-Allow-Origin") == (
+                origin if allowed else None
+            ), (data, origin)
 
 
 def test_the_list_follows_a_running_execution_until_it_ends(page, stack):

@@ -45,14 +45,45 @@ function sizeWords(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-function s3Message(text) {
+/** S3's error document as {Code, Message, ...the elements it adds (MaxSizeAllowed, …)}; {} if it is none. */
+function s3Error(text) {
   try {
-    const xml = new DOMParser().parseFromString(text, "application/xml");
-    const message = xml.querySelector("Message");
-    return message ? message.textContent : "";
+    const error = new DOMParser().parseFromString(text, "application/xml").querySelector("Error");
+    return error ? Object.fromEntries([...error.children].map((child) => [child.tagName, child.textContent.trim()])) : {};
   } catch {
-    return "";
+    return {};
   }
+}
+
+function bytesWords(count) {
+  return `${formatCount(count)} ${Number(count) === 1 ? "byte" : "bytes"}`;
+}
+
+/**
+ * Why the import bucket refused an upload, in words: S3's Code and Message
+ * (the bucket's CORS rule lets this page read them), with what to do about
+ * it. `maxBytes` is the start's own limit, for an answer that does not name it.
+ */
+export function uploadRefusal(status, text, maxBytes) {
+  const error = s3Error(text);
+  const said = error.Code ? `S3 said ${error.Code}${error.Message ? `: “${error.Message}”` : ""}` : `status ${status}`;
+  let why;
+  let retry = true;
+  if (error.Code === "EntityTooLarge") {
+    why = `the file is larger than the upload allows (at most ${bytesWords(error.MaxSizeAllowed || maxBytes)})`;
+    retry = false;
+  } else if (error.Code === "EntityTooSmall") {
+    why = `the file is smaller than the upload allows (at least ${bytesWords(error.MinSizeAllowed || 1)})`;
+    retry = false;
+  } else if (error.Code === "AccessDenied" && /expired/i.test(error.Message || "")) {
+    why = `the upload form has expired (${said})`;
+  } else if (error.Code === "AccessDenied") {
+    why = `the upload does not match the form the API gave (${said})`;
+  } else {
+    why = said;
+  }
+  const next = retry ? "The mapping is saved: start again to retry." : "The mapping is saved.";
+  return `The import bucket refused the upload: ${why}. ${next}`;
 }
 
 export function wizardPage(main, context) {
@@ -498,8 +529,7 @@ export function wizardPage(main, context) {
       );
     }
     if (!uploaded.ok) {
-      const message = s3Message(await uploaded.text().catch(() => ""));
-      throw new Error(`The import bucket refused the upload (status ${uploaded.status})${message ? `: ${message}` : ""}. The mapping is saved: start again to retry.`);
+      throw new Error(uploadRefusal(uploaded.status, await uploaded.text().catch(() => ""), started.max_bytes));
     }
 
     status.textContent = `Uploaded ${file.name}. Waiting for the import to start…`;
