@@ -200,3 +200,5 @@ def test_import_routes_figures():
     assert f"a preview nothing at all) | {fuzz} per route |" in DOC
     forms, conditions = policy.FORMS.max_examples, policy.CONDITIONS.max_examples
     assert f"| {forms} forms, {conditions} condition lists |" in DOC
+    origins = policy.ORIGINS.max_examples
+    assert f"| {forms} forms with origins, {origins} origins |" in DOC

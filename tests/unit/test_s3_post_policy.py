@@ -73,6 +73,7 @@ def test_a_form_that_meets_its_policy_passes():
 
 FORMS = settings(max_examples=200, deadline=None)
 CONDITIONS = settings(max_examples=100, deadline=None)
+ORIGINS = settings(max_examples=200, deadline=None)
 
 
 @FORMS
@@ -261,7 +262,7 @@ def test_the_first_rule_matching_the_origin_and_the_method_gives_the_headers(mot
     assert bucket_cors_headers("no-such-bucket", CONSOLE, "POST") == {}
 
 
-@settings(max_examples=200, deadline=None)
+@ORIGINS
 @given(
     origin=st.text(max_size=30)
     | st.builds(lambda extra: CONSOLE + extra, st.text(min_size=1, max_size=8))
