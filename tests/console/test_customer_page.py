@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from playwright.sync_api import expect
 
 from propsync.store.conditional import customer_key
@@ -350,3 +352,65 @@ def test_a_network_failure_is_said_in_words(page, stack):
     expect(page.get_by_role("alert")).to_contain_text(
         "The console could not reach the API: the network request failed."
     )
+
+
+# ---------------------------------------------------------------- ids as typed
+
+ID_VALUES = st.text(
+    # any id the id rules allow (no control characters), a few characters long
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs")),
+    min_size=1,
+    max_size=12,
+) | st.sampled_from(
+    [".", "..", "...", " spaced ", " ", "a/b", "50%", "?x=1#y", "%2E%2E", "./..", "\\.."]
+)
+
+
+def look_up(page, id_type: str, value: str) -> None:
+    page.get_by_label("Find by").select_option(id_type)
+    page.get_by_label("Id value").fill(value)
+    page.get_by_role("button", name="Find").click()
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(value=ID_VALUES)
+@example(value=".")
+@example(value="..")
+@example(value=" spaced ")
+@example(value="a/b")
+def test_a_customer_is_found_and_edited_by_its_id_exactly_as_typed(page, stack, value):
+    """Whatever an id is (spaces around it, "/", "%", "?"), the page asks
+    for that value and no other, and an edit lands on that customer; "."
+    and "..", which a browser cannot send in an address, are said in words
+    (never "no customer has it", never another route's answer)."""
+    marker = f"m{time.time_ns()}"
+    # now: newer than an earlier example's edit of the same id
+    track(stack, {"registered": value}, {"marker": marker}, time.time())
+    if not page.url.startswith(stack["api"]):
+        sign_in(page, stack)
+
+    look_up(page, "registered", value)
+
+    if value in {".", ".."}:
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text(f"A browser cannot send “{value}” as a part of an address")
+        expect(alert).to_be_focused()
+        return
+    expect(page.locator("#customer-title")).to_be_focused()
+    expect(row(page, "marker").locator("td").first).to_have_text(marker)
+    row(page, "marker").get_by_role("button", name="Edit marker").click()
+    page.get_by_label("New value of marker").fill(f"{marker}-edited")
+    page.get_by_role("button", name="Save").click()
+    expect(row(page, "marker").get_by_role("status")).to_contain_text("Saved.")
+    status, answer = api_call(
+        stack,
+        "GET",
+        f"/api/customers/{quote(value, safe='')}?id_type=registered",
+        authorization=basic(stack["api_key_id"], stack["api_secret"]),
+    )
+    assert status == 200, answer
+    assert answer["properties"]["marker"] == f"{marker}-edited"

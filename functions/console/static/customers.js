@@ -4,7 +4,7 @@
 // by the server and merged by the newer-wins rule, so an edit can lose to a
 // newer value (a source whose clock is ahead): the row then says so.
 
-import { ApiError, request } from "./api.js";
+import { ApiError, PathSegmentError, pathSegment, request } from "./api.js";
 import { field, focus, h, notice, options } from "./dom.js";
 import { browserTimeZone, idTypesOf, localDateTime, relativeTime, updateTime, valueAsInput, valueElement, valueKind } from "./format.js";
 
@@ -94,7 +94,9 @@ export function customersPage(main, context) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const text = value.value.trim();
+    // the value as typed: an id may begin or end with spaces (" spaced " is
+    // a cookie of its own), so only an empty one is refused
+    const text = value.value;
     value.removeAttribute("aria-invalid");
     if (!text) {
       value.setAttribute("aria-invalid", "true");
@@ -114,7 +116,7 @@ export function customersPage(main, context) {
   });
 
   function customerPath(lookup) {
-    return `api/customers/${encodeURIComponent(lookup.value)}`;
+    return `api/customers/${pathSegment(lookup.value)}`;
   }
 
   function lookupQuery(lookup) {
@@ -144,10 +146,12 @@ export function customersPage(main, context) {
       if (error.name === "AbortError") return;
       if (context.onUnauthorized(error)) return;
       shown = null;
-      const text =
-        error instanceof ApiError && error.status === 404
-          ? `No customer of this project has the ${describeLookup(lookup)}.`
-          : `The customer could not be read. ${error.message}`;
+      let text = `The customer could not be read. ${error.message}`;
+      if (error instanceof ApiError && error.status === 404) {
+        text = `No customer of this project has the ${describeLookup(lookup)}.`;
+      } else if (error instanceof PathSegmentError) {
+        text = `The customer cannot be looked up by this id here. ${error.message} Look it up by another of its ids or by its internal id.`;
+      }
       const box = notice("error", h("p", {}, text));
       result.replaceChildren(box);
       focus(box);
