@@ -4,6 +4,7 @@ what a person sees and does, checked against what the API then holds."""
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -414,3 +415,133 @@ def test_a_customer_is_found_and_edited_by_its_id_exactly_as_typed(page, stack, 
     )
     assert status == 200, answer
     assert answer["properties"]["marker"] == f"{marker}-edited"
+
+
+# ---------------------------------------------------------------- long values
+
+# How many lines an element's text takes, and where it is: measured in the page.
+LAYOUT = """(element) => {
+  const range = document.createRange();
+  range.selectNodeContents(element);
+  const tops = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
+  const box = element.getBoundingClientRect();
+  return {lines: tops.size, top: Math.round(box.top), height: box.height, width: box.width};
+}"""
+
+
+def layout(locator) -> dict[str, Any]:
+    return locator.evaluate(LAYOUT)  # type: ignore[no-any-return]
+
+
+def test_long_values_wrap_in_their_cell_and_the_actions_keep_their_width(page, stack):
+    """A 15 KB value, a 3000-character word and a name longer than its
+    column, at 1280 px: Edit and Delete stay side by side on one line each,
+    an ordinary name stays whole, the long name breaks inside its column,
+    the long values are shown clipped with a way to see them whole."""
+    long_name = "a_property_name_without_any_space_" * 7  # 238 bytes, one word
+    track(
+        stack,
+        {"registered": "console-long"},
+        {
+            "first_name": "FromTheFuture",
+            "essay": ("lorem ipsum dolor sit amet " * 600)[:15000],
+            "word": "x" * 3000,
+            long_name: "short",
+        },
+        int(time.time()) - 60,
+    )
+    sign_in(page, stack)
+
+    find(page, "registered", "console-long")
+
+    for name in ["first_name", "essay", "word", long_name]:
+        edit = layout(row(page, name).get_by_role("button", name=f"Edit {name}"))
+        delete = layout(row(page, name).get_by_role("button", name=f"Delete {name}"))
+        assert edit["lines"] == delete["lines"] == 1, name
+        assert edit["top"] == delete["top"], name  # side by side
+    assert layout(row(page, "first_name").locator("th .name"))["lines"] == 1
+    assert layout(row(page, "first_name"))["height"] < 120
+    long_name_cell = layout(row(page, long_name).locator("th"))
+    assert layout(row(page, long_name).locator("th .name"))["lines"] > 1
+    assert long_name_cell["width"] < 400
+    assert page.evaluate("document.documentElement.scrollWidth") == 1280
+    for name, length in [("essay", "15,000"), ("word", "3,000")]:
+        value = row(page, name).locator("td").first
+        assert len(value.inner_text()) < 1000  # clipped
+        assert layout(row(page, name))["height"] < 400
+        value.get_by_text(f"Show all {length} characters").click()
+        expect(value).to_contain_text(customer_with_ids(stack, "console-long")[name]["value"])
+
+
+# ---------------------------------------------------------------- invisible characters
+
+# Every character the page writes out as ⟨U+XXXX⟩ in a stored string: control
+# and format characters (bidi overrides, isolates, marks, zero-width spaces,
+# the BOM, soft hyphens, tags) and the line/paragraph separators.
+INVISIBLE = [
+    chr(code)
+    for code in range(0x110000)
+    if unicodedata.category(chr(code)) in {"Cc", "Cf", "Zl", "Zp"}
+]
+
+
+def test_invisible_and_bidi_characters_are_shown_and_stored_strings_isolated(page, stack):
+    """rtl_<U+202E>evil would read "rtl_live": names, ids and values show
+    each invisible character as ⟨U+XXXX⟩, in elements isolated from the
+    text around them (their own direction: they cannot reorder the page)."""
+    name = "rtl_\u202eevil"
+    track(
+        stack,
+        {"registered": "console-bidi\u2066x", "cookie": "cookie\u200b\u202e"},
+        {name: "a\u202eb\u200fc\ufeff", "plain": "שלום mixed"},
+        int(time.time()) - 60,
+    )
+    sign_in(page, stack)
+
+    find(page, "registered", "console-bidi\u2066x")
+
+    expect(page.locator("#customer-title")).to_have_text(
+        "Customer with registered “console-bidi⟨U+2066⟩x”"
+    )
+    assert facts(page)["cookie"] == "cookie⟨U+200B⟩⟨U+202E⟩"
+    assert facts(page)["registered"] == "console-bidi⟨U+2066⟩x"
+    bidi = row(page, name)
+    expect(bidi.locator("th")).to_have_text("rtl_⟨U+202E⟩evil")
+    expect(bidi.locator("td").first).to_have_text("a⟨U+202E⟩b⟨U+200F⟩c⟨U+FEFF⟩")
+    expect(bidi.get_by_role("button", name="Edit rtl_⟨U+202E⟩evil")).to_be_visible()
+    expect(row(page, "plain").locator("td").first).to_have_text("שלום mixed")
+    isolated = page.evaluate(
+        """() => [...document.querySelectorAll(
+                   "#customer-title .stored, dl.facts .stored, table.properties .stored")]
+                 .map((e) => [getComputedStyle(e).unicodeBidi, e.dir])"""
+    )
+    assert len(isolated) >= 6
+    assert set(map(tuple, isolated)) == {("isolate", "auto")}
+
+    # the class: the one helper every page uses writes out each such character
+    # (but a joiner inside an emoji), and leaves other text as it is
+    shown = page.evaluate(
+        """async (chars) => {
+             const { visibleText } = await import("./console/format.js");
+             return chars.map((c) => visibleText(`a${c}b`));
+           }""",
+        INVISIBLE,
+    )
+    assert shown == [f"a⟨U+{ord(c):04X}⟩b" for c in INVISIBLE]
+    as_is = [
+        "שלום mixed",
+        "مرحبا",
+        "👨\u200d👩\u200d👧",
+        "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+        "Zalgo̸",
+    ]
+    assert (
+        page.evaluate(
+            """async (texts) => {
+             const { visibleText } = await import("./console/format.js");
+             return texts.map((t) => visibleText(t));
+           }""",
+            as_is,
+        )
+        == as_is
+    )

@@ -6,7 +6,18 @@
 
 import { ApiError, PathSegmentError, pathSegment, request } from "./api.js";
 import { field, focus, h, notice, options } from "./dom.js";
-import { browserTimeZone, idTypesOf, localDateTime, relativeTime, updateTime, valueAsInput, valueElement, valueKind } from "./format.js";
+import {
+  browserTimeZone,
+  idTypesOf,
+  localDateTime,
+  relativeTime,
+  storedText,
+  updateTime,
+  valueAsInput,
+  valueElement,
+  valueKind,
+  visibleText,
+} from "./format.js";
 
 const INTERNAL = "__internal__";
 const SET = "customer_properties:set";
@@ -47,8 +58,11 @@ function narrow(fieldElement) {
   return fieldElement;
 }
 
+/** "registered “jane”" as nodes: the id as the page shows every stored string. */
 function describeLookup(lookup) {
-  return lookup.internal ? `internal id ${lookup.value}` : `${lookup.idType} “${lookup.value}”`;
+  return lookup.internal
+    ? ["internal id ", storedText(lookup.value, { className: "mono" })]
+    : [`${lookup.idType} “`, storedText(lookup.value), "”"];
 }
 
 export function customersPage(main, context) {
@@ -107,7 +121,7 @@ export function customersPage(main, context) {
     }
     const lookup = by.value === INTERNAL ? { internal: true, value: text } : { idType: by.value, value: text };
     findButton.disabled = true;
-    result.replaceChildren(h("p", { class: "muted", role: "status" }, `Looking for ${describeLookup(lookup)}…`));
+    result.replaceChildren(h("p", { class: "muted", role: "status" }, "Looking for ", describeLookup(lookup), "…"));
     try {
       await find(lookup);
     } finally {
@@ -148,7 +162,7 @@ export function customersPage(main, context) {
       shown = null;
       let text = `The customer could not be read. ${error.message}`;
       if (error instanceof ApiError && error.status === 404) {
-        text = `No customer of this project has the ${describeLookup(lookup)}.`;
+        text = ["No customer of this project has the ", describeLookup(lookup), "."];
       } else if (error instanceof PathSegmentError) {
         text = `The customer cannot be looked up by this id here. ${error.message} Look it up by another of its ids or by its internal id.`;
       }
@@ -159,13 +173,14 @@ export function customersPage(main, context) {
   }
 
   function render({ focusHeading = false, focusNoteOf = null, focusElement = null } = {}) {
-    const title = h("h2", { id: "customer-title" }, `Customer with ${describeLookup(shown.lookup)}`);
+    const title = h("h2", { id: "customer-title" }, "Customer with ", describeLookup(shown.lookup));
     const facts = h("dl", { class: "facts" });
-    if (shown.customerId) facts.append(h("dt", {}, "Internal id"), h("dd", { class: "mono" }, shown.customerId));
+    if (shown.customerId) facts.append(h("dt", {}, "Internal id"), h("dd", { class: "mono" }, storedText(shown.customerId)));
     const ids = Object.entries(shown.ids).sort(([a], [b]) => a.localeCompare(b));
     for (const [type, values] of ids) {
       const list = Array.isArray(values) ? values : [values];
-      facts.append(h("dt", {}, type), h("dd", { class: "mono" }, list.join(", ")));
+      const shownValues = list.flatMap((item, index) => (index ? [", ", storedText(item)] : [storedText(item)]));
+      facts.append(h("dt", {}, storedText(type)), h("dd", { class: "mono" }, shownValues));
     }
     if (!ids.length) facts.append(h("dt", {}, "Ids"), h("dd", { class: "muted" }, "This customer has no ids."));
     const names = Object.keys(shown.properties).sort((a, b) => a.localeCompare(b));
@@ -214,19 +229,20 @@ export function customersPage(main, context) {
   function propertyRow(name) {
     const property = shown.properties[name];
     const note = shown.notes[name];
-    const valueCell = h("td", { "data-label": "Value" }, valueElement(property.value), note ? noteElement(note, name) : null);
+    const label = visibleText(name); // for aria-labels: the name with its invisible characters written out
+    const valueCell = h("td", { "data-label": "Value", class: "value-cell" }, valueElement(property.value), note ? noteElement(note, name) : null);
     const row = h(
       "tr",
       { dataset: { property: name } },
-      h("th", { scope: "row", "data-label": "Property", class: "mono" }, name),
+      h("th", { scope: "row", "data-label": "Property", class: "mono name-cell" }, storedText(name, { className: "name" })),
       valueCell,
-      h("td", { "data-label": "Last update" }, updateTime(property.last_update)),
+      h("td", { "data-label": "Last update", class: "time-cell" }, updateTime(property.last_update)),
     );
     if (canEdit) {
-      const actions = h("td", { "data-label": "Actions" });
+      const actions = h("td", { "data-label": "Actions", class: "actions" });
       const showButtons = () => {
-        const edit = h("button", { type: "button", class: "button-quiet", "aria-label": `Edit ${name}`, onclick: () => startEdit() }, "Edit");
-        const remove = h("button", { type: "button", class: "button-danger", "aria-label": `Delete ${name}`, onclick: () => confirmDelete() }, "Delete");
+        const edit = h("button", { type: "button", class: "button-quiet", "aria-label": `Edit ${label}`, onclick: () => startEdit() }, "Edit");
+        const remove = h("button", { type: "button", class: "button-danger", "aria-label": `Delete ${label}`, onclick: () => confirmDelete() }, "Delete");
         actions.replaceChildren(h("div", { class: "buttons" }, edit, remove));
         return edit;
       };
@@ -236,9 +252,9 @@ export function customersPage(main, context) {
         const problem = h("div");
         const editForm = h(
           "form",
-          { novalidate: true, "aria-label": `Edit ${name}` },
-          field(`Type of ${name}`, kind),
-          field(`New value of ${name}`, input),
+          { novalidate: true, "aria-label": `Edit ${label}` },
+          field(["Type of ", storedText(name)], kind),
+          field(["New value of ", storedText(name)], input),
           problem,
           h(
             "div",
@@ -289,9 +305,15 @@ export function customersPage(main, context) {
               await save(name, "null", { deleting: true });
             },
           },
-          `Delete ${name}`,
+          "Delete",
         );
-        const box = h("div", { role: "group", "aria-label": `Delete ${name}?` }, h("p", {}, `Delete ${name}?`), h("div", { class: "buttons" }, sure, keep));
+        sure.setAttribute("aria-label", `Delete ${label}`);
+        const box = h(
+          "div",
+          { role: "group", "aria-label": `Delete ${label}?` },
+          h("p", {}, "Delete ", storedText(name), "?"),
+          h("div", { class: "buttons" }, sure, keep),
+        );
         box.addEventListener("keydown", (event) => {
           if (event.key === "Escape") {
             event.preventDefault();
@@ -360,11 +382,11 @@ export function customersPage(main, context) {
     } catch (error) {
       if (error.name === "AbortError") return;
       if (context.onUnauthorized(error)) return;
-      const what = deleting ? `${name} was not deleted.` : `${name} was not saved.`;
+      const what = [storedText(name), deleting ? " was not deleted." : " was not saved."];
       const text =
         error instanceof ApiError && error.status === 404
-          ? `${what} The customer no longer exists (it may have been erased).`
-          : `${what} ${error.message}`;
+          ? [what, " The customer no longer exists (it may have been erased)."]
+          : [what, ` ${error.message}`];
       shown.notes = { [adding || !(name in shown.properties) ? "" : name]: { kind: "error", content: text } };
       render({ focusNoteOf: adding || !(name in shown.properties) ? "" : name });
       return;
@@ -398,10 +420,10 @@ export function customersPage(main, context) {
           : "The property was deleted by a newer change.",
       ];
       if (kept) shown.notes[name] = { kind: "warn", content };
-      else shown.notes[""] = { kind: "warn", content: [`${name}: `, ...content] };
+      else shown.notes[""] = { kind: "warn", content: [storedText(name), ": ", ...content] };
       render({ focusNoteOf: kept ? name : "" });
     } else if (deleting) {
-      shown.notes[""] = { kind: "ok", content: `Deleted ${name}.` };
+      shown.notes[""] = { kind: "ok", content: ["Deleted ", storedText(name), "."] };
       render({ focusNoteOf: "" });
     } else if (kept) {
       const stamped =
@@ -409,7 +431,7 @@ export function customersPage(main, context) {
       shown.notes[name] = { kind: "ok", content: `${adding ? "Added" : "Saved"}.${stamped}` };
       render({ focusNoteOf: name });
     } else {
-      shown.notes[""] = { kind: "ok", content: `${name} was saved.` };
+      shown.notes[""] = { kind: "ok", content: [storedText(name), " was saved."] };
       render({ focusNoteOf: "" });
     }
   }
