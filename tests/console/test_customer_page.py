@@ -545,3 +545,37 @@ def test_invisible_and_bidi_characters_are_shown_and_stored_strings_isolated(pag
         )
         == as_is
     )
+
+
+def test_a_refused_add_or_edit_keeps_what_was_typed_beside_the_apis_sentence(page, stack):
+    track(stack, {"registered": "console-keep"}, {"note": "x"}, int(time.time()) - 60)
+    sign_in(page, stack)
+    find(page, "registered", "console-keep")
+
+    too_long = "n" * 300  # over the API's 256 bytes for a name
+    page.get_by_label("Property name").fill(too_long)
+    page.get_by_label("Type", exact=True).select_option("number")
+    page.get_by_label("Value", exact=True).fill("42")
+    page.get_by_role("button", name="Add property").click()
+
+    add = page.get_by_role("form", name="Add a property")
+    expect(add.get_by_role("alert")).to_contain_text("was not saved.")
+    expect(add.get_by_role("alert")).to_contain_text("256")
+    expect(add.get_by_role("alert")).to_be_focused()
+    expect(page.get_by_label("Property name")).to_have_value(too_long)
+    expect(page.get_by_label("Type", exact=True)).to_have_value("number")
+    expect(page.get_by_label("Value", exact=True)).to_have_value("42")
+    expect(add.get_by_role("button", name="Add property")).to_be_enabled()
+
+    row(page, "note").get_by_role("button", name="Edit note").click()
+    page.get_by_label("Type of note").select_option("json")
+    deep = "[" * 70 + "]" * 70  # deeper than the API allows
+    page.get_by_label("New value of note").fill(deep)
+    page.get_by_role("button", name="Save").click()
+
+    edit = row(page, "note").get_by_role("form", name="Edit note")
+    expect(edit.get_by_role("alert")).to_contain_text("note was not saved.")
+    expect(page.get_by_label("New value of note")).to_have_value(deep)
+    expect(page.get_by_label("Type of note")).to_have_value("json")
+    expect(edit.get_by_role("button", name="Save")).to_be_enabled()
+    assert customer_with_ids(stack, "console-keep")["note"]["value"] == "x"

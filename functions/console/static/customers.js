@@ -285,7 +285,7 @@ export function customersPage(main, context) {
             return;
           }
           for (const button of editForm.querySelectorAll("button")) button.disabled = true;
-          await save(name, json, { deleting: false });
+          await save(name, json, { deleting: false, refused: refusedIn(editForm, problem) });
         });
         valueCell.replaceChildren(editForm);
         actions.replaceChildren();
@@ -368,12 +368,26 @@ export function customersPage(main, context) {
         return;
       }
       for (const button of form.querySelectorAll("button")) button.disabled = true;
-      await save(property, json, { deleting: false, adding: true });
+      await save(property, json, { deleting: false, adding: true, refused: refusedIn(form, problem) });
     });
     return form;
   }
 
-  async function save(name, json, { deleting, adding = false }) {
+  /**
+   * What a form does when the API refuses its change: it stays as it was
+   * typed (open, its inputs kept), the API's sentence beside it, so the one
+   * who typed can correct it instead of typing it again.
+   */
+  function refusedIn(form, problem) {
+    return (sentence) => {
+      const box = notice("error", h("p", {}, sentence));
+      problem.replaceChildren(box);
+      for (const button of form.querySelectorAll("button")) button.disabled = false;
+      focus(box);
+    };
+  }
+
+  async function save(name, json, { deleting, adding = false, refused = null }) {
     const lookup = shown.lookup;
     const body = `{"properties": {${JSON.stringify(name)}: ${json}}}`;
     let answer;
@@ -387,6 +401,10 @@ export function customersPage(main, context) {
         error instanceof ApiError && error.status === 404
           ? [what, " The customer no longer exists (it may have been erased)."]
           : [what, ` ${error.message}`];
+      if (refused) {
+        refused(text);
+        return;
+      }
       shown.notes = { [adding || !(name in shown.properties) ? "" : name]: { kind: "error", content: text } };
       render({ focusNoteOf: adding || !(name in shown.properties) ? "" : name });
       return;
