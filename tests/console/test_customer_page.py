@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from playwright.sync_api import expect
 
-from propsync.store.conditional import customer_key
+from propsync.store.conditional import ID_SET_PREFIX, customer_key
 from propsync_local.stack import SAMPLE_CUSTOMER_ID, SAMPLE_CUSTOMER_PROPERTIES
 from tests.console.conftest import TIMEZONE, api_call, basic, create_key, track
 from tests.console.pages import find, local_date_time, open_console, row, sign_in
@@ -142,10 +142,9 @@ def test_finding_a_customer_is_one_read_with_its_ids_and_timestamps(page, stack,
     assert urlsplit(url).path.startswith("/api/customers/")
     assert query["include_timestamps"] == ["1"]
     assert query["include_ids"] == ["1"]
-    assert facts(page) == {
-        **({"Internal id": answer["customer_id"]} if by == "__internal__" else {}),
-        **ids,
-    }
+    # the internal id too, however the customer was found
+    assert facts(page) == {"Internal id": answer["customer_id"], **ids}
+    expect(page.get_by_role("heading", name="Ids", exact=True)).to_have_count(1)
 
 
 def test_find_a_customer_by_internal_id(page, stack):
@@ -579,3 +578,33 @@ def test_a_refused_add_or_edit_keeps_what_was_typed_beside_the_apis_sentence(pag
     expect(page.get_by_label("Type of note")).to_have_value("json")
     expect(edit.get_by_role("button", name="Save")).to_be_enabled()
     assert customer_with_ids(stack, "console-keep")["note"]["value"] == "x"
+
+
+def test_a_customer_without_external_ids_says_so_once(page, stack):
+    """Found by its internal id, a customer whose ids are all gone (erased)
+    shows its internal id under one "Ids" heading and says it has no other."""
+    answer = track(stack, {"cookie": "console-no-ids"}, {"first_name": "Nia"}, time.time() - 60)
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack["aws_endpoint_url"],
+        region_name=stack["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    key = {"pk": {"S": customer_key(stack["project_token"], answer["customer_id"])}}
+    item = dynamodb.get_item(TableName=stack["table_name"], Key=key)["Item"]
+    id_attributes = [name for name in item if name.startswith(ID_SET_PREFIX)]
+    assert id_attributes, sorted(item)
+    dynamodb.update_item(
+        TableName=stack["table_name"],
+        Key=key,
+        UpdateExpression="REMOVE " + ", ".join(f"#a{i}" for i in range(len(id_attributes))),
+        ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(id_attributes)},
+    )
+    sign_in(page, stack)
+
+    find(page, "__internal__", answer["customer_id"])
+
+    assert facts(page) == {"Internal id": answer["customer_id"]}
+    expect(page.get_by_text("This customer has no external ids.")).to_be_visible()
+    expect(page.get_by_text("Ids", exact=True)).to_have_count(1)

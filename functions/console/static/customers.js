@@ -150,7 +150,9 @@ export function customersPage(main, context) {
       const customer = await read(lookup);
       shown = {
         lookup,
-        customerId: lookup.internal ? lookup.value : null,
+        // the internal id the API read (a customer merged away reads as the
+        // one it was merged into), however it was looked for
+        customerId: customer.customer_id || (lookup.internal ? lookup.value : null),
         ids: customer.ids || {},
         properties: customer.properties || {},
         notes: {},
@@ -182,9 +184,10 @@ export function customersPage(main, context) {
       const shownValues = list.flatMap((item, index) => (index ? [", ", storedText(item)] : [storedText(item)]));
       facts.append(h("dt", {}, storedText(type)), h("dd", { class: "mono" }, shownValues));
     }
-    if (!ids.length) facts.append(h("dt", {}, "Ids"), h("dd", { class: "muted" }, "This customer has no ids."));
     const names = Object.keys(shown.properties).sort((a, b) => a.localeCompare(b));
-    const children = [title, h("h3", {}, "Ids"), facts, h("h3", { id: "properties-title" }, "Properties")];
+    const children = [title, h("h3", {}, "Ids"), facts];
+    if (!ids.length) children.push(h("p", { class: "muted" }, "This customer has no external ids."));
+    children.push(h("h3", { id: "properties-title" }, "Properties"));
     if (!canEdit) {
       children.push(h("p", { class: "muted" }, `This key can read but not edit customers (it lacks ${SET}).`));
     }
@@ -417,6 +420,7 @@ export function customersPage(main, context) {
         const customer = await read(lookup);
         shown.properties = customer.properties || {};
         shown.ids = customer.ids || {};
+        if (customer.customer_id) shown.customerId = customer.customer_id;
       } catch {
         // the edit's own answer is what matters; the table keeps what it had
       }
