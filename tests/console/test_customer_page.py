@@ -608,3 +608,24 @@ def test_a_customer_without_external_ids_says_so_once(page, stack):
     assert facts(page) == {"Internal id": answer["customer_id"]}
     expect(page.get_by_text("This customer has no external ids.")).to_be_visible()
     expect(page.get_by_text("Ids", exact=True)).to_have_count(1)
+
+
+@pytest.mark.parametrize(
+    ("permissions", "said"),
+    [
+        (
+            ["customer_properties:set"],
+            "may edit customers (customer_properties:set) but not read them: the console "
+            "shows customers only to keys with customer_properties:get",
+        ),
+        (["customers:anonymize"], "has none of the permissions the console uses"),
+    ],
+)
+def test_a_key_the_console_can_show_nothing_to_is_told_what_is_true(page, stack, permissions, said):
+    key = create_key(stack, *permissions)
+    sign_in(page, stack, key)
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nothing this key can do here")
+    expect(page.locator("main")).to_contain_text(f"Key {key['api_key_id']} {said}")
+    if permissions == ["customer_properties:set"]:
+        expect(page.locator("main")).not_to_contain_text("has none of the permissions")
