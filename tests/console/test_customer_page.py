@@ -629,3 +629,18 @@ def test_a_key_the_console_can_show_nothing_to_is_told_what_is_true(page, stack,
     expect(page.locator("main")).to_contain_text(f"Key {key['api_key_id']} {said}")
     if permissions == ["customer_properties:set"]:
         expect(page.locator("main")).not_to_contain_text("has none of the permissions")
+
+
+@pytest.mark.parametrize(
+    "hash_", ["#/imports/%E0%A4%A", "#/customers/%", "#/%ZZ", "#/imports/%C0%AF"]
+)
+def test_a_malformed_address_says_there_is_no_such_page(page, stack, hash_):
+    sign_in(page, stack)
+    page.goto(f"{stack['api']}/console{hash_}")
+
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text("No such page")
+    expect(heading).to_be_focused()
+    expect(page.locator("main")).to_contain_text(f"The address “{hash_}” names no page")
+    page.get_by_role("link", name="Go to the console's start page").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Customers")

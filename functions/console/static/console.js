@@ -167,6 +167,18 @@ function nothingPage() {
   focus(heading);
 }
 
+function noSuchPage(hash) {
+  newPage("No such page");
+  markCurrent(null);
+  const heading = h("h1", {}, "No such page");
+  main.append(
+    heading,
+    h("p", {}, `The address “${hash}” names no page of the console: it has a % that does not start a valid escape (such as %20).`),
+    h("p", {}, h("a", { href: defaultRoute() }, "Go to the console's start page")),
+  );
+  focus(heading);
+}
+
 function notAllowedPage(what, permission) {
   newPage("Not allowed");
   markCurrent(null);
@@ -181,7 +193,14 @@ function route() {
     return;
   }
   const hash = location.hash || defaultRoute();
-  const parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  let parts;
+  try {
+    parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  } catch {
+    // a malformed escape (#/imports/%E0%A4%A): decodeURIComponent throws
+    // "URI malformed"; the page says so instead of keeping the old page
+    return noSuchPage(hash);
+  }
   const context = { session, can, signal: null, onUnauthorized };
   if (parts[0] === "customers" || parts[0] === "") {
     if (!can(PERMISSIONS.get)) return notAllowedPage("Customers", PERMISSIONS.get);
