@@ -146,7 +146,9 @@ def get_customer(event: dict[str, Any], customer_id: str) -> Response:
     answer: dict[str, Any] = {"properties": shape(record)}
     if with_ids:
         # as export-one lists them, so a customer found by its internal id
-        # (which export-one cannot find) shows its ids in one request
+        # (which export-one cannot find) shows its ids in one request; and
+        # its internal id, so one found by an external id shows that one too
+        answer["customer_id"] = record.customer_id
         answer["ids"] = export_ids(record, _id_types(principal.project))
     metrics.add_metric("CustomerReads", MetricUnit.Count, 1)
     return Response(200, answer)

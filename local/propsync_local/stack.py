@@ -347,10 +347,12 @@ class _Front(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
+        # HEAD is answered as GET without its body (http.server answered 501)
+        method = "GET" if self.command == "HEAD" else self.command
         try:
             with HANDLER_LOCK:
                 response = handle(
-                    self.command,
+                    method,
                     url.path,
                     query=dict(parse_qsl(url.query, keep_blank_values=True)) or None,
                     headers=dict(self.headers.items()),
@@ -368,9 +370,10 @@ class _Front(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+    do_GET = do_HEAD = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
     _request_id = ""
 

@@ -83,10 +83,10 @@ def test_include_ids_1_adds_the_ids_as_export_one_gives_them(api, customer, time
         without = api.get_customer(path_id, query={**query, **timestamped})
         response = api.get_customer(path_id, query={**query, **timestamped, "include_ids": "1"})
         assert response.status == 200, response.body
-        assert response.json() == {**without.json(), "ids": exported}
+        assert response.json() == {**without.json(), "customer_id": customer, "ids": exported}
         for off in ("0", None):
             plain = {**query, **timestamped} | ({} if off is None else {"include_ids": off})
-            assert "ids" not in api.get_customer(path_id, query=plain).json()
+            assert api.get_customer(path_id, query=plain).json().keys() == {"properties"}
 
 
 def test_include_ids_of_a_customer_merged_away_are_the_destinations(api):
@@ -104,6 +104,7 @@ def test_include_ids_of_a_customer_merged_away_are_the_destinations(api):
         response = api.get_customer(path_id, query={**query, "include_ids": "1"})
         assert response.status == 200, response.body
         assert response.json()["ids"] == exported
+        assert response.json()["customer_id"] == api.customer_id_of({"registered": "merged"})
 
 
 @pytest.mark.parametrize("value", ["2", "true", "yes", "", "-1", "1.0", " 1", "01", "\u0661"])

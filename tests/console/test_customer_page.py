@@ -4,14 +4,17 @@ what a person sees and does, checked against what the API then holds."""
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from playwright.sync_api import expect
 
-from propsync.store.conditional import customer_key
+from propsync.store.conditional import ID_SET_PREFIX, customer_key
 from propsync_local.stack import SAMPLE_CUSTOMER_ID, SAMPLE_CUSTOMER_PROPERTIES
 from tests.console.conftest import TIMEZONE, api_call, basic, create_key, track
 from tests.console.pages import find, local_date_time, open_console, row, sign_in
@@ -139,10 +142,9 @@ def test_finding_a_customer_is_one_read_with_its_ids_and_timestamps(page, stack,
     assert urlsplit(url).path.startswith("/api/customers/")
     assert query["include_timestamps"] == ["1"]
     assert query["include_ids"] == ["1"]
-    assert facts(page) == {
-        **({"Internal id": answer["customer_id"]} if by == "__internal__" else {}),
-        **ids,
-    }
+    # the internal id too, however the customer was found
+    assert facts(page) == {"Internal id": answer["customer_id"], **ids}
+    expect(page.get_by_role("heading", name="Ids", exact=True)).to_have_count(1)
 
 
 def test_find_a_customer_by_internal_id(page, stack):
@@ -350,3 +352,295 @@ def test_a_network_failure_is_said_in_words(page, stack):
     expect(page.get_by_role("alert")).to_contain_text(
         "The console could not reach the API: the network request failed."
     )
+
+
+# ---------------------------------------------------------------- ids as typed
+
+ID_VALUES = st.text(
+    # any id the id rules allow (no control characters), a few characters long
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs")),
+    min_size=1,
+    max_size=12,
+) | st.sampled_from(
+    [".", "..", "...", " spaced ", " ", "a/b", "50%", "?x=1#y", "%2E%2E", "./..", "\\.."]
+)
+
+
+def look_up(page, id_type: str, value: str) -> None:
+    page.get_by_label("Find by").select_option(id_type)
+    page.get_by_label("Id value").fill(value)
+    page.get_by_role("button", name="Find").click()
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(value=ID_VALUES)
+@example(value=".")
+@example(value="..")
+@example(value=" spaced ")
+@example(value="a/b")
+def test_a_customer_is_found_and_edited_by_its_id_exactly_as_typed(page, stack, value):
+    """Whatever an id is (spaces around it, "/", "%", "?"), the page asks
+    for that value and no other, and an edit lands on that customer; "."
+    and "..", which a browser cannot send in an address, are said in words
+    (never "no customer has it", never another route's answer)."""
+    marker = f"m{time.time_ns()}"
+    # now: newer than an earlier example's edit of the same id
+    track(stack, {"registered": value}, {"marker": marker}, time.time())
+    if not page.url.startswith(stack["api"]):
+        sign_in(page, stack)
+
+    look_up(page, "registered", value)
+
+    if value in {".", ".."}:
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text(f"A browser cannot send “{value}” as a part of an address")
+        expect(alert).to_be_focused()
+        return
+    expect(page.locator("#customer-title")).to_be_focused()
+    expect(row(page, "marker").locator("td").first).to_have_text(marker)
+    row(page, "marker").get_by_role("button", name="Edit marker").click()
+    page.get_by_label("New value of marker").fill(f"{marker}-edited")
+    page.get_by_role("button", name="Save").click()
+    expect(row(page, "marker").get_by_role("status")).to_contain_text("Saved.")
+    status, answer = api_call(
+        stack,
+        "GET",
+        f"/api/customers/{quote(value, safe='')}?id_type=registered",
+        authorization=basic(stack["api_key_id"], stack["api_secret"]),
+    )
+    assert status == 200, answer
+    assert answer["properties"]["marker"] == f"{marker}-edited"
+
+
+# ---------------------------------------------------------------- long values
+
+# How many lines an element's text takes, and where it is: measured in the page.
+LAYOUT = """(element) => {
+  const range = document.createRange();
+  range.selectNodeContents(element);
+  const tops = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
+  const box = element.getBoundingClientRect();
+  return {lines: tops.size, top: Math.round(box.top), height: box.height, width: box.width};
+}"""
+
+
+def layout(locator) -> dict[str, Any]:
+    return locator.evaluate(LAYOUT)  # type: ignore[no-any-return]
+
+
+def test_long_values_wrap_in_their_cell_and_the_actions_keep_their_width(page, stack):
+    """A 15 KB value, a 3000-character word and a name longer than its
+    column, at 1280 px: Edit and Delete stay side by side on one line each,
+    an ordinary name stays whole, the long name breaks inside its column,
+    the long values are shown clipped with a way to see them whole."""
+    long_name = "a_property_name_without_any_space_" * 7  # 238 bytes, one word
+    track(
+        stack,
+        {"registered": "console-long"},
+        {
+            "first_name": "FromTheFuture",
+            "essay": ("lorem ipsum dolor sit amet " * 600)[:15000],
+            "word": "x" * 3000,
+            long_name: "short",
+        },
+        int(time.time()) - 60,
+    )
+    sign_in(page, stack)
+
+    find(page, "registered", "console-long")
+
+    for name in ["first_name", "essay", "word", long_name]:
+        edit = layout(row(page, name).get_by_role("button", name=f"Edit {name}"))
+        delete = layout(row(page, name).get_by_role("button", name=f"Delete {name}"))
+        assert edit["lines"] == delete["lines"] == 1, name
+        assert edit["top"] == delete["top"], name  # side by side
+    assert layout(row(page, "first_name").locator("th .name"))["lines"] == 1
+    assert layout(row(page, "first_name"))["height"] < 120
+    long_name_cell = layout(row(page, long_name).locator("th"))
+    assert layout(row(page, long_name).locator("th .name"))["lines"] > 1
+    assert long_name_cell["width"] < 400
+    assert page.evaluate("document.documentElement.scrollWidth") == 1280
+    for name, length in [("essay", "15,000"), ("word", "3,000")]:
+        value = row(page, name).locator("td").first
+        assert len(value.inner_text()) < 1000  # clipped
+        assert layout(row(page, name))["height"] < 400
+        value.get_by_text(f"Show all {length} characters").click()
+        expect(value).to_contain_text(customer_with_ids(stack, "console-long")[name]["value"])
+
+
+# ---------------------------------------------------------------- invisible characters
+
+# Every character the page writes out as ⟨U+XXXX⟩ in a stored string: control
+# and format characters (bidi overrides, isolates, marks, zero-width spaces,
+# the BOM, soft hyphens, tags) and the line/paragraph separators.
+INVISIBLE = [
+    chr(code)
+    for code in range(0x110000)
+    if unicodedata.category(chr(code)) in {"Cc", "Cf", "Zl", "Zp"}
+]
+
+
+def test_invisible_and_bidi_characters_are_shown_and_stored_strings_isolated(page, stack):
+    """rtl_<U+202E>evil would read "rtl_live": names, ids and values show
+    each invisible character as ⟨U+XXXX⟩, in elements isolated from the
+    text around them (their own direction: they cannot reorder the page)."""
+    name = "rtl_\u202eevil"
+    track(
+        stack,
+        {"registered": "console-bidi\u2066x", "cookie": "cookie\u200b\u202e"},
+        {name: "a\u202eb\u200fc\ufeff", "plain": "שלום mixed"},
+        int(time.time()) - 60,
+    )
+    sign_in(page, stack)
+
+    find(page, "registered", "console-bidi\u2066x")
+
+    expect(page.locator("#customer-title")).to_have_text(
+        "Customer with registered “console-bidi⟨U+2066⟩x”"
+    )
+    assert facts(page)["cookie"] == "cookie⟨U+200B⟩⟨U+202E⟩"
+    assert facts(page)["registered"] == "console-bidi⟨U+2066⟩x"
+    bidi = row(page, name)
+    expect(bidi.locator("th")).to_have_text("rtl_⟨U+202E⟩evil")
+    expect(bidi.locator("td").first).to_have_text("a⟨U+202E⟩b⟨U+200F⟩c⟨U+FEFF⟩")
+    expect(bidi.get_by_role("button", name="Edit rtl_⟨U+202E⟩evil")).to_be_visible()
+    expect(row(page, "plain").locator("td").first).to_have_text("שלום mixed")
+    isolated = page.evaluate(
+        """() => [...document.querySelectorAll(
+                   "#customer-title .stored, dl.facts .stored, table.properties .stored")]
+                 .map((e) => [getComputedStyle(e).unicodeBidi, e.dir])"""
+    )
+    assert len(isolated) >= 6
+    assert set(map(tuple, isolated)) == {("isolate", "auto")}
+
+    # the class: the one helper every page uses writes out each such character
+    # (but a joiner inside an emoji), and leaves other text as it is
+    shown = page.evaluate(
+        """async (chars) => {
+             const { visibleText } = await import("./console/format.js");
+             return chars.map((c) => visibleText(`a${c}b`));
+           }""",
+        INVISIBLE,
+    )
+    assert shown == [f"a⟨U+{ord(c):04X}⟩b" for c in INVISIBLE]
+    as_is = [
+        "שלום mixed",
+        "مرحبا",
+        "👨\u200d👩\u200d👧",
+        "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+        "Zalgo̸",
+    ]
+    assert (
+        page.evaluate(
+            """async (texts) => {
+             const { visibleText } = await import("./console/format.js");
+             return texts.map((t) => visibleText(t));
+           }""",
+            as_is,
+        )
+        == as_is
+    )
+
+
+def test_a_refused_add_or_edit_keeps_what_was_typed_beside_the_apis_sentence(page, stack):
+    track(stack, {"registered": "console-keep"}, {"note": "x"}, int(time.time()) - 60)
+    sign_in(page, stack)
+    find(page, "registered", "console-keep")
+
+    too_long = "n" * 300  # over the API's 256 bytes for a name
+    page.get_by_label("Property name").fill(too_long)
+    page.get_by_label("Type", exact=True).select_option("number")
+    page.get_by_label("Value", exact=True).fill("42")
+    page.get_by_role("button", name="Add property").click()
+
+    add = page.get_by_role("form", name="Add a property")
+    expect(add.get_by_role("alert")).to_contain_text("was not saved.")
+    expect(add.get_by_role("alert")).to_contain_text("256")
+    expect(add.get_by_role("alert")).to_be_focused()
+    expect(page.get_by_label("Property name")).to_have_value(too_long)
+    expect(page.get_by_label("Type", exact=True)).to_have_value("number")
+    expect(page.get_by_label("Value", exact=True)).to_have_value("42")
+    expect(add.get_by_role("button", name="Add property")).to_be_enabled()
+
+    row(page, "note").get_by_role("button", name="Edit note").click()
+    page.get_by_label("Type of note").select_option("json")
+    deep = "[" * 70 + "]" * 70  # deeper than the API allows
+    page.get_by_label("New value of note").fill(deep)
+    page.get_by_role("button", name="Save").click()
+
+    edit = row(page, "note").get_by_role("form", name="Edit note")
+    expect(edit.get_by_role("alert")).to_contain_text("note was not saved.")
+    expect(page.get_by_label("New value of note")).to_have_value(deep)
+    expect(page.get_by_label("Type of note")).to_have_value("json")
+    expect(edit.get_by_role("button", name="Save")).to_be_enabled()
+    assert customer_with_ids(stack, "console-keep")["note"]["value"] == "x"
+
+
+def test_a_customer_without_external_ids_says_so_once(page, stack):
+    """Found by its internal id, a customer whose ids are all gone (erased)
+    shows its internal id under one "Ids" heading and says it has no other."""
+    answer = track(stack, {"cookie": "console-no-ids"}, {"first_name": "Nia"}, time.time() - 60)
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack["aws_endpoint_url"],
+        region_name=stack["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    key = {"pk": {"S": customer_key(stack["project_token"], answer["customer_id"])}}
+    item = dynamodb.get_item(TableName=stack["table_name"], Key=key)["Item"]
+    id_attributes = [name for name in item if name.startswith(ID_SET_PREFIX)]
+    assert id_attributes, sorted(item)
+    dynamodb.update_item(
+        TableName=stack["table_name"],
+        Key=key,
+        UpdateExpression="REMOVE " + ", ".join(f"#a{i}" for i in range(len(id_attributes))),
+        ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(id_attributes)},
+    )
+    sign_in(page, stack)
+
+    find(page, "__internal__", answer["customer_id"])
+
+    assert facts(page) == {"Internal id": answer["customer_id"]}
+    expect(page.get_by_text("This customer has no external ids.")).to_be_visible()
+    expect(page.get_by_text("Ids", exact=True)).to_have_count(1)
+
+
+@pytest.mark.parametrize(
+    ("permissions", "said"),
+    [
+        (
+            ["customer_properties:set"],
+            "may edit customers (customer_properties:set) but not read them: the console "
+            "shows customers only to keys with customer_properties:get",
+        ),
+        (["customers:anonymize"], "has none of the permissions the console uses"),
+    ],
+)
+def test_a_key_the_console_can_show_nothing_to_is_told_what_is_true(page, stack, permissions, said):
+    key = create_key(stack, *permissions)
+    sign_in(page, stack, key)
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nothing this key can do here")
+    expect(page.locator("main")).to_contain_text(f"Key {key['api_key_id']} {said}")
+    if permissions == ["customer_properties:set"]:
+        expect(page.locator("main")).not_to_contain_text("has none of the permissions")
+
+
+@pytest.mark.parametrize(
+    "hash_", ["#/imports/%E0%A4%A", "#/customers/%", "#/%ZZ", "#/imports/%C0%AF"]
+)
+def test_a_malformed_address_says_there_is_no_such_page(page, stack, hash_):
+    sign_in(page, stack)
+    page.goto(f"{stack['api']}/console{hash_}")
+
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text("No such page")
+    expect(heading).to_be_focused()
+    expect(page.locator("main")).to_contain_text(f"The address “{hash_}” names no page")
+    page.get_by_role("link", name="Go to the console's start page").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Customers")

@@ -44,6 +44,22 @@ def test_the_files_come_with_their_type_and_the_security_headers(stack, path, co
     assert headers["Cache-Control"] == "no-cache"
 
 
+@pytest.mark.parametrize("path", ["/console", "/console/console.css", "/console/nothing.js"])
+def test_head_is_answered_as_get_without_a_body(stack, path):
+    got = fetch(f"{stack['api']}{path}")
+    request = urllib.request.Request(f"{stack['api']}{path}", method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            status, headers, body = answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        status, headers, body = error.code, dict(error.headers), error.read()
+
+    assert status == got[0]
+    assert body == b""
+    assert headers["Content-Type"] == got[1]["Content-Type"]
+    assert headers["Content-Length"] == got[1]["Content-Length"]
+
+
 def test_an_unknown_file_is_the_apis_json_404(stack):
     status, headers, body = fetch(f"{stack['api']}/console/nothing.js")
 

@@ -91,6 +91,11 @@ def test_the_routes_api_md_leaves_out_are_named_in_its_intro_and_in_readme():
     web_console = _section((REPO_ROOT / "README.md").read_text(), "## Web console")
     pages = [route for route in routes() if route not in api_routes()]
     assert pages, "the template serves the console's pages"
+    # exactly the console's pages: GETs of /console and what is under it
+    assert all(
+        route.method == "GET" and route.resource.split("/")[1] == "console" for route in pages
+    ), pages
+    assert [route for route in api_routes() if route.resource.split("/")[1] == "console"] == []
     for route in pages:
         assert route.resource in " ".join(intro.split()), f"{route.resource} not in API.md's intro"
         assert route.resource in web_console, f"{route.resource} not in README's Web console"

@@ -85,6 +85,33 @@ function basicAuthorization(keyId, secret) {
   return `Basic ${btoa(binary)}`;
 }
 
+export class PathSegmentError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "PathSegmentError";
+  }
+}
+
+/**
+ * One path segment of a route, for any value a person typed or the API
+ * stored (an id " spaced ", "a/b", "50%", "?"): every character but the
+ * unreserved ones percent-encoded. A whole segment "." or ".."
+ * cannot be sent at all: browsers resolve it, %2E-encoded too (the URL
+ * standard treats "%2E%2E" as ".."), so /api/customers/.. would ask for
+ * /api/. Such a value throws a PathSegmentError whose message says so,
+ * instead of asking for another route.
+ */
+export function pathSegment(value) {
+  const text = String(value);
+  if (text === "." || text === "..") {
+    throw new PathSegmentError(
+      `A browser cannot send “${text}” as a part of an address: it reads “.” and “..” there as ` +
+        "“this folder” and “the folder above”, even when written %2E.",
+    );
+  }
+  return encodeURIComponent(text);
+}
+
 /** A route's URL, relative to the page: /console -> /api/..., /v1/console -> /v1/api/... */
 export function apiUrl(path, query = {}) {
   const url = new URL(path, document.baseURI);

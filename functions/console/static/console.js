@@ -154,13 +154,27 @@ function nothingPage() {
   newPage("Nothing to show");
   markCurrent(null);
   const heading = h("h1", {}, "Nothing this key can do here");
+  // what is true of this key: set alone lets scripts edit, but the console
+  // shows customers only to a key that may read them
+  const why = can(PERMISSIONS.set)
+    ? `Key ${session.key_id} may edit customers (${PERMISSIONS.set}) but not read them: the console shows customers only to keys with ${PERMISSIONS.get}, and needs it to show what it edits. With ${PERMISSIONS.set} alone, scripts can edit customers through the API (PATCH /api/customers/…).`
+    : `Key ${session.key_id} has none of the permissions the console uses: ${PERMISSIONS.get} (find and read customers), ${PERMISSIONS.set} (edit them, together with ${PERMISSIONS.get}) or ${PERMISSIONS.import} (imports).`;
   main.append(
     heading,
-    h(
-      "p",
-      {},
-      `Key ${session.key_id} has none of the permissions the console uses: ${PERMISSIONS.get} (find and read customers), ${PERMISSIONS.set} (edit them) or ${PERMISSIONS.import} (imports). An administrator can create a key with them (propsync create-key).`,
-    ),
+    h("p", {}, why),
+    h("p", {}, "An administrator can create a key with the permissions it needs (propsync create-key)."),
+  );
+  focus(heading);
+}
+
+function noSuchPage(hash) {
+  newPage("No such page");
+  markCurrent(null);
+  const heading = h("h1", {}, "No such page");
+  main.append(
+    heading,
+    h("p", {}, `The address “${hash}” names no page of the console: it has a % that does not start a valid escape (such as %20).`),
+    h("p", {}, h("a", { href: defaultRoute() }, "Go to the console's start page")),
   );
   focus(heading);
 }
@@ -179,7 +193,14 @@ function route() {
     return;
   }
   const hash = location.hash || defaultRoute();
-  const parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  let parts;
+  try {
+    parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  } catch {
+    // a malformed escape (#/imports/%E0%A4%A): decodeURIComponent throws
+    // "URI malformed"; the page says so instead of keeping the old page
+    return noSuchPage(hash);
+  }
   const context = { session, can, signal: null, onUnauthorized };
   if (parts[0] === "customers" || parts[0] === "") {
     if (!can(PERMISSIONS.get)) return notAllowedPage("Customers", PERMISSIONS.get);

@@ -4,9 +4,20 @@
 // by the server and merged by the newer-wins rule, so an edit can lose to a
 // newer value (a source whose clock is ahead): the row then says so.
 
-import { ApiError, request } from "./api.js";
+import { ApiError, PathSegmentError, pathSegment, request } from "./api.js";
 import { field, focus, h, notice, options } from "./dom.js";
-import { browserTimeZone, idTypesOf, localDateTime, relativeTime, updateTime, valueAsInput, valueElement, valueKind } from "./format.js";
+import {
+  browserTimeZone,
+  idTypesOf,
+  localDateTime,
+  relativeTime,
+  storedText,
+  updateTime,
+  valueAsInput,
+  valueElement,
+  valueKind,
+  visibleText,
+} from "./format.js";
 
 const INTERNAL = "__internal__";
 const SET = "customer_properties:set";
@@ -47,8 +58,11 @@ function narrow(fieldElement) {
   return fieldElement;
 }
 
+/** "registered “jane”" as nodes: the id as the page shows every stored string. */
 function describeLookup(lookup) {
-  return lookup.internal ? `internal id ${lookup.value}` : `${lookup.idType} “${lookup.value}”`;
+  return lookup.internal
+    ? ["internal id ", storedText(lookup.value, { className: "mono" })]
+    : [`${lookup.idType} “`, storedText(lookup.value), "”"];
 }
 
 export function customersPage(main, context) {
@@ -94,7 +108,9 @@ export function customersPage(main, context) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const text = value.value.trim();
+    // the value as typed: an id may begin or end with spaces (" spaced " is
+    // a cookie of its own), so only an empty one is refused
+    const text = value.value;
     value.removeAttribute("aria-invalid");
     if (!text) {
       value.setAttribute("aria-invalid", "true");
@@ -105,7 +121,7 @@ export function customersPage(main, context) {
     }
     const lookup = by.value === INTERNAL ? { internal: true, value: text } : { idType: by.value, value: text };
     findButton.disabled = true;
-    result.replaceChildren(h("p", { class: "muted", role: "status" }, `Looking for ${describeLookup(lookup)}…`));
+    result.replaceChildren(h("p", { class: "muted", role: "status" }, "Looking for ", describeLookup(lookup), "…"));
     try {
       await find(lookup);
     } finally {
@@ -114,7 +130,7 @@ export function customersPage(main, context) {
   });
 
   function customerPath(lookup) {
-    return `api/customers/${encodeURIComponent(lookup.value)}`;
+    return `api/customers/${pathSegment(lookup.value)}`;
   }
 
   function lookupQuery(lookup) {
@@ -134,7 +150,9 @@ export function customersPage(main, context) {
       const customer = await read(lookup);
       shown = {
         lookup,
-        customerId: lookup.internal ? lookup.value : null,
+        // the internal id the API read (a customer merged away reads as the
+        // one it was merged into), however it was looked for
+        customerId: customer.customer_id || (lookup.internal ? lookup.value : null),
         ids: customer.ids || {},
         properties: customer.properties || {},
         notes: {},
@@ -144,10 +162,12 @@ export function customersPage(main, context) {
       if (error.name === "AbortError") return;
       if (context.onUnauthorized(error)) return;
       shown = null;
-      const text =
-        error instanceof ApiError && error.status === 404
-          ? `No customer of this project has the ${describeLookup(lookup)}.`
-          : `The customer could not be read. ${error.message}`;
+      let text = `The customer could not be read. ${error.message}`;
+      if (error instanceof ApiError && error.status === 404) {
+        text = ["No customer of this project has the ", describeLookup(lookup), "."];
+      } else if (error instanceof PathSegmentError) {
+        text = `The customer cannot be looked up by this id here. ${error.message} Look it up by another of its ids or by its internal id.`;
+      }
       const box = notice("error", h("p", {}, text));
       result.replaceChildren(box);
       focus(box);
@@ -155,17 +175,19 @@ export function customersPage(main, context) {
   }
 
   function render({ focusHeading = false, focusNoteOf = null, focusElement = null } = {}) {
-    const title = h("h2", { id: "customer-title" }, `Customer with ${describeLookup(shown.lookup)}`);
+    const title = h("h2", { id: "customer-title" }, "Customer with ", describeLookup(shown.lookup));
     const facts = h("dl", { class: "facts" });
-    if (shown.customerId) facts.append(h("dt", {}, "Internal id"), h("dd", { class: "mono" }, shown.customerId));
+    if (shown.customerId) facts.append(h("dt", {}, "Internal id"), h("dd", { class: "mono" }, storedText(shown.customerId)));
     const ids = Object.entries(shown.ids).sort(([a], [b]) => a.localeCompare(b));
     for (const [type, values] of ids) {
       const list = Array.isArray(values) ? values : [values];
-      facts.append(h("dt", {}, type), h("dd", { class: "mono" }, list.join(", ")));
+      const shownValues = list.flatMap((item, index) => (index ? [", ", storedText(item)] : [storedText(item)]));
+      facts.append(h("dt", {}, storedText(type)), h("dd", { class: "mono" }, shownValues));
     }
-    if (!ids.length) facts.append(h("dt", {}, "Ids"), h("dd", { class: "muted" }, "This customer has no ids."));
     const names = Object.keys(shown.properties).sort((a, b) => a.localeCompare(b));
-    const children = [title, h("h3", {}, "Ids"), facts, h("h3", { id: "properties-title" }, "Properties")];
+    const children = [title, h("h3", {}, "Ids"), facts];
+    if (!ids.length) children.push(h("p", { class: "muted" }, "This customer has no external ids."));
+    children.push(h("h3", { id: "properties-title" }, "Properties"));
     if (!canEdit) {
       children.push(h("p", { class: "muted" }, `This key can read but not edit customers (it lacks ${SET}).`));
     }
@@ -210,19 +232,20 @@ export function customersPage(main, context) {
   function propertyRow(name) {
     const property = shown.properties[name];
     const note = shown.notes[name];
-    const valueCell = h("td", { "data-label": "Value" }, valueElement(property.value), note ? noteElement(note, name) : null);
+    const label = visibleText(name); // for aria-labels: the name with its invisible characters written out
+    const valueCell = h("td", { "data-label": "Value", class: "value-cell" }, valueElement(property.value), note ? noteElement(note, name) : null);
     const row = h(
       "tr",
       { dataset: { property: name } },
-      h("th", { scope: "row", "data-label": "Property", class: "mono" }, name),
+      h("th", { scope: "row", "data-label": "Property", class: "mono name-cell" }, storedText(name, { className: "name" })),
       valueCell,
-      h("td", { "data-label": "Last update" }, updateTime(property.last_update)),
+      h("td", { "data-label": "Last update", class: "time-cell" }, updateTime(property.last_update)),
     );
     if (canEdit) {
-      const actions = h("td", { "data-label": "Actions" });
+      const actions = h("td", { "data-label": "Actions", class: "actions" });
       const showButtons = () => {
-        const edit = h("button", { type: "button", class: "button-quiet", "aria-label": `Edit ${name}`, onclick: () => startEdit() }, "Edit");
-        const remove = h("button", { type: "button", class: "button-danger", "aria-label": `Delete ${name}`, onclick: () => confirmDelete() }, "Delete");
+        const edit = h("button", { type: "button", class: "button-quiet", "aria-label": `Edit ${label}`, onclick: () => startEdit() }, "Edit");
+        const remove = h("button", { type: "button", class: "button-danger", "aria-label": `Delete ${label}`, onclick: () => confirmDelete() }, "Delete");
         actions.replaceChildren(h("div", { class: "buttons" }, edit, remove));
         return edit;
       };
@@ -232,9 +255,9 @@ export function customersPage(main, context) {
         const problem = h("div");
         const editForm = h(
           "form",
-          { novalidate: true, "aria-label": `Edit ${name}` },
-          field(`Type of ${name}`, kind),
-          field(`New value of ${name}`, input),
+          { novalidate: true, "aria-label": `Edit ${label}` },
+          field(["Type of ", storedText(name)], kind),
+          field(["New value of ", storedText(name)], input),
           problem,
           h(
             "div",
@@ -265,7 +288,7 @@ export function customersPage(main, context) {
             return;
           }
           for (const button of editForm.querySelectorAll("button")) button.disabled = true;
-          await save(name, json, { deleting: false });
+          await save(name, json, { deleting: false, refused: refusedIn(editForm, problem) });
         });
         valueCell.replaceChildren(editForm);
         actions.replaceChildren();
@@ -285,9 +308,15 @@ export function customersPage(main, context) {
               await save(name, "null", { deleting: true });
             },
           },
-          `Delete ${name}`,
+          "Delete",
         );
-        const box = h("div", { role: "group", "aria-label": `Delete ${name}?` }, h("p", {}, `Delete ${name}?`), h("div", { class: "buttons" }, sure, keep));
+        sure.setAttribute("aria-label", `Delete ${label}`);
+        const box = h(
+          "div",
+          { role: "group", "aria-label": `Delete ${label}?` },
+          h("p", {}, "Delete ", storedText(name), "?"),
+          h("div", { class: "buttons" }, sure, keep),
+        );
         box.addEventListener("keydown", (event) => {
           if (event.key === "Escape") {
             event.preventDefault();
@@ -342,12 +371,26 @@ export function customersPage(main, context) {
         return;
       }
       for (const button of form.querySelectorAll("button")) button.disabled = true;
-      await save(property, json, { deleting: false, adding: true });
+      await save(property, json, { deleting: false, adding: true, refused: refusedIn(form, problem) });
     });
     return form;
   }
 
-  async function save(name, json, { deleting, adding = false }) {
+  /**
+   * What a form does when the API refuses its change: it stays as it was
+   * typed (open, its inputs kept), the API's sentence beside it, so the one
+   * who typed can correct it instead of typing it again.
+   */
+  function refusedIn(form, problem) {
+    return (sentence) => {
+      const box = notice("error", h("p", {}, sentence));
+      problem.replaceChildren(box);
+      for (const button of form.querySelectorAll("button")) button.disabled = false;
+      focus(box);
+    };
+  }
+
+  async function save(name, json, { deleting, adding = false, refused = null }) {
     const lookup = shown.lookup;
     const body = `{"properties": {${JSON.stringify(name)}: ${json}}}`;
     let answer;
@@ -356,11 +399,15 @@ export function customersPage(main, context) {
     } catch (error) {
       if (error.name === "AbortError") return;
       if (context.onUnauthorized(error)) return;
-      const what = deleting ? `${name} was not deleted.` : `${name} was not saved.`;
+      const what = [storedText(name), deleting ? " was not deleted." : " was not saved."];
       const text =
         error instanceof ApiError && error.status === 404
-          ? `${what} The customer no longer exists (it may have been erased).`
-          : `${what} ${error.message}`;
+          ? [what, " The customer no longer exists (it may have been erased)."]
+          : [what, ` ${error.message}`];
+      if (refused) {
+        refused(text);
+        return;
+      }
       shown.notes = { [adding || !(name in shown.properties) ? "" : name]: { kind: "error", content: text } };
       render({ focusNoteOf: adding || !(name in shown.properties) ? "" : name });
       return;
@@ -373,6 +420,7 @@ export function customersPage(main, context) {
         const customer = await read(lookup);
         shown.properties = customer.properties || {};
         shown.ids = customer.ids || {};
+        if (customer.customer_id) shown.customerId = customer.customer_id;
       } catch {
         // the edit's own answer is what matters; the table keeps what it had
       }
@@ -394,10 +442,10 @@ export function customersPage(main, context) {
           : "The property was deleted by a newer change.",
       ];
       if (kept) shown.notes[name] = { kind: "warn", content };
-      else shown.notes[""] = { kind: "warn", content: [`${name}: `, ...content] };
+      else shown.notes[""] = { kind: "warn", content: [storedText(name), ": ", ...content] };
       render({ focusNoteOf: kept ? name : "" });
     } else if (deleting) {
-      shown.notes[""] = { kind: "ok", content: `Deleted ${name}.` };
+      shown.notes[""] = { kind: "ok", content: ["Deleted ", storedText(name), "."] };
       render({ focusNoteOf: "" });
     } else if (kept) {
       const stamped =
@@ -405,7 +453,7 @@ export function customersPage(main, context) {
       shown.notes[name] = { kind: "ok", content: `${adding ? "Added" : "Saved"}.${stamped}` };
       render({ focusNoteOf: name });
     } else {
-      shown.notes[""] = { kind: "ok", content: `${name} was saved.` };
+      shown.notes[""] = { kind: "ok", content: [storedText(name), " was saved."] };
       render({ focusNoteOf: "" });
     }
   }

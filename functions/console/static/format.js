@@ -79,10 +79,105 @@ export function valueKind(value) {
   return "json";
 }
 
-/** A property value for display: text as it is, anything else as JSON text. */
+// ------------------------------------------------------------ stored strings
+
+// Characters that draw nothing or move what follows: control characters,
+// format characters (bidi overrides and isolates such as U+202E, zero-width
+// spaces, the byte order mark, soft hyphens) and the line/paragraph
+// separators. A stored string shows each as ⟨U+202E⟩, so "rtl_\u202Eevil"
+// reads as what it holds, not as "rtl_live".
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+// ...except where they belong to an emoji: a zero-width joiner after a
+// pictograph (👨‍👩‍👧) and the tag characters of a subdivision flag (🏴 + tags).
+const ZWJ = 0x200d;
+const PICTOGRAPH = /^\p{Extended_Pictographic}$/u;
+const isModifier = (code) => code === 0xfe0f || (code >= 0x1f3fb && code <= 0x1f3ff);
+const isTag = (code) => code >= 0xe0020 && code <= 0xe007f;
+
+// (compared as code points: in chromium a regular expression with an
+// astral range and $ did not match the flag before its tags)
+function shownAsIs(char, before, keep) {
+  if (keep.includes(char)) return true;
+  const code = char.codePointAt(0);
+  const previous = [...before].map((c) => c.codePointAt(0));
+  const last = previous[previous.length - 1];
+  if (code === ZWJ) {
+    const base = isModifier(last) ? previous[previous.length - 2] : last;
+    return base !== undefined && PICTOGRAPH.test(String.fromCodePoint(base));
+  }
+  return isTag(code) && last !== undefined && (last === 0x1f3f4 || isTag(last));
+}
+
+/** ⟨U+202E⟩ for one invisible character. */
+export function codePointName(char) {
+  return `⟨U+${char.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}⟩`;
+}
+
+/**
+ * The pieces of a stored string: [text, null] for text as it is and
+ * [⟨U+XXXX⟩, char] for each invisible character. `keep` lists characters
+ * shown as themselves (a value keeps its line breaks and tabs).
+ */
+function pieces(text, keep) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(INVISIBLE)) {
+    const char = match[0];
+    if (shownAsIs(char, text.slice(Math.max(0, match.index - 4), match.index), keep)) continue;
+    if (match.index > last) parts.push([text.slice(last, match.index), null]);
+    parts.push([codePointName(char), char]);
+    last = match.index + char.length;
+  }
+  if (last < text.length) parts.push([text.slice(last), null]);
+  return parts;
+}
+
+/** A stored string as text with its invisible characters written out (for labels and sentences). */
+export function visibleText(text, { keep = "" } = {}) {
+  return pieces(String(text), keep)
+    .map(([shown]) => shown)
+    .join("");
+}
+
+/**
+ * A stored string (a property name, an id, a value) as the page shows it,
+ * everywhere: isolated from the text around it (dir=auto: it takes its own
+ * direction and cannot reorder the sentence it is in), its spaces kept, and
+ * its invisible characters written out as ⟨U+202E⟩, marked so that they
+ * cannot be mistaken for the same letters typed.
+ */
+export function storedText(text, { keep = "", tag = "span", className = "" } = {}) {
+  const parts = pieces(String(text), keep).map(([shown, char]) =>
+    char === null ? shown : h("span", { class: "invisible-char", title: `an invisible character, ${shown.slice(1, -1)}` }, shown),
+  );
+  return h(tag, { class: `stored ${className}`.trim(), dir: "auto" }, parts);
+}
+
+// A value longer than this many characters is shown clipped, with a
+// "Show all" that opens the rest: a 15 KB value does not fill the page.
+export const CLIPPED_CHARACTERS = 300;
+
+/**
+ * A property value for display: text as it is (line breaks kept), anything
+ * else as JSON text; longer than CLIPPED_CHARACTERS, its beginning and a
+ * <details> with all of it.
+ */
 export function valueElement(value) {
-  if (typeof value === "string") return h("span", { class: "value" }, value);
-  return h("code", { class: "value" }, jsonText(value));
+  const text = typeof value === "string" ? value : jsonText(value);
+  const tag = typeof value === "string" ? "span" : "code";
+  const characters = [...text];
+  if (characters.length <= CLIPPED_CHARACTERS) return storedText(text, { keep: "\n\t", tag, className: "value" });
+  return h(
+    "span",
+    { class: "long-value" },
+    storedText(`${characters.slice(0, CLIPPED_CHARACTERS).join("")}…`, { keep: "\n\t", tag, className: "value value-clipped" }),
+    h(
+      "details",
+      {},
+      h("summary", {}, `Show all ${number.format(characters.length)} characters`),
+      storedText(text, { keep: "\n\t", tag, className: "value" }),
+    ),
+  );
 }
 
 /** A property value as the edit field shows it. */

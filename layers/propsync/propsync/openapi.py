@@ -185,9 +185,13 @@ CustomerIds = Annotated[
 
 class CustomerAnswer(Answer):
     """`properties`: name to value, or with `include_timestamps=1` name to
-    value and last update; with `include_ids=1`, `ids` too."""
+    value and last update; with `include_ids=1`, `customer_id` and `ids` too."""
 
     properties: dict[str, Any] | dict[str, TimestampedValue]
+    customer_id: str | SkipJsonSchema[None] = left_out(
+        "With `include_ids=1`: the customer's internal id (of the customer it was merged "
+        "into, for one merged away)."
+    )
     ids: CustomerIds | SkipJsonSchema[None] = left_out(
         "With `include_ids=1`: every id of the customer, as export-one lists them (a hard id "
         "type's one value, a soft id type's list of values)."
