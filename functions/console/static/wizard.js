@@ -11,7 +11,7 @@ import { ApiError, request } from "./api.js";
 import { headOf, readHead } from "./csv.js";
 import { field, focus, h, notice, options, uid } from "./dom.js";
 import { formatCount, idTypesOf, localDateTime, relativeTime, valueElement } from "./format.js";
-import { follow, pause, POLL_MS, reportElement, statusWords } from "./imports.js";
+import { connectionStatus, follow, pause, POLL_MS, readRetrying, reportElement, statusWords } from "./imports.js";
 
 // The types of the import mapping (import_mapping.TYPES in the propsync
 // package; tests/console/test_console_files.py keeps the two the same).
@@ -193,11 +193,16 @@ export function wizardPage(main, context) {
 
   // ------------------------------------------------------------ the file's head
   let file = null;
+  // the chosen file went to the bucket: its import runs whatever this page
+  // does, so Start is never offered again for it (a second upload would
+  // import it twice); choosing another file starts over
+  let uploaded = false;
   let head = null; // {bytes, whole}
   let parsed = null; // {delimiter, header, rows, sample}
 
   fileInput.addEventListener("change", async () => {
     file = fileInput.files && fileInput.files[0] ? fileInput.files[0] : null;
+    uploaded = false;
     previewView.replaceChildren();
     runView.replaceChildren();
     if (!file) return;
@@ -226,8 +231,8 @@ export function wizardPage(main, context) {
 
   function showSteps(shown) {
     for (const later of [columnsSection, timeSection, previewSection, startSection]) later.hidden = !shown;
-    previewButton.disabled = !shown;
-    startButton.disabled = !shown;
+    previewButton.disabled = !shown || uploaded;
+    startButton.disabled = !shown || uploaded;
   }
 
   function readColumns() {
@@ -492,6 +497,13 @@ export function wizardPage(main, context) {
       await run(name, mapping, sources, status);
     } catch (error) {
       if (error.name === "AbortError" || context.onUnauthorized(error)) return;
+      if (uploaded) {
+        // the API refused a read (a 4xx) after the upload: what was shown stays, the import runs on
+        const box = notice("error", h("p", {}, `This page stopped following the import of ${file.name} (it runs on: the imports list shows it). ${error.message}`));
+        runView.append(box);
+        focus(box);
+        return;
+      }
       const box =
         error instanceof ApiError && error.problems.length
           ? problemsElement(`The import was not started. ${error.message}`, error.problems, sources)
@@ -499,8 +511,8 @@ export function wizardPage(main, context) {
       runView.replaceChildren(box);
       focus(box);
     } finally {
-      startButton.disabled = false;
-      previewButton.disabled = false;
+      startButton.disabled = uploaded;
+      previewButton.disabled = uploaded;
       fileInput.disabled = false;
     }
   });
@@ -519,23 +531,30 @@ export function wizardPage(main, context) {
     const form = new FormData();
     for (const [key, value] of Object.entries(started.upload.fields || {})) form.append(key, value);
     form.append("file", file); // last: S3 reads the fields before it
-    let uploaded;
+    let sent;
     try {
-      uploaded = await fetch(started.upload.url, { method: "POST", body: form, mode: "cors", credentials: "omit", signal });
+      sent = await fetch(started.upload.url, { method: "POST", body: form, mode: "cors", credentials: "omit", signal });
     } catch (error) {
       if (error.name === "AbortError") throw error;
       throw new Error(
         `The upload could not reach the import bucket (a network failure, or the bucket's CORS rule refused this page's origin). The mapping is saved: start again to retry.`,
       );
     }
-    if (!uploaded.ok) {
-      throw new Error(uploadRefusal(uploaded.status, await uploaded.text().catch(() => ""), started.max_bytes));
+    if (!sent.ok) {
+      throw new Error(uploadRefusal(sent.status, await sent.text().catch(() => ""), started.max_bytes));
     }
 
+    uploaded = true;
+    startButton.disabled = true;
     status.textContent = `Uploaded ${file.name}. Waiting for the import to start…`;
+    // from here on the import runs on its own: a read that fails for a lost
+    // connection is made again, never a reason to offer Start again
+    const connection = connectionStatus(`${file.name} is uploaded and its import runs meanwhile; this page goes on following it.`);
+    runView.append(connection.element);
+    const retrying = { signal, lost: connection.lost, back: connection.back };
     let execution = null;
     for (let attempt = 0; !execution; attempt += 1) {
-      const answer = await request("GET", "api/imports", { query: { file_key: fileKey }, signal });
+      const answer = await readRetrying(() => request("GET", "api/imports", { query: { file_key: fileKey }, signal }), retrying);
       const newest = (answer.executions || [])[0];
       if (newest && (!previous || newest.execution_id !== previous.execution_id)) execution = newest;
       else {
@@ -546,11 +565,12 @@ export function wizardPage(main, context) {
 
     const title = h("h3", { id: "run-title" }, `Importing ${file.name}`);
     const body = h("div", { "aria-live": "polite" });
-    runView.replaceChildren(title, body);
+    runView.replaceChildren(title, connection.element, body);
     const detail = await follow(
       execution.execution_id,
       (current) => body.replaceChildren(reportElement(current)),
       signal,
+      connection,
     );
     title.textContent = `Import finished: ${statusWords(detail.execution.status)}`;
     body.append(
