@@ -422,3 +422,90 @@ def test_the_list_follows_a_running_execution_until_it_ends(page, stack):
     expect(listed).to_contain_text("Succeeded")
     expect(listed).to_contain_text("1,000 / 0")
     assert len(served) == 3  # and no more once it had finished
+
+
+# ---------------------------------------------------------------- the trial's findings (issue 15)
+
+
+def test_a_file_that_is_not_utf8_is_said_before_any_preview(page, stack, tmp_path):
+    """Latin-1 / Windows-1252 bytes ("Jürgen", “quotes”): the importer
+    rejects such rows, so the wizard says it and offers no preview or start
+    (instead of a preview with U+FFFD that would write every row)."""
+    good = csv_file(tmp_path, "good.csv", PEOPLE)
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("id,name\nw-l1,Anna\nw-l2,Jürgen “Jay”\n".encode("cp1252"))
+    open_wizard(page, stack, good)
+
+    page.get_by_label("CSV file").set_input_files(str(latin))
+
+    alert = page.locator("#step-file").get_by_role("alert")
+    expect(alert).to_contain_text("latin1.csv is not UTF-8 text")
+    expect(alert).to_contain_text("line 3 is the first that is not")
+    expect(alert).to_contain_text("the importer would reject its rows")
+    expect(alert).to_contain_text("CSV UTF-8")
+    expect(alert).to_be_focused()
+    expect(page.get_by_role("region", name="The file's first rows")).to_have_count(0)
+    expect(page.get_by_role("button", name="Preview the first rows")).to_be_hidden()
+    expect(page.get_by_role("button", name="Start the import")).to_be_hidden()
+
+
+@pytest.mark.parametrize("name", ["PEOPLE.CSV", "people.Csv.gz", "people.txt"])
+def test_a_file_name_the_importer_does_not_take_is_said_when_it_is_chosen(
+    page, stack, tmp_path, name
+):
+    sign_in(page, stack)
+    page.goto(f"{stack['api']}/console#/imports/new")
+    page.get_by_label("CSV file").set_input_files(str(csv_file(tmp_path, name, PEOPLE)))
+
+    alert = page.locator("#step-file").get_by_role("alert")
+    expect(alert).to_contain_text(
+        "The importer takes files named *.csv or *.csv.gz (in lower case)"
+    )
+    expect(alert).to_contain_text(f"rename {name}")
+    expect(page.get_by_role("heading", name="2. Columns")).to_be_hidden()
+
+
+def test_a_problem_of_the_file_name_is_labelled_in_words(page, stack, tmp_path):
+    """The API's problem path (file_name: ...) becomes a label in words,
+    capitalized as one ("File name:", not "File_name:")."""
+    open_wizard(page, stack, csv_file(tmp_path, "crm\\people.csv", PEOPLE))
+    page.get_by_role("button", name="Preview the first rows").click()
+
+    alert = page.locator("#step-preview").get_by_role("alert")
+    expect(alert).to_contain_text("The preview was refused. File name: the file name")
+    expect(alert).not_to_contain_text("File_name")
+
+
+@pytest.mark.parametrize("second", ["empty", "header-only-blank", "latin1"])
+def test_choosing_another_file_clears_the_first_files_rows(page, stack, tmp_path, second):
+    open_wizard(page, stack, csv_file(tmp_path, "first.csv", PEOPLE))
+    expect(page.get_by_role("region", name="The file's first rows")).to_be_visible()
+    other = tmp_path / f"{second}.csv"
+    contents = {"empty": b"", "header-only-blank": b"\n\n", "latin1": b"id\nJ\xfcrgen\n"}
+    other.write_bytes(contents[second])
+
+    page.get_by_label("CSV file").set_input_files(str(other))
+
+    expect(page.locator("#step-file").get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("region", name="The file's first rows")).to_have_count(0)
+    expect(page.get_by_text("first.csv:")).to_have_count(0)
+    expect(page.get_by_role("heading", name="2. Columns")).to_be_hidden()
+
+
+def test_a_file_changed_on_disk_after_it_was_chosen_is_said_in_words(page, stack, tmp_path):
+    path = csv_file(tmp_path, "changed.csv", "id,tier\nchanged-1,gold\n")
+    open_wizard(page, stack, path)
+    use_column(page, "id", "id")
+    page.get_by_label("Id type of “id”").select_option("registered")
+    path.write_text("id,tier\nchanged-1,gold\nchanged-2,silver\n")  # after it was chosen
+
+    page.get_by_role("button", name="Start the import").click()
+
+    alert = page.locator("#step-start").get_by_role("alert")
+    expect(alert).to_contain_text("the file may have changed since it was chosen")
+    expect(alert).to_contain_text("choose the file again")
+    expect(alert).not_to_contain_text("CORS")
+    start = page.get_by_role("button", name="Start the import")
+    expect(start).to_be_disabled()  # the file chosen cannot be sent: choose it again
+    page.get_by_label("CSV file").set_input_files(str(path))
+    expect(start).to_be_enabled()
