@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -509,3 +510,82 @@ def test_a_file_changed_on_disk_after_it_was_chosen_is_said_in_words(page, stack
     expect(start).to_be_disabled()  # the file chosen cannot be sent: choose it again
     page.get_by_label("CSV file").set_input_files(str(path))
     expect(start).to_be_enabled()
+
+
+def _played(stack: dict[str, Any], n: int, status: str, rows: int, name: str) -> dict[str, Any]:
+    return {
+        "execution_id": f"{n:032x}",
+        "import_name": name,
+        "file_name": f"{name}.csv",
+        "file_key": f"imports/{stack['project_token']}/{name}/{name}.csv",
+        "status": status,
+        "started_at": time.time() - 60,
+        "finished_at": None if status == "running" else time.time(),
+        "progress": {
+            "rows": rows,
+            "bytes": 262144,
+            "bytes_total": 1000000,
+            "fraction": 1.0 if status != "running" else 0.262144,
+        },
+        "counts": {
+            "rows_read": rows,
+            "rows_written": 0 if status == "failed" else rows,
+            "rows_rejected": rows if status == "failed" else 0,
+            "properties_applied": 0,
+            "properties_stale": 0,
+            "rows_ignored_as_erased": 0,
+        },
+    }
+
+
+def _list_of(page: Page, stack: dict[str, Any], executions: list[dict[str, Any]]) -> None:
+    body = {"success": True, "executions": executions, "next": None}
+    sign_in(page, stack)
+    text = json.dumps(body)
+    page.route(
+        "**/api/imports",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=text),
+    )
+    page.get_by_role("link", name="Imports", exact=True).click()
+
+
+def test_a_finished_executions_bar_says_its_status(page, stack):
+    long = "xss<img src=x onerror=alert(7)>"
+    _list_of(
+        page,
+        stack,
+        [
+            _played(stack, 1, "failed", 1, long),
+            _played(stack, 2, "succeeded", 2, "crm"),
+            _played(stack, 3, "running", 17000, "big"),
+        ],
+    )
+    rows = page.locator("table.executions tbody tr")
+    failed, succeeded, running = rows.nth(0), rows.nth(1), rows.nth(2)
+    expect(failed.locator(".progress-text")).to_have_text("Failed · 1 row")
+    expect(failed.locator(".progress")).to_have_class(re.compile(r"\bprogress-failed\b"))
+    bar = failed.get_by_role("progressbar")
+    error_colour = in_page_colour(page, "--error")
+    assert bar.evaluate("e => getComputedStyle(e).accentColor") == error_colour
+    assert (
+        succeeded.get_by_role("progressbar").evaluate("e => getComputedStyle(e).accentColor")
+        != error_colour
+    )
+    expect(succeeded.locator(".progress-text")).to_have_text(
+        "Succeeded: 100 % of the file read · 2 rows"
+    )
+    # a running bar is the share of the file read, which runs ahead of the rows
+    expect(running.locator(".progress-text")).to_have_text("26 % of the file read · 17,000 rows")
+    check_page(page)
+
+
+def in_page_colour(page: Page, variable: str) -> str:
+    """The computed colour of a CSS variable of the console's stylesheet."""
+    return str(
+        page.evaluate(
+            """v => { const e = document.createElement("i"); e.style.color = `var(${v})`;
+            document.body.append(e); const c = getComputedStyle(e).color; e.remove();
+            return c; }""",
+            variable,
+        )
+    )

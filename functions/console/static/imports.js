@@ -24,15 +24,37 @@ export function statusElement(status) {
   return h("span", { class: `status status-${String(status).replace(/[^a-z_]/g, "")}` }, statusWords(status));
 }
 
-/** A labelled progress bar with its percentage and rows in words. */
+/** "1 row", "17,000 rows" ("– rows" when the count is unknown). */
+export function rowsWords(count) {
+  return `${formatCount(count)} ${Number(count) === 1 ? "row" : "rows"}`;
+}
+
+/** Short status words for a finished execution's bar ("Partly succeeded", not the whole explanation). */
+const BAR_WORDS = { partially_succeeded: "Partly succeeded", incomplete: "Incomplete" };
+
+/**
+ * A labelled progress bar with its words. Running: the share of the file
+ * read, which runs ahead of the rows counted (the importer reads the file
+ * in blocks of 256 KB and counts a block's rows as it maps them), so the
+ * words say "of the file read". Finished: the bar says its status, styled
+ * by it (a failed execution's bar is not a success bar); "the file read"
+ * only where the whole file was read (not for a failed one).
+ */
 export function progressElement(execution, label) {
   const progress = execution.progress || {};
-  const fraction = execution.status === "running" ? Number(progress.fraction) || 0 : 1;
+  const status = String(execution.status);
+  const running = status === "running";
+  const fraction = running ? Number(progress.fraction) || 0 : 1;
+  const rows = rowsWords(progress.rows);
+  let words;
+  if (running) words = `${percent(fraction)} of the file read · ${rows}`;
+  else if (status === "failed") words = `${statusWords(status)} · ${rows}`;
+  else words = `${BAR_WORDS[status] || statusWords(status)}: ${percent(1)} of the file read · ${rows}`;
   return h(
     "span",
-    { class: "progress" },
-    h("progress", { max: "100", value: String(Math.floor(fraction * 100)), "aria-label": label }),
-    h("span", { class: "progress-text" }, `${percent(fraction)} · ${formatCount(progress.rows)} rows`),
+    { class: `progress progress-${status.replace(/[^a-z_]/g, "")}` },
+    h("progress", { max: "100", value: String(Math.floor(fraction * 100)), "aria-label": label, "aria-valuetext": words }),
+    h("span", { class: "progress-text" }, words),
   );
 }
 

@@ -11,7 +11,7 @@ import { ApiError, request } from "./api.js";
 import { headOf, NotUtf8Error, readHead } from "./csv.js";
 import { field, focus, h, notice, options, uid } from "./dom.js";
 import { formatCount, idTypesOf, localDateTime, relativeTime, valueElement } from "./format.js";
-import { connectionStatus, follow, pause, POLL_MS, readRetrying, reportElement, statusWords } from "./imports.js";
+import { connectionStatus, follow, pause, POLL_MS, readRetrying, reportElement, rowsWords, statusWords } from "./imports.js";
 
 // The types of the import mapping (import_mapping.TYPES in the propsync
 // package; tests/console/test_console_files.py keeps the two the same).
@@ -648,7 +648,7 @@ export function wizardPage(main, context) {
         "p",
         {},
         h("a", { href: `#/imports/${encodeURIComponent(detail.execution.execution_id)}` }, "Open this report on its own page"),
-        ` · ${formatCount((detail.execution.counts || {}).rows_written)} rows written.`,
+        ` · ${rowsWords((detail.execution.counts || {}).rows_written)} written.`,
       ),
     );
     focus(title);
