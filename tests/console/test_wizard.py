@@ -512,6 +512,31 @@ def test_a_file_changed_on_disk_after_it_was_chosen_is_said_in_words(page, stack
     expect(start).to_be_enabled()
 
 
+def test_the_update_time_column_is_no_longer_written_as_a_property(page, stack, tmp_path):
+    open_wizard(page, stack, csv_file(tmp_path, "times.csv", PEOPLE))
+    updated = page.get_by_label("Use “updated” as")
+    visits = page.get_by_label("Use “visits” as")
+    expect(updated).to_have_value("property")
+
+    page.get_by_label("A column of the file").check()
+    expect(page.get_by_label("Column with each row's update time")).to_have_value("updated")
+    expect(updated).to_have_value("ignore")  # it was at its default: ignored now
+
+    page.get_by_label("Column with each row's update time").select_option("visits")
+    expect(visits).to_have_value("ignore")
+    expect(updated).to_have_value("property")  # ignored by the wizard, given back
+
+    visits.select_option("property")  # the person's choice stays
+    page.get_by_label("Column with each row's update time").select_option("updated")
+    page.get_by_label("Column with each row's update time").select_option("visits")
+    expect(visits).to_have_value("property")
+
+    # a column the person mapped is left as it is
+    use_column(page, "first_name", "id")
+    page.get_by_label("Column with each row's update time").select_option("first_name")
+    expect(page.get_by_label("Use “first_name” as")).to_have_value("id")
+
+
 def _played(stack: dict[str, Any], n: int, status: str, rows: int, name: str) -> dict[str, Any]:
     return {
         "execution_id": f"{n:032x}",

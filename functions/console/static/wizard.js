@@ -371,7 +371,11 @@ export function wizardPage(main, context) {
         h("div", { class: "row" }, field(`Use “${column}” as`, use), propertyField, typeField, idField),
         problem,
       );
-      const sync = () => {
+      const sync = (event) => {
+        if (event) {
+          choice.touched = true; // the person's choice: the wizard no longer changes it
+          choice.autoIgnored = false;
+        }
         choice.use = use.value;
         choice.property = property.value;
         choice.type = type.value;
@@ -382,19 +386,48 @@ export function wizardPage(main, context) {
       for (const control of [use, property, type, idType]) control.addEventListener("change", sync);
       property.addEventListener("input", sync);
       sync();
-      return { column, use, property, type, idType, fieldset, problem };
+      return { column, use, property, type, idType, fieldset, problem, sync: () => sync() };
     });
     columnsView.replaceChildren(...columnControls.map((c) => c.fieldset));
     const before = timeColumn.value;
     timeColumn.replaceChildren(...options(columns.map((c) => [c, c]), columns.includes(before) ? before : guessTimeColumn(columns)));
+    ignoreTheTimeColumn();
+  }
+
+  /**
+   * The update-time column holds times, not a property: when a column becomes
+   * it while still at its default mapping (a string property of its name),
+   * it is set to "ignore" (the person may still map it); a column the wizard
+   * ignored so is given its default back when another becomes the time column.
+   */
+  function ignoreTheTimeColumn() {
+    const timeColumnName = timeColumnRadio.checked ? timeColumn.value : null;
+    for (const control of columnControls) {
+      const choice = choices.get(control.column);
+      if (!choice || choice.touched) continue;
+      let use = null;
+      if (control.column === timeColumnName && choice.use === "property") use = "ignore";
+      else if (control.column !== timeColumnName && choice.autoIgnored) use = "property";
+      if (use === null) continue;
+      choice.autoIgnored = use === "ignore";
+      control.use.value = use;
+      control.sync();
+    }
   }
 
   function guessTimeColumn(columns) {
     return columns.find((c) => /^(update_?timestamp|updated(_at)?|timestamp|last_update)$/i.test(c)) || columns[0];
   }
 
-  for (const control of [timeColumn]) control.addEventListener("change", () => (timeColumnRadio.checked = true));
-  timeConstant.addEventListener("input", () => (timeConstantRadio.checked = true));
+  timeColumn.addEventListener("change", () => {
+    timeColumnRadio.checked = true;
+    ignoreTheTimeColumn();
+  });
+  for (const radio of [timeStart, timeColumnRadio, timeConstantRadio]) radio.addEventListener("change", ignoreTheTimeColumn);
+  timeConstant.addEventListener("input", () => {
+    timeConstantRadio.checked = true;
+    ignoreTheTimeColumn();
+  });
 
   // ------------------------------------------------------------ the mapping
   /** {mapping, sources: path prefix -> what it is, for problems} */
