@@ -614,3 +614,16 @@ def in_page_colour(page: Page, variable: str) -> str:
             variable,
         )
     )
+
+
+def test_the_report_link_and_status_of_the_list_are_one_line_at_1280_px(page, stack):
+    long = "xss<img src=x onerror=alert(7)>"
+    _list_of(
+        page,
+        stack,
+        [_played(stack, n, "succeeded", 60744, f"{long}-{n}") for n in range(1, 4)],
+    )
+    for link in page.get_by_role("link", name=re.compile(r"^Report")).all():
+        assert link.evaluate("a => a.getClientRects().length") == 1, "the link wraps"
+    for word in page.locator("table.executions .status").all():  # no word cut in two
+        assert word.evaluate("e => e.getClientRects().length") == 1, word.text_content()
