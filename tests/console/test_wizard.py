@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -422,3 +423,207 @@ def test_the_list_follows_a_running_execution_until_it_ends(page, stack):
     expect(listed).to_contain_text("Succeeded")
     expect(listed).to_contain_text("1,000 / 0")
     assert len(served) == 3  # and no more once it had finished
+
+
+# ---------------------------------------------------------------- the trial's findings (issue 15)
+
+
+def test_a_file_that_is_not_utf8_is_said_before_any_preview(page, stack, tmp_path):
+    """Latin-1 / Windows-1252 bytes ("Jürgen", “quotes”): the importer
+    rejects such rows, so the wizard says it and offers no preview or start
+    (instead of a preview with U+FFFD that would write every row)."""
+    good = csv_file(tmp_path, "good.csv", PEOPLE)
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("id,name\nw-l1,Anna\nw-l2,Jürgen “Jay”\n".encode("cp1252"))
+    open_wizard(page, stack, good)
+
+    page.get_by_label("CSV file").set_input_files(str(latin))
+
+    alert = page.locator("#step-file").get_by_role("alert")
+    expect(alert).to_contain_text("latin1.csv is not UTF-8 text")
+    expect(alert).to_contain_text("line 3 is the first that is not")
+    expect(alert).to_contain_text("the importer would reject its rows")
+    expect(alert).to_contain_text("CSV UTF-8")
+    expect(alert).to_be_focused()
+    expect(page.get_by_role("region", name="The file's first rows")).to_have_count(0)
+    expect(page.get_by_role("button", name="Preview the first rows")).to_be_hidden()
+    expect(page.get_by_role("button", name="Start the import")).to_be_hidden()
+
+
+@pytest.mark.parametrize("name", ["PEOPLE.CSV", "people.Csv.gz", "people.txt"])
+def test_a_file_name_the_importer_does_not_take_is_said_when_it_is_chosen(
+    page, stack, tmp_path, name
+):
+    sign_in(page, stack)
+    page.goto(f"{stack['api']}/console#/imports/new")
+    page.get_by_label("CSV file").set_input_files(str(csv_file(tmp_path, name, PEOPLE)))
+
+    alert = page.locator("#step-file").get_by_role("alert")
+    expect(alert).to_contain_text(
+        "The importer takes files named *.csv or *.csv.gz (in lower case)"
+    )
+    expect(alert).to_contain_text(f"rename {name}")
+    expect(page.get_by_role("heading", name="2. Columns")).to_be_hidden()
+
+
+def test_a_problem_of_the_file_name_is_labelled_in_words(page, stack, tmp_path):
+    """The API's problem path (file_name: ...) becomes a label in words,
+    capitalized as one ("File name:", not "File_name:")."""
+    open_wizard(page, stack, csv_file(tmp_path, "crm\\people.csv", PEOPLE))
+    page.get_by_role("button", name="Preview the first rows").click()
+
+    alert = page.locator("#step-preview").get_by_role("alert")
+    expect(alert).to_contain_text("The preview was refused. File name: the file name")
+    expect(alert).not_to_contain_text("File_name")
+
+
+@pytest.mark.parametrize("second", ["empty", "header-only-blank", "latin1"])
+def test_choosing_another_file_clears_the_first_files_rows(page, stack, tmp_path, second):
+    open_wizard(page, stack, csv_file(tmp_path, "first.csv", PEOPLE))
+    expect(page.get_by_role("region", name="The file's first rows")).to_be_visible()
+    other = tmp_path / f"{second}.csv"
+    contents = {"empty": b"", "header-only-blank": b"\n\n", "latin1": b"id\nJ\xfcrgen\n"}
+    other.write_bytes(contents[second])
+
+    page.get_by_label("CSV file").set_input_files(str(other))
+
+    expect(page.locator("#step-file").get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("region", name="The file's first rows")).to_have_count(0)
+    expect(page.get_by_text("first.csv:")).to_have_count(0)
+    expect(page.get_by_role("heading", name="2. Columns")).to_be_hidden()
+
+
+def test_a_file_changed_on_disk_after_it_was_chosen_is_said_in_words(page, stack, tmp_path):
+    path = csv_file(tmp_path, "changed.csv", "id,tier\nchanged-1,gold\n")
+    open_wizard(page, stack, path)
+    use_column(page, "id", "id")
+    page.get_by_label("Id type of “id”").select_option("registered")
+    path.write_text("id,tier\nchanged-1,gold\nchanged-2,silver\n")  # after it was chosen
+
+    page.get_by_role("button", name="Start the import").click()
+
+    alert = page.locator("#step-start").get_by_role("alert")
+    expect(alert).to_contain_text("the file may have changed since it was chosen")
+    expect(alert).to_contain_text("choose the file again")
+    expect(alert).not_to_contain_text("CORS")
+    start = page.get_by_role("button", name="Start the import")
+    expect(start).to_be_disabled()  # the file chosen cannot be sent: choose it again
+    page.get_by_label("CSV file").set_input_files(str(path))
+    expect(start).to_be_enabled()
+
+
+def test_the_update_time_column_is_no_longer_written_as_a_property(page, stack, tmp_path):
+    open_wizard(page, stack, csv_file(tmp_path, "times.csv", PEOPLE))
+    updated = page.get_by_label("Use “updated” as")
+    visits = page.get_by_label("Use “visits” as")
+    expect(updated).to_have_value("property")
+
+    page.get_by_label("A column of the file").check()
+    expect(page.get_by_label("Column with each row's update time")).to_have_value("updated")
+    expect(updated).to_have_value("ignore")  # it was at its default: ignored now
+
+    page.get_by_label("Column with each row's update time").select_option("visits")
+    expect(visits).to_have_value("ignore")
+    expect(updated).to_have_value("property")  # ignored by the wizard, given back
+
+    visits.select_option("property")  # the person's choice stays
+    page.get_by_label("Column with each row's update time").select_option("updated")
+    page.get_by_label("Column with each row's update time").select_option("visits")
+    expect(visits).to_have_value("property")
+
+    # a column the person mapped is left as it is
+    use_column(page, "first_name", "id")
+    page.get_by_label("Column with each row's update time").select_option("first_name")
+    expect(page.get_by_label("Use “first_name” as")).to_have_value("id")
+
+
+def _played(stack: dict[str, Any], n: int, status: str, rows: int, name: str) -> dict[str, Any]:
+    return {
+        "execution_id": f"{n:032x}",
+        "import_name": name,
+        "file_name": f"{name}.csv",
+        "file_key": f"imports/{stack['project_token']}/{name}/{name}.csv",
+        "status": status,
+        "started_at": time.time() - 60,
+        "finished_at": None if status == "running" else time.time(),
+        "progress": {
+            "rows": rows,
+            "bytes": 262144,
+            "bytes_total": 1000000,
+            "fraction": 1.0 if status != "running" else 0.262144,
+        },
+        "counts": {
+            "rows_read": rows,
+            "rows_written": 0 if status == "failed" else rows,
+            "rows_rejected": rows if status == "failed" else 0,
+            "properties_applied": 0,
+            "properties_stale": 0,
+            "rows_ignored_as_erased": 0,
+        },
+    }
+
+
+def _list_of(page: Page, stack: dict[str, Any], executions: list[dict[str, Any]]) -> None:
+    body = {"success": True, "executions": executions, "next": None}
+    sign_in(page, stack)
+    text = json.dumps(body)
+    page.route(
+        "**/api/imports",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=text),
+    )
+    page.get_by_role("link", name="Imports", exact=True).click()
+
+
+def test_a_finished_executions_bar_says_its_status(page, stack):
+    long = "xss<img src=x onerror=alert(7)>"
+    _list_of(
+        page,
+        stack,
+        [
+            _played(stack, 1, "failed", 1, long),
+            _played(stack, 2, "succeeded", 2, "crm"),
+            _played(stack, 3, "running", 17000, "big"),
+        ],
+    )
+    rows = page.locator("table.executions tbody tr")
+    failed, succeeded, running = rows.nth(0), rows.nth(1), rows.nth(2)
+    expect(failed.locator(".progress-text")).to_have_text("Failed · 1 row")
+    expect(failed.locator(".progress")).to_have_class(re.compile(r"\bprogress-failed\b"))
+    bar = failed.get_by_role("progressbar")
+    error_colour = in_page_colour(page, "--error")
+    assert bar.evaluate("e => getComputedStyle(e).accentColor") == error_colour
+    assert (
+        succeeded.get_by_role("progressbar").evaluate("e => getComputedStyle(e).accentColor")
+        != error_colour
+    )
+    expect(succeeded.locator(".progress-text")).to_have_text(
+        "Succeeded: 100 % of the file read · 2 rows"
+    )
+    # a running bar is the share of the file read, which runs ahead of the rows
+    expect(running.locator(".progress-text")).to_have_text("26 % of the file read · 17,000 rows")
+    check_page(page)
+
+
+def in_page_colour(page: Page, variable: str) -> str:
+    """The computed colour of a CSS variable of the console's stylesheet."""
+    return str(
+        page.evaluate(
+            """v => { const e = document.createElement("i"); e.style.color = `var(${v})`;
+            document.body.append(e); const c = getComputedStyle(e).color; e.remove();
+            return c; }""",
+            variable,
+        )
+    )
+
+
+def test_the_report_link_and_status_of_the_list_are_one_line_at_1280_px(page, stack):
+    long = "xss<img src=x onerror=alert(7)>"
+    _list_of(
+        page,
+        stack,
+        [_played(stack, n, "succeeded", 60744, f"{long}-{n}") for n in range(1, 4)],
+    )
+    for link in page.get_by_role("link", name=re.compile(r"^Report")).all():
+        assert link.evaluate("a => a.getClientRects().length") == 1, "the link wraps"
+    for word in page.locator("table.executions .status").all():  # no word cut in two
+        assert word.evaluate("e => e.getClientRects().length") == 1, word.text_content()

@@ -127,13 +127,54 @@ export function parseRecords(text, delimiter, { maxRecords = Infinity, atEnd = f
   return { records, ends };
 }
 
+/** A file whose head is not UTF-8 text; ``line``: the first line that is not (1 = the header). */
+export class NotUtf8Error extends Error {
+  constructor(line) {
+    super(`line ${line} is not valid UTF-8 text`);
+    this.name = "NotUtf8Error";
+    this.line = line;
+  }
+}
+
+const NEWLINE = 0x0a;
+
+/**
+ * The head's whole lines as text, decoded strictly: the importer rejects a
+ * row that is not valid UTF-8, so a head that is not (Latin-1, Windows-1252)
+ * throws NotUtf8Error instead of showing U+FFFD where the importer would
+ * refuse. Only whole lines count (all of them when ``whole``): a head cut at
+ * HEAD_BYTES may end inside a character, and a newline byte is never inside
+ * one in UTF-8.
+ */
+function utf8Lines(bytes, whole) {
+  const end = whole ? bytes.length : bytes.lastIndexOf(NEWLINE) + 1;
+  const lines = bytes.subarray(0, end);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(lines);
+  } catch {
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    let line = 1;
+    for (let start = 0; start < lines.length; line += 1) {
+      const next = lines.indexOf(NEWLINE, start);
+      const stop = next === -1 ? lines.length : next + 1;
+      try {
+        strict.decode(lines.subarray(start, stop));
+      } catch {
+        break;
+      }
+      start = stop;
+    }
+    throw new NotUtf8Error(line);
+  }
+}
+
 /**
  * The head of a file as the wizard uses it: its header, its first rows and
  * the sample for the preview (whole records only, the header and up to
- * ``rows`` data rows).
+ * ``rows`` data rows). Throws NotUtf8Error for a head that is not UTF-8.
  */
 export function headOf(bytes, whole, { delimiter = null, rows = 20 } = {}) {
-  let text = new TextDecoder("utf-8").decode(bytes);
+  let text = utf8Lines(bytes, whole);
   if (text.startsWith("\ufeff")) text = text.slice(1);
   const chosen = delimiter || detectDelimiter(text);
   const { records, ends } = parseRecords(text, chosen, { maxRecords: rows + 1, atEnd: whole });

@@ -2,7 +2,7 @@
 // and one execution's report (counts, problems, rejected rows). The wizard
 // (wizard.js) follows its upload with the same pieces.
 
-import { request } from "./api.js";
+import { ApiError, request } from "./api.js";
 import { focus, h, notice } from "./dom.js";
 import { formatCount, percent, updateTime } from "./format.js";
 
@@ -24,15 +24,37 @@ export function statusElement(status) {
   return h("span", { class: `status status-${String(status).replace(/[^a-z_]/g, "")}` }, statusWords(status));
 }
 
-/** A labelled progress bar with its percentage and rows in words. */
+/** "1 row", "17,000 rows" ("– rows" when the count is unknown). */
+export function rowsWords(count) {
+  return `${formatCount(count)} ${Number(count) === 1 ? "row" : "rows"}`;
+}
+
+/** Short status words for a finished execution's bar ("Partly succeeded", not the whole explanation). */
+const BAR_WORDS = { partially_succeeded: "Partly succeeded", incomplete: "Incomplete" };
+
+/**
+ * A labelled progress bar with its words. Running: the share of the file
+ * read, which runs ahead of the rows counted (the importer reads the file
+ * in blocks of 256 KB and counts a block's rows as it maps them), so the
+ * words say "of the file read". Finished: the bar says its status, styled
+ * by it (a failed execution's bar is not a success bar); "the file read"
+ * only where the whole file was read (not for a failed one).
+ */
 export function progressElement(execution, label) {
   const progress = execution.progress || {};
-  const fraction = execution.status === "running" ? Number(progress.fraction) || 0 : 1;
+  const status = String(execution.status);
+  const running = status === "running";
+  const fraction = running ? Number(progress.fraction) || 0 : 1;
+  const rows = rowsWords(progress.rows);
+  let words;
+  if (running) words = `${percent(fraction)} of the file read · ${rows}`;
+  else if (status === "failed") words = `${statusWords(status)} · ${rows}`;
+  else words = `${BAR_WORDS[status] || statusWords(status)}: ${percent(1)} of the file read · ${rows}`;
   return h(
     "span",
-    { class: "progress" },
-    h("progress", { max: "100", value: String(Math.floor(fraction * 100)), "aria-label": label }),
-    h("span", { class: "progress-text" }, `${percent(fraction)} · ${formatCount(progress.rows)} rows`),
+    { class: `progress progress-${status.replace(/[^a-z_]/g, "")}` },
+    h("progress", { max: "100", value: String(Math.floor(fraction * 100)), "aria-label": label, "aria-valuetext": words }),
+    h("span", { class: "progress-text" }, words),
   );
 }
 
@@ -57,6 +79,63 @@ export function pause(ms, signal) {
   });
 }
 
+/**
+ * Whether a failed read may succeed if made again: the network failed (the
+ * connection dropped for a moment) or the server did (a 5xx). A 4xx is an
+ * answer: reading again would get it again.
+ */
+export function passingFailure(error) {
+  return error instanceof ApiError && (error.status === 0 || error.status >= 500);
+}
+
+// Pauses between reads while the connection is lost: soon at first, then at
+// most every 15 s (a person is waiting; the API is not flooded meanwhile).
+const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
+
+function lostWords(error, waitMs) {
+  const what =
+    error.status === 0
+      ? "Connection lost: the console could not reach the API"
+      : `Connection lost: the API failed (status ${error.status})`;
+  return `${what}; retrying in ${Math.round(waitMs / 1000)} s…`;
+}
+
+/**
+ * ``read()`` until it succeeds: while it fails with a network error or a 5xx,
+ * ``lost(words)`` says so ("Connection lost… retrying in 2 s…") and it is
+ * read again after a pause; ``back()`` is called once a read succeeds after a
+ * loss. Rejects with a 4xx (an answer: its sentence is for the person) or an
+ * AbortError (the page was left).
+ */
+export async function readRetrying(read, { signal, lost = () => {}, back = () => {} } = {}) {
+  for (let failures = 0; ; failures += 1) {
+    try {
+      const answer = await read();
+      if (failures) back();
+      return answer;
+    } catch (error) {
+      if (!passingFailure(error)) throw error;
+      const wait = RETRY_MS[Math.min(failures, RETRY_MS.length - 1)];
+      lost(lostWords(error, wait));
+      await pause(wait, signal);
+    }
+  }
+}
+
+/**
+ * A place on a page that says the connection was lost (a status, not an
+ * alert: the page goes on by itself), with what the page shows meanwhile.
+ * {element, lost(words), back()} for readRetrying.
+ */
+export function connectionStatus(meanwhile) {
+  const element = h("div", { class: "connection", "aria-live": "polite" });
+  return {
+    element,
+    lost: (words) => element.replaceChildren(notice("warn", h("p", {}, `${words} ${meanwhile}`))),
+    back: () => element.replaceChildren(),
+  };
+}
+
 function executionLink(execution) {
   return h("a", { href: `#/imports/${encodeURIComponent(execution.execution_id)}` }, "Report", h("span", { class: "visually-hidden" }, ` of ${execution.import_name} / ${execution.file_name}`));
 }
@@ -68,6 +147,7 @@ export function importsPage(main, context) {
   const heading = h("h1", {}, "Imports");
   const table = h("tbody");
   const status = h("div", { "aria-live": "polite" });
+  const connection = connectionStatus("The list shows the last executions read; it is read again by itself.");
   const more = h("button", { type: "button", class: "button-quiet", hidden: true }, "Show older executions");
   let executions = [];
   let next = null;
@@ -101,6 +181,7 @@ export function importsPage(main, context) {
         table,
       ),
     ),
+    connection.element,
     status,
     more,
   );
@@ -131,7 +212,9 @@ export function importsPage(main, context) {
   let olderShown = false; // pages after the first were added: polling keeps them
 
   async function load({ older = false } = {}) {
-    const answer = await request("GET", "api/imports", { query: older ? { next } : {}, signal });
+    const read = () => request("GET", "api/imports", { query: older ? { next } : {}, signal });
+    // the button's read fails at once (the person can press it again); the page's own reads outlive a lost connection
+    const answer = older ? await read() : await readRetrying(read, { signal, lost: connection.lost, back: connection.back });
     const page = answer.executions || [];
     if (older) {
       const shown = new Set(executions.map((e) => e.execution_id));
@@ -258,11 +341,16 @@ export function reportElement(detail) {
 
 /**
  * Read an execution with its report until it has finished, calling
- * ``show(detail)`` after each read. Resolves with the last detail.
+ * ``show(detail)`` after each read. Resolves with the last detail. A read
+ * that fails for a lost connection or a 5xx is made again (readRetrying:
+ * ``lost``/``back`` say so); a 4xx rejects.
  */
-export async function follow(executionId, show, signal) {
+export async function follow(executionId, show, signal, { lost, back } = {}) {
   for (;;) {
-    const detail = await request("GET", `api/imports/${encodeURIComponent(executionId)}`, { signal });
+    const detail = await readRetrying(
+      () => request("GET", `api/imports/${encodeURIComponent(executionId)}`, { signal }),
+      { signal, lost, back },
+    );
     show(detail);
     if (detail.execution.status !== "running") return detail;
     await pause(POLL_MS, signal);
@@ -273,20 +361,26 @@ export function importReportPage(main, context, executionId) {
   const { signal } = context;
   const heading = h("h1", {}, "Import report");
   const body = h("div", { "aria-live": "polite" }, h("p", { class: "muted" }, "Reading the report…"));
-  main.append(h("p", {}, h("a", { href: "#/imports" }, "← All imports")), heading, body);
+  const connection = connectionStatus("The report shows what was last read; it is read again by itself.");
+  main.append(h("p", {}, h("a", { href: "#/imports" }, "← All imports")), heading, connection.element, body);
   focus(heading);
+  let shown = false;
   follow(
     executionId,
     (detail) => {
       heading.textContent = `Import report: ${detail.execution.import_name} / ${detail.execution.file_name}`;
       body.replaceChildren(reportElement(detail));
+      shown = true;
     },
     signal,
+    connection,
   ).catch((error) => {
     if (error.name === "AbortError" || context.onUnauthorized(error)) return;
     const text = error.status === 404 ? "There is no such import execution in this project." : `The report could not be read. ${error.message}`;
     const box = notice("error", h("p", {}, text));
-    body.replaceChildren(box);
+    // a report once shown stays: the refusal is said above it
+    if (shown) connection.element.replaceChildren(box);
+    else body.replaceChildren(box);
     focus(box);
   });
 }

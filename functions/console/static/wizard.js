@@ -8,10 +8,10 @@
 // its report.
 
 import { ApiError, request } from "./api.js";
-import { headOf, readHead } from "./csv.js";
+import { headOf, NotUtf8Error, readHead } from "./csv.js";
 import { field, focus, h, notice, options, uid } from "./dom.js";
 import { formatCount, idTypesOf, localDateTime, relativeTime, valueElement } from "./format.js";
-import { follow, pause, POLL_MS, reportElement, statusWords } from "./imports.js";
+import { connectionStatus, follow, pause, POLL_MS, readRetrying, reportElement, rowsWords, statusWords } from "./imports.js";
 
 // The types of the import mapping (import_mapping.TYPES in the propsync
 // package; tests/console/test_console_files.py keeps the two the same).
@@ -84,6 +84,46 @@ export function uploadRefusal(status, text, maxBytes) {
   }
   const next = retry ? "The mapping is saved: start again to retry." : "The mapping is saved.";
   return `The import bucket refused the upload: ${why}. ${next}`;
+}
+
+// The API names the part of a request a problem is about (file_name: …,
+// timezone: …); the page shows that name as a label in words.
+const PART_LABELS = {
+  file_name: "File name",
+  import_name: "Import name",
+  timezone: "Time zone",
+  update_timestamp: "Update time",
+  constant_columns: "Update time of every row",
+};
+
+/** "file_name: the file name …" (or "File_name: …", as api.sentence capitalizes it) -> "File name: the file name …". */
+export function problemWords(text) {
+  return String(text).replace(/^([A-Za-z][A-Za-z_]*): /, (whole, part) => {
+    const key = part.toLowerCase();
+    const label = PART_LABELS[key] || key.replace(/_/g, " ");
+    return `${label[0].toUpperCase()}${label.slice(1)}: `;
+  });
+}
+
+/** Why the importer would not take a file of this name (it reads *.csv and *.csv.gz, as named), or null. */
+export function fileNameProblem(name) {
+  if (/\.csv(\.gz)?$/.test(name)) return null;
+  const rule = "The importer takes files named *.csv or *.csv.gz (in lower case)";
+  const suffix = /\.csv(\.gz)?$/i.exec(name);
+  if (suffix) {
+    const renamed = name.slice(0, suffix.index) + suffix[0].toLowerCase();
+    return `${rule}: rename ${name} to ${renamed}, then choose it again.`;
+  }
+  return `${rule}: rename ${name} so that its name ends in .csv (.csv.gz for a gzip file), then choose it again.`;
+}
+
+/** A head that is not UTF-8, in words: what the importer would do, and what to do about it. */
+function notUtf8Words(name, line) {
+  return (
+    `${name} is not UTF-8 text (line ${line} is the first that is not: it is in another encoding, such as ` +
+    `Latin-1 or Windows-1252, as some spreadsheets save CSV): the importer would reject its rows that ` +
+    `are not UTF-8. Save it as UTF-8 (in Excel: Save As, “CSV UTF-8 (Comma delimited)”), then choose it again.`
+  );
 }
 
 export function wizardPage(main, context) {
@@ -193,32 +233,58 @@ export function wizardPage(main, context) {
 
   // ------------------------------------------------------------ the file's head
   let file = null;
+  // the chosen file went to the bucket: its import runs whatever this page
+  // does, so Start is never offered again for it (a second upload would
+  // import it twice); choosing another file starts over
+  let uploaded = false;
+  // the browser could not send the chosen file (changed on disk since): only choosing it again mends that
+  let mustChooseAgain = false;
   let head = null; // {bytes, whole}
   let parsed = null; // {delimiter, header, rows, sample}
 
   fileInput.addEventListener("change", async () => {
     file = fileInput.files && fileInput.files[0] ? fileInput.files[0] : null;
-    previewView.replaceChildren();
-    runView.replaceChildren();
+    uploaded = false;
+    mustChooseAgain = false;
+    // nothing of the file chosen before stays: its rows, columns, preview, run
+    head = null;
+    parsed = null;
+    showSteps(false);
+    for (const view of [fileStatus, headView, columnsView, previewView, runView]) view.replaceChildren();
     if (!file) return;
-    const suggested = file.name.replace(/\.csv(\.gz)?$/i, "").replace(/\.gz$/i, "");
+    const chosen = file;
+    const nameProblem = fileNameProblem(chosen.name);
+    if (nameProblem) {
+      fileFailed(nameProblem);
+      return;
+    }
+    const suggested = chosen.name.replace(/\.csv(\.gz)?$/, "");
     if (!importName.value || importName.value === autoName) {
       importName.value = suggested;
       autoName = suggested;
     }
-    fileStatus.replaceChildren(h("p", { class: "muted" }, `Reading the first rows of ${file.name}…`));
+    fileStatus.replaceChildren(h("p", { class: "muted" }, `Reading the first rows of ${chosen.name}…`));
+    let read;
     try {
-      head = await readHead(file);
-      readColumns();
+      read = await readHead(chosen);
     } catch (error) {
-      head = null;
-      parsed = null;
-      showSteps(false);
-      const box = notice("error", h("p", {}, error.message || `${file.name} cannot be read.`));
-      fileStatus.replaceChildren(box);
-      focus(box);
+      if (file === chosen) fileFailed(error.message || `${chosen.name} cannot be read.`);
+      return;
     }
+    if (file !== chosen) return; // another file was chosen meanwhile
+    head = read;
+    readColumns();
   });
+
+  function fileFailed(words) {
+    head = null;
+    parsed = null;
+    showSteps(false);
+    headView.replaceChildren();
+    const box = notice("error", h("p", {}, words));
+    fileStatus.replaceChildren(box);
+    focus(box);
+  }
 
   delimiter.addEventListener("change", () => {
     if (head) readColumns();
@@ -226,17 +292,20 @@ export function wizardPage(main, context) {
 
   function showSteps(shown) {
     for (const later of [columnsSection, timeSection, previewSection, startSection]) later.hidden = !shown;
-    previewButton.disabled = !shown;
-    startButton.disabled = !shown;
+    previewButton.disabled = !shown || uploaded;
+    startButton.disabled = !shown || uploaded || mustChooseAgain;
   }
 
   function readColumns() {
-    parsed = headOf(head.bytes, head.whole, { delimiter: delimiter.value || null, rows: 20 });
+    try {
+      parsed = headOf(head.bytes, head.whole, { delimiter: delimiter.value || null, rows: 20 });
+    } catch (error) {
+      if (!(error instanceof NotUtf8Error)) throw error;
+      fileFailed(notUtf8Words(file.name, error.line));
+      return;
+    }
     if (!parsed.header) {
-      showSteps(false);
-      const box = notice("error", h("p", {}, `${file.name} has no header row: the first line must name the columns.`));
-      fileStatus.replaceChildren(box);
-      focus(box);
+      fileFailed(`${file.name} has no header row: the first line must name the columns.`);
       return;
     }
     const columns = parsed.header.map((cell) => cell.trim()); // the importer trims header cells
@@ -302,7 +371,11 @@ export function wizardPage(main, context) {
         h("div", { class: "row" }, field(`Use “${column}” as`, use), propertyField, typeField, idField),
         problem,
       );
-      const sync = () => {
+      const sync = (event) => {
+        if (event) {
+          choice.touched = true; // the person's choice: the wizard no longer changes it
+          choice.autoIgnored = false;
+        }
         choice.use = use.value;
         choice.property = property.value;
         choice.type = type.value;
@@ -313,19 +386,48 @@ export function wizardPage(main, context) {
       for (const control of [use, property, type, idType]) control.addEventListener("change", sync);
       property.addEventListener("input", sync);
       sync();
-      return { column, use, property, type, idType, fieldset, problem };
+      return { column, use, property, type, idType, fieldset, problem, sync: () => sync() };
     });
     columnsView.replaceChildren(...columnControls.map((c) => c.fieldset));
     const before = timeColumn.value;
     timeColumn.replaceChildren(...options(columns.map((c) => [c, c]), columns.includes(before) ? before : guessTimeColumn(columns)));
+    ignoreTheTimeColumn();
+  }
+
+  /**
+   * The update-time column holds times, not a property: when a column becomes
+   * it while still at its default mapping (a string property of its name),
+   * it is set to "ignore" (the person may still map it); a column the wizard
+   * ignored so is given its default back when another becomes the time column.
+   */
+  function ignoreTheTimeColumn() {
+    const timeColumnName = timeColumnRadio.checked ? timeColumn.value : null;
+    for (const control of columnControls) {
+      const choice = choices.get(control.column);
+      if (!choice || choice.touched) continue;
+      let use = null;
+      if (control.column === timeColumnName && choice.use === "property") use = "ignore";
+      else if (control.column !== timeColumnName && choice.autoIgnored) use = "property";
+      if (use === null) continue;
+      choice.autoIgnored = use === "ignore";
+      control.use.value = use;
+      control.sync();
+    }
   }
 
   function guessTimeColumn(columns) {
     return columns.find((c) => /^(update_?timestamp|updated(_at)?|timestamp|last_update)$/i.test(c)) || columns[0];
   }
 
-  for (const control of [timeColumn]) control.addEventListener("change", () => (timeColumnRadio.checked = true));
-  timeConstant.addEventListener("input", () => (timeConstantRadio.checked = true));
+  timeColumn.addEventListener("change", () => {
+    timeColumnRadio.checked = true;
+    ignoreTheTimeColumn();
+  });
+  for (const radio of [timeStart, timeColumnRadio, timeConstantRadio]) radio.addEventListener("change", ignoreTheTimeColumn);
+  timeConstant.addEventListener("input", () => {
+    timeConstantRadio.checked = true;
+    ignoreTheTimeColumn();
+  });
 
   // ------------------------------------------------------------ the mapping
   /** {mapping, sources: path prefix -> what it is, for problems} */
@@ -374,7 +476,7 @@ export function wizardPage(main, context) {
       if (problem.startsWith("timezone")) timezone.setAttribute("aria-invalid", "true");
       if (problem.startsWith("update_timestamp")) timeColumn.setAttribute("aria-invalid", "true");
       if (problem.startsWith("constant_columns")) timeConstant.setAttribute("aria-invalid", "true");
-      return h("li", {}, problem);
+      return h("li", {}, problemWords(problem));
     });
     return notice("error", h("p", {}, intro), h("ul", {}, items));
   }
@@ -394,8 +496,8 @@ export function wizardPage(main, context) {
     } catch (error) {
       if (error.name === "AbortError" || context.onUnauthorized(error)) return;
       const box = error.problems && error.problems.length
-        ? problemsElement(`The preview was refused. ${error.message}`, error.problems, sources)
-        : notice("error", h("p", {}, `The preview was refused. ${error.message}`));
+        ? problemsElement(`The preview was refused. ${problemWords(error.message)}`, error.problems, sources)
+        : notice("error", h("p", {}, `The preview was refused. ${problemWords(error.message)}`));
       previewView.replaceChildren(box);
       focus(box);
     } finally {
@@ -492,16 +594,25 @@ export function wizardPage(main, context) {
       await run(name, mapping, sources, status);
     } catch (error) {
       if (error.name === "AbortError" || context.onUnauthorized(error)) return;
+      if (uploaded) {
+        // the API refused a read (a 4xx) after the upload: what was shown stays, the import runs on
+        const box = notice("error", h("p", {}, `This page stopped following the import of ${file.name} (it runs on: the imports list shows it). ${error.message}`));
+        runView.append(box);
+        focus(box);
+        return;
+      }
       const box =
         error instanceof ApiError && error.problems.length
-          ? problemsElement(`The import was not started. ${error.message}`, error.problems, sources)
-          : notice("error", h("p", {}, error.message));
+          ? problemsElement(`The import was not started. ${problemWords(error.message)}`, error.problems, sources)
+          : notice("error", h("p", {}, problemWords(error.message)));
       runView.replaceChildren(box);
       focus(box);
     } finally {
-      startButton.disabled = false;
-      previewButton.disabled = false;
+      startButton.disabled = uploaded || mustChooseAgain;
+      previewButton.disabled = uploaded;
       fileInput.disabled = false;
+      // emptied, so that choosing the same file again is a change (a browser fires none otherwise)
+      if (mustChooseAgain) fileInput.value = "";
     }
   });
 
@@ -519,23 +630,34 @@ export function wizardPage(main, context) {
     const form = new FormData();
     for (const [key, value] of Object.entries(started.upload.fields || {})) form.append(key, value);
     form.append("file", file); // last: S3 reads the fields before it
-    let uploaded;
+    let sent;
     try {
-      uploaded = await fetch(started.upload.url, { method: "POST", body: form, mode: "cors", credentials: "omit", signal });
+      sent = await fetch(started.upload.url, { method: "POST", body: form, mode: "cors", credentials: "omit", signal });
     } catch (error) {
       if (error.name === "AbortError") throw error;
+      // the browser says no more than "failed to fetch": the file changed on
+      // disk since it was chosen (the browser refuses to send it then), or
+      // the network failed; both are mended by choosing the file again
+      mustChooseAgain = true;
       throw new Error(
-        `The upload could not reach the import bucket (a network failure, or the bucket's CORS rule refused this page's origin). The mapping is saved: start again to retry.`,
+        `The upload of ${file.name} failed before the import bucket answered: the file may have changed since it was chosen (it was saved again, or is still being written), or the network failed. Nothing was imported; the mapping is saved: choose the file again, then start again.`,
       );
     }
-    if (!uploaded.ok) {
-      throw new Error(uploadRefusal(uploaded.status, await uploaded.text().catch(() => ""), started.max_bytes));
+    if (!sent.ok) {
+      throw new Error(uploadRefusal(sent.status, await sent.text().catch(() => ""), started.max_bytes));
     }
 
+    uploaded = true;
+    startButton.disabled = true;
     status.textContent = `Uploaded ${file.name}. Waiting for the import to start…`;
+    // from here on the import runs on its own: a read that fails for a lost
+    // connection is made again, never a reason to offer Start again
+    const connection = connectionStatus(`${file.name} is uploaded and its import runs meanwhile; this page goes on following it.`);
+    runView.append(connection.element);
+    const retrying = { signal, lost: connection.lost, back: connection.back };
     let execution = null;
     for (let attempt = 0; !execution; attempt += 1) {
-      const answer = await request("GET", "api/imports", { query: { file_key: fileKey }, signal });
+      const answer = await readRetrying(() => request("GET", "api/imports", { query: { file_key: fileKey }, signal }), retrying);
       const newest = (answer.executions || [])[0];
       if (newest && (!previous || newest.execution_id !== previous.execution_id)) execution = newest;
       else {
@@ -546,11 +668,12 @@ export function wizardPage(main, context) {
 
     const title = h("h3", { id: "run-title" }, `Importing ${file.name}`);
     const body = h("div", { "aria-live": "polite" });
-    runView.replaceChildren(title, body);
+    runView.replaceChildren(title, connection.element, body);
     const detail = await follow(
       execution.execution_id,
       (current) => body.replaceChildren(reportElement(current)),
       signal,
+      connection,
     );
     title.textContent = `Import finished: ${statusWords(detail.execution.status)}`;
     body.append(
@@ -558,7 +681,7 @@ export function wizardPage(main, context) {
         "p",
         {},
         h("a", { href: `#/imports/${encodeURIComponent(detail.execution.execution_id)}` }, "Open this report on its own page"),
-        ` · ${formatCount((detail.execution.counts || {}).rows_written)} rows written.`,
+        ` · ${rowsWords((detail.execution.counts || {}).rows_written)} written.`,
       ),
     );
     focus(title);
