@@ -86,8 +86,10 @@ export function uploadRefusal(status, text, maxBytes) {
   return `The import bucket refused the upload: ${why}. ${next}`;
 }
 
-// The API names the part of a request a problem is about (file_name: …,
-// timezone: …); the page shows that name as a label in words.
+// The API names the part of a request its refusal is about (file_name: …);
+// api.sentence capitalizes the refusal as a sentence ("File_name: …"), so the
+// page shows that name as a label in words ("File name: …"). The mapping's
+// problems listed one by one keep the importer's paths (ids, properties[0]…).
 const PART_LABELS = {
   file_name: "File name",
   import_name: "Import name",
@@ -476,7 +478,7 @@ export function wizardPage(main, context) {
       if (problem.startsWith("timezone")) timezone.setAttribute("aria-invalid", "true");
       if (problem.startsWith("update_timestamp")) timeColumn.setAttribute("aria-invalid", "true");
       if (problem.startsWith("constant_columns")) timeConstant.setAttribute("aria-invalid", "true");
-      return h("li", {}, problemWords(problem));
+      return h("li", {}, problem); // the importer's sentence, its path as the mapping names it
     });
     return notice("error", h("p", {}, intro), h("ul", {}, items));
   }
