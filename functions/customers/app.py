@@ -56,6 +56,7 @@ from propsync.observability import (
 )
 from propsync.store.access import access_store_from_environment
 from propsync.store.customers import CustomerRecord, store_from_environment
+from propsync.store.throttling import within_time_budget
 
 router = Router()
 
@@ -279,5 +280,6 @@ def anonymize(event: dict[str, Any], project_token: str) -> Response:
 @log_api_request
 @metrics.log_metrics
 @capture_lambda_handler
+@within_time_budget
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return router.resolve(event)

@@ -38,6 +38,7 @@ from propsync.observability import (
 )
 from propsync.store.access import access_store_from_environment
 from propsync.store.imports import import_store_from_environment
+from propsync.store.throttling import within_time_budget
 
 router = Router()
 
@@ -107,5 +108,6 @@ def get_execution(event: dict[str, Any], execution_id: str) -> Response:
 @log_api_request
 @metrics.log_metrics
 @capture_lambda_handler
+@within_time_budget
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return router.resolve(event)

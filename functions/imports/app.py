@@ -9,7 +9,12 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from propsync.imports import deliver_chunk, services_from_environment, start_execution
+from propsync.imports import (
+    chunk_services_from_environment,
+    deliver_chunk,
+    services_from_environment,
+    start_execution,
+)
 from propsync.observability import capture_lambda_handler, logger
 
 
@@ -54,7 +59,7 @@ def chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
             execution_id = message["execution_id"]
             receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
             deliver_chunk(
-                services_from_environment(), execution_id, int(message["chunk"]), receives
+                chunk_services_from_environment(), execution_id, int(message["chunk"]), receives
             )
         except Exception:  # SQS delivers it again; only a message of no import reaches the DLQ
             logger.exception(

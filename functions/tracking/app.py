@@ -27,6 +27,7 @@ from propsync.observability import (
 )
 from propsync.store.access import access_store_from_environment
 from propsync.store.customers import store_from_environment
+from propsync.store.throttling import within_time_budget
 from propsync.tracking_queue import (
     QUEUED,
     accept_commands,
@@ -117,5 +118,6 @@ def system_time(event: dict[str, Any], project_token: str) -> Response:
 @log_api_request
 @metrics.log_metrics
 @capture_lambda_handler
+@within_time_budget
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return router.resolve(event)

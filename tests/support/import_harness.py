@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from propsync.bucket import ChunkQueue, ImportBucket
-from propsync.imports import Services, run_chunk, start_execution
+from propsync.imports import Services, deliver_chunk, run_chunk, start_execution
 from propsync.store.access import AccessStore
 from propsync.store.customers import CustomerStore
 from propsync.store.imports import ImportStore
@@ -45,17 +45,33 @@ class ImportHarness:
             Body=json.dumps(mapping),
         )
 
-    def drop(self, name: str, file_name: str, data: bytes, sequencer: str | None = None):
-        """Upload a data file and deliver its S3 event; returns the execution."""
+    def drop(
+        self,
+        name: str,
+        file_name: str,
+        data: bytes,
+        sequencer: str | None = None,
+        *,
+        run_chunks: bool = True,
+    ):
+        """Upload a data file and deliver its S3 event; then, unless
+        ``run_chunks`` is False, deliver the chunk messages it queued, as the
+        chunk function would. Returns the execution as it is then."""
         key = f"imports/{PROJECT}/{name}/{file_name}"
         if file_name.endswith(".gz"):
             data = gzip.compress(data)
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
         sequencer = sequencer or f"{next(_sequencers):016X}"
-        return start_execution(self.services, key, sequencer), sequencer
+        return self.deliver(key, sequencer, run_chunks=run_chunks), sequencer
 
-    def deliver(self, key: str, sequencer: str):
-        return start_execution(self.services, key, sequencer)
+    def deliver(self, key: str, sequencer: str, *, run_chunks: bool = True):
+        """Deliver the S3 event of ``key`` (again), then its queued chunks
+        unless ``run_chunks`` is False."""
+        execution = start_execution(self.services, key, sequencer)
+        if execution is None or not run_chunks:
+            return execution
+        self.deliver_messages(self.messages())
+        return self.services.imports.get(execution.execution_id)
 
     def messages(self) -> list[dict]:
         """Every chunk message waiting in the queue (taken off it)."""
@@ -76,6 +92,11 @@ class ImportHarness:
     def run_messages(self, messages: list[dict]) -> None:
         for message in messages:
             run_chunk(self.services, message["execution_id"], message["chunk"])
+
+    def deliver_messages(self, messages: list[dict], receive_count: int = 1) -> None:
+        """Each message as the chunk function handles its ``receive_count``-th delivery."""
+        for message in messages:
+            deliver_chunk(self.services, message["execution_id"], message["chunk"], receive_count)
 
     def report(self, name: str, file_name: str) -> dict:
         body = self.s3.get_object(

@@ -627,7 +627,9 @@ def _progress(record: ExecutionRecord) -> None:
     bar = "#" * int(progress.fraction * 30)
     sys.stderr.write(
         f"\r[{bar:<30}] {progress.fraction:6.1%}  {progress.bytes / 1e6:8.1f} of "
-        f"{progress.bytes_total / 1e6:.1f} MB  {progress.rows} rows  {record.status}   "
+        f"{progress.bytes_total / 1e6:.1f} MB  {progress.rows} rows  "
+        f"{record.rows_per_second(time.time()):,.0f} rows/s  "
+        f"throttled {record.throttled_seconds:,.0f} s  {record.status}   "
     )
     sys.stderr.flush()
 

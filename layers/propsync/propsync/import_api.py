@@ -366,8 +366,10 @@ def _own_file_key(project: str, file_key: str) -> str:
     return file_key
 
 
-def execution_view(record: ExecutionRecord) -> dict[str, Any]:
-    """An execution as the routes show it."""
+def execution_view(record: ExecutionRecord, now: float | None = None) -> dict[str, Any]:
+    """An execution as the routes show it (its pace measured to ``now``,
+    the time of the answer, while it runs)."""
+    now = time.time() if now is None else now
     target = import_file(record.file_key)
     progress = record.progress
     counters = record.counters
@@ -384,6 +386,8 @@ def execution_view(record: ExecutionRecord) -> dict[str, Any]:
             "bytes": progress.bytes,
             "bytes_total": progress.bytes_total,
             "fraction": progress.fraction,
+            "rows_per_second": round(record.rows_per_second(now), 1),
+            "throttled_seconds": round(record.throttled_seconds, 1),
         },
         "counts": {
             "rows_read": counters["rows_read"],

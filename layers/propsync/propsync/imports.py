@@ -17,10 +17,12 @@ An execution is identified by the S3 PUT that created the file (bucket, key,
 sequencer), so a redelivered event or a rerun after a crash finds the same
 record and the same start time: the default timestamp of its rows. Every
 read of the file is pinned to the version (ETag) the event announced: an
-execution never reads a later upload under the same key. Files
-larger than one chunk are cut into byte ranges of whole rows; each range is a
-queue message handled by its own invocation, its counts added to the record
-once, and the invocation that completes the last chunk writes the report.
+execution never reads a later upload under the same key. A file is cut into
+byte ranges of whole rows (one range for a file of at most one chunk, or a
+gzipped one); each range is a queue message handled by its own invocation of
+the chunk function, its counts added to the record once, and the invocation
+that completes the last chunk writes the report. A chunk paces its writes to
+its share of the stack's import ceiling (store.throttling.WritePacer).
 
 Nothing a file holds leaves an execution running: a row that raises is a
 rejected row, a file or mapping that cannot be planned is a failed report, and
@@ -50,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from propsync.bucket import ChunkQueue, ImportBucket, ObjectReplacedError
+from propsync.container import per_container
 from propsync.customer_updates import (
     lookup_ids,
     run_concurrently,
@@ -87,6 +90,7 @@ from propsync.store.access import AccessStore
 from propsync.store.customers import CustomerStore
 from propsync.store.dynamo import is_transient_error
 from propsync.store.imports import ExecutionRecord, ImportStore, encode_plan
+from propsync.store.throttling import WritePacer
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -99,6 +103,14 @@ CHUNK_BYTES_ENV = "PROPSYNC_IMPORT_CHUNK_BYTES"
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 # four times that, about 10 minutes of rows: the most one invocation can finish
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
+# template.yaml's parameters ImportWritesPerSecond (the ceiling of all imports'
+# writes together) and ImportConcurrency (the chunk queue's maximum concurrency)
+WRITES_PER_SECOND_ENV = "PROPSYNC_IMPORT_WRITES_PER_SECOND"
+CONCURRENCY_ENV = "PROPSYNC_IMPORT_CONCURRENCY"
+DEFAULT_WRITES_PER_SECOND = 2000
+DEFAULT_CONCURRENCY = 2
+MAX_WRITES_PER_SECOND = 1_000_000
+MAX_CONCURRENCY = 1000  # SQS event sources' MaximumConcurrency: 2 to 1,000
 ROWS_PER_BATCH = 500  # one batched identity lookup, then concurrent writes
 # ... or fewer rows when they are large: a row may have up to 1 MiB
 # (import_rows.MAX_ROW_BYTES), and 500 of those must not be held at once
@@ -265,21 +277,49 @@ def chunk_bytes() -> int:
     empty): a whole number of bytes from 1 to MAX_CHUNK_BYTES, else ValueError
     saying so. (The stack parameter allows 1 MiB and up; smaller values are for
     trying chunking locally.)"""
-    raw = os.environ.get(CHUNK_BYTES_ENV, "").strip()
+    return _whole_number(
+        CHUNK_BYTES_ENV, DEFAULT_CHUNK_BYTES, 1, MAX_CHUNK_BYTES, "a chunk size", unit="of bytes "
+    )
+
+
+def _whole_number(
+    name: str, default: int, low: int, high: int, meaning: str, *, unit: str = ""
+) -> int:
+    """The environment variable ``name``: ``default`` if unset or empty, else
+    a whole number from ``low`` to ``high``, or ValueError saying so."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_CHUNK_BYTES
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_CHUNK_BYTES:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ValueError(
-            f"{CHUNK_BYTES_ENV}={raw[:40]!r} is not a chunk size: set it to a whole number of "
-            f"bytes from 1 to {MAX_CHUNK_BYTES} (default {DEFAULT_CHUNK_BYTES}), or leave it unset"
+            f"{name}={raw[:40]!r} is not {meaning}: set it to a whole number {unit}from {low} "
+            f"to {high} (default {default}), or leave it unset"
         )
     return int(raw)
+
+
+def chunk_write_share() -> float:
+    """The writes per second one running chunk may send: the ceiling of all
+    imports together (WRITES_PER_SECOND_ENV) over the chunks that may run at
+    once (CONCURRENCY_ENV, the chunk queue's maximum concurrency on AWS)."""
+    ceiling = _whole_number(
+        WRITES_PER_SECOND_ENV,
+        DEFAULT_WRITES_PER_SECOND,
+        1,
+        MAX_WRITES_PER_SECOND,
+        "a number of writes per second",
+    )
+    concurrency = _whole_number(
+        CONCURRENCY_ENV, DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY, "a number of chunks at once"
+    )
+    return ceiling / concurrency
 
 
 @dataclass
 class Services:
     """Everything an execution talks to (the real ones, or test doubles of the
-    same classes over moto)."""
+    same classes over moto). ``pacer`` paces the customers store's writes
+    (attached to its client); a chunk reports the time it spent throttled."""
 
     customers: CustomerStore
     access: AccessStore
@@ -287,6 +327,21 @@ class Services:
     bucket: ImportBucket
     queue: ChunkQueue | None
     clock: Any = time.time
+    pacer: WritePacer | None = None
+
+
+@per_container
+def _chunk_pacer() -> WritePacer:
+    """The chunk function's pacer, on the container's DynamoDB client."""
+    from propsync.store.dynamo import client_and_table_from_environment  # noqa: PLC0415
+
+    client, _ = client_and_table_from_environment()
+    return WritePacer(chunk_write_share()).attach(client)
+
+
+def chunk_services_from_environment() -> Services:
+    """The services of the chunk function: writes paced to its share."""
+    return dataclasses.replace(services_from_environment(), pacer=_chunk_pacer())
 
 
 def services_from_environment() -> Services:
@@ -363,13 +418,13 @@ def _start(
             return services.imports.get(execution_id)
         record = services.imports.get(execution_id) or record
     # A rerun (crash, redelivered event) resumes with the chunks not done yet.
+    # Every chunk, a small file's only one too, is run by the chunk queue's
+    # function: the queue's maximum concurrency times each chunk's share is
+    # the ceiling of all imports' writes (docs/DECISIONS.md: "Imports are paced").
     pending = [i for i in range(record.chunks_total) if i not in record.done_chunks]
     if record.chunks_total == 0:
         _finalize(services, execution_id)
-    elif record.chunks_total == 1:
-        if pending:
-            _run_inline(services, record)
-    else:
+    elif pending:
         _enqueue(services, record, pending)
     return services.imports.get(execution_id)
 
@@ -453,7 +508,7 @@ def _plan_size_problem(plan: dict[str, Any]) -> str | None:
 
 def _enqueue(services: Services, record: ExecutionRecord, indexes: list[int]) -> None:
     if services.queue is None:
-        raise RuntimeError("a chunked import needs the chunk queue")
+        raise RuntimeError("an import needs the chunk queue")
     chunk_specs = record.plan["chunks"]
     services.queue.send(
         [
@@ -469,28 +524,6 @@ def _enqueue(services: Services, record: ExecutionRecord, indexes: list[int]) ->
             for i in indexes
         ]
     )
-
-
-def _run_inline(services: Services, record: ExecutionRecord) -> None:
-    """Run a one-chunk execution in ImportFunction. A failure the data causes
-    fails the chunk now (another try reads the same bytes); a transient one
-    sends the chunk to the queue, whose bounded receives end it either way,
-    rather than to Lambda's two retries of the S3 event, after which the
-    event would be dropped and the execution left running."""
-    try:
-        run_chunk(services, record.execution_id, 0)
-    except Exception as error:
-        if not is_transient_error(error):
-            logger.exception("import chunk failed")
-            fail_chunk(services, record.execution_id, 0, 1, _failure_reason(error))
-        elif services.queue is not None:
-            logger.warning(
-                "import chunk failed; sent to the chunk queue to be tried again",
-                extra={"error": type(error).__name__},
-            )
-            _enqueue(services, record, [0])
-        else:
-            raise
 
 
 def _prepare(
@@ -710,6 +743,7 @@ class _ChunkOutcome:
             "properties_stale": 0,
             "rows_erased": 0,
             "bytes_done": 0,
+            "throttled_ms": 0,
         }
     )
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -753,6 +787,7 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
                     rejected.write(rejected_csv(refused, header, delimiter, with_header=False))
             outcome.counters["bytes_done"] = counting.count
             progress.flush(counting.count)
+            outcome.counters["throttled_ms"] = progress.throttled_ms()
         if outcome.counters["rows_rejected"]:
             rejected.seek(0)  # uploaded as a stream: a chunk's rejects are never all in memory
             services.bucket.put(target.part_key(index, "rejected.csv"), rejected, "text/csv")
@@ -986,7 +1021,8 @@ def _write_batch(
 
 
 class _Progress:
-    """Reports rows and bytes read to the execution record every few seconds."""
+    """Reports rows and bytes read, and the time the chunk's writes waited on
+    throttling, to the execution record every few seconds."""
 
     INTERVAL_SECONDS = 2.0
 
@@ -995,7 +1031,16 @@ class _Progress:
         self._execution_id = execution_id
         self._rows = 0
         self._reported_bytes = 0
+        self._reported_throttled_ms = 0
+        self._pacer = services.pacer
+        self._throttled_before = self._pacer.figures().throttled_seconds if self._pacer else 0.0
         self._last = time.monotonic()
+
+    def throttled_ms(self) -> int:
+        """Milliseconds the chunk's writes waited on throttling so far."""
+        if self._pacer is None:
+            return 0
+        return round((self._pacer.figures().throttled_seconds - self._throttled_before) * 1000)
 
     def update(self, rows: int, bytes_read: int) -> None:
         self._rows += rows
@@ -1003,11 +1048,20 @@ class _Progress:
             self.flush(bytes_read)
 
     def flush(self, bytes_read: int) -> None:
-        if self._rows or bytes_read > self._reported_bytes:
+        throttled_ms = self.throttled_ms()
+        if (
+            self._rows
+            or bytes_read > self._reported_bytes
+            or throttled_ms > self._reported_throttled_ms
+        ):
             self._services.imports.add_progress(
-                self._execution_id, self._rows, bytes_read - self._reported_bytes
+                self._execution_id,
+                self._rows,
+                bytes_read - self._reported_bytes,
+                throttled_ms - self._reported_throttled_ms,
             )
         self._rows, self._reported_bytes = 0, bytes_read
+        self._reported_throttled_ms = throttled_ms
         self._last = time.monotonic()
 
 
@@ -1133,6 +1187,12 @@ def _report(
         ),
         "finished_at": now,
         "duration_seconds": round(now - record.started_at, 3),
+        # the pace it achieved, and the time its chunks' writes waited on
+        # DynamoDB's throttling (summed over chunks running at once)
+        "rows_per_second": round(
+            record.counters["rows_read"] / max(now - record.started_at, 1e-3), 1
+        ),
+        "throttled_seconds": round(record.throttled_seconds, 1),
         "chunks": record.chunks_total,
         "failed_chunks": failed_chunks or [],
         "problems": problems,

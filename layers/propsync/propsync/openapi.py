@@ -352,6 +352,13 @@ class ImportProgress(Answer):
     bytes: int = Field(description="Bytes of the file read so far.")
     bytes_total: int = Field(description="The file's size (0 until the execution is planned).")
     fraction: float = Field(description="bytes / bytes_total, 0.0 to 1.0; 1.0 once finished.")
+    rows_per_second: float = Field(
+        description="Rows read per second since the execution started (to its end, once finished)."
+    )
+    throttled_seconds: float = Field(
+        description="Seconds the execution's writes waited on DynamoDB's throttling, summed over "
+        "the chunks running at once (0.0 when the table kept up)."
+    )
 
 
 class ImportCounts(Answer):

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from propsync.container import per_container
 from propsync.limits import MAX_CONCURRENT_COMMANDS
+from propsync.store.throttling import RetryWithinDeadline
 
 if TYPE_CHECKING:  # stubs are a dev dependency only
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -111,11 +112,15 @@ def is_transient_error(error: BaseException) -> bool:
 def client_and_table_from_environment() -> tuple[DynamoDBClient, str]:
     """One client per Lambda container: table from ``PROPSYNC_TABLE_NAME``;
     endpoint, region and credentials the standard boto3 way
-    (``AWS_ENDPOINT_URL_DYNAMODB`` points it at a local engine)."""
+    (``AWS_ENDPOINT_URL_DYNAMODB`` points it at a local engine). Throttled
+    requests are retried within the invocation's time budget where a handler
+    sets one (store.throttling; an import chunk paces its writes instead)."""
     table = os.environ.get(TABLE_NAME_ENV)
     if not table:
         raise RuntimeError(f"{TABLE_NAME_ENV} is not set: name the DynamoDB table of propsync")
-    return boto3.client("dynamodb", config=client_config()), table
+    client = boto3.client("dynamodb", config=client_config())
+    RetryWithinDeadline().attach(client)
+    return client, table
 
 
 def client_config() -> Config:

@@ -31,6 +31,8 @@ COUNTERS = (
     "properties_stale",
     "rows_erased",
     "bytes_done",
+    # wall time the chunk's writes waited on DynamoDB's throttling (store.throttling)
+    "throttled_ms",
 )
 
 
@@ -53,6 +55,7 @@ _SUMMARY_ATTRIBUTES = (
     *COUNTERS,
     "progress_rows",
     "progress_bytes",
+    "progress_throttled_ms",
     "problems",
     "finished_at",
     "chunks_failed",
@@ -128,6 +131,19 @@ class ExecutionRecord:
     # where the report was written, once finished (None: still running, or
     # finished before records named it)
     report_key: str | None = None
+    progress_throttled_ms: int = 0
+
+    @property
+    def throttled_seconds(self) -> float:
+        """Time the chunks' writes waited on throttling, summed over the
+        chunks (as the running chunks report it, or as the chunks done
+        counted it, whichever is more)."""
+        return max(self.progress_throttled_ms, self.counters["throttled_ms"]) / 1000
+
+    def rows_per_second(self, now: float) -> float:
+        """Rows read per second of the execution so far (to its end, once finished)."""
+        elapsed = (self.finished_at if self.finished_at is not None else now) - self.started_at
+        return self.progress.rows / elapsed if elapsed > 0 else 0.0
 
     @property
     def chunks_done(self) -> int:
@@ -260,14 +276,22 @@ class ImportStore:
         # in the query's order; an execution is never deleted, so all are found
         return ExecutionPage([_execution(items[key]) for key in keys if key in items], last)
 
-    def add_progress(self, execution_id: str, rows: int, bytes_read: int) -> None:
+    def add_progress(
+        self, execution_id: str, rows: int, bytes_read: int, throttled_ms: int = 0
+    ) -> None:
         """Progress while a chunk runs (informational: a retried chunk adds
         again; the report's counts come from complete_chunk only)."""
         self._client.update_item(
             TableName=self._table,
             Key={"pk": {"S": execution_key(execution_id)}},
-            UpdateExpression="ADD progress_rows :rows, progress_bytes :bytes",
-            ExpressionAttributeValues={":rows": {"N": str(rows)}, ":bytes": {"N": str(bytes_read)}},
+            UpdateExpression=(
+                "ADD progress_rows :rows, progress_bytes :bytes, progress_throttled_ms :throttled"
+            ),
+            ExpressionAttributeValues={
+                ":rows": {"N": str(rows)},
+                ":bytes": {"N": str(bytes_read)},
+                ":throttled": {"N": str(throttled_ms)},
+            },
         )
 
     def set_plan(
@@ -378,6 +402,7 @@ def _execution(item: Item) -> ExecutionRecord:
         finished_at=float(item["finished_at"]["N"]) if "finished_at" in item else None,
         failed_chunks=frozenset(int(i) for i in item.get("chunks_failed", {}).get("SS", [])),
         report_key=item["report_key"]["S"] if "report_key" in item else None,
+        progress_throttled_ms=int(item.get("progress_throttled_ms", {}).get("N", 0)),
     )
 
 

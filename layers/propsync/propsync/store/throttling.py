@@ -1,0 +1,273 @@
+"""What a DynamoDB client does when the table throttles it.
+
+Two policies, each hooked into one client's botocore events (so every store
+module's requests follow it without a change to the stores):
+
+- **Imports pace their writes** (:class:`WritePacer`, docs/DECISIONS.md:
+  "Imports are paced"): a token bucket hands out writes at a rate that never
+  passes the chunk's share of the stack's import ceiling, drops to 70% when
+  DynamoDB throttles a write and climbs back linearly while writes are
+  accepted. A throttled request, read or write, is tried again for as long
+  as it takes: a chunk never fails because of throttling, it slows down.
+- **API functions retry within their time budget**
+  (:class:`RetryWithinDeadline`): a throttled request is tried again with
+  jittered exponential back-off until the invocation's budget would be
+  passed, then given up (the route answers 503). Their writes are never paced:
+  tracking does not wait on an import.
+
+Both decide only about throttling; every other error is left to botocore's
+standard retry mode (store.dynamo.client_config). Which answer is throttling
+is botocore's own judgement (its ``ThrottlingErrorDetector``: the throttling
+error codes and HTTP 429).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from botocore.retries.standard import RetryEventAdapter, ThrottlingErrorDetector
+
+# DynamoDB's requests that consume write capacity
+WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+# the unique id of the one throttling policy a client has (a pacer replaces the deadline)
+_POLICY_ID = "propsync-throttling"
+_throttling = ThrottlingErrorDetector(RetryEventAdapter())
+H = TypeVar("H", bound=Callable[[Any, Any], Any])
+
+
+def is_throttling(**needs_retry: Any) -> bool:
+    """Whether the answer a botocore ``needs-retry`` event carries is throttling."""
+    return bool(_throttling.is_throttling_error(**needs_retry))
+
+
+@dataclass(frozen=True)
+class PacingFigures:
+    """What a pacer has seen so far (subtract two to get a span's)."""
+
+    writes: int  # write requests sent, retries included
+    throttled: int  # requests DynamoDB throttled
+    throttled_seconds: float  # wall time while a request waited to be retried after throttling
+
+
+class WritePacer:
+    """Paces the writes of one import chunk (all the threads of one client).
+
+    Additive increase, multiplicative decrease: the rate starts at
+    ``ceiling`` writes per second (the chunk's share: the ceiling is the
+    operator's, sized to leave the rest of the table to tracking), is
+    multiplied by DECREASE when a write is throttled, at most once per burst
+    (a throttle of a write sent before the last decrease is the same
+    congestion, already answered), and grows by ``ceiling / RECOVERY_SECONDS``
+    per second while no request waits on a throttle. A token bucket of
+    BURST_SECONDS at the current rate spaces the writes: a thread that finds
+    it empty takes the next token in turn and sleeps until it is due."""
+
+    DECREASE = 0.7  # as CUBIC's beta (botocore's adaptive mode uses it too)
+    RECOVERY_SECONDS = 10.0  # from nothing back to the ceiling
+    BURST_SECONDS = 0.05
+    MIN_RATE = 1.0  # writes/s: never stop altogether
+    MAX_RETRY_DELAY = 1.0
+
+    def __init__(
+        self,
+        ceiling: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ):
+        if not ceiling > 0:
+            raise ValueError(f"a write pacer needs a ceiling above 0 writes/s, not {ceiling}")
+        self.ceiling = float(ceiling)
+        self._clock, self._sleep, self._rng = clock, sleep, rng
+        self._lock = threading.Lock()
+        self._rate = self.ceiling
+        self._tokens = 1.0
+        self._updated_at = clock()
+        self._decreased_at = -math.inf
+        self._writes = 0
+        self._throttled = 0
+        self._waiting = 0  # requests between a throttle and their call's end
+        self._throttled_since = 0.0
+        self._throttled_seconds = 0.0
+        self._thread = threading.local()  # per thread: the last write's due time, throttled?
+
+    @property
+    def rate(self) -> float:
+        """The writes per second the bucket hands out now."""
+        with self._lock:
+            self._advance(self._clock())
+            return self._rate
+
+    def figures(self) -> PacingFigures:
+        with self._lock:
+            now = self._clock()
+            ongoing = now - self._throttled_since if self._waiting else 0.0
+            return PacingFigures(self._writes, self._throttled, self._throttled_seconds + ongoing)
+
+    def acquire(self) -> None:
+        """Wait for this write's turn."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            self._tokens -= 1.0
+            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
+            self._writes += 1
+            self._thread.due = now + wait
+        if wait > 0:
+            self._sleep(wait)
+
+    def throttled(self, attempts: int, *, write: bool) -> float:
+        """A request was throttled: slow down (for a write) and say how long
+        to wait before trying it again (the token bucket spaces the retry
+        of a write further)."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            self._throttled += 1
+            if not getattr(self._thread, "waiting", False):
+                self._thread.waiting = True
+                if self._waiting == 0:
+                    self._throttled_since = now
+                self._waiting += 1
+            if write and getattr(self._thread, "due", now) > self._decreased_at:
+                self._rate = max(self.MIN_RATE, self._rate * self.DECREASE)
+                self._tokens = min(self._tokens, 0.0)
+                self._decreased_at = now
+            cap = min(self.MAX_RETRY_DELAY, 0.01 * 2.0 ** min(attempts, 10))
+        return self._rng() * cap
+
+    def call_done(self) -> None:
+        """A call ended (answered, or given up by botocore): its thread no
+        longer waits on a throttle."""
+        if not getattr(self._thread, "waiting", False):
+            return
+        with self._lock:
+            self._thread.waiting = False
+            self._waiting -= 1
+            if self._waiting == 0:
+                self._throttled_seconds += self._clock() - self._throttled_since
+
+    def _advance(self, now: float) -> None:
+        elapsed = max(0.0, now - self._updated_at)
+        self._updated_at = now
+        if not self._waiting:  # additive increase while nothing is throttled
+            self._rate = min(
+                self.ceiling, self._rate + elapsed * self.ceiling / self.RECOVERY_SECONDS
+            )
+        burst = max(1.0, self._rate * self.BURST_SECONDS)
+        self._tokens = min(burst, self._tokens + elapsed * self._rate)
+
+    # ----------------------------------------------------- botocore events
+
+    def attach(self, client: Any) -> WritePacer:
+        """Pace ``client``'s writes and retry its throttled requests (in place
+        of any other throttling policy it had)."""
+        events = client.meta.events
+        events.unregister("needs-retry.dynamodb", unique_id=_POLICY_ID)
+        events.register_first("needs-retry.dynamodb", self._needs_retry, unique_id=_POLICY_ID)
+        for operation in WRITE_OPERATIONS:
+            # request-created: once per attempt, before the request is signed
+            events.register(
+                f"request-created.dynamodb.{operation}",
+                self._before_write,
+                unique_id=f"{_POLICY_ID}-{operation}",
+            )
+        events.register("after-call.dynamodb", self._after_call, unique_id=f"{_POLICY_ID}-done")
+        events.register(
+            "after-call-error.dynamodb", self._after_call, unique_id=f"{_POLICY_ID}-error"
+        )
+        return self
+
+    def _before_write(self, **_kwargs: Any) -> None:
+        self.acquire()
+
+    def _needs_retry(self, **kwargs: Any) -> float | None:
+        if not is_throttling(**kwargs):
+            return None  # botocore's standard retries decide
+        write = kwargs["operation"].name in WRITE_OPERATIONS
+        attempts: int = kwargs["attempts"]
+        return self.throttled(attempts, write=write)
+
+    def _after_call(self, **_kwargs: Any) -> None:
+        self.call_done()
+
+
+class RetryWithinDeadline:
+    """Retries a throttled request of an API function until its invocation's
+    time budget would be passed (``deadline``, on the monotonic clock; set per
+    invocation by ``time_budget``). Without a deadline, botocore's standard
+    mode decides as for any error."""
+
+    BASE_DELAY = 0.025
+    MAX_DELAY = 1.0
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ):
+        self._clock, self._rng = clock, rng
+
+    def attach(self, client: Any) -> RetryWithinDeadline:
+        events = client.meta.events
+        events.unregister("needs-retry.dynamodb", unique_id=_POLICY_ID)
+        events.register_first("needs-retry.dynamodb", self._needs_retry, unique_id=_POLICY_ID)
+        return self
+
+    def _needs_retry(self, **kwargs: Any) -> float | bool | None:
+        deadline = _deadline.at
+        if deadline is None or not is_throttling(**kwargs):
+            return None
+        # full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter")
+        attempts: int = kwargs["attempts"]
+        delay = self._rng() * min(self.MAX_DELAY, self.BASE_DELAY * 2.0**attempts)
+        if self._clock() + delay >= deadline:
+            return False  # no time left for another try: botocore raises the throttling
+        return delay
+
+
+class _Deadline:
+    """The running invocation's deadline. A Lambda container runs one
+    invocation at a time, and a batch's writes run on the container's pool
+    threads, so the deadline is the process's, not a thread's."""
+
+    at: float | None = None
+
+
+_deadline = _Deadline()
+
+# Time kept to answer after the last try: building and sending the response.
+ANSWER_SECONDS = 1.0
+
+
+def set_time_budget(remaining_seconds: float | None) -> None:
+    """Throttled requests of API functions are retried for ``remaining_seconds``
+    less ANSWER_SECONDS from now (None: as botocore's standard mode allows)."""
+    _deadline.at = (
+        None if remaining_seconds is None else time.monotonic() + remaining_seconds - ANSWER_SECONDS
+    )
+
+
+def within_time_budget(handler: H) -> H:
+    """For a function API Gateway invokes (its ``context`` says the time
+    left): while it runs, throttled requests are retried until then, less
+    ANSWER_SECONDS."""
+
+    @functools.wraps(handler)
+    def budgeted(event: Any, context: Any) -> Any:
+        set_time_budget(context.get_remaining_time_in_millis() / 1000)
+        try:
+            return handler(event, context)
+        finally:
+            set_time_budget(None)
+
+    return budgeted  # type: ignore[return-value]
