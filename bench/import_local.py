@@ -80,7 +80,14 @@ def main() -> int:
         os.environ["PROPSYNC_TABLE_NAME"] = names["PropsyncTable"]
         os.environ["PROPSYNC_IMPORT_BUCKET"] = names["ImportBucket"]
         os.environ["PROPSYNC_CHUNK_QUEUE_URL"] = names["ChunkQueue"]
-        from propsync.imports import services_from_environment, start_execution  # noqa: PLC0415
+        import boto3  # noqa: PLC0415
+
+        from propsync.imports import (  # noqa: PLC0415
+            chunk_services_from_environment,
+            deliver_chunk,
+            services_from_environment,
+            start_execution,
+        )
 
         services = services_from_environment()
         services.access.create_project(PROJECT, "bench")
@@ -98,6 +105,18 @@ def main() -> int:
         cpu_before = time.process_time()
         started = time.perf_counter()
         record = start_execution(services, f"{folder}/bench.csv", "BENCH1")
+        # ImportFunction plans and queues; the chunk function runs each chunk
+        chunks, sqs = chunk_services_from_environment(), boto3.client("sqs")
+        while messages := sqs.receive_message(
+            QueueUrl=names["ChunkQueue"], MaxNumberOfMessages=10
+        ).get("Messages"):
+            for message in messages:
+                body = json.loads(message["Body"])
+                deliver_chunk(chunks, body["execution_id"], body["chunk"])
+                sqs.delete_message(
+                    QueueUrl=names["ChunkQueue"], ReceiptHandle=message["ReceiptHandle"]
+                )
+        record = services.imports.get(record.execution_id) if record else None
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_before
         after = peak_rss_mb()

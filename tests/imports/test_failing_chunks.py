@@ -58,7 +58,7 @@ def drop_chunked(imports, monkeypatch, name="chunks"):
     monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "60")
     imports.put_mapping(name, MAPPING)
     data = b"id,n\n" + b"".join(b"r%02d,%d\n" % (i, i) for i in range(ROWS))
-    record, _ = imports.drop(name, "f.csv", data)
+    record, _ = imports.drop(name, "f.csv", data, run_chunks=False)
     assert record.status == "running"
     assert record.chunks_total > 3
     return record
@@ -196,12 +196,10 @@ def test_a_chunk_that_fails_and_then_succeeds_counts_once(environment, monkeypat
     assert written(imports) == {f"r{i:02d}": i for i in range(ROWS)}
 
 
-def test_a_one_chunk_file_that_keeps_failing_goes_to_the_queue_and_ends_with_a_report(
-    environment, monkeypatch
-):
-    """A small file runs inline in ImportFunction; Lambda would retry its S3
-    event only twice and then drop it. A transient failure sends the chunk to
-    the queue instead, where the bounded receives end it either way."""
+def test_a_one_chunk_file_that_keeps_failing_ends_with_a_report(environment, monkeypatch):
+    """A small file's one chunk goes to the queue like any other (ImportFunction
+    only plans: its S3 event, retried twice by Lambda and then dropped, never
+    carries the writes), where the bounded receives end it either way."""
     imports = environment
     imports.put_mapping("small", MAPPING)
 
@@ -209,8 +207,9 @@ def test_a_one_chunk_file_that_keeps_failing_goes_to_the_queue_and_ends_with_a_r
         raise ConnectionError("S3 unreachable")
 
     monkeypatch.setattr(imports_module, "_downloaded", unreachable)
-    record, _ = imports.drop("small", "s.csv", b"id,n\nr00,0\n")
+    record, _ = imports.drop("small", "s.csv", b"id,n\nr00,0\n", run_chunks=False)
     assert record.status == "running"
+    assert record.chunks_total == 1
 
     deliveries = pump(imports)
 

@@ -47,8 +47,15 @@ def test_an_s3_event_with_an_url_encoded_key_runs_the_import(environment):
     answer = load_handler("ImportFunction")(
         s3_event(key, "00A1", imports.bucket, etag), LambdaContext("ImportFunction")
     )
+    assert answer["executions"][0]["status"] == "running"  # its one chunk is queued
+    chunks = load_handler("ImportChunkFunction")(
+        sqs_event(imports.messages()), LambdaContext("ImportChunkFunction")
+    )
 
-    assert answer["executions"][0]["status"] == "succeeded"
+    assert chunks == {"batchItemFailures": []}
+    assert imports.services.imports.get(answer["executions"][0]["execution_id"]).status == (
+        "succeeded"
+    )
     assert first_name(imports, "m1") == "Marian"
     report = imports.report("crm snapshot", "people (1).csv")
     assert report["file"] == key

@@ -363,7 +363,7 @@ def test_a_large_file_is_cut_into_chunks_run_by_separate_invocations(imports, mo
         lines.append(b"c%02d,%s,x%d@x.com,%d,1600000000" % (i % 20, note, i, i))
     lines.append(b"bad,row")
     data = b"\n".join(lines) + b"\n"
-    record, _ = imports.drop("big", "big.csv", data)
+    record, _ = imports.drop("big", "big.csv", data, run_chunks=False)
     assert record.status == "running"
     messages = imports.messages()
     assert len(messages) == record.chunks_total > 5
@@ -392,7 +392,7 @@ def test_a_chunk_that_crashes_half_way_and_runs_again_counts_once(imports, monke
     monkeypatch.setattr("propsync.imports.ROWS_PER_BATCH", 2)
     imports.put_mapping("crash", MAPPING)
     rows = b"".join(b"k%d,Name,k%d@x.com,%d\n" % (i, i, i) for i in range(12))
-    record, _ = imports.drop("crash", "c.csv", b"idecko,meno,email,age\n" + rows)
+    record, _ = imports.drop("crash", "c.csv", b"idecko,meno,email,age\n" + rows, run_chunks=False)
     messages = imports.messages()
     store = imports.services.customers
     real_write = store.write_properties
@@ -450,10 +450,12 @@ def test_an_execution_started_twice_sends_its_chunks_again_and_counts_them_once(
     monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "50")
     imports.put_mapping("twice", MAPPING)
     rows = b"".join(b"t%d,N,t%d@x.com,%d\n" % (i, i, i) for i in range(20))
-    record, sequencer = imports.drop("twice", "t.csv", b"idecko,meno,email,age\n" + rows)
+    record, sequencer = imports.drop(
+        "twice", "t.csv", b"idecko,meno,email,age\n" + rows, run_chunks=False
+    )
     first = imports.messages()
     imports.run_messages(first[:2])  # some chunks ran before the crash
-    again = imports.deliver(record.file_key, sequencer)
+    again = imports.deliver(record.file_key, sequencer, run_chunks=False)
     second = imports.messages()
     assert again.execution_id == record.execution_id
     assert {m["chunk"] for m in second} == {m["chunk"] for m in first[2:]}
@@ -496,7 +498,9 @@ def test_quotes_anywhere_never_move_a_row_across_a_chunk_boundary(
         ending = b"\r\n" if i % 3 == 0 else b"\n"
         rows.append(b"q%02d,%s,q%d@x.com,%d%s" % (i, written, i, i, ending))
         expected[f"q{i:02d}"] = value
-    record, _ = imports.drop("quotes", "q.csv", b"idecko,meno,email,age\n" + b"".join(rows))
+    record, _ = imports.drop(
+        "quotes", "q.csv", b"idecko,meno,email,age\n" + b"".join(rows), run_chunks=False
+    )
     messages = imports.messages()
     assert len(messages) == record.chunks_total > 5
     imports.run_messages(messages)

@@ -59,7 +59,10 @@ class FaultInjector:
     """Fails a share of DynamoDB requests with random kinds of faults.
 
     ``should_fail(operation, params)`` may narrow which requests fail; every
-    injected fault is counted by kind."""
+    injected fault is counted by kind. ``max_in_a_row`` makes every fault
+    transient: the attempts of one request (the same operation and body) fail
+    at most that many times in a row, so a client retrying more often always
+    gets through, whatever order its threads draw in."""
 
     def __init__(
         self,
@@ -67,10 +70,13 @@ class FaultInjector:
         seed: int = 1,
         kinds: tuple[str, ...] = KINDS,
         should_fail: Callable[[str, dict], bool] | None = None,
+        max_in_a_row: int | None = None,
     ):
         self.probability = probability
         self.kinds = kinds
         self.should_fail = should_fail or (lambda _op, _params: True)
+        self.max_in_a_row = max_in_a_row
+        self._in_a_row: Counter[tuple[str, bytes]] = Counter()
         self.injected: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -86,11 +92,16 @@ class FaultInjector:
     def _draw(self, request: Any) -> str | None:
         operation = request.headers.get("X-Amz-Target", b"")
         operation = operation.decode() if isinstance(operation, bytes) else operation
+        attempt = (operation, bytes(request.body or b""))
         with self._lock:
-            if self._random.random() >= self.probability:
+            if self._random.random() >= self.probability or (
+                self.max_in_a_row is not None and self._in_a_row[attempt] >= self.max_in_a_row
+            ):
+                self._in_a_row.pop(attempt, None)
                 return None
             if not self.should_fail(operation.split(".")[-1], {"body": request.body}):
                 return None
+            self._in_a_row[attempt] += 1
             return self._random.choice(self.kinds)
 
     def _before_send(self, request: Any, **_kwargs: Any) -> AWSResponse | None:

@@ -127,6 +127,47 @@ def test_a_failing_chunk_is_recorded_before_the_dead_letter_queue_could_take_it(
     assert chunks["BatchSize"] == 1
 
 
+def test_the_import_ceiling_is_each_chunks_share_times_the_chunks_running_at_once():
+    """docs/DECISIONS.md: "Imports are paced". The chunk function paces its
+    writes to ImportWritesPerSecond / ImportConcurrency, and the chunk queue
+    runs at most ImportConcurrency of them: both from the same parameters."""
+    from propsync import imports  # noqa: PLC0415
+
+    parameters = TEMPLATE["Parameters"]
+    ceiling, concurrency = parameters["ImportWritesPerSecond"], parameters["ImportConcurrency"]
+    assert ceiling["Default"] == imports.DEFAULT_WRITES_PER_SECOND
+    assert concurrency["Default"] == imports.DEFAULT_CONCURRENCY
+    # SQS event sources take a maximum concurrency from 2 to 1,000
+    assert (concurrency["MinValue"], concurrency["MaxValue"]) == (2, imports.MAX_CONCURRENCY)
+    assert ceiling["MaxValue"] <= imports.MAX_WRITES_PER_SECOND
+    chunk = RESOURCES["ImportChunkFunction"]["Properties"]
+    assert chunk["Environment"]["Variables"][imports.WRITES_PER_SECOND_ENV] == {
+        "Ref": "ImportWritesPerSecond"
+    }
+    assert chunk["Environment"]["Variables"][imports.CONCURRENCY_ENV] == {
+        "Ref": "ImportConcurrency"
+    }
+    scaling = chunk["Events"]["Chunks"]["Properties"]["ScalingConfig"]
+    assert scaling == {"MaximumConcurrency": {"Ref": "ImportConcurrency"}}
+
+
+def test_only_the_chunk_function_writes_imported_rows_and_nothing_else_is_paced():
+    """ImportFunction plans and queues every chunk, a one-chunk file's too;
+    tracking and the API are never paced by an import's settings."""
+    from propsync import imports  # noqa: PLC0415
+
+    for name, function in RESOURCES.items():
+        if function["Type"] != "AWS::Serverless::Function":
+            continue
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        paced = {imports.WRITES_PER_SECOND_ENV, imports.CONCURRENCY_ENV} & set(variables)
+        assert bool(paced) == (name == "ImportChunkFunction"), name
+    statements = RESOURCES["ImportFunction"]["Properties"]["Policies"][0]["Statement"]
+    actions = {action for statement in statements for action in statement["Action"]}
+    assert "dynamodb:BatchGetItem" not in actions  # it looks up no customer
+    assert "dynamodb:DeleteItem" not in actions  # it releases no id
+
+
 # ------------------------------------------------------------------ SnapStart
 # docs/DECISIONS.md: "SnapStart is opt-in, for the API functions".
 

@@ -29,8 +29,9 @@ ALLOWED_SYNC = {
     "CustomersFunction": DYNAMODB_READ | DYNAMODB_WRITE,
     "CustomersEraseFunction": DYNAMODB_READ | DYNAMODB_WRITE,
     "AuthorizerFunction": {"dynamodb:GetItem"},
-    "ImportFunction": DYNAMODB_READ
-    | DYNAMODB_WRITE
+    # plans (the project's id types, the execution record) and queues every
+    # chunk: it writes no customer
+    "ImportFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     | S3_OBJECTS
     | {"s3:ListBucket", "sqs:SendMessage"},
     "ImportChunkFunction": DYNAMODB_READ | DYNAMODB_WRITE | S3_OBJECTS | {"s3:ListBucket"},

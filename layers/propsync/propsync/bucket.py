@@ -131,7 +131,7 @@ class ImportBucket:
 
 
 class ChunkQueue:
-    """SQS queue of chunk messages, one per byte range of a large import."""
+    """SQS queue of chunk messages, one per byte range of an import file."""
 
     def __init__(self, client: SQSClient, url: str):
         self._client = client
