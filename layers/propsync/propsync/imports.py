@@ -827,9 +827,10 @@ def deliver_chunk(
     chunk, and raise only for the queue to deliver it again. A failure the
     data causes, any failure from the LAST_ATTEMPT_RECEIVE-th receive on, and
     every receive from GIVE_UP_RECEIVE on fail the chunk instead: recorded,
-    counted as done, named in the report. Throttling and AWS faults are what
+    counted as done, named in the report. AWS faults and the network are what
     the receives before the last are for (botocore has retried each request
-    five times already)."""
+    five times already); throttling does not end a run where the chunk
+    function's pacer is attached (Services.pacer): it slows the chunk down."""
     if receive_count >= GIVE_UP_RECEIVE:
         fail_chunk(
             services,
