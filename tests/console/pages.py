@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,3 +40,33 @@ def local_date_time(seconds: float) -> str:
     (en-GB: "30 Nov 2026, 10:00:00")."""
     local = datetime.fromtimestamp(seconds, UTC).astimezone(ZoneInfo(TIMEZONE))
     return f"{local.day} {local:%b} {local.year}, {local:%H:%M:%S}"
+
+
+def figure(value: float) -> str:
+    """A measured figure as the page writes it (format.js formatFigure in
+    en-GB): whole from 10 up, one decimal below, halves away from zero, as
+    Intl.NumberFormat rounds the number's exact value."""
+    exact = Decimal(value)
+    shown = exact.quantize(Decimal(1) if abs(exact) >= 10 else Decimal("0.1"), ROUND_HALF_UP)
+    return f"{shown:,}".removesuffix(".0")
+
+
+def rate_words(rows_per_second: float) -> str:
+    """An execution's pace as the page says it: "1,234 rows/s"."""
+    shown = figure(rows_per_second)
+    return f"{shown} {'row' if shown == '1' else 'rows'}/s"
+
+
+def duration_words(seconds: float) -> str:
+    """A time as the page says it (format.js durationWords): "0.4 s", "12 s",
+    "3 min 20 s", "2 h 5 min"."""
+    if seconds < 10:
+        return f"{figure(seconds)} s"
+    total = int(Decimal(seconds).quantize(Decimal(1), ROUND_HALF_UP))
+    minutes, rest = divmod(total, 60)
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:,} h {minutes} min" if minutes else f"{hours:,} h"

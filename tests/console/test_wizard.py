@@ -20,7 +20,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import TIMEZONE, api_call, basic
-from tests.console.pages import local_date_time, sign_in
+from tests.console.pages import local_date_time, rate_words, sign_in
 from tests.console.test_accessibility import check_page, in_page
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -76,7 +76,7 @@ def customer(stack: dict[str, Any], registered: str) -> tuple[int, Any]:
 
 
 def test_the_wizard_imports_a_csv_with_an_update_timestamp_column_to_its_report(
-    page, stack, tmp_path
+    page, stack, tmp_path, page_errors
 ):
     open_wizard(page, stack, csv_file(tmp_path, "people.csv", PEOPLE))
 
@@ -118,6 +118,27 @@ def test_the_wizard_imports_a_csv_with_an_update_timestamp_column_to_its_report(
     expect(report.locator('[data-count="rows_rejected"]')).to_have_text("1")
     expect(report.locator("table.rejected tbody tr")).to_have_count(1)
     expect(report.locator("table.rejected")).to_contain_text("wizard-2")
+    # its pace: the report's rows per second, as the API answers them for this execution
+    detail = execution_of_file(stack, f"imports/{stack['project_token']}/people/people.csv")
+    assert detail["report"]["rows_per_second"] > 0, detail
+    assert detail["report"]["throttled_seconds"] == 0, detail  # the local table never throttles
+    expect(report.locator('[data-pace="rows_per_second"] .pace-figure')).to_have_text(
+        rate_words(detail["report"]["rows_per_second"])
+    )
+    expect(report.locator('[data-pace="throttled_seconds"] .pace-figure')).to_have_text(
+        "Not throttled"
+    )
+    # and its own page (in a tab of its own: this page stays the wizard, README's image)
+    link = page.get_by_role("link", name="Open this report on its own page")
+    own = page.context.new_page()
+    own.on("pageerror", lambda error: page_errors.append(f"report page error: {error}"))
+    sign_in(own, stack)
+    own.goto(f"{stack['api']}/console{link.get_attribute('href')}")
+    expect(own.get_by_role("heading", level=1)).to_have_text("Import report: people / people.csv")
+    expect(own.locator('.report [data-pace="rows_per_second"] .pace-figure')).to_have_text(
+        rate_words(detail["report"]["rows_per_second"])
+    )
+    own.close()
     status, read = customer(stack, "wizard-1")
     assert status == 200, read
     assert read["properties"] == {
@@ -126,6 +147,21 @@ def test_the_wizard_imports_a_csv_with_an_update_timestamp_column_to_its_report(
     }
     assert customer(stack, "wizard-2")[0] == 404
     check_page(page)
+
+
+def execution_of_file(stack: dict[str, Any], file_key: str) -> dict[str, Any]:
+    """The newest execution of a file with its report, as
+    GET /api/imports/{execution_id} answers it."""
+    authorization = basic(stack["api_key_id"], stack["api_secret"])
+    status, listed = api_call(
+        stack, "GET", f"/api/imports?file_key={file_key}", None, authorization
+    )
+    assert status == 200, listed
+    assert listed["executions"], listed
+    execution_id = listed["executions"][0]["execution_id"]
+    status, detail = api_call(stack, "GET", f"/api/imports/{execution_id}", None, authorization)
+    assert status == 200, detail
+    return detail  # type: ignore[no-any-return]
 
 
 def start_import_through_the_api(stack: dict[str, Any], name: str, text: str) -> str:
@@ -376,9 +412,9 @@ def test_the_local_bucket_answers_an_upload_to_the_consoles_origin_only(stack):
 
 
 def test_the_list_follows_a_running_execution_until_it_ends(page, stack):
-    """While an execution runs, the list reads it again and its bar moves,
-    without a reload (the API's answers are played here: a local import of a
-    few rows ends before a page could see it run)."""
+    """While an execution runs, the list reads it again and its bar and pace
+    move, without a reload (the API's answers are played here: a local import
+    of a few rows ends before a page could see it run)."""
     execution = {
         "execution_id": "a" * 32,
         "import_name": "crm",
@@ -387,7 +423,14 @@ def test_the_list_follows_a_running_execution_until_it_ends(page, stack):
         "status": "running",
         "started_at": time.time() - 5,
         "finished_at": None,
-        "progress": {"rows": 400, "bytes": 4000, "bytes_total": 10000, "fraction": 0.4},
+        "progress": {
+            "rows": 400,
+            "bytes": 4000,
+            "bytes_total": 10000,
+            "fraction": 0.4,
+            "rows_per_second": 80.0,
+            "throttled_seconds": 0.0,
+        },
         "counts": {
             "rows_read": 400,
             "rows_written": 400,
@@ -401,14 +444,35 @@ def test_the_list_follows_a_running_execution_until_it_ends(page, stack):
         **execution,
         "status": "succeeded",
         "finished_at": time.time(),
-        "progress": {"rows": 1000, "bytes": 10000, "bytes_total": 10000, "fraction": 1.0},
+        "progress": {
+            "rows": 1000,
+            "bytes": 10000,
+            "bytes_total": 10000,
+            "fraction": 1.0,
+            "rows_per_second": 1234.5,
+            "throttled_seconds": 83.2,
+        },
         "counts": {**execution["counts"], "rows_read": 1000, "rows_written": 1000},
     }
-    answers = [execution, execution, finished]
-    served = []
+    later = {
+        **execution,
+        "progress": {
+            **execution["progress"],
+            "rows": 700,
+            "bytes": 7000,
+            "fraction": 0.7,
+            "rows_per_second": 116.7,
+            "throttled_seconds": 2.5,
+        },
+    }
+    # what the list's reads are answered: the test moves on to the next
+    # once the page has shown the one before (a loaded machine cannot skip one)
+    answers = [execution, later, finished]
+    step = {"now": 0}
+    served: list[dict[str, Any]] = []
 
     def answer(route: Any) -> None:
-        served.append(answers[min(len(served), len(answers) - 1)])
+        served.append(answers[step["now"]])
         body = {"success": True, "executions": [served[-1]], "next": None}
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
@@ -418,12 +482,23 @@ def test_the_list_follows_a_running_execution_until_it_ends(page, stack):
 
     listed = page.locator("table.executions tbody tr").first
     bar = listed.get_by_role("progressbar", name="Progress of live.csv")
+    pace = listed.locator(".progress-pace")
     expect(bar).to_have_attribute("value", "40")
     expect(listed).to_contain_text("Running")
-    expect(bar).to_have_attribute("value", "100")  # read again while it ran
+    expect(pace).to_have_text("80 rows/s · not throttled")
+    expect(bar).to_have_accessible_description("80 rows/s · not throttled")
+    step["now"] = 1
+    expect(bar).to_have_attribute("value", "70")  # read again while it ran
+    expect(pace).to_have_text("117 rows/s · throttled 2.5 s")
+    expect(pace.locator(".pace-throttled")).to_have_text("throttled 2.5 s")
+    step["now"] = 2
+    expect(bar).to_have_attribute("value", "100")
     expect(listed).to_contain_text("Succeeded")
+    expect(pace).to_have_text("1,235 rows/s · throttled 1 min 23 s")
+    expect(bar).to_have_accessible_description("1,235 rows/s · throttled 1 min 23 s")
     expect(listed).to_contain_text("1,000 / 0")
-    assert len(served) == 3  # and no more once it had finished
+    assert served[-1] is finished
+    assert served.count(finished) == 1  # and no read once it had finished
 
 
 # ---------------------------------------------------------------- the trial's findings (issue 15)
@@ -555,6 +630,8 @@ def _played(stack: dict[str, Any], n: int, status: str, rows: int, name: str) ->
             "bytes": 262144,
             "bytes_total": 1000000,
             "fraction": 1.0 if status != "running" else 0.262144,
+            "rows_per_second": round(rows / 60, 1),
+            "throttled_seconds": 754.0 if status == "running" else 0.0,
         },
         "counts": {
             "rows_read": rows,
@@ -605,6 +682,8 @@ def test_a_finished_executions_bar_says_its_status(page, stack):
     )
     # a running bar is the share of the file read, which runs ahead of the rows
     expect(running.locator(".progress-text")).to_have_text("26 % of the file read · 17,000 rows")
+    expect(running.locator(".progress-pace")).to_have_text("283 rows/s · throttled 12 min 34 s")
+    expect(failed.locator(".progress-pace")).to_have_text("0 rows/s · not throttled")
     check_page(page)
 
 

@@ -66,6 +66,33 @@ export function formatCount(value) {
   return value === null || value === undefined ? "–" : number.format(Number(value));
 }
 
+// A measured figure (a pace, a time): whole from 10 up, one decimal below,
+// where the decimal still says something ("2.5", but "1,234", not "1,234.4").
+const oneDecimal = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+const whole = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+
+/** A measured figure as people read it: "1,234", "12", "2.5", "0.4" ("–" when unknown). */
+export function formatFigure(value) {
+  if (value === null || value === undefined || !Number.isFinite(Number(value))) return "–";
+  const figure = Number(value);
+  return (Math.abs(figure) < 10 ? oneDecimal : whole).format(figure);
+}
+
+/** A length of time in seconds as people read it: "0.4 s", "12 s", "3 min 20 s", "2 h 5 min". */
+export function durationWords(seconds) {
+  const value = Math.max(0, Number(seconds) || 0);
+  if (value < 10) return `${formatFigure(value)} s`;
+  const total = Math.round(value);
+  if (total < 60) return `${total} s`;
+  if (total < 3600) {
+    const rest = total % 60;
+    return rest ? `${Math.floor(total / 60)} min ${rest} s` : `${Math.floor(total / 60)} min`;
+  }
+  const minutes = Math.floor((total % 3600) / 60);
+  const hours = `${number.format(Math.floor(total / 3600))} h`;
+  return minutes ? `${hours} ${minutes} min` : hours;
+}
+
 export function percent(fraction) {
   const value = Math.max(0, Math.min(1, Number(fraction) || 0));
   return `${Math.floor(value * 100)} %`;

@@ -3,8 +3,8 @@
 // (wizard.js) follows its upload with the same pieces.
 
 import { ApiError, request } from "./api.js";
-import { focus, h, notice } from "./dom.js";
-import { formatCount, percent, updateTime } from "./format.js";
+import { focus, h, notice, uid } from "./dom.js";
+import { durationWords, formatCount, formatFigure, percent, updateTime } from "./format.js";
 
 export const POLL_MS = 1000;
 
@@ -29,6 +29,43 @@ export function rowsWords(count) {
   return `${formatCount(count)} ${Number(count) === 1 ? "row" : "rows"}`;
 }
 
+/**
+ * The pace of an execution: {rowsPerSecond, throttledSeconds}. A finished
+ * execution's are its report's (the whole run's, as the report states
+ * them); a running one's, or one whose report predates them, the
+ * execution's progress (rows read per second since its start). null when
+ * the answer has none (an API from before they existed).
+ */
+export function paceOf(execution, report = null) {
+  const rate = (figures) => (figures ? measured(figures.rows_per_second) : null);
+  const figures = rate(report) !== null ? report : execution.progress;
+  if (rate(figures) === null) return null;
+  return { rowsPerSecond: rate(figures), throttledSeconds: measured(figures.throttled_seconds) || 0 };
+}
+
+/** A figure of the API as a number, null when it is missing (Number(): one such as 80.0 comes parsed as a RawNumber, api.js). */
+function measured(value) {
+  if (value === null || value === undefined) return null;
+  const figure = Number(value);
+  return Number.isFinite(figure) ? figure : null;
+}
+
+/** "1,234 rows/s", "2.5 rows/s", "1 row/s". */
+export function rateWords(rowsPerSecond) {
+  const figure = formatFigure(rowsPerSecond);
+  return `${figure} ${figure === "1" ? "row" : "rows"}/s`;
+}
+
+/** Whether a time throttled is worth saying (the API rounds it to a tenth of a second). */
+function wasThrottled(seconds) {
+  return Math.round(Number(seconds) * 10) > 0;
+}
+
+/** "throttled 12 s" or "not throttled": the bar's short words. */
+export function throttledWords(seconds) {
+  return wasThrottled(seconds) ? `throttled ${durationWords(seconds)}` : "not throttled";
+}
+
 /** Short status words for a finished execution's bar ("Partly succeeded", not the whole explanation). */
 const BAR_WORDS = { partially_succeeded: "Partly succeeded", incomplete: "Incomplete" };
 
@@ -38,9 +75,11 @@ const BAR_WORDS = { partially_succeeded: "Partly succeeded", incomplete: "Incomp
  * in blocks of 256 KB and counts a block's rows as it maps them), so the
  * words say "of the file read". Finished: the bar says its status, styled
  * by it (a failed execution's bar is not a success bar); "the file read"
- * only where the whole file was read (not for a failed one).
+ * only where the whole file was read (not for a failed one). Under it, in
+ * words (and as the bar's description), its pace: rows per second and the
+ * time throttled, unless ``pace`` is false (a report says them as facts).
  */
-export function progressElement(execution, label) {
+export function progressElement(execution, label, { pace = true } = {}) {
   const progress = execution.progress || {};
   const status = String(execution.status);
   const running = status === "running";
@@ -50,11 +89,33 @@ export function progressElement(execution, label) {
   if (running) words = `${percent(fraction)} of the file read · ${rows}`;
   else if (status === "failed") words = `${statusWords(status)} · ${rows}`;
   else words = `${BAR_WORDS[status] || statusWords(status)}: ${percent(1)} of the file read · ${rows}`;
+  const figures = pace ? paceOf(execution) : null;
+  const paceId = figures ? uid("pace") : null;
   return h(
     "span",
     { class: `progress progress-${status.replace(/[^a-z_]/g, "")}` },
-    h("progress", { max: "100", value: String(Math.floor(fraction * 100)), "aria-label": label, "aria-valuetext": words }),
-    h("span", { class: "progress-text" }, words),
+    h(
+      "span",
+      { class: "progress-line" },
+      h("progress", {
+        max: "100",
+        value: String(Math.floor(fraction * 100)),
+        "aria-label": label,
+        "aria-valuetext": words,
+        "aria-describedby": paceId,
+      }),
+      h("span", { class: "progress-text" }, words),
+    ),
+    // a line of its own, outside the bar's line: its width does not widen the list's column
+    figures
+      ? h(
+          "span",
+          { class: "progress-pace", id: paceId },
+          rateWords(figures.rowsPerSecond),
+          " · ",
+          h("span", { class: wasThrottled(figures.throttledSeconds) ? "pace-throttled" : null }, throttledWords(figures.throttledSeconds)),
+        )
+      : null,
   );
 }
 
@@ -270,7 +331,38 @@ const COUNTS = [
   ["rows_ignored_as_erased", "Rows held back: their customer was erased later"],
 ];
 
-/** The body of a report: status, progress, times, counts, problems, rejected rows. */
+/**
+ * The pace of an execution as a report's facts: its rows per second and
+ * the time its writes waited on throttling, each with what it means.
+ */
+function paceFacts(execution, report) {
+  const figures = paceOf(execution, report);
+  if (!figures) return null;
+  const running = execution.status === "running";
+  const throttled = wasThrottled(figures.throttledSeconds);
+  return [
+    h("dt", {}, "Pace"),
+    h(
+      "dd",
+      { dataset: { pace: "rows_per_second" } },
+      h("span", { class: "pace-figure" }, rateWords(figures.rowsPerSecond)),
+      running ? " (rows read per second so far)" : " (rows read per second, from its start to its end)",
+    ),
+    h("dt", {}, "Time throttled"),
+    h(
+      "dd",
+      { dataset: { pace: "throttled_seconds" } },
+      throttled
+        ? [
+            h("span", { class: "pace-figure pace-throttled" }, durationWords(figures.throttledSeconds)),
+            ", added up over the parts of the file written at the same time: the database (DynamoDB) throttled the writes, and the import slowed down to the pace it allowed",
+          ]
+        : [h("span", { class: "pace-figure" }, "Not throttled"), ": the database kept up with every write"],
+    ),
+  ];
+}
+
+/** The body of a report: status, progress, pace, times, counts, problems, rejected rows. */
 export function reportElement(detail) {
   const execution = detail.execution;
   const report = detail.report || null;
@@ -281,7 +373,8 @@ export function reportElement(detail) {
     h("dt", {}, "Status"),
     h("dd", {}, statusElement(execution.status)),
     h("dt", {}, "Progress"),
-    h("dd", {}, progressElement(execution, `Progress of ${execution.file_name}`)),
+    h("dd", {}, progressElement(execution, `Progress of ${execution.file_name}`, { pace: false })),
+    paceFacts(execution, report),
     h("dt", {}, "Started"),
     h("dd", {}, updateTime(execution.started_at)),
     execution.finished_at ? [h("dt", {}, "Finished"), h("dd", {}, updateTime(execution.finished_at))] : null,
