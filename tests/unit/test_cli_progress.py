@@ -48,10 +48,12 @@ def test_a_finished_execution_shows_its_whole_pace_and_its_counted_throttling(
         status="succeeded",
         finished_at=1020.0,
         counters=counters,
-        progress_rows=30_000,
+        progress_rows=45_000,  # a redelivered chunk reported its rows twice
         progress_throttled_ms=throttled_ms,
     )
     cli._progress(finished)
     line = capsys.readouterr().err
-    assert "1,500 rows/s" in line  # 30,000 rows in its 20 s, not in the hour since
+    # the 30,000 rows counted in its 20 s: not the rows reported twice, nor
+    # the hour since it finished
+    assert "1,500 rows/s" in line
     assert f"throttled {shown} s" in line

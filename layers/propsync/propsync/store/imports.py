@@ -141,9 +141,14 @@ class ExecutionRecord:
         return max(self.progress_throttled_ms, self.counters["throttled_ms"]) / 1000
 
     def rows_per_second(self, now: float) -> float:
-        """Rows read per second of the execution so far (to its end, once finished)."""
-        elapsed = (self.finished_at if self.finished_at is not None else now) - self.started_at
-        return self.progress.rows / elapsed if elapsed > 0 else 0.0
+        """Rows read per second of the execution so far; once finished, the
+        rows its report counts over its whole run (as the report says it: a
+        redelivered chunk reports its progress twice, but is counted once)."""
+        if self.finished_at is not None:
+            rows, elapsed = self.counters["rows_read"], self.finished_at - self.started_at
+        else:
+            rows, elapsed = self.progress.rows, now - self.started_at
+        return rows / elapsed if elapsed > 0 else 0.0
 
     @property
     def chunks_done(self) -> int:
