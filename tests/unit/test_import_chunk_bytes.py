@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from propsync import imports
-from propsync_local import stack
 from propsync_local.cfn_template import load_template
 
 TEMPLATE = load_template()
@@ -57,20 +56,6 @@ def test_anything_else_is_refused_naming_the_variable_and_the_range(value):
         with pytest.raises(ValueError, match=f"^{imports.CHUNK_BYTES_ENV}=") as refused:
             imports.chunk_bytes()
     assert f"from 1 to {imports.MAX_CHUNK_BYTES}" in str(refused.value)
-
-
-def test_make_run_refuses_a_chunk_size_that_is_not_one_before_it_starts(monkeypatch, tmp_path):
-    monkeypatch.setenv(imports.CHUNK_BYTES_ENV, "abc")
-    monkeypatch.setattr(stack, "CREDENTIALS_PATH", tmp_path / "credentials.json")
-
-    def bound(*_args):  # never start servers from a unit test, even when the check is missing
-        pytest.fail("make run went on to bind its ports")
-
-    monkeypatch.setattr(stack, "_bound", bound)
-    with pytest.raises(SystemExit) as stopped:
-        stack.main()
-    assert str(stopped.value).startswith(f"{imports.CHUNK_BYTES_ENV}='abc'")
-    assert not (tmp_path / "credentials.json").exists()
 
 
 def test_a_plan_with_too_many_chunks_names_the_stack_parameter_too():

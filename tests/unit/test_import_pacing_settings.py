@@ -63,7 +63,8 @@ def test_anything_else_is_refused_naming_the_variable_and_the_range(name, data):
     assert f"from {low} to {high}" in str(refused.value)
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS))
+# every setting of imports that make run reads from its environment
+@pytest.mark.parametrize("name", sorted({*SETTINGS, imports.CHUNK_BYTES_ENV}))
 def test_make_run_refuses_a_setting_that_is_not_one_before_it_starts(name, monkeypatch, tmp_path):
     monkeypatch.setenv(name, "abc")
     monkeypatch.setattr(stack, "CREDENTIALS_PATH", tmp_path / "credentials.json")
