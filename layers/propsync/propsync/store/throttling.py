@@ -237,9 +237,9 @@ class WritePacer:
 
 class RetryWithinDeadline:
     """Retries a throttled request of an API function until its invocation's
-    time budget would be passed (``deadline``, on the monotonic clock; set per
-    invocation by ``time_budget``). Without a deadline, botocore's standard
-    mode decides as for any error."""
+    time budget would be passed (the deadline, on the monotonic clock, set
+    per invocation by ``within_time_budget``). Without a deadline, botocore's
+    standard mode decides as for any error."""
 
     BASE_DELAY = 0.025
     MAX_DELAY = 1.0
