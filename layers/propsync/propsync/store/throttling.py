@@ -4,8 +4,9 @@ Two policies, each hooked into one client's botocore events (so every store
 module's requests follow it without a change to the stores):
 
 - **Imports pace their writes** (:class:`WritePacer`, docs/DECISIONS.md:
-  "Imports are paced"): a token bucket hands out writes at a rate that never
-  passes the chunk's share of the stack's import ceiling, drops to 70% when
+  "Imports are paced"): a token bucket (kept as the time the next write is
+  due) hands out writes at a rate that never passes the chunk's share of the
+  stack's import ceiling, drops to 70% when
   DynamoDB throttles a write and climbs back linearly while writes are
   accepted. A throttled request, read or write, is tried again for as long
   as it takes: a chunk never fails because of throttling, it slows down.
@@ -16,9 +17,12 @@ module's requests follow it without a change to the stores):
   tracking does not wait on an import.
 
 Both decide only about throttling; every other error is left to botocore's
-standard retry mode (store.dynamo.client_config). Which answer is throttling
-is botocore's own judgement (its ``ThrottlingErrorDetector``: the throttling
-error codes and HTTP 429).
+standard retry mode (store.dynamo.client_config), whose handler the policy
+calls for it, and which never sees the throttles the policy answers (they
+would spend its retry quota: ``_take_over_throttling``). A client has one
+policy: the last attached replaces every hook of the one before. Which
+answer is throttling is botocore's own judgement (its
+``ThrottlingErrorDetector``: the throttling error codes and HTTP 429).
 """
 
 from __future__ import annotations
@@ -32,12 +36,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from botocore.retries.standard import RetryEventAdapter, ThrottlingErrorDetector
+from botocore.retries.standard import (
+    RetryEventAdapter,
+    ThrottlingErrorDetector,
+    register_retry_handler,
+)
 
 # DynamoDB's requests that consume write capacity
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
-# the unique id of the one throttling policy a client has (a pacer replaces the deadline)
+# the unique id of the one throttling policy a client has (the last attached replaces any other)
 _POLICY_ID = "propsync-throttling"
+# every hook a policy registers, by event and unique id
+_HOOKS = (
+    ("needs-retry.dynamodb", _POLICY_ID),
+    *((f"request-created.dynamodb.{op}", f"{_POLICY_ID}-{op}") for op in WRITE_OPERATIONS),
+    ("after-call.dynamodb", f"{_POLICY_ID}-done"),
+    ("after-call-error.dynamodb", f"{_POLICY_ID}-error"),
+)
+# the unique id botocore gives a DynamoDB client's standard retry handler
+_STANDARD_HANDLER_ID = "retry-config-dynamodb"
+# in a call's request context: the throttles of the call a policy retried
+_RETRIED_THROTTLES = "propsync_retried_throttles"
 _throttling = ThrottlingErrorDetector(RetryEventAdapter())
 H = TypeVar("H", bound=Callable[[Any, Any], Any])
 
@@ -65,14 +84,22 @@ class WritePacer:
     multiplied by DECREASE when a write is throttled, at most once per burst
     (a throttle of a write sent before the last decrease is the same
     congestion, already answered), and grows by ``ceiling / RECOVERY_SECONDS``
-    per second while no request waits on a throttle. A token bucket of
-    BURST_SECONDS at the current rate spaces the writes: a thread that finds
-    it empty takes the next token in turn and sleeps until it is due."""
+    per second while no request waits on a throttle.
+
+    The writes are spaced as a token bucket of BURST_SECONDS at the current
+    rate would space them, kept as the time the next write is due (the
+    generic cell rate algorithm, GCRA): each write takes its turn and moves
+    that time on by one interval at the rate of the moment, and a thread
+    whose turn is ahead sleeps until it comes. A write that waits keeps its
+    turn when the rate changes (a bucket counting tokens would re-price the
+    writes already waiting at the new rate, and let later writes overtake
+    them), so the writes sent in any span never pass ``ceiling`` x span + the
+    burst."""
 
     DECREASE = 0.7  # as CUBIC's beta (botocore's adaptive mode uses it too)
     RECOVERY_SECONDS = 10.0  # from nothing back to the ceiling
     BURST_SECONDS = 0.05
-    MIN_RATE = 1.0  # writes/s: never stop altogether
+    MIN_RATE = 1.0  # writes/s: never stop altogether (or the ceiling, if lower)
     MAX_RETRY_DELAY = 1.0
 
     def __init__(
@@ -89,8 +116,11 @@ class WritePacer:
         self._clock, self._sleep, self._rng = clock, sleep, rng
         self._lock = threading.Lock()
         self._rate = self.ceiling
-        self._tokens = 1.0
-        self._updated_at = clock()
+        # a chunk's share may be below MIN_RATE (a small ceiling over many chunks)
+        self._floor = min(self.MIN_RATE, self.ceiling)
+        now = clock()
+        self._next_due = now  # the theoretical time of the next write (GCRA's TAT)
+        self._updated_at = now
         self._decreased_at = -math.inf
         self._writes = 0
         self._throttled = 0
@@ -117,10 +147,12 @@ class WritePacer:
         with self._lock:
             now = self._clock()
             self._advance(now)
-            self._tokens -= 1.0
-            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
+            # a turn at most the burst's tolerance ahead of now is taken now
+            due = max(now, self._next_due - self._tolerance())
+            self._next_due = max(self._next_due, now) + 1.0 / self._rate
+            wait = due - now
             self._writes += 1
-            self._thread.due = now + wait
+            self._thread.due = due
         if wait > 0:
             self._sleep(wait)
 
@@ -138,8 +170,9 @@ class WritePacer:
                     self._throttled_since = now
                 self._waiting += 1
             if write and getattr(self._thread, "due", now) > self._decreased_at:
-                self._rate = max(self.MIN_RATE, self._rate * self.DECREASE)
-                self._tokens = min(self._tokens, 0.0)
+                self._rate = max(self._floor, self._rate * self.DECREASE)
+                # no burst after a decrease: the next write waits an interval
+                self._next_due = max(self._next_due, now + self._tolerance() + 1.0 / self._rate)
                 self._decreased_at = now
             cap = min(self.MAX_RETRY_DELAY, 0.01 * 2.0 ** min(attempts, 10))
         return self._rng() * cap
@@ -150,10 +183,12 @@ class WritePacer:
         if not getattr(self._thread, "waiting", False):
             return
         with self._lock:
+            now = self._clock()
+            self._advance(now)  # the time until now was throttled: no recovery in it
             self._thread.waiting = False
             self._waiting -= 1
             if self._waiting == 0:
-                self._throttled_seconds += self._clock() - self._throttled_since
+                self._throttled_seconds += now - self._throttled_since
 
     def _advance(self, now: float) -> None:
         elapsed = max(0.0, now - self._updated_at)
@@ -162,17 +197,19 @@ class WritePacer:
             self._rate = min(
                 self.ceiling, self._rate + elapsed * self.ceiling / self.RECOVERY_SECONDS
             )
-        burst = max(1.0, self._rate * self.BURST_SECONDS)
-        self._tokens = min(burst, self._tokens + elapsed * self._rate)
+
+    def _tolerance(self) -> float:
+        """How far ahead of now a write's turn may be and the write still go
+        now: a burst of BURST_SECONDS at the current rate, less the write
+        itself (none below one write per interval)."""
+        return max(0.0, self.BURST_SECONDS - 1.0 / self._rate)
 
     # ----------------------------------------------------- botocore events
 
     def attach(self, client: Any) -> WritePacer:
         """Pace ``client``'s writes and retry its throttled requests (in place
         of any other throttling policy it had)."""
-        events = client.meta.events
-        events.unregister("needs-retry.dynamodb", unique_id=_POLICY_ID)
-        events.register_first("needs-retry.dynamodb", self._needs_retry, unique_id=_POLICY_ID)
+        events = _take_over_throttling(client, self._retry_throttled)
         for operation in WRITE_OPERATIONS:
             # request-created: once per attempt, before the request is signed
             events.register(
@@ -189,9 +226,7 @@ class WritePacer:
     def _before_write(self, **_kwargs: Any) -> None:
         self.acquire()
 
-    def _needs_retry(self, **kwargs: Any) -> float | None:
-        if not is_throttling(**kwargs):
-            return None  # botocore's standard retries decide
+    def _retry_throttled(self, **kwargs: Any) -> float:
         write = kwargs["operation"].name in WRITE_OPERATIONS
         attempts: int = kwargs["attempts"]
         return self.throttled(attempts, write=write)
@@ -202,9 +237,9 @@ class WritePacer:
 
 class RetryWithinDeadline:
     """Retries a throttled request of an API function until its invocation's
-    time budget would be passed (``deadline``, on the monotonic clock; set per
-    invocation by ``time_budget``). Without a deadline, botocore's standard
-    mode decides as for any error."""
+    time budget would be passed (the deadline, on the monotonic clock, set
+    per invocation by ``within_time_budget``). Without a deadline, botocore's
+    standard mode decides as for any error."""
 
     BASE_DELAY = 0.025
     MAX_DELAY = 1.0
@@ -218,21 +253,65 @@ class RetryWithinDeadline:
         self._clock, self._rng = clock, rng
 
     def attach(self, client: Any) -> RetryWithinDeadline:
-        events = client.meta.events
-        events.unregister("needs-retry.dynamodb", unique_id=_POLICY_ID)
-        events.register_first("needs-retry.dynamodb", self._needs_retry, unique_id=_POLICY_ID)
+        """Retry ``client``'s throttled requests within the deadline (in place
+        of any other throttling policy it had: its writes are not paced)."""
+        _take_over_throttling(client, self._retry_throttled)
         return self
 
-    def _needs_retry(self, **kwargs: Any) -> float | bool | None:
+    def _retry_throttled(self, **kwargs: Any) -> float | bool | None:
         deadline = _deadline.at
-        if deadline is None or not is_throttling(**kwargs):
-            return None
+        if deadline is None:
+            return None  # botocore's standard mode decides
         # full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter")
         attempts: int = kwargs["attempts"]
         delay = self._rng() * min(self.MAX_DELAY, self.BASE_DELAY * 2.0**attempts)
         if self._clock() + delay >= deadline:
             return False  # no time left for another try: botocore raises the throttling
         return delay
+
+
+def _take_over_throttling(client: Any, retry_throttled: Callable[..., float | bool | None]) -> Any:
+    """Make ``retry_throttled`` (the ``needs-retry`` arguments in; a delay,
+    False for no retry, or None to leave it to botocore) the answer of
+    ``client`` to a throttled request, in place of every hook of another
+    policy; returns the client's events.
+
+    botocore's standard retry handler answers every other request, and a
+    throttle the policy leaves to it. It must not see the throttles the
+    policy answers: it spends its retry quota (500 in all; 5 a throttle, 14
+    another error) on each retry it would make, as a circuit breaker, so a
+    long spell of throttling retried here would leave it no quota, and the
+    next 500 or lost connection would not be retried at all. So the client's
+    handler is replaced by one of the same configuration that only this
+    policy calls. For the same reason it is told the attempts of a call
+    less the throttles the policy retried: a 500 after a dozen throttles is
+    retried as often as one on a call that was never throttled."""
+    retries = client.meta.config.retries
+    if retries.get("mode") != "standard":
+        raise ValueError(
+            "a throttling policy needs a client in botocore's standard retry mode "
+            f"(store.dynamo.client_config), not {retries.get('mode')!r}"
+        )
+    events = client.meta.events
+    for event, unique_id in _HOOKS:
+        events.unregister(event, unique_id=unique_id)
+    events.unregister("needs-retry.dynamodb", unique_id=_STANDARD_HANDLER_ID)
+    standard = register_retry_handler(client, max_attempts=retries.get("total_max_attempts"))
+    events.unregister("needs-retry.dynamodb", unique_id=_STANDARD_HANDLER_ID)
+
+    def needs_retry(**kwargs: Any) -> float | bool | None:
+        call = kwargs["request_dict"]["context"]  # one per call, kept between its attempts
+        if is_throttling(**kwargs):
+            answer = retry_throttled(**kwargs)
+            if answer is not None:
+                call[_RETRIED_THROTTLES] = call.get(_RETRIED_THROTTLES, 0) + 1
+                return answer
+        # the attempts botocore counts are those of the other errors
+        attempts = kwargs["attempts"] - call.get(_RETRIED_THROTTLES, 0)
+        return standard.needs_retry(**{**kwargs, "attempts": attempts})
+
+    events.register("needs-retry.dynamodb", needs_retry, unique_id=_POLICY_ID)
+    return events
 
 
 class _Deadline:
