@@ -75,14 +75,19 @@ def running(function: str) -> Iterator[None]:
 
 def _watch_propsync_client() -> None:
     # imported late: the handlers' environment (table name, endpoint) is set
-    # by then; the client is the container's, made now if not yet
-    from propsync.store.dynamo import client_and_table_from_environment  # noqa: PLC0415
+    # by then; the clients are the container's (the API's, and the import
+    # chunks' paced one), made now if not yet
+    from propsync.store.dynamo import (  # noqa: PLC0415
+        client_and_table_from_environment,
+        import_client_and_table_from_environment,
+    )
 
-    try:
-        client, _ = client_and_table_from_environment()
-    except RuntimeError:  # no table configured: the handler will say so itself
-        return
-    client.meta.events.register("before-call.dynamodb", _check, unique_id=_HOOK_ID)
+    for factory in (client_and_table_from_environment, import_client_and_table_from_environment):
+        try:
+            client, _ = factory()
+        except RuntimeError:  # no table configured: the handler will say so itself
+            return
+        client.meta.events.register("before-call.dynamodb", _check, unique_id=_HOOK_ID)
 
 
 def _check(model: Any, **_kwargs: Any) -> None:

@@ -5,7 +5,10 @@ action its function lacks fails here as it would on AWS."""
 import pytest
 from botocore.exceptions import ClientError
 
-from propsync.store.dynamo import client_and_table_from_environment
+from propsync.store.dynamo import (
+    client_and_table_from_environment,
+    import_client_and_table_from_environment,
+)
 from propsync_local import iam
 from propsync_local.cfn_template import load_template, resources_of_type
 from propsync_local.deployed_template import deployed
@@ -37,6 +40,17 @@ def test_a_function_granted_the_action_may_call_it_and_outside_handlers_anything
     write(client, table)  # no handler running: a test or a tool
     # two functions at once: what either may do is allowed
     with iam.running("CustomersReadFunction"), iam.running("CustomersFunction"):
+        write(client, table)
+
+
+def test_the_import_chunks_client_is_held_to_the_running_functions_policy_too(api):
+    """The chunk function's paced client is a second client of the container:
+    a function whose policy lacks an action cannot call it through that one."""
+    client, table = import_client_and_table_from_environment()
+    with iam.running("CustomersReadFunction"), pytest.raises(ClientError) as refused:
+        write(client, table)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    with iam.running("ImportChunkFunction"):
         write(client, table)
 
 

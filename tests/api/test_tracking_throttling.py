@@ -165,15 +165,6 @@ def test_the_tracking_functions_client_waits_on_no_pacer(api, tracking_writes):
     assert pacing_hooks(service_client()) == []
 
 
-@pytest.mark.xfail(
-    reason="the local stack runs every function in one process, and "
-    "imports._chunk_pacer attaches the chunk function's pacer to the "
-    "container's shared client (store.dynamo.client_and_table_from_environment), "
-    "which the tracking function's handler then uses: its writes are paced "
-    "after an import ran. Fixed when the chunk function's pacer gets a client "
-    "of its own (imports.py, the lead's)",
-    strict=True,
-)
 def test_after_an_import_ran_in_the_same_process_tracking_is_still_not_paced(
     api, imports, monkeypatch
 ):

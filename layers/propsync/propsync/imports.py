@@ -331,17 +331,34 @@ class Services:
 
 
 @per_container
-def _chunk_pacer() -> WritePacer:
-    """The chunk function's pacer, on the container's DynamoDB client."""
-    from propsync.store.dynamo import client_and_table_from_environment  # noqa: PLC0415
+def _chunk_stores() -> tuple[CustomerStore, AccessStore, ImportStore, WritePacer]:
+    """The chunk function's stores, on a client of their own whose writes
+    are paced to the chunk's share (store.dynamo.import_client_and_table_from_environment)."""
+    from propsync.store.dynamo import import_client_and_table_from_environment  # noqa: PLC0415
 
-    client, _ = client_and_table_from_environment()
-    return WritePacer(chunk_write_share()).attach(client)
+    client, table = import_client_and_table_from_environment()
+    pacer = WritePacer(chunk_write_share()).attach(client)
+    return (
+        CustomerStore(client, table),
+        AccessStore(client, table),
+        ImportStore(client, table),
+        pacer,
+    )
 
 
 def chunk_services_from_environment() -> Services:
-    """The services of the chunk function: writes paced to its share."""
-    return dataclasses.replace(services_from_environment(), pacer=_chunk_pacer())
+    """The services of the chunk function: its writes paced to its share."""
+    from propsync.bucket import bucket_from_environment, queue_from_environment  # noqa: PLC0415
+
+    customers, access, imports, pacer = _chunk_stores()
+    return Services(
+        customers=customers,
+        access=access,
+        imports=imports,
+        bucket=bucket_from_environment(),
+        queue=queue_from_environment(),
+        pacer=pacer,
+    )
 
 
 def services_from_environment() -> Services:

@@ -114,13 +114,27 @@ def client_and_table_from_environment() -> tuple[DynamoDBClient, str]:
     endpoint, region and credentials the standard boto3 way
     (``AWS_ENDPOINT_URL_DYNAMODB`` points it at a local engine). Throttled
     requests are retried within the invocation's time budget where a handler
-    sets one (store.throttling; an import chunk paces its writes instead)."""
-    table = os.environ.get(TABLE_NAME_ENV)
-    if not table:
-        raise RuntimeError(f"{TABLE_NAME_ENV} is not set: name the DynamoDB table of propsync")
+    sets one (store.throttling)."""
+    table = _table_from_environment()
     client = boto3.client("dynamodb", config=client_config())
     RetryWithinDeadline().attach(client)
     return client, table
+
+
+@per_container
+def import_client_and_table_from_environment() -> tuple[DynamoDBClient, str]:
+    """The import chunks' client, a second one: the chunk function paces its
+    writes (store.throttling.WritePacer, attached by propsync.imports), and
+    `make run` and the tests run every function in one process, where the
+    client tracking and the API use must never be paced."""
+    return boto3.client("dynamodb", config=client_config()), _table_from_environment()
+
+
+def _table_from_environment() -> str:
+    table = os.environ.get(TABLE_NAME_ENV)
+    if not table:
+        raise RuntimeError(f"{TABLE_NAME_ENV} is not set: name the DynamoDB table of propsync")
+    return table
 
 
 def client_config() -> Config:
