@@ -12,17 +12,24 @@ Its own work is kept small, since it runs under our GIL where DynamoDB's would
 not: once a benchmark has seeded what it reads back, ``store_updates = False``
 makes every UpdateItem a counted, acknowledged no-op (what DynamoDB answers
 when the condition holds), without parsing the request.
+
+A table's write capacity (:class:`WriteCapacity`) can be given to fakes in
+several processes, the import's "Lambda containers" and the tracking
+function's: each write request takes a token of the one table-wide bucket,
+and a write that finds it empty is throttled as DynamoDB throttles it.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -38,12 +45,87 @@ class RawBody:
         yield self._body
 
 
+# DynamoDB's requests that consume write capacity
+WRITE_OPERATIONS = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+)
+# DynamoDB's answer to a write beyond the table's capacity (HTTP 400)
+THROTTLED = json.dumps(
+    {
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "The level of configured provisioned throughput for the table was exceeded. "
+        "Consider increasing your provisioning level with the UpdateTable API.",
+    }
+).encode()
+
+
+class WriteCapacity:
+    """A table's write capacity, shared by the fakes of every process it is
+    handed to (as an argument of ``multiprocessing`` processes of ``context``):
+    a token bucket of ``writes_per_second`` accepted write requests, which
+    holds at most ``burst_seconds`` of them (DynamoDB keeps up to 300 s of
+    unused capacity; a small burst is the strict case: a writer that goes over
+    the rate is throttled almost at once). A write request is one token
+    whatever it carries (propsync's writes are single items). Accepted and
+    throttled requests are counted per source (the fake's ``source``)."""
+
+    def __init__(
+        self,
+        writes_per_second: float,
+        sources: tuple[str, ...],
+        *,
+        burst_seconds: float = 0.1,
+        context: BaseContext | None = None,
+    ):
+        context = context or multiprocessing.get_context()
+        self.writes_per_second = writes_per_second
+        self.burst = max(1.0, writes_per_second * burst_seconds)
+        self.sources = sources
+        # [tokens, refilled at (time.monotonic: one clock for every process
+        # on Linux), then accepted and throttled of each source]
+        self._shared = context.RawArray("d", 2 + 2 * len(sources))
+        self._lock = context.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """A full bucket and no requests counted."""
+        with self._lock:
+            self._shared[:] = [self.burst, time.monotonic()] + [0.0] * 2 * len(self.sources)
+
+    def take(self, source: str) -> bool:
+        """Whether a write request of ``source`` is accepted now."""
+        slot = 2 + 2 * self.sources.index(source)
+        with self._lock:
+            shared, now = self._shared, time.monotonic()
+            tokens = min(self.burst, shared[0] + (now - shared[1]) * self.writes_per_second)
+            accepted = tokens >= 1.0
+            shared[0], shared[1] = tokens - 1.0 if accepted else tokens, now
+            shared[slot if accepted else slot + 1] += 1
+        return accepted
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Accepted and throttled write requests of each source since the reset."""
+        with self._lock:
+            values = list(self._shared[2:])
+        return {
+            source: {"accepted": int(values[2 * i]), "throttled": int(values[2 * i + 1])}
+            for i, source in enumerate(self.sources)
+        }
+
+
 class FakeDynamoDB:
-    def __init__(self, round_trip_seconds: float = 0.005):
+    def __init__(
+        self,
+        round_trip_seconds: float = 0.005,
+        *,
+        capacity: WriteCapacity | None = None,
+        source: str = "",
+    ):
         self.round_trip = round_trip_seconds
         self.items: dict[str, dict[str, Any]] = {}
         self.requests: Counter[str] = Counter()
         self.store_updates = True
+        self.capacity, self.source = capacity, source
         self._lock = threading.Lock()
 
     def attach(self, client: Any) -> FakeDynamoDB:
@@ -64,7 +146,15 @@ class FakeDynamoDB:
         ]
         if self.round_trip:
             time.sleep(self.round_trip)  # the network; releases the GIL like real I/O
-        if operation == "UpdateItem" and not self.store_updates:
+        if (
+            self.capacity is not None
+            and operation in WRITE_OPERATIONS
+            and not self.capacity.take(self.source)
+        ):
+            with self._lock:
+                self.requests["throttled"] += 1
+            status, payload = 400, THROTTLED
+        elif operation == "UpdateItem" and not self.store_updates:
             with self._lock:
                 self.requests[operation] += 1
             status, payload = 200, b"{}"
