@@ -22,14 +22,13 @@ and a write that finds it empty is throttled as DynamoDB throttles it.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from multiprocessing.context import BaseContext
+from multiprocessing.connection import Connection, Pipe, wait
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -60,57 +59,110 @@ THROTTLED = json.dumps(
 
 
 class WriteCapacity:
-    """A table's write capacity, shared by the fakes of every process it is
-    handed to (as an argument of ``multiprocessing`` processes of ``context``):
-    a token bucket of ``writes_per_second`` accepted write requests, which
-    holds at most ``burst_seconds`` of them (DynamoDB keeps up to 300 s of
-    unused capacity; a small burst is the strict case: a writer that goes over
-    the rate is throttled almost at once). A write request is one token
-    whatever it carries (propsync's writes are single items). Accepted and
-    throttled requests are counted per source (the fake's ``source``)."""
+    """A table's write capacity: a token bucket of ``writes_per_second``
+    accepted write requests, which holds at most ``burst_seconds`` of them
+    (DynamoDB keeps up to 300 s of unused capacity; a small burst is the
+    strict case: a writer that goes over the rate is throttled almost at
+    once). A write request is one token whatever it carries (propsync's
+    writes are single items). Accepted and throttled requests are counted per
+    source.
 
-    def __init__(
-        self,
-        writes_per_second: float,
-        sources: tuple[str, ...],
-        *,
-        burst_seconds: float = 0.1,
-        context: BaseContext | None = None,
-    ):
-        context = context or multiprocessing.get_context()
+    The bucket lives in the process that made it; the fakes of other
+    processes draw from it through a :class:`CapacityLink` each, answered
+    while :func:`serving` runs. Not a lock in shared memory: a process that
+    holds it can be preempted (a niced one for long), and every other
+    process, the tracking function's too, would wait for it."""
+
+    def __init__(self, writes_per_second: float, *, burst_seconds: float = 0.1):
         self.writes_per_second = writes_per_second
         self.burst = max(1.0, writes_per_second * burst_seconds)
-        self.sources = sources
-        # [tokens, refilled at (time.monotonic: one clock for every process
-        # on Linux), then accepted and throttled of each source]
-        self._shared = context.RawArray("d", 2 + 2 * len(sources))
-        self._lock = context.Lock()
+        self._lock = threading.Lock()
+        self.links: dict[Connection, str] = {}  # this end of each link -> its source
         self.reset()
 
     def reset(self) -> None:
         """A full bucket and no requests counted."""
         with self._lock:
-            self._shared[:] = [self.burst, time.monotonic()] + [0.0] * 2 * len(self.sources)
+            self._tokens, self._refilled = self.burst, time.monotonic()
+            self._counts: dict[str, Counter[str]] = {}
 
     def take(self, source: str) -> bool:
         """Whether a write request of ``source`` is accepted now."""
-        slot = 2 + 2 * self.sources.index(source)
         with self._lock:
-            shared, now = self._shared, time.monotonic()
-            tokens = min(self.burst, shared[0] + (now - shared[1]) * self.writes_per_second)
-            accepted = tokens >= 1.0
-            shared[0], shared[1] = tokens - 1.0 if accepted else tokens, now
-            shared[slot if accepted else slot + 1] += 1
+            now = time.monotonic()
+            elapsed, self._refilled = now - self._refilled, now
+            self._tokens = min(self.burst, self._tokens + elapsed * self.writes_per_second)
+            accepted = self._tokens >= 1.0
+            if accepted:
+                self._tokens -= 1.0
+            self._counts.setdefault(source, Counter())["accepted" if accepted else "throttled"] += 1
         return accepted
 
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Accepted and throttled write requests of each source since the reset."""
+    def counts(self, source: str) -> dict[str, int]:
+        """Accepted and throttled write requests of ``source`` since the reset."""
         with self._lock:
-            values = list(self._shared[2:])
-        return {
-            source: {"accepted": int(values[2 * i]), "throttled": int(values[2 * i + 1])}
-            for i, source in enumerate(self.sources)
-        }
+            counted = self._counts.get(source, Counter())
+            return {"accepted": counted["accepted"], "throttled": counted["throttled"]}
+
+    def link(self, source: str) -> CapacityLink:
+        """A link for a process whose writes are ``source``'s (hand it to the
+        process before it starts), answered while :func:`serving` runs."""
+        here, there = Pipe()
+        self.links[here] = source
+        return CapacityLink(there)
+
+
+class CapacityLink:
+    """A process's way to a :class:`WriteCapacity` of another: one request
+    at a time over a pipe (the threads of the process take turns)."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"connection": self._connection}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["connection"])  # type: ignore[misc]
+
+    def take(self) -> bool:
+        with self._lock:
+            self._connection.send_bytes(b"?")
+            return self._connection.recv_bytes() == b"1"
+
+
+@contextmanager
+def serving(*tables: WriteCapacity) -> Iterator[None]:
+    """Answer the links of ``tables`` on a thread of this process, meanwhile;
+    then close them."""
+    links = {end: (table, source) for table in tables for end, source in table.links.items()}
+    stop = threading.Event()
+
+    def serve() -> None:
+        open_ends = list(links)
+        while open_ends and not stop.is_set():
+            for end in wait(open_ends, timeout=0.1):
+                assert isinstance(end, Connection)
+                try:
+                    end.recv_bytes()
+                except (EOFError, OSError):  # its process ended
+                    open_ends.remove(end)
+                    continue
+                table, source = links[end]
+                end.send_bytes(b"1" if table.take(source) else b"0")
+
+    server = threading.Thread(target=serve, name="write-capacity", daemon=True)
+    server.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        server.join()
+        for end in links:
+            end.close()
+        for table in tables:
+            table.links.clear()
 
 
 class FakeDynamoDB:
@@ -118,14 +170,13 @@ class FakeDynamoDB:
         self,
         round_trip_seconds: float = 0.005,
         *,
-        capacity: WriteCapacity | None = None,
-        source: str = "",
+        capacity: CapacityLink | None = None,
     ):
         self.round_trip = round_trip_seconds
         self.items: dict[str, dict[str, Any]] = {}
         self.requests: Counter[str] = Counter()
         self.store_updates = True
-        self.capacity, self.source = capacity, source
+        self.capacity = capacity  # the table's write capacity, if limited
         self._lock = threading.Lock()
 
     def attach(self, client: Any) -> FakeDynamoDB:
@@ -146,11 +197,7 @@ class FakeDynamoDB:
         ]
         if self.round_trip:
             time.sleep(self.round_trip)  # the network; releases the GIL like real I/O
-        if (
-            self.capacity is not None
-            and operation in WRITE_OPERATIONS
-            and not self.capacity.take(self.source)
-        ):
+        if self.capacity is not None and operation in WRITE_OPERATIONS and not self.capacity.take():
             with self._lock:
                 self.requests["throttled"] += 1
             status, payload = 400, THROTTLED

@@ -2,8 +2,8 @@
 the tracking route beside it (docs/PERFORMANCE.md, "Imports beside tracking").
 
 One DynamoDB table of WRITE_CAPACITY accepted write requests per second
-(bench/fake_dynamodb.WriteCapacity, one token bucket shared by every process
-below), 5 ms round trip. An import of ROWS rows of existing customers (one
+(bench/fake_dynamodb.WriteCapacity: one token bucket, kept by this process,
+that the fakes of every process below draw from), 5 ms round trip. An import of ROWS rows of existing customers (one
 write a row) runs as CHUNKS chunks, each in a process of its own as each
 would run in a Lambda container of its own, through propsync's import write
 path (imports._write_batch over mapped rows, batch after batch, as run_chunk
@@ -36,12 +36,13 @@ and the import processes' CPU is on both), so what differs between them is
 what the import does to the table. On AWS the import's CPU is not the tracking
 function's (each Lambda container has its own).
 
-W and C: a write costs the client about 1 ms of CPU here, so the paced
-import's IMPORT_CEILING writes a second take about one of the two cores. The
-table's capacity is below what the unpaced chunk processes send when the
-machine is quiet (two cores at 0.7 ms a write), as on AWS, where each chunk
-has a vCPU of its own: else the naive import would never be throttled here.
-The ceiling plus the tracking stream leave it a fifth of its capacity spare.
+W and C: a write costs the client about 1 ms of CPU on this machine when it
+is shared (0.7 ms when it is quiet), so the paced import's IMPORT_CEILING
+writes a second take most of one of its two cores, and leave the other to the
+two tracking streams and the machine's other tenants. The table's capacity is
+below what the unpaced chunk processes send (both cores at 0.7-1 ms a write),
+as on AWS, where each chunk has a vCPU of its own: else the naive import would
+never be throttled here. The ceiling and the stream leave a sixth of it spare.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from fake_dynamodb import FakeDynamoDB, WriteCapacity
+from fake_dynamodb import CapacityLink, FakeDynamoDB, WriteCapacity, serving
 from workload import HEADER, MAPPING_DOCUMENT, PROJECT
 
 from propsync.customer_updates import update_customer
@@ -83,8 +84,8 @@ from propsync.store.dynamo import client_config, is_transient_error
 from propsync.store.throttling import RetryWithinDeadline, WritePacer, set_time_budget
 from propsync.tracking import run_commands
 
-WRITE_CAPACITY = 1500  # W: the table's writes per second
-IMPORT_CEILING = 1000  # C: PROPSYNC_IMPORT_WRITES_PER_SECOND
+WRITE_CAPACITY = 1200  # W: the table's writes per second
+IMPORT_CEILING = 800  # C: PROPSYNC_IMPORT_WRITES_PER_SECOND
 CHUNKS = 4  # K: PROPSYNC_IMPORT_CONCURRENCY, one process each
 ROWS = 200_000
 ROUND_TRIP = 0.005
@@ -177,7 +178,7 @@ def import_chunk(
     variant: str,
     chunk: int,
     *,
-    capacity: WriteCapacity,
+    capacity: CapacityLink,
     items: dict[str, dict[str, Any]],
     start: Barrier,
     results: Queue[dict[str, Any]],
@@ -190,7 +191,7 @@ def import_chunk(
     config = client_config()
     if variant == "adaptive":
         config = config.merge(Config(retries={"mode": "adaptive", "max_attempts": 5}))
-    fake = FakeDynamoDB(ROUND_TRIP, capacity=capacity, source="import")
+    fake = FakeDynamoDB(ROUND_TRIP, capacity=capacity)
     fake.items, fake.store_updates = items, False
     client = _client(config, fake)
     pacer = WritePacer(chunk_write_share()).attach(client) if variant == "paced" else None
@@ -246,7 +247,7 @@ def import_chunk(
 
 def tracking_stream(
     *,
-    capacity: WriteCapacity,
+    capacity: CapacityLink,
     items: dict[str, dict[str, Any]],
     start: Barrier,
     stop: Event,
@@ -255,7 +256,7 @@ def tracking_stream(
     """TRACKING_RATE batches of TRACKING_BATCH commands a second, each as the
     tracking function runs it, until ``stop``."""
     _quiet()
-    fake = FakeDynamoDB(ROUND_TRIP, source="tracking")
+    fake = FakeDynamoDB(ROUND_TRIP)
     fake.items, fake.store_updates = items, False
     store = CustomerStore(_client(client_config(), fake), "bench")
     run_commands(
@@ -310,54 +311,45 @@ def _run(
     start, stop = context.Barrier(CHUNKS + 3), context.Event()
     chunk_results: Queue[dict[str, Any]] = context.Queue()
     tracking_results = [context.Queue() for _ in tables]
+    shared = {"items": items, "start": start}
     processes = [
         context.Process(
             target=import_chunk,
             args=(variant, c),
-            kwargs={
-                "capacity": tables[0],
-                "items": items,
-                "start": start,
-                "results": chunk_results,
-            },
+            kwargs={**shared, "capacity": tables[0].link("import"), "results": chunk_results},
         )
         for c in range(CHUNKS)
     ]
     processes += [
         context.Process(
             target=tracking_stream,
-            kwargs={
-                "capacity": table,
-                "items": items,
-                "start": start,
-                "stop": stop,
-                "results": results,
-            },
+            kwargs={**shared, "capacity": table.link("tracking"), "stop": stop, "results": results},
         )
         for table, results in zip(tables, tracking_results, strict=True)
     ]
-    for process in processes:
-        process.start()
-    try:
-        start.wait(timeout=120)  # every process started, its imports done
-        started = time.monotonic()
-        timeout = (PACED_CAP_SECONDS if variant == "paced" else NAIVE_CAP_SECONDS) + 120
-        chunks_seen = [chunk_results.get(timeout=timeout) for _ in range(CHUNKS)]
-        stop.set()  # the import is over: so are the streams
-        tracking, idle = (results.get(timeout=60) for results in tracking_results)
-    finally:
-        stop.set()
+    with serving(*tables):
         for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
+            process.start()
+        try:
+            start.wait(timeout=120)  # every process started, its imports done
+            started = time.monotonic()
+            timeout = (PACED_CAP_SECONDS if variant == "paced" else NAIVE_CAP_SECONDS) + 120
+            chunks_seen = [chunk_results.get(timeout=timeout) for _ in range(CHUNKS)]
+            stop.set()  # the import is over: so are the streams
+            tracking, idle = (results.get(timeout=60) for results in tracking_results)
+        finally:
+            stop.set()
+            for process in processes:
+                process.join(timeout=30)
+                if process.is_alive():
+                    process.kill()
     return {
         "started": started,
         "chunks": sorted(chunks_seen, key=lambda r: r["chunk"]),
         "tracking": tracking,
         "idle_tracking": idle,
-        "counts": tables[0].counts(),
-        "idle_counts": tables[1].counts(),
+        "counts": {source: tables[0].counts(source) for source in ("import", "tracking")},
+        "idle_counts": {"tracking": tables[1].counts("tracking")},
     }
 
 
@@ -423,10 +415,8 @@ def pacing() -> dict[str, Any]:
     """Each import beside the tracking stream; the figures and the bars."""
     context = multiprocessing.get_context("spawn")  # not fork: this process has threads
     tables = (
-        WriteCapacity(
-            WRITE_CAPACITY, ("import", "tracking"), burst_seconds=BURST_SECONDS, context=context
-        ),
-        WriteCapacity(WRITE_CAPACITY, ("tracking",), burst_seconds=BURST_SECONDS, context=context),
+        WriteCapacity(WRITE_CAPACITY, burst_seconds=BURST_SECONDS),
+        WriteCapacity(WRITE_CAPACITY, burst_seconds=BURST_SECONDS),
     )
     items = seeded_items()
     imports = {
