@@ -3,17 +3,17 @@ the tracking route beside it (docs/PERFORMANCE.md, "Imports beside tracking").
 
 One DynamoDB table of WRITE_CAPACITY accepted write requests per second
 (bench/fake_dynamodb.WriteCapacity: one token bucket, kept by this process,
-that the fakes of every process below draw from), 5 ms round trip. An import of ROWS rows of existing customers (one
-write a row) runs as CHUNKS chunks, each in a process of its own as each
-would run in a Lambda container of its own, through propsync's import write
-path (imports._write_batch over mapped rows, batch after batch, as run_chunk
-runs them). Meanwhile a process of its own sends a steady stream of tracking
-batches through the synchronous path (tracking.run_commands, what the batch
-route runs), its client with the API functions' throttling policy
-(RetryWithinDeadline, a 29 s budget set around each batch as the handler's
-decorator sets it). The import processes run niced: on AWS they are other
-containers with their own vCPU, here they share two cores with the tracking
-process and must not take its CPU.
+that the fakes of every process below draw from), 5 ms round trip. An import
+of ROWS rows of existing customers (one write a row) runs as CHUNKS chunks,
+each in a process of its own as each would run in a Lambda container of its
+own, through propsync's import write path (imports._write_batch over mapped
+rows, batch after batch, as run_chunk runs them). Meanwhile a process of its
+own sends a steady stream of tracking batches through the synchronous path
+(tracking.run_commands, what the batch route runs), its client with the API
+functions' throttling policy (RetryWithinDeadline, a 29 s budget set around
+each batch as the handler's decorator sets it). The import processes run
+niced: on AWS they are other containers with their own vCPU, here they share
+two cores with the tracking process and must not take its CPU.
 
 Three imports on the same table:
 
