@@ -1,6 +1,6 @@
 """`make bench`: propsync against the limits DynamoDB and Lambda set.
 
-Six measurements, each beside its bar; ratios are measured in one run, since
+Seven measurements, each beside its bar; ratios are measured in one run, since
 these machines are shared and noisy. Writes bench/results/bench.json, rewrites
 the `bench` section of docs/PERFORMANCE.md, and exits 1 when a bar is missed.
 
@@ -13,7 +13,11 @@ the `bench` section of docs/PERFORMANCE.md, and exits 1 when a bar is missed.
 6. the queued tracking mode (TrackingWrites=queued): SQS requests per queued
    batch (counted), the worker's commands per second vs the synchronous batch
    route's (5 ms round trip), and the lag from a request to its commands
-   applied at a steady rate; SQS answered in process too (bench/fake_sqs.py).
+   applied at a steady rate; SQS answered in process too (bench/fake_sqs.py);
+7. imports beside tracking (bench/pacing.py): a 200,000-row import in
+   parallel chunk processes on a table of limited write capacity, paced, naive
+   and with botocore's adaptive retries, while a tracking stream runs beside
+   it; the import's share of its ceiling and the stream's failures and p99.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ os.environ.update(
 
 import boto3  # noqa: E402
 import naive  # noqa: E402
+import pacing  # noqa: E402
 from fake_dynamodb import FakeDynamoDB  # noqa: E402
 from fake_sqs import FakeSQS  # noqa: E402
 from workload import HEADER, MAPPING_DOCUMENT, PROJECT  # noqa: E402
@@ -873,13 +878,42 @@ def only_queued() -> int:
     return 0 if results["bars_met"] else 1
 
 
+def only_pacing() -> int:
+    """`bench/run.py --only pacing`: the pacing measurement alone, rewriting
+    only its table in docs/PERFORMANCE.md (under a line of its own that says
+    when it was measured) and its part of bench/results/bench.json."""
+    started = time.time()
+    results = pacing.pacing()
+    seconds = round(time.time() - started)
+    print(json.dumps(results), file=sys.stderr)
+    out = ROOT / "bench" / "results" / "bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    saved = json.loads(out.read_text()) if out.is_file() else {}
+    saved["pacing"] = {**results, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    out.write_text(json.dumps(saved, indent=2) + "\n")
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M:%S %Z')} (Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs) in {seconds} s by `bench/run.py --only pacing`, in a run "
+        "of its own (not the first table's)."
+    )
+    table = render_pacing(results, header)
+    print(table)
+    update_doc(table, PACING_MARKERS)
+    return 0 if results["bars_met"] else 1
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--latency-runs"]:
         return latency_runs(int(sys.argv[2]))
     if sys.argv[1:] == ["--only", "queued"]:
         return only_queued()
+    if sys.argv[1:] == ["--only", "pacing"]:
+        return only_pacing()
     if sys.argv[1:]:
-        print("usage: bench/run.py [--latency-runs N | --only queued]", file=sys.stderr)
+        print(
+            "usage: bench/run.py [--latency-runs N | --only queued | --only pacing]",
+            file=sys.stderr,
+        )
         return 2
     started = time.time()
     results: dict[str, Any] = {}
@@ -891,6 +925,7 @@ def main() -> int:
             ("memory", lambda: import_memory(Path(scratch))),
             ("cold_start", cold_start),
             ("queued", queued_tracking),
+            ("pacing", pacing.pacing),
         ):
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
             results[name] = measure()
@@ -1024,8 +1059,11 @@ def render(r: dict[str, Any]) -> str:
         f"Measured {r['measured_at']} (Python {r['python']}, {os.cpu_count()} CPUs) "
         f"in {r['seconds']} s."
     )
-    start, end = QUEUED_MARKERS  # so that `--only queued` can rewrite that table alone
-    return f"{_table(header, rows)}\n\n{start}\n{render_queued(r['queued'])}\n{end}"
+    # between markers of their own, so that `--only queued` and `--only pacing`
+    # can rewrite those tables alone
+    queued = "\n".join((QUEUED_MARKERS[0], render_queued(r["queued"]), QUEUED_MARKERS[1]))
+    paced = "\n".join((PACING_MARKERS[0], render_pacing(r["pacing"]), PACING_MARKERS[1]))
+    return f"{_table(header, rows)}\n\n{queued}\n\n{paced}"
 
 
 Row = tuple[str, Any, str, bool | None]
@@ -1102,8 +1140,72 @@ def render_queued(q: dict[str, Any], header: str | None = None) -> str:
     return _table(header or "The queued tracking mode (TrackingWrites=queued), same run:", rows)
 
 
+def render_pacing(p: dict[str, Any], header: str | None = None) -> str:
+    """The table of imports beside tracking."""
+    paced, ceiling = p["paced"], p["import_ceiling"]
+
+    def imported(variant: dict[str, Any]) -> str:
+        return (
+            f"{variant['writes_per_second']:,} writes/s = {variant['share_of_ceiling']:.0%} of "
+            f"{ceiling:,} over {variant['seconds']} s; {variant['rows_imported']:,} of "
+            f"{p['rows']:,} rows imported ({variant['rows_written']:,} written by the last run "
+            "of each chunk); chunks done / failed / stopped at the cap "
+            f"{variant['chunks_done']} / {variant['chunks_failed']} / {variant['chunks_capped']}, "
+            f"{variant['redeliveries']} redeliveries; {variant['throttled_writes']:,} writes "
+            f"throttled; {variant['cpu_ms_per_accepted_write']} ms CPU a write, "
+            f"{variant['cpu_seconds_per_second']} CPU s/s"
+        )
+
+    def tracked(variant: dict[str, Any]) -> str:
+        busy, idle = variant["tracking"], variant["idle_tracking"]
+        return (
+            f"{busy['p50_ms']} / {busy['p99_ms']} / {busy['max_ms']} ms vs "
+            f"{idle['p50_ms']} / {idle['p99_ms']} / {idle['max_ms']} ms: p99 "
+            f"{variant['tracking_p99_ratio']}x; {busy['failed_commands']:,} failed commands "
+            f"({idle['failed_commands']:,}), {busy['throttled_writes']:,} writes throttled"
+        )
+
+    rows: list[Row] = [
+        (
+            f"paced import ({p['chunks']} chunks, ceiling {ceiling:,} writes/s): accepted "
+            "writes / s of its wall time; rows, chunks, throttling",
+            imported(paced),
+            f">= {p['share_bar']:.0%} of the ceiling, no chunk failed or redelivered",
+            paced["share_of_ceiling"] >= p["share_bar"]
+            and paced["chunks_done"] == p["chunks"]
+            and paced["redeliveries"] == 0
+            and paced["rows_imported"] == p["rows"],
+        ),
+        (
+            "tracking beside the paced import vs the same stream meanwhile on an idle "
+            "table: batch p50 / p99 / max; failures",
+            tracked(paced),
+            f"no failed command, p99 <= {p['latency_bar']}x",
+            paced["tracking"]["failed_commands"] == 0
+            and paced["tracking_p99_ratio"] <= p["latency_bar"],
+        ),
+    ]
+    for variant, label in (
+        ("naive", "naive import (no pacer: botocore's standard retries)"),
+        ("adaptive", "import with botocore's adaptive retry mode instead of the pacer"),
+    ):
+        rows.append((label, imported(p[variant]), "", None))
+        rows.append(
+            (f"tracking beside the {variant} import vs idle", tracked(p[variant]), "", None)
+        )
+    setup = (
+        f"Imports beside tracking: a table of {p['write_capacity']:,} writes/s (burst "
+        f"{p['burst_seconds']} s), an import of {p['rows']:,} rows in {p['chunks']} chunk "
+        f"processes (nice {p['import_nice']}), a tracking stream of "
+        f"{p['tracking_writes_per_second']} writes/s (batches of 50), "
+        f"{p['round_trip_ms']:g} ms round trip"
+    )
+    return _table(f"{header or 'Same run.'} {setup}:", rows)
+
+
 BENCH_MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
 QUEUED_MARKERS = ("<!-- bench-queued:start -->", "<!-- bench-queued:end -->")
+PACING_MARKERS = ("<!-- bench-pacing:start -->", "<!-- bench-pacing:end -->")
 
 
 def update_doc(table: str, markers: tuple[str, str]) -> None:
