@@ -1,7 +1,8 @@
-"""Imports: S3 "object created" under imports/ starts an execution
-(``lambda_handler``); SQS chunk messages of large files run one byte range each
-(``chunk_handler``, partial batch failures reported so only failed chunks
-come back, a bounded number of times)."""
+"""Imports: S3 "object created" under imports/ plans an execution
+(``lambda_handler``); SQS chunk messages, one per byte range of a file (a
+small file has one), run one range each (``chunk_handler``, partial batch
+failures reported so only failed chunks come back, a bounded number of
+times)."""
 
 import json
 from typing import Any
@@ -16,10 +17,14 @@ from propsync.imports import (
     start_execution,
 )
 from propsync.observability import capture_lambda_handler, logger
+from propsync.store.throttling import within_time_budget
 
 
 @logger.inject_lambda_context(clear_state=True)
 @capture_lambda_handler
+# planning's writes (the execution record) retry throttling while the
+# invocation has time: an S3 event is retried twice, then dropped
+@within_time_budget
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services = services_from_environment()
     started = []

@@ -150,3 +150,43 @@ def test_a_chunk_size_that_is_not_one_fails_the_import_with_a_report_naming_it(
     [problem] = imports.report("crm", "a.csv")["problems"]
     assert "PROPSYNC_IMPORT_CHUNK_BYTES='abc' is not a chunk size" in problem
     assert "from 1 to 67108864" in problem
+
+
+def test_planning_retries_throttling_while_its_invocation_has_time(environment, monkeypatch):
+    """ImportFunction's writes (the execution record) meet throttling more
+    often than botocore's 6 attempts: retried within the invocation's time,
+    the execution is planned and its chunk queued; an S3 event retried twice
+    and dropped would have left it running for ever."""
+    from propsync.store.dynamo import client_and_table_from_environment  # noqa: PLC0415
+    from propsync.store.throttling import RetryWithinDeadline  # noqa: PLC0415
+    from tests.support.faults import FaultInjector  # noqa: PLC0415
+
+    monkeypatch.setattr(RetryWithinDeadline, "MAX_DELAY", 0.005)
+    imports = environment
+    imports.put_mapping("crm", MAPPING)
+    key = f"imports/{PROJECT}/crm/people.csv"
+    etag = imports.s3.put_object(Bucket=imports.bucket, Key=key, Body=b"id,First Name\nm1,M\n")[
+        "ETag"
+    ]
+    throttled = []
+
+    def first_twelve_writes(operation: str, _params: dict) -> bool:
+        if operation in {"PutItem", "UpdateItem"} and len(throttled) < 12:
+            throttled.append(operation)
+            return True
+        return False
+
+    client = client_and_table_from_environment()[0]
+    faults = FaultInjector(1.0, kinds=("throttling",), should_fail=first_twelve_writes)
+    faults.attach(client)
+    try:
+        answer = load_handler("ImportFunction")(
+            s3_event(key, "00B1", imports.bucket, etag), LambdaContext("ImportFunction")
+        )
+    finally:
+        faults.detach(client)
+
+    assert len(throttled) == 12
+    [execution] = answer["executions"]
+    assert execution["status"] == "running"
+    assert [m["chunk"] for m in imports.messages()] == [0]

@@ -382,8 +382,8 @@ def services_from_environment() -> Services:
 def start_execution(
     services: Services, key: str, sequencer: str, etag: str | None = None
 ) -> ExecutionRecord | None:
-    """Handle one S3 "object created" for ``key``: plan the execution and run
-    it inline (one chunk) or enqueue its chunks. Idempotent.
+    """Handle one S3 "object created" for ``key``: plan the execution and
+    enqueue its chunks (a small file's one chunk too). Idempotent.
 
     ``etag`` is the event's ``s3.object.eTag``: every read of the execution is
     of that version (without it, of the version the planning read finds). If
