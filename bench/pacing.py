@@ -101,10 +101,14 @@ VARIANTS = ("paced", "naive", "adaptive")
 MAPPING = parse_mapping(MAPPING_DOCUMENT)
 
 
-def _client(config: Config, fake: FakeDynamoDB) -> Any:
-    """A client as propsync's factory makes it (store.dynamo), answered by ``fake``."""
+def _client(config: Config, fake: FakeDynamoDB, *, api: bool = True) -> Any:
+    """A client as propsync's factories make it, answered by ``fake``: the
+    API functions' (store.dynamo.client_and_table_from_environment, with
+    RetryWithinDeadline), or with ``api=False`` the import chunks' own
+    (import_client_and_table_from_environment, no policy until a pacer)."""
     client = boto3.client("dynamodb", endpoint_url="http://dynamodb.fake", config=config)
-    RetryWithinDeadline().attach(client)
+    if api:
+        RetryWithinDeadline().attach(client)
     fake.attach(client)
     return client
 
@@ -193,7 +197,7 @@ def import_chunk(
         config = config.merge(Config(retries={"mode": "adaptive", "max_attempts": 5}))
     fake = FakeDynamoDB(ROUND_TRIP, capacity=capacity)
     fake.items, fake.store_updates = items, False
-    client = _client(config, fake)
+    client = _client(config, fake, api=False)
     pacer = WritePacer(chunk_write_share()).attach(client) if variant == "paced" else None
     services = Services(
         customers=CustomerStore(client, "bench"),
