@@ -121,7 +121,7 @@ class WritePacer:
         now = clock()
         self._next_due = now  # the theoretical time of the next write (GCRA's TAT)
         self._updated_at = now
-        self._decreased_at = -math.inf
+        self._congested_until = -math.inf  # turns before it: the last decrease's
         self._writes = 0
         self._throttled = 0
         self._waiting = 0  # requests between a throttle and their call's end
@@ -169,11 +169,13 @@ class WritePacer:
                 if self._waiting == 0:
                     self._throttled_since = now
                 self._waiting += 1
-            if write and getattr(self._thread, "due", now) > self._decreased_at:
+            if write and getattr(self._thread, "due", now) >= self._congested_until:
                 self._rate = max(self._floor, self._rate * self.DECREASE)
                 # no burst after a decrease: the next write waits an interval
                 self._next_due = max(self._next_due, now + self._tolerance() + 1.0 / self._rate)
-                self._decreased_at = now
+                # the writes already given a turn were spaced at the old rate:
+                # their throttles are this congestion's, not news of more
+                self._congested_until = self._next_due - self._tolerance()
             cap = min(self.MAX_RETRY_DELAY, 0.01 * 2.0 ** min(attempts, 10))
         return self._rng() * cap
 
