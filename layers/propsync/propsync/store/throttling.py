@@ -81,10 +81,11 @@ class WritePacer:
     Additive increase, multiplicative decrease: the rate starts at
     ``ceiling`` writes per second (the chunk's share: the ceiling is the
     operator's, sized to leave the rest of the table to tracking), is
-    multiplied by DECREASE when a write is throttled, at most once per burst
-    (a throttle of a write sent before the last decrease is the same
-    congestion, already answered), and grows by ``ceiling / RECOVERY_SECONDS``
-    per second while no request waits on a throttle.
+    multiplied by DECREASE when a write is throttled, once per congestion
+    (a throttle of a write given its turn before the last decrease, spaced
+    at the old rate, is the same congestion, already answered), and grows
+    by ``ceiling / RECOVERY_SECONDS`` per second while no request waits on a
+    throttle.
 
     The writes are spaced as a token bucket of BURST_SECONDS at the current
     rate would space them, kept as the time the next write is due (the
