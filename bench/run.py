@@ -867,15 +867,20 @@ def only_queued() -> int:
     started = time.time()
     results = queued_tracking()
     print(json.dumps(results), file=sys.stderr)
-    header = (
-        f"Measured {time.strftime('%Y-%m-%d %H:%M:%S %Z')} (Python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs) in {round(time.time() - started)} s by "
-        "`bench/run.py --only queued`, in a run of its own (not the table above's)."
-    )
+    header = _own_run_header("queued", round(time.time() - started), "the table above's")
     table = render_queued(results, header)
     print(table)
     update_doc(table, QUEUED_MARKERS)
     return 0 if results["bars_met"] else 1
+
+
+def _own_run_header(only: str, seconds: int, not_of: str) -> str:
+    """The line over a table that `--only <only>` rewrote by itself."""
+    return (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M:%S %Z')} (Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs) in {seconds} s by `bench/run.py --only {only}`, in a run "
+        f"of its own (not {not_of})."
+    )
 
 
 def only_pacing() -> int:
@@ -891,11 +896,7 @@ def only_pacing() -> int:
     saved = json.loads(out.read_text()) if out.is_file() else {}
     saved["pacing"] = {**results, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     out.write_text(json.dumps(saved, indent=2) + "\n")
-    header = (
-        f"Measured {time.strftime('%Y-%m-%d %H:%M:%S %Z')} (Python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs) in {seconds} s by `bench/run.py --only pacing`, in a run "
-        "of its own (not the first table's)."
-    )
+    header = _own_run_header("pacing", seconds, "the first table's")
     table = render_pacing(results, header)
     print(table)
     update_doc(table, PACING_MARKERS)

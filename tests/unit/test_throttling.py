@@ -84,6 +84,15 @@ def acquire(pacer: WritePacer, fake: FakeTime) -> float:
     return fake.now + sum(fake.slept[slept:])
 
 
+def throttle_writes(pacer: WritePacer, fake: FakeTime, count: int, *, apart: float) -> None:
+    """``count`` writes, ``apart`` seconds apart, each throttled on its first
+    attempt (each given its turn after the decrease before it: one cut each)."""
+    for _ in range(count):
+        fake.now += apart
+        acquire(pacer, fake)
+        pacer.throttled(1, write=True)
+
+
 def max_burst(ceiling: float) -> float:
     return max(1.0, ceiling * WritePacer.BURST_SECONDS)
 
@@ -231,10 +240,7 @@ def test_a_throttled_read_slows_no_write():
 @given(ceiling=st.floats(2.0, 5000.0), decreases=st.integers(1, 40))
 def test_the_rate_recovers_linearly_to_the_ceiling_once_nothing_waits(ceiling, decreases):
     pacer, fake = paced(ceiling)
-    for _ in range(decreases):
-        fake.now += 0.01
-        acquire(pacer, fake)
-        pacer.throttled(1, write=True)
+    throttle_writes(pacer, fake, decreases, apart=0.01)
     lowered = max(WritePacer.MIN_RATE, ceiling * WritePacer.DECREASE**decreases)
     assert pacer.rate == pytest.approx(lowered)
     pacer.call_done()
@@ -263,9 +269,7 @@ def test_no_recovery_while_a_request_waits_on_a_throttle():
 def test_the_rate_never_falls_below_its_floor_nor_rises_above_the_ceiling(ceiling, decreases):
     pacer, fake = paced(ceiling)
     for _ in range(decreases):
-        fake.now += 0.001
-        acquire(pacer, fake)
-        pacer.throttled(1, write=True)
+        throttle_writes(pacer, fake, 1, apart=0.001)
         assert min(WritePacer.MIN_RATE, ceiling) <= pacer.rate <= ceiling
     assert pacer.rate == pytest.approx(
         min(ceiling, max(WritePacer.MIN_RATE, ceiling * WritePacer.DECREASE**decreases))
