@@ -155,6 +155,16 @@ def test_the_wizard_says_a_refused_read_after_its_upload_and_offers_no_second_st
     expect(page.get_by_role("button", name="Start the import")).to_be_disabled()
 
 
+def played_detail(stack: dict[str, Any], status: str, rows: int) -> dict[str, Any]:
+    """A read of one execution while it has no report yet, as the route answers it."""
+    return {
+        "success": True,
+        "execution": played_execution(stack, status, rows),
+        "report": None,
+        "rejected_rows": [],
+    }
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_report_keeps_its_last_view_through_a_lost_connection(
     page: Page, stack: dict[str, Any], kind: str
@@ -170,14 +180,7 @@ def test_a_report_keeps_its_last_view_through_a_lost_connection(
         served.append(status)
         if len(served) == 1:
             blip.lost = True  # the next read fails until the test restores it
-        rows = 400 if status == "running" else 1000
-        detail = {
-            "success": True,
-            "execution": played_execution(stack, status, rows),
-            "report": None,
-            "rejected_rows": [],
-        }
-        _json(route, detail)
+        _json(route, played_detail(stack, status, 400 if status == "running" else 1000))
 
     sign_in(page, stack)
     page.route(f"**/api/imports/{EXECUTION_ID}", answer)
@@ -206,13 +209,7 @@ def test_a_report_shown_stays_when_a_later_read_is_refused(
     def answer(route: Any) -> None:
         served.append(1)
         if len(served) == 1:
-            detail = {
-                "success": True,
-                "execution": played_execution(stack, "running", 400),
-                "report": None,
-                "rejected_rows": [],
-            }
-            _json(route, detail)
+            _json(route, played_detail(stack, "running", 400))
         else:
             _json(route, {"success": False, "error": "Import execution does not exist"}, 404)
 

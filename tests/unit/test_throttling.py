@@ -436,18 +436,25 @@ def test_a_budget_shorter_than_the_answer_time_retries_no_throttle(no_deadline):
     assert needs_retry(client, "PutItem", 1, "ThrottlingException") is False
 
 
+def client_under(policy: str) -> Any:
+    """An offline client under the import chunks' pacer or, with a long time
+    budget, the API functions' RetryWithinDeadline."""
+    client = offline_client()
+    if policy == "pacer":
+        WritePacer(1000, sleep=lambda _s: None).attach(client)
+    else:
+        RetryWithinDeadline().attach(client)
+        set_time_budget(600.0)
+    return client
+
+
 @pytest.mark.parametrize("policy", ["pacer", "deadline"])
 def test_the_throttles_a_policy_answers_cost_botocores_retry_quota_nothing(no_deadline, policy):
     """botocore's standard mode spends a quota on each retry it decides (500
     in all; 5 a throttle), and retries nothing once it is spent. A policy's
     own retries of throttles must not spend it: after a long spell of them,
     an InternalServerError is still retried."""
-    plain, client = offline_client(), offline_client()
-    if policy == "pacer":
-        WritePacer(1000, sleep=lambda _s: None).attach(client)
-    else:
-        RetryWithinDeadline().attach(client)
-        set_time_budget(600.0)
+    plain, client = offline_client(), client_under(policy)
     for _ in range(150):  # 150 calls, each throttled on botocore's 6 attempts
         for attempts in range(1, 7):
             needs_retry(plain, "PutItem", attempts, "ThrottlingException")
@@ -501,12 +508,7 @@ def test_the_throttles_a_policy_retried_do_not_use_up_botocores_attempts(no_dead
     500: botocore's standard mode retries the 500 as often as it would have
     without the throttles (5 times), as it would a call that was never
     throttled."""
-    plain, client = offline_client(), offline_client()
-    if policy == "pacer":
-        WritePacer(1000, sleep=lambda _s: None).attach(client)
-    else:
-        RetryWithinDeadline().attach(client)
-        set_time_budget(600.0)
+    plain, client = offline_client(), client_under(policy)
     call: dict[str, Any] = {}
     for attempts in range(1, 10):
         assert needs_retry(client, "PutItem", attempts, "ThrottlingException", call) is not None
