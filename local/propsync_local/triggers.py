@@ -47,6 +47,23 @@ class ImportTriggers(threading.Thread):
                 logger.exception("import trigger poll failed")
 
     def poll_once(self) -> None:
+        """Plan the new uploads, then run the chunk queue until it is empty,
+        one message per event (the template's BatchSize), looking for new
+        uploads between messages: a file dropped while a large import runs
+        is planned at once, and its chunks take turns with the large one's
+        (an execution keeps only a window of chunks on the queue)."""
+        self._plan_new_uploads()
+        while not self._stop.is_set() and drain(
+            self._sqs,
+            self._queue_url,
+            "ImportChunkFunction",
+            visibility_timeout=30,
+            max_events=1,
+            batch_size=1,
+        ):
+            self._plan_new_uploads()
+
+    def _plan_new_uploads(self) -> None:
         paginator = self._s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self._bucket, Prefix="imports/"):
             for item in page.get("Contents", []):
@@ -67,10 +84,6 @@ class ImportTriggers(threading.Thread):
                 except Exception:
                     self._seen[version] = attempts + 1
                     logger.exception("ImportFunction failed for %s", item["Key"])
-        self._drain_queue()
-
-    def _drain_queue(self) -> None:
-        drain(self._sqs, self._queue_url, "ImportChunkFunction", visibility_timeout=30)
 
 
 class QueueTrigger(threading.Thread):
@@ -119,9 +132,10 @@ def drain(
     *,
     visibility_timeout: int = 360,
     max_events: int | None = None,
+    batch_size: int = 10,
 ) -> int:
     """Deliver the queue's visible messages to ``function`` in SQS events of
-    up to 10, until none is left (or after ``max_events`` events), as the
+    up to ``batch_size``, until none is left (or after ``max_events`` events), as the
     event source mapping does: the messages its answer names in
     ``batchItemFailures`` stay on the queue (to come back when their
     visibility timeout ends), the others are deleted. The number of messages
@@ -132,7 +146,7 @@ def drain(
         events += 1
         response = sqs.receive_message(
             QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
+            MaxNumberOfMessages=batch_size,
             VisibilityTimeout=visibility_timeout,
             MessageSystemAttributeNames=["All"],
         )

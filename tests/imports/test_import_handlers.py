@@ -96,14 +96,20 @@ def test_chunk_messages_through_the_sqs_handler_with_a_failed_one_reported(
         s3_event(key, "00B2", imports.bucket, etag), LambdaContext("ImportFunction")
     )
     messages = imports.messages()
-    assert len(messages) > 3
+    assert len(messages) == 2  # its window: the next chunk of a lane is sent as one is done
     broken = {"execution_id": "no-such-execution", "chunk": 0}
+    chunk_handler = load_handler("ImportChunkFunction")
 
-    answer = load_handler("ImportChunkFunction")(
-        sqs_event([*messages, broken]), LambdaContext("ImportChunkFunction")
-    )
+    answer = chunk_handler(sqs_event([*messages, broken]), LambdaContext("ImportChunkFunction"))
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": f"message-{len(messages)}"}]}
+    rounds = 1
+    while messages := imports.messages():
+        assert len(messages) <= 2
+        answer = chunk_handler(sqs_event(messages), LambdaContext("ImportChunkFunction"))
+        assert answer == {"batchItemFailures": []}
+        rounds += 1
+    assert rounds > 3
     report = imports.report("big", "big.csv")
     assert (report["rows_read"], report["rows_written"]) == (30, 30)
     assert first_name(imports, "c29") == "Name 29"

@@ -60,11 +60,12 @@ def test_every_line_of_an_execution_and_its_chunks_carries_its_execution_id(
     rows = b"".join(b"%s%d,Name %d\n" % (b"bad" if i % 7 == 3 else b"c", i, i) for i in range(30))
     started = drop(imports, big, b"id,name\n" + rows, "00B2")
     messages = imports.messages()
-    assert len(messages) > 3
     load_handler("ImportChunkFunction")(
         sqs_event([*messages, {"execution_id": "no-such-execution", "chunk": 0}]),
         LambdaContext("ImportChunkFunction"),
     )
+    while messages := imports.messages():  # the next chunks of its lanes
+        load_handler("ImportChunkFunction")(sqs_event(messages), LambdaContext("f"))
     load_handler("ImportFunction")(started, LambdaContext("ImportFunction"))  # redelivered
     broken = f"imports/{PROJECT}/broken/x.csv"
     drop(imports, broken, b"id,name\nm1,M\n", "00C3")

@@ -301,8 +301,7 @@ def test_a_paced_import_under_sustained_throttling_completes_every_chunk_on_its_
     execution_id = started(imports, monkeypatch, "paced")
     faults = throttle_writes(dynamodb_client, seed=16)
 
-    for message in imports.messages():  # each chunk's first receive: nothing raised
-        deliver_chunk(imports.services, message["execution_id"], message["chunk"], 1)
+    imports.run_queue(receive_count=1)  # each chunk's first receive: nothing raised
     faults.detach(dynamodb_client)
 
     writes = pacer.figures().writes

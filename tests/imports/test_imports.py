@@ -356,6 +356,9 @@ def test_at_equal_timestamps_the_later_row_wins(imports):
 
 def test_a_large_file_is_cut_into_chunks_run_by_separate_invocations(imports, monkeypatch):
     monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "120")
+    # a window wider than the file: every chunk is on the queue at once, so
+    # they can run in any order
+    monkeypatch.setenv("PROPSYNC_IMPORT_CONCURRENCY", "1000")
     imports.put_mapping("big", {**MAPPING, "update_timestamp": {"from_column": "ts"}})
     lines = [b"idecko,meno,email,age,ts"]
     for i in range(60):
@@ -410,6 +413,7 @@ def test_a_chunk_that_crashes_half_way_and_runs_again_counts_once(imports, monke
     assert imports.services.imports.get(record.execution_id).status == "running"
 
     imports.run_messages(messages)  # the queue delivers them again
+    imports.run_queue()  # and the next chunks of their lanes
 
     report = imports.report("crash", "c.csv")
     assert (report["rows_read"], report["rows_written"], report["rows_rejected"]) == (12, 12, 0)
@@ -442,29 +446,43 @@ def test_a_file_under_one_projects_prefix_never_writes_another_project(imports):
     assert imports.services.customers.read_customer(other, mine.customer_id) is None
 
 
-def test_an_execution_started_twice_sends_its_chunks_again_and_counts_them_once(
+def test_an_execution_started_twice_sends_what_is_not_known_to_be_queued_and_counts_once(
     imports, monkeypatch
 ):
-    """ImportFunction killed after enqueuing, then the S3 event delivered again:
-    the chunks not done are sent again; each is counted once however often it runs."""
+    """ImportFunction killed after it sent the first chunks, before it
+    recorded them sent; then the S3 event delivered again (twice): the chunks
+    not recorded are sent again, those recorded are not; each chunk is
+    counted once however often it runs."""
     monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "50")
     imports.put_mapping("twice", MAPPING)
     rows = b"".join(b"t%d,N,t%d@x.com,%d\n" % (i, i, i) for i in range(20))
-    record, sequencer = imports.drop(
-        "twice", "t.csv", b"idecko,meno,email,age\n" + rows, run_chunks=False
-    )
-    first = imports.messages()
-    imports.run_messages(first[:2])  # some chunks ran before the crash
-    again = imports.deliver(record.file_key, sequencer, run_chunks=False)
-    second = imports.messages()
-    assert again.execution_id == record.execution_id
-    assert {m["chunk"] for m in second} == {m["chunk"] for m in first[2:]}
+    record_sent = imports.services.imports.mark_sent
 
-    imports.run_messages(first + second)  # everything, some of it three times
+    def killed(*_args, **_kwargs):
+        raise ConnectionError("the function was stopped")
+
+    monkeypatch.setattr(imports.services.imports, "mark_sent", killed)
+    with pytest.raises(ConnectionError):
+        imports.drop("twice", "t.csv", b"idecko,meno,email,age\n" + rows, "00A1", run_chunks=False)
+    monkeypatch.setattr(imports.services.imports, "mark_sent", record_sent)
+    first = imports.messages()
+    assert [m["chunk"] for m in first] == [0, 1]
+    imports.run_messages(first[:1])  # chunk 0 ran before the event came again: it sent chunk 2
+    key = f"imports/{PROJECT}/twice/t.csv"
+
+    again = imports.deliver(key, "00A1", run_chunks=False)
+    second = imports.messages()
+    assert sorted(m["chunk"] for m in second) == [1, 2]  # 1 sent again, 2 by chunk 0
+    assert imports.deliver(key, "00A1", run_chunks=False).execution_id == again.execution_id
+    assert imports.messages() == []  # everything sent is recorded now: nothing twice
+
+    imports.run_messages(first + second)  # chunk 0 twice, chunk 1 twice
+    imports.run_queue()
 
     report = imports.report("twice", "t.csv")
+    assert again.chunks_total > 4
+    assert report["chunks"] == again.chunks_total
     assert (report["rows_read"], report["rows_written"], report["rows_rejected"]) == (20, 20, 0)
-    assert report["chunks"] == len(first)
 
 
 # (the cell as written in the file, the value csv reads from it): each one
@@ -501,9 +519,8 @@ def test_quotes_anywhere_never_move_a_row_across_a_chunk_boundary(
     record, _ = imports.drop(
         "quotes", "q.csv", b"idecko,meno,email,age\n" + b"".join(rows), run_chunks=False
     )
-    messages = imports.messages()
-    assert len(messages) == record.chunks_total > 5
-    imports.run_messages(messages)
+    delivered = imports.run_queue()
+    assert len(delivered) == record.chunks_total > 5
 
     report = imports.report("quotes", "q.csv")
     counts = (report["rows_read"], report["rows_written"], report["rows_rejected"])

@@ -70,8 +70,18 @@ class ImportHarness:
         execution = start_execution(self.services, key, sequencer)
         if execution is None or not run_chunks:
             return execution
-        self.deliver_messages(self.messages())
+        self.run_queue()
         return self.services.imports.get(execution.execution_id)
+
+    def run_queue(self, receive_count: int = 1) -> list[dict]:
+        """Deliver the queue's chunk messages, and those the chunks done send
+        (the next of their lanes), until the queue is empty, as the chunk
+        function would. The messages delivered, in order."""
+        delivered = []
+        while batch := self.messages():
+            self.deliver_messages(batch, receive_count)
+            delivered += batch
+        return delivered
 
     def messages(self) -> list[dict]:
         """Every chunk message waiting in the queue (taken off it)."""

@@ -24,12 +24,13 @@ def record(**changes) -> ExecutionRecord:
         "problems": [],
         "finished_at": None,
         "progress_throttled_ms": 7_400,
+        "running_since": 1000.0,
     }
     return ExecutionRecord(**{**fields, **changes})
 
 
 def test_the_bar_says_rows_per_second_so_far_and_the_time_throttled(monkeypatch, capsys):
-    monkeypatch.setattr(cli.time, "time", lambda: 1012.0)  # 12 s after the start
+    monkeypatch.setattr(cli.time, "time", lambda: 1012.0)  # 12 s after the first chunk ran
     cli._progress(record())
     line = capsys.readouterr().err
     assert "24000 rows" in line
@@ -57,3 +58,29 @@ def test_a_finished_execution_shows_its_whole_pace_and_its_counted_throttling(
     # the hour since it finished
     assert "1,500 rows/s" in line
     assert f"throttled {shown} s" in line
+
+
+def test_the_pace_is_measured_from_the_first_chunk_not_from_the_wait_in_the_queue(
+    monkeypatch, capsys
+):
+    monkeypatch.setattr(cli.time, "time", lambda: 1612.0)
+    # started at 1000, its first chunk ran at 1600 (10 minutes behind other imports)
+    cli._progress(record(running_since=1600.0))
+    assert "2,000 rows/s" in capsys.readouterr().err
+
+
+def test_an_execution_no_chunk_of_which_ran_yet_says_it_waits(monkeypatch, capsys):
+    monkeypatch.setattr(cli.time, "time", lambda: 1300.0)
+    cli._progress(record(running_since=None, progress_rows=0, progress_bytes=0))
+    line = capsys.readouterr().err
+    assert "waiting in the chunk queue" in line
+    assert "rows/s" not in line
+
+
+@pytest.mark.parametrize(
+    ("rows", "shown"), [(2, "0.2 rows/s"), (95, "9.5 rows/s"), (120, "12 rows/s")]
+)
+def test_a_slow_pace_is_not_rounded_to_nothing(monkeypatch, capsys, rows, shown):
+    monkeypatch.setattr(cli.time, "time", lambda: 1010.0)  # 10 s after the first chunk ran
+    cli._progress(record(progress_rows=rows))
+    assert shown in capsys.readouterr().err

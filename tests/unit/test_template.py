@@ -151,6 +151,16 @@ def test_the_import_ceiling_is_each_chunks_share_times_the_chunks_running_at_onc
     assert scaling == {"MaximumConcurrency": {"Ref": "ImportConcurrency"}}
 
 
+def test_an_executions_window_is_the_chunks_that_may_run_at_once():
+    """docs/DECISIONS.md: "A window of chunks per import". ImportFunction
+    plans each execution with ImportConcurrency lanes: a single import can
+    fill every slot, and holds no more of the queue than that."""
+    from propsync import imports  # noqa: PLC0415
+
+    planner = RESOURCES["ImportFunction"]["Properties"]["Environment"]["Variables"]
+    assert planner[imports.CONCURRENCY_ENV] == {"Ref": "ImportConcurrency"}
+
+
 def test_only_the_chunk_function_writes_imported_rows_and_nothing_else_is_paced():
     """ImportFunction plans and queues every chunk, a one-chunk file's too;
     tracking and the API are never paced by an import's settings."""
@@ -160,8 +170,11 @@ def test_only_the_chunk_function_writes_imported_rows_and_nothing_else_is_paced(
         if function["Type"] != "AWS::Serverless::Function":
             continue
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
-        paced = {imports.WRITES_PER_SECOND_ENV, imports.CONCURRENCY_ENV} & set(variables)
-        assert bool(paced) == (name == "ImportChunkFunction"), name
+        assert (imports.WRITES_PER_SECOND_ENV in variables) == (name == "ImportChunkFunction")
+        # the planner reads the concurrency for the execution's window only
+        assert (imports.CONCURRENCY_ENV in variables) == (
+            name in {"ImportChunkFunction", "ImportFunction"}
+        ), name
     statements = RESOURCES["ImportFunction"]["Properties"]["Policies"][0]["Statement"]
     actions = {action for statement in statements for action in statement["Action"]}
     assert "dynamodb:BatchGetItem" not in actions  # it looks up no customer

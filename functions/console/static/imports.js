@@ -33,7 +33,7 @@ export function rowsWords(count) {
  * The pace of an execution: {rowsPerSecond, throttledSeconds}. A finished
  * execution's are its report's (the whole run's, as the report states
  * them); a running one's, or one whose report predates them, the
- * execution's progress (rows read per second since its start). null when
+ * execution's progress (rows read per second since its first chunk ran). null when
  * the answer has none (an API from before they existed).
  */
 export function paceOf(execution, report = null) {
@@ -346,7 +346,7 @@ function paceFacts(execution, report) {
       "dd",
       { dataset: { pace: "rows_per_second" } },
       h("span", { class: "pace-figure" }, rateWords(figures.rowsPerSecond)),
-      running ? " (rows read per second so far)" : " (rows read per second, from its start to its end)",
+      running ? " (rows read per second so far)" : " (rows read per second, from its first part's start to its end)",
     ),
     h("dt", {}, "Time throttled"),
     h(

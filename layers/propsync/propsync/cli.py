@@ -625,10 +625,14 @@ def _follow(
 def _progress(record: ExecutionRecord) -> None:
     progress = record.progress
     bar = "#" * int(progress.fraction * 30)
+    if record.status == "running" and record.running_since is None:
+        pace = "waiting in the chunk queue"  # behind other imports' chunks
+    else:
+        rate = record.rows_per_second(time.time())
+        pace = f"{rate:,.0f} rows/s" if rate >= 10 else f"{rate:.1f} rows/s"
     sys.stderr.write(
         f"\r[{bar:<30}] {progress.fraction:6.1%}  {progress.bytes / 1e6:8.1f} of "
-        f"{progress.bytes_total / 1e6:.1f} MB  {progress.rows} rows  "
-        f"{record.rows_per_second(time.time()):,.0f} rows/s  "
+        f"{progress.bytes_total / 1e6:.1f} MB  {progress.rows} rows  {pace}  "
         f"throttled {record.throttled_seconds:,.0f} s  {record.status}   "
     )
     sys.stderr.flush()

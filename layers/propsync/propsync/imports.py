@@ -33,6 +33,7 @@ are retried.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import gzip
@@ -43,10 +44,11 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import unicodedata
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Concatenate, ParamSpec, TypeVar, cast
@@ -298,10 +300,21 @@ def _whole_number(
     return int(raw)
 
 
+def import_concurrency() -> int:
+    """The chunks that may run at once (CONCURRENCY_ENV, the chunk queue's
+    maximum concurrency on AWS), which is also how many of one execution's
+    chunks are on the queue or running at a time (its window). 1 is allowed
+    here, for make run, which runs one chunk at a time; the stack's parameter
+    starts at 2, the least MaximumConcurrency SQS event sources take."""
+    return _whole_number(
+        CONCURRENCY_ENV, DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY, "a number of chunks at once"
+    )
+
+
 def chunk_write_share() -> float:
     """The writes per second one running chunk may send: the ceiling of all
     imports together (WRITES_PER_SECOND_ENV) over the chunks that may run at
-    once (CONCURRENCY_ENV, the chunk queue's maximum concurrency on AWS)."""
+    once (import_concurrency)."""
     ceiling = _whole_number(
         WRITES_PER_SECOND_ENV,
         DEFAULT_WRITES_PER_SECOND,
@@ -309,10 +322,7 @@ def chunk_write_share() -> float:
         MAX_WRITES_PER_SECOND,
         "a number of writes per second",
     )
-    concurrency = _whole_number(
-        CONCURRENCY_ENV, DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY, "a number of chunks at once"
-    )
-    return ceiling / concurrency
+    return ceiling / import_concurrency()
 
 
 @dataclass
@@ -434,15 +444,16 @@ def _start(
             _fail(services, record, target, [problem], etag)
             return services.imports.get(execution_id)
         record = services.imports.get(execution_id) or record
-    # A rerun (crash, redelivered event) resumes with the chunks not done yet.
     # Every chunk, a small file's only one too, is run by the chunk queue's
     # function: the queue's maximum concurrency times each chunk's share is
     # the ceiling of all imports' writes (docs/DECISIONS.md: "Imports are paced").
-    pending = [i for i in range(record.chunks_total) if i not in record.done_chunks]
+    # Only the first chunk of each lane is sent now; each chunk done sends the
+    # next of its lane (_send_next). A rerun (crash, redelivered event) sends
+    # whichever lane's next chunk is not on the queue yet.
     if record.chunks_total == 0:
         _finalize(services, execution_id)
-    elif pending:
-        _enqueue(services, record, pending)
+    else:
+        _send(services, record, range(min(_window(record), record.chunks_total)))
     return services.imports.get(execution_id)
 
 
@@ -493,6 +504,8 @@ def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dic
         "header": layout.header,
         "delimiter": layout.delimiter,
         "chunks": [[c.start, c.end, c.first_line] for c in chunks],
+        # fixed per execution: a stack update mid-import keeps its lanes whole
+        "window": import_concurrency(),
     }
     problem = _plan_size_problem(plan)
     if problem:
@@ -521,6 +534,38 @@ def _plan_size_problem(plan: dict[str, Any]) -> str | None:
         f"{parts['chunks']} bytes); at most {MAX_PLAN_BYTES} bytes fit the execution record: "
         + advice[max(parts, key=parts.__getitem__)]
     )
+
+
+def _window(record: ExecutionRecord) -> int:
+    """How many of the execution's chunks are on the chunk queue or running
+    at once: its lanes. Chunk i is in lane i mod window, and a lane's chunks
+    run one after another, so an execution holds at most ``window`` of the
+    queue's messages and a file dropped later waits for one chunk, not for a
+    whole import (docs/DECISIONS.md: "A window of chunks per import").
+    Executions planned before windows sent every chunk at once: one lane each."""
+    return int(record.plan.get("window") or record.chunks_total or 1)
+
+
+def _lane_head(record: ExecutionRecord, lane: int) -> int | None:
+    """The lane's first chunk not done yet (None: the lane is finished)."""
+    for index in range(lane, record.chunks_total, _window(record)):
+        if index not in record.done_chunks:
+            return index
+    return None
+
+
+def _send(services: Services, record: ExecutionRecord, lanes: Iterable[int]) -> None:
+    """Send the next chunk of each of ``lanes`` that is not on the queue yet."""
+    heads = [_lane_head(record, lane) for lane in lanes]
+    unsent = [i for i in heads if i is not None and i not in record.sent_chunks]
+    if unsent:
+        _enqueue(services, record, unsent)
+        services.imports.mark_sent(record.execution_id, unsent)
+
+
+def _send_next(services: Services, record: ExecutionRecord, index: int) -> None:
+    """Chunk ``index`` is done (``record`` says so): send the next of its lane."""
+    _send(services, record, [index % _window(record)])
 
 
 def _enqueue(services: Services, record: ExecutionRecord, indexes: list[int]) -> None:
@@ -776,10 +821,13 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
     sequences), and the counts are added only when the chunk completes."""
     record = _planned(services, execution_id, index)
     if index in record.done_chunks:
-        # a redelivered message of a chunk already counted; if the run that
-        # counted the last chunk stopped before the report, write it now
+        # a redelivered message of a chunk already counted: the run that
+        # counted it may have stopped before it sent the next chunk of its
+        # lane or, for the last chunk, before the report
+        _send_next(services, record, index)
         _finalize_if_complete(services, record)
         return
+    services.imports.mark_running(execution_id, services.clock())
     target = _target(record)
     mapping = parse_mapping(record.plan["mapping"])
     header, delimiter = record.plan["header"], record.plan["delimiter"]
@@ -790,20 +838,25 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
         with _downloaded(services.bucket, target, start, end, record.plan.get("etag")) as stream:
             counting = _CountingReader(stream)
             buffered = io.BufferedReader(counting, 1 << 16)
-            progress = _Progress(services, execution_id)
-            for batch in _batches(iter_records(buffered, delimiter, first_line)):
-                progress.update(len(batch), counting.count)
-                mapped = [
-                    mapped_row(
-                        mapping, header, read, started_at=record.started_at, now=services.clock()
-                    )
-                    for read in batch
-                ]
-                refused = _write_batch(services, record.project, mapped, outcome)
-                if refused:
-                    rejected.write(rejected_csv(refused, header, delimiter, with_header=False))
+            with _Progress(services, execution_id) as progress:
+                for batch in _batches(iter_records(buffered, delimiter, first_line)):
+                    progress.read(len(batch), counting.count)
+                    mapped = [
+                        mapped_row(
+                            mapping,
+                            header,
+                            read,
+                            started_at=record.started_at,
+                            now=services.clock(),
+                        )
+                        for read in batch
+                    ]
+                    refused = _write_batch(services, record.project, mapped, outcome)
+                    if refused:
+                        rejected.write(rejected_csv(refused, header, delimiter, with_header=False))
+                progress.read(0, counting.count)
+            progress.flush()
             outcome.counters["bytes_done"] = counting.count
-            progress.flush(counting.count)
             outcome.counters["throttled_ms"] = progress.throttled_ms()
         if outcome.counters["rows_rejected"]:
             rejected.seek(0)  # uploaded as a stream: a chunk's rejects are never all in memory
@@ -816,8 +869,10 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
         "import chunk done",
         extra={"chunk": index, **outcome.counters},
     )
-    if after is not None and after.chunks_done >= after.chunks_total:
-        _finalize(services, execution_id)
+    if after is not None:  # (None: a run at the same time counted it, and goes on)
+        _send_next(services, after, index)
+        if after.chunks_done >= after.chunks_total:
+            _finalize(services, execution_id)
 
 
 def _planned(services: Services, execution_id: str, index: int) -> ExecutionRecord:
@@ -882,6 +937,7 @@ def fail_chunk(
     under the merge rule); none of its rows is counted."""
     record = _planned(services, execution_id, index)
     if index in record.done_chunks:
+        _send_next(services, record, index)
         _finalize_if_complete(services, record)
         return
     target = _target(record)
@@ -893,6 +949,7 @@ def fail_chunk(
     after = services.imports.fail_chunk(execution_id, index)
     logger.warning("import chunk given up", extra={"chunk": index})
     if after is not None:
+        _send_next(services, after, index)
         _finalize_if_complete(services, after)
 
 
@@ -1040,19 +1097,37 @@ def _write_batch(
 
 class _Progress:
     """Reports rows and bytes read, and the time the chunk's writes waited on
-    throttling, to the execution record every few seconds."""
+    throttling, to the execution record every INTERVAL_SECONDS while the
+    chunk runs: from a thread of its own, so a batch that writes slowly
+    (a low share, throttling) still shows its rows read and the time it is
+    throttled, instead of freezing the bar until the batch ends."""
 
     INTERVAL_SECONDS = 2.0
 
     def __init__(self, services: Services, execution_id: str):
         self._services = services
         self._execution_id = execution_id
-        self._rows = 0
+        self._lock = threading.Lock()
+        self._rows = 0  # read and not reported yet
+        self._bytes_read = 0
         self._reported_bytes = 0
         self._reported_throttled_ms = 0
         self._pacer = services.pacer
         self._throttled_before = self._pacer.figures().throttled_seconds if self._pacer else 0.0
-        self._last = time.monotonic()
+        self._stopped = threading.Event()
+        # the thread logs with the chunk's keys (execution_logged)
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._report_until_stopped,), name="import-progress"
+        )
+
+    def __enter__(self) -> _Progress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stopped.set()
+        self._thread.join()
 
     def throttled_ms(self) -> int:
         """Milliseconds the chunk's writes waited on throttling so far."""
@@ -1060,27 +1135,36 @@ class _Progress:
             return 0
         return round((self._pacer.figures().throttled_seconds - self._throttled_before) * 1000)
 
-    def update(self, rows: int, bytes_read: int) -> None:
-        self._rows += rows
-        if time.monotonic() - self._last >= self.INTERVAL_SECONDS:
-            self.flush(bytes_read)
+    def read(self, rows: int, bytes_read: int) -> None:
+        """``rows`` more rows were read; ``bytes_read`` of the chunk so far."""
+        with self._lock:
+            self._rows += rows
+            self._bytes_read = bytes_read
 
-    def flush(self, bytes_read: int) -> None:
+    def _report_until_stopped(self) -> None:
+        while not self._stopped.wait(self.INTERVAL_SECONDS):
+            try:
+                self.flush()
+            except Exception:  # progress is informational: the chunk goes on
+                logger.warning("import progress not reported", exc_info=True)
+
+    def flush(self) -> None:
+        """Add what was read and throttled since the last report."""
         throttled_ms = self.throttled_ms()
-        if (
-            self._rows
-            or bytes_read > self._reported_bytes
-            or throttled_ms > self._reported_throttled_ms
-        ):
+        with self._lock:
+            rows, bytes_read = self._rows, self._bytes_read
+            new_bytes = bytes_read - self._reported_bytes
+            new_throttled_ms = throttled_ms - self._reported_throttled_ms
+            if not (rows or new_bytes > 0 or new_throttled_ms > 0):
+                return
+            # the lock is held while the record is written: the final flush
+            # waits for the thread's, and no report is added twice
             self._services.imports.add_progress(
-                self._execution_id,
-                self._rows,
-                bytes_read - self._reported_bytes,
-                throttled_ms - self._reported_throttled_ms,
+                self._execution_id, rows, new_bytes, new_throttled_ms
             )
-        self._rows, self._reported_bytes = 0, bytes_read
-        self._reported_throttled_ms = throttled_ms
-        self._last = time.monotonic()
+            self._rows -= rows
+            self._reported_bytes = bytes_read
+            self._reported_throttled_ms = throttled_ms
 
 
 class _CountingReader(io.RawIOBase):
@@ -1205,11 +1289,11 @@ def _report(
         ),
         "finished_at": now,
         "duration_seconds": round(now - record.started_at, 3),
-        # the pace it achieved, and the time its chunks' writes waited on
+        # the wait in the chunk queue before its first chunk ran, the pace it
+        # achieved from then on, and the time its chunks' writes waited on
         # DynamoDB's throttling (summed over chunks running at once)
-        "rows_per_second": round(
-            record.counters["rows_read"] / max(now - record.started_at, 1e-3), 1
-        ),
+        "queued_seconds": round(record.queued_seconds, 3),
+        "rows_per_second": round(record.rows_per_second(now), 1),
         "throttled_seconds": round(record.throttled_seconds, 1),
         "chunks": record.chunks_total,
         "failed_chunks": failed_chunks or [],

@@ -353,7 +353,8 @@ class ImportProgress(Answer):
     bytes_total: int = Field(description="The file's size (0 until the execution is planned).")
     fraction: float = Field(description="bytes / bytes_total, 0.0 to 1.0; 1.0 once finished.")
     rows_per_second: float = Field(
-        description="Rows read per second since the execution started (to its end, once finished)."
+        description="Rows read per second since the execution's first chunk started to run (to "
+        "its end, once finished); 0.0 while its chunks wait in the queue behind other imports'."
     )
     throttled_seconds: float = Field(
         description="Seconds the execution's writes waited on DynamoDB's throttling, summed over "

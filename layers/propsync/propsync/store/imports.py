@@ -60,6 +60,7 @@ _SUMMARY_ATTRIBUTES = (
     "finished_at",
     "chunks_failed",
     "report_key",
+    "running_since",
 )
 _SUMMARY_PROJECTION: dict[str, Any] = {
     "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_SUMMARY_ATTRIBUTES))),
@@ -132,6 +133,11 @@ class ExecutionRecord:
     # finished before records named it)
     report_key: str | None = None
     progress_throttled_ms: int = 0
+    # chunks whose message was sent to the chunk queue (ImportStore.mark_sent)
+    sent_chunks: frozenset[int] = frozenset()
+    # when the execution's first chunk started to run (None: none has yet);
+    # the time between started_at and this is the wait in the chunk queue
+    running_since: float | None = None
 
     @property
     def throttled_seconds(self) -> float:
@@ -140,14 +146,28 @@ class ExecutionRecord:
         counted it, whichever is more)."""
         return max(self.progress_throttled_ms, self.counters["throttled_ms"]) / 1000
 
+    @property
+    def queued_seconds(self) -> float:
+        """How long the execution waited in the chunk queue before its first
+        chunk ran (0 while none has run, or if none ever had to)."""
+        if self.running_since is None:
+            return 0.0
+        return max(self.running_since - self.started_at, 0.0)
+
     def rows_per_second(self, now: float) -> float:
-        """Rows read per second of the execution so far; once finished, the
-        rows its report counts over its whole run (as the report says it: a
-        redelivered chunk reports its progress twice, but is counted once)."""
+        """Rows read per second since the first chunk started to run (the
+        wait in the queue is not the import's pace: queued_seconds); once
+        finished, the rows its report counts over that run (as the report
+        says it: a redelivered chunk reports its progress twice, but is
+        counted once). 0 while no chunk has run."""
         if self.finished_at is not None:
-            rows, elapsed = self.counters["rows_read"], self.finished_at - self.started_at
+            # (an execution finished before records kept running_since: from its start)
+            since = self.started_at if self.running_since is None else self.running_since
+            rows, elapsed = self.counters["rows_read"], self.finished_at - since
+        elif self.running_since is None:
+            return 0.0
         else:
-            rows, elapsed = self.progress.rows, now - self.started_at
+            rows, elapsed = self.progress.rows, now - self.running_since
         return rows / elapsed if elapsed > 0 else 0.0
 
     @property
@@ -299,6 +319,30 @@ class ImportStore:
             },
         )
 
+    def mark_running(self, execution_id: str, now: float) -> None:
+        """A chunk starts to run: the first such time is the execution's
+        ``running_since`` (a later chunk or a rerun keeps it)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": execution_key(execution_id)}},
+            UpdateExpression="SET running_since = if_not_exists(running_since, :now)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":now": {"N": number(now)}},
+        )
+
+    def mark_sent(self, execution_id: str, chunk_indexes: list[int]) -> None:
+        """Record that these chunks' messages are on the chunk queue (after
+        they were sent: a crash between the two sends them again, which the
+        chunks' once-only counting makes harmless, rather than never)."""
+        if not chunk_indexes:
+            return
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": execution_key(execution_id)}},
+            UpdateExpression="ADD chunks_sent :chunks",
+            ExpressionAttributeValues={":chunks": {"SS": [str(i) for i in chunk_indexes]}},
+        )
+
     def set_plan(
         self, execution_id: str, plan: dict[str, Any], chunks_total: int, bytes_total: int
     ) -> None:
@@ -408,6 +452,8 @@ def _execution(item: Item) -> ExecutionRecord:
         failed_chunks=frozenset(int(i) for i in item.get("chunks_failed", {}).get("SS", [])),
         report_key=item["report_key"]["S"] if "report_key" in item else None,
         progress_throttled_ms=int(item.get("progress_throttled_ms", {}).get("N", 0)),
+        sent_chunks=frozenset(int(i) for i in item.get("chunks_sent", {}).get("SS", [])),
+        running_since=float(item["running_since"]["N"]) if "running_since" in item else None,
     )
 
 

@@ -1,0 +1,259 @@
+"""An import keeps a window of its chunks on the chunk queue, so imports
+share the queue's slots instead of taking turns, on both engines.
+
+Each execution sends the first chunk of each of its lanes (as many lanes as
+PROPSYNC_IMPORT_CONCURRENCY, fixed in its plan); each chunk done sends the
+next chunk of its lane. A file dropped beside a large import therefore waits
+for a chunk, not for the whole import. Crashes between "done" and "next
+sent" are repaired by the message coming back; a message delivered twice
+sends nothing twice. The pace is measured from the first chunk's start, and
+the live progress moves while a slow batch is written."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from propsync import imports as imports_module
+from propsync.import_api import execution_view
+
+MAPPING = {
+    "properties": [{"from_column": "name", "to_property": "first_name", "type": "string"}],
+    "ids": [{"from_column": "id", "to_id": "registered"}],
+}
+
+
+def rows(prefix: str, count: int) -> bytes:
+    return b"id,name\n" + b"".join(
+        b"%s%03d,Name %d\n" % (prefix.encode(), i, i) for i in range(count)
+    )
+
+
+def take_one(imports) -> dict | None:
+    """The next message of the chunk queue, taken off it (None: empty), as an
+    event source with one slot and a batch size of 1 would receive it."""
+    response = imports.sqs.receive_message(
+        QueueUrl=imports.services.queue.url, MaxNumberOfMessages=1
+    )
+    messages = response.get("Messages", [])
+    if not messages:
+        return None
+    imports.sqs.delete_message(
+        QueueUrl=imports.services.queue.url, ReceiptHandle=messages[0]["ReceiptHandle"]
+    )
+    return json.loads(messages[0]["Body"])
+
+
+def queued(imports) -> list[dict]:
+    """The messages on the queue, left on it (visible again at once)."""
+    response = imports.sqs.receive_message(
+        QueueUrl=imports.services.queue.url, MaxNumberOfMessages=10, VisibilityTimeout=0
+    )
+    return [json.loads(message["Body"]) for message in response.get("Messages", [])]
+
+
+@pytest.fixture
+def chunked(imports, monkeypatch):
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "100")
+    monkeypatch.setenv("PROPSYNC_IMPORT_CONCURRENCY", "2")
+    imports.put_mapping("big", MAPPING)
+    imports.put_mapping("small", MAPPING)
+    return imports
+
+
+def test_an_execution_has_at_most_its_window_of_chunks_queued_each_sent_once(chunked, monkeypatch):
+    imports = chunked
+    record, _ = imports.drop("big", "big.csv", rows("b", 60), run_chunks=False)
+    assert record.chunks_total >= 8
+    # the window is the execution's: a later change of the setting is for
+    # executions planned after it
+    monkeypatch.setenv("PROPSYNC_IMPORT_CONCURRENCY", "5")
+
+    delivered = []
+    while (message := take_one(imports)) is not None:
+        waiting = queued(imports)
+        assert len(waiting) + 1 <= 2, waiting  # this one running, the rest on the queue
+        imports.deliver_messages([message])
+        delivered.append(message["chunk"])
+
+    assert sorted(delivered) == list(range(record.chunks_total))  # each once, none lost
+    # lanes: chunk i follows chunk i - 2
+    assert all(delivered.index(i) > delivered.index(i - 2) for i in range(2, len(delivered)))
+    report = imports.report("big", "big.csv")
+    assert (report["status"], report["rows_written"]) == ("succeeded", 60)
+
+
+def test_a_small_file_dropped_beside_a_large_import_finishes_long_before_it(chunked):
+    """The queue's slot runs one message at a time, oldest first: the small
+    file's only chunk waits behind the large import's window, not behind its
+    every chunk."""
+    imports = chunked
+    big, _ = imports.drop("big", "big.csv", rows("b", 60), run_chunks=False)
+    imports.deliver_messages([take_one(imports)])  # the large import is under way
+    small, _ = imports.drop("small", "small.csv", rows("s", 3), run_chunks=False)
+
+    chunks_of_big_left_when_small_finished = None
+    while (message := take_one(imports)) is not None:
+        imports.deliver_messages([message])
+        done = imports.services.imports.get(small.execution_id)
+        if done.status != "running" and chunks_of_big_left_when_small_finished is None:
+            big_now = imports.services.imports.get(big.execution_id)
+            chunks_of_big_left_when_small_finished = big_now.chunks_total - big_now.chunks_done
+
+    # behind the big one's window (its chunks 1 and 2), not behind its 8 or more
+    assert chunks_of_big_left_when_small_finished == big.chunks_total - 3
+    assert imports.report("small", "small.csv")["rows_written"] == 3
+    assert imports.report("big", "big.csv")["rows_written"] == 60
+
+
+def test_a_chunk_done_whose_next_was_not_sent_sends_it_when_its_message_comes_back(chunked):
+    """The function stopped between counting a chunk and sending the next of
+    its lane: the message comes back (it was not deleted), the chunk is done,
+    and the next is sent then, once."""
+    imports = chunked
+    record, _ = imports.drop("big", "big.csv", rows("b", 60), run_chunks=False)
+    first = take_one(imports)
+    real_send = imports.services.queue.send
+    sends = []
+
+    def stopped(messages):
+        sends.append(messages)
+        raise ConnectionError("the function was stopped")
+
+    imports.services.queue.send = stopped
+    try:
+        with pytest.raises(ConnectionError):
+            imports.deliver_messages([first])
+    finally:
+        imports.services.queue.send = real_send
+    assert [m["chunk"] for m in sends[0]] == [2]
+    assert 0 in imports.services.imports.get(record.execution_id).done_chunks
+    assert [m["chunk"] for m in queued(imports)] == [1]
+
+    imports.deliver_messages([first], receive_count=2)  # the message comes back
+    assert sorted(m["chunk"] for m in queued(imports)) == [1, 2]
+    imports.deliver_messages([first], receive_count=3)  # and once more: nothing twice
+    assert sorted(m["chunk"] for m in queued(imports)) == [1, 2]
+
+    imports.run_queue()
+    report = imports.report("big", "big.csv")
+    assert (report["status"], report["chunks"], report["rows_written"]) == (
+        "succeeded",
+        record.chunks_total,
+        60,
+    )
+
+
+def test_a_failed_chunk_sends_the_next_of_its_lane(chunked):
+    """A chunk given up on (received too often) still hands its lane on:
+    the execution finishes, with that chunk named in its report."""
+    imports = chunked
+    record, _ = imports.drop("big", "big.csv", rows("b", 60), run_chunks=False)
+    first = take_one(imports)
+
+    imports.deliver_messages([first], receive_count=imports_module.GIVE_UP_RECEIVE)
+    assert sorted(m["chunk"] for m in queued(imports)) == [1, 2]
+    imports.run_queue()
+
+    report = imports.report("big", "big.csv")
+    assert report["status"] == "incomplete"
+    assert [failed["chunk"] for failed in report["failed_chunks"]] == [0]
+    assert report["chunks"] == record.chunks_total
+
+
+def test_the_pace_is_measured_from_the_first_chunk_and_the_wait_is_reported(chunked):
+    imports = chunked
+    record, _ = imports.drop("big", "big.csv", rows("b", 60), run_chunks=False)
+    assert (
+        execution_view(imports.services.imports.get(record.execution_id), 1_700_000_600.0)[
+            "progress"
+        ]["rows_per_second"]
+        == 0
+    )  # nothing has run yet
+    imports.clock.now += 600  # ten minutes behind other imports' chunks
+    ticking = imports.clock
+
+    while (message := take_one(imports)) is not None:
+        ticking.now += 1.0
+        imports.deliver_messages([message])
+
+    done = imports.services.imports.get(record.execution_id)
+    report = imports.report("big", "big.csv")
+    assert done.running_since == record.started_at + 600 + 1
+    assert report["queued_seconds"] == pytest.approx(601)
+    run_seconds = done.finished_at - done.running_since
+    assert 0 < run_seconds < report["duration_seconds"]
+    assert report["rows_per_second"] == round(60 / run_seconds, 1)
+    assert (
+        execution_view(done, done.finished_at + 3600)["progress"]["rows_per_second"]
+        == (report["rows_per_second"])
+    )
+
+
+def test_live_progress_moves_while_a_slow_batch_is_written(imports, monkeypatch):
+    """The first batch's rows are reported while its writes still wait (a
+    low share, throttling), not only when the batch ends."""
+    monkeypatch.setattr(imports_module._Progress, "INTERVAL_SECONDS", 0.05)
+    imports.put_mapping("slow", MAPPING)
+    record, _ = imports.drop("slow", "slow.csv", rows("w", 40), run_chunks=False)
+    release = threading.Event()
+    real_write = imports_module.write_update
+
+    def slow_write(*args, **kwargs):
+        assert release.wait(30), "the test never released the writes"
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(imports_module, "write_update", slow_write)
+    worker = threading.Thread(target=imports.run_queue)
+    worker.start()
+    try:
+        seen = None
+        for _ in range(400):
+            seen = imports.services.imports.get(record.execution_id)
+            if seen.progress.rows:
+                break
+            release.wait(0.05)
+        assert seen.progress.rows == 40  # read, while no row was written yet
+        assert seen.counters["rows_written"] == 0
+        assert seen.status == "running"
+    finally:
+        release.set()
+        worker.join(60)
+    assert not worker.is_alive()
+    report = imports.report("slow", "slow.csv")
+    assert (report["rows_read"], report["rows_written"]) == (40, 40)
+    # the final report is the counted one; the live one did not add rows twice
+    assert imports.services.imports.get(record.execution_id).progress_rows == 40
+
+
+def test_a_failing_progress_report_does_not_stop_the_chunk(imports, monkeypatch, caplog):
+    monkeypatch.setattr(imports_module._Progress, "INTERVAL_SECONDS", 0.01)
+    imports.put_mapping("p", MAPPING)
+    imports.drop("p", "p.csv", rows("p", 40), run_chunks=False)
+    real_add = imports.services.imports.add_progress
+    calls = []
+
+    def failing_then_working(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:
+            raise ConnectionError("network down for a moment")
+        return real_add(*args, **kwargs)
+
+    monkeypatch.setattr(imports.services.imports, "add_progress", failing_then_working)
+    real_write = imports_module.write_update
+    first_batch = threading.Event()
+
+    def write_after_a_report(*args, **kwargs):
+        first_batch.wait(5)  # the progress thread reports (and fails) meanwhile
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(imports_module, "write_update", write_after_a_report)
+    threading.Timer(0.5, first_batch.set).start()
+    imports.run_queue()
+
+    assert calls[0] == "import-progress"
+    assert "import progress not reported" in caplog.text
+    report = imports.report("p", "p.csv")
+    assert (report["status"], report["rows_written"]) == ("succeeded", 40)
