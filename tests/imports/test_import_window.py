@@ -15,6 +15,8 @@ import json
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from propsync import imports as imports_module
 from propsync.import_api import execution_view
@@ -257,3 +259,82 @@ def test_a_failing_progress_report_does_not_stop_the_chunk(imports, monkeypatch,
     assert "import progress not reported" in caplog.text
     report = imports.report("p", "p.csv")
     assert (report["status"], report["rows_written"]) == ("succeeded", 40)
+
+
+class _Stopped(ConnectionError):
+    """The function stopped right after a chunk was counted (before the next
+    of its lane was sent): a transient error, so the message comes back."""
+
+
+# what can happen to a message taken off the queue
+_DELIVER, _DUPLICATE, _STOP_AFTER_COUNTING, _S3_EVENT_AGAIN = range(4)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 9),
+            st.sampled_from([_DELIVER] * 3 + [_DUPLICATE, _STOP_AFTER_COUNTING, _S3_EVENT_AGAIN]),
+        ),
+        min_size=5,
+        max_size=30,
+    )
+)
+def test_any_delivery_order_duplicates_and_stops_import_every_chunk_once(chunked, steps):
+    """The class of the cases above: messages taken in any order, delivered
+    twice, functions stopped between counting and sending, S3 events again.
+    Afterwards the queue drains to a finished import: every chunk was sent
+    and counted once, every row read and written once in the counts."""
+    imports = chunked
+    imports.clock.now += 1
+    sequencer = f"{int(imports.clock.now):016X}"
+    record, _ = imports.drop("big", "big.csv", rows("b", 60), sequencer, run_chunks=False)
+    key = record.file_key
+    pending: list[dict] = []  # taken off the queue, not yet handled (in flight)
+    receives: dict[int, int] = {}
+
+    def pull() -> None:
+        while (message := take_one(imports)) is not None:
+            pending.append(message)
+
+    real_send = imports.services.queue.send
+    for position, what in steps:
+        pull()
+        if what == _S3_EVENT_AGAIN:
+            imports.deliver(key, sequencer, run_chunks=False)
+            continue
+        if not pending:
+            continue
+        message = pending.pop(position % len(pending))
+        chunk = message["chunk"]
+        receives[chunk] = receives.get(chunk, 0) + 1
+        if what == _STOP_AFTER_COUNTING:
+
+            def stopped(_messages):
+                raise _Stopped("stopped")
+
+            imports.services.queue.send = stopped
+            try:
+                imports.deliver_messages([message], receives[chunk])
+            except _Stopped:
+                pending.append(message)  # not deleted: it comes back
+            finally:
+                imports.services.queue.send = real_send
+        else:
+            imports.deliver_messages([message], receives[chunk])
+            if what == _DUPLICATE:
+                pending.append(message)  # SQS delivers it once more
+    for message in pending:
+        imports.deliver_messages([message], 1)
+    imports.run_queue()
+
+    done = imports.services.imports.get(record.execution_id)
+    assert done.status == "succeeded", done
+    assert done.done_chunks == set(range(done.chunks_total))
+    assert done.sent_chunks == set(range(done.chunks_total))  # every chunk went out
+    assert (done.counters["rows_read"], done.counters["rows_written"]) == (60, 60)
