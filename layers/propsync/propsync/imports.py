@@ -102,9 +102,11 @@ R = TypeVar("R")
 # template.yaml's parameter ImportChunkBytes on AWS; the environment of `make run`
 CHUNK_BYTES_ENV = "PROPSYNC_IMPORT_CHUNK_BYTES"
 # 16 MB is about 150,000 rows of ~100 bytes: a few minutes at 1,000 rows/s, well
-# inside Lambda's 15-minute limit; a 1 GB file becomes 64 parallel chunks.
+# inside Lambda's 15-minute limit (a chunk paced slower checkpoints: run_chunk);
+# a 1 GB file becomes 64 parallel chunks.
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
-# four times that, about 10 minutes of rows: the most one invocation can finish
+# four times that: the most a chunk downloads to /tmp (one that takes longer than
+# an invocation at its pace checkpoints and goes on in another: run_chunk)
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 # A chunk stops between batches when its invocation has less than this left
 # (and twice its slowest batch so far): time to upload its rejected rows,
