@@ -64,7 +64,12 @@ def chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
             execution_id = message["execution_id"]
             receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
             deliver_chunk(
-                chunk_services_from_environment(), execution_id, int(message["chunk"]), receives
+                chunk_services_from_environment(),
+                execution_id,
+                int(message["chunk"]),
+                receives,
+                # a chunk checkpoints before the invocation's time runs out
+                time_left=lambda: context.get_remaining_time_in_millis() / 1000,
             )
         except Exception:  # SQS delivers it again; only a message of no import reaches the DLQ
             logger.exception(

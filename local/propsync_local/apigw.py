@@ -217,10 +217,22 @@ def authorizer_event(rest: Mapping[str, Any]) -> dict[str, Any]:
     return event
 
 
+@cache
+def function_timeout(function: str) -> float:
+    """The function's Timeout in the template (the Globals' for a name the
+    template does not have)."""
+    template = load_template()
+    own = template["Resources"].get(function, {}).get("Properties", {}).get("Timeout")
+    return float(own or template["Globals"]["Function"]["Timeout"])
+
+
 class LambdaContext:
-    """The attributes of Lambda's context object that Powertools reads."""
+    """The attributes of Lambda's context object that Powertools reads, and
+    the time left of the function's Timeout since the context was made (an
+    invocation's start)."""
 
     def __init__(self, function_name: str):
+        self._deadline = time.monotonic() + function_timeout(function_name)
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = (
@@ -232,7 +244,7 @@ class LambdaContext:
         self.log_stream_name = "local"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 29_000
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,11 @@
 """The import functions, invoked with the S3 and SQS event samples of events/."""
 
-import json
-
 from propsync.customer_view import plain_properties
 from propsync.identity import find_customer_id
 from propsync_local import triggers
 from propsync_local.apigw import LambdaContext, load_handler
 from tests.conftest import PROJECT
+from tests.support.import_harness import chunk_sqs_event
 
 MAPPING = {
     "properties": [{"from_column": "First Name", "to_property": "first_name", "type": "string"}],
@@ -20,13 +19,7 @@ def s3_event(key: str, sequencer: str, bucket: str, etag: str = "0" * 32) -> dic
     return triggers.s3_event(bucket, key, sequencer, size=100, etag=etag.strip('"'))
 
 
-def sqs_event(messages: list[dict]) -> dict:
-    return triggers.sqs_event(
-        [
-            {"MessageId": f"message-{index}", "ReceiptHandle": "r", "Body": json.dumps(message)}
-            for index, message in enumerate(messages)
-        ]
-    )
+sqs_event = chunk_sqs_event
 
 
 def first_name(imports, registered):

@@ -19,6 +19,18 @@ from tests.conftest import PROJECT
 _sequencers = itertools.count(1)
 
 
+def chunk_sqs_event(messages: list[dict]) -> dict:
+    """The SQS event the chunk function gets for these chunk message bodies."""
+    from propsync_local import triggers  # noqa: PLC0415
+
+    return triggers.sqs_event(
+        [
+            {"MessageId": f"message-{index}", "ReceiptHandle": "r", "Body": json.dumps(message)}
+            for index, message in enumerate(messages)
+        ]
+    )
+
+
 class Clock:
     def __init__(self, now: float):
         self.now = now
@@ -73,13 +85,14 @@ class ImportHarness:
         self.run_queue()
         return self.services.imports.get(execution.execution_id)
 
-    def run_queue(self, receive_count: int = 1) -> list[dict]:
+    def run_queue(self, receive_count: int = 1, time_left=None) -> list[dict]:
         """Deliver the queue's chunk messages, and those the chunks done send
-        (the next of their lanes), until the queue is empty, as the chunk
-        function would. The messages delivered, in order."""
+        (the next of their lanes, the rest of a chunk that checkpointed),
+        until the queue is empty, as the chunk function would. The messages
+        delivered, in order."""
         delivered = []
         while batch := self.messages():
-            self.deliver_messages(batch, receive_count)
+            self.deliver_messages(batch, receive_count, time_left)
             delivered += batch
         return delivered
 
@@ -103,10 +116,15 @@ class ImportHarness:
         for message in messages:
             run_chunk(self.services, message["execution_id"], message["chunk"])
 
-    def deliver_messages(self, messages: list[dict], receive_count: int = 1) -> None:
-        """Each message as the chunk function handles its ``receive_count``-th delivery."""
+    def deliver_messages(
+        self, messages: list[dict], receive_count: int = 1, time_left=None
+    ) -> None:
+        """Each message as the chunk function handles its ``receive_count``-th
+        delivery, with ``time_left`` saying the invocation's seconds left."""
         for message in messages:
-            deliver_chunk(self.services, message["execution_id"], message["chunk"], receive_count)
+            deliver_chunk(
+                self.services, message["execution_id"], message["chunk"], receive_count, time_left
+            )
 
     def report(self, name: str, file_name: str) -> dict:
         body = self.s3.get_object(

@@ -16,7 +16,9 @@ from propsync.errors import InvalidMappingError
 from propsync.import_mapping import DELIMITERS, parse_mapping
 from propsync.import_rows import (
     BOM,
+    RecordReader,
     RejectedRow,
+    ResumePoint,
     RowUpdate,
     iter_records,
     map_record,
@@ -214,6 +216,36 @@ def records_with_problems(data: bytes, chunk_bytes: int) -> list[tuple[int, list
         part = data[chunk.start : chunk.end]
         found += iter_records(io.BytesIO(part), layout.delimiter, chunk.first_line)
     return found
+
+
+@BOUNDARIES
+@given(
+    file=csv_files(),
+    block=st.one_of(st.integers(1, 24), st.just(import_rows._BLOCK)),
+    stops=st.lists(st.integers(1, 5), min_size=1, max_size=20),
+)
+def test_reading_again_from_any_resume_point_gives_exactly_the_rows_after_it(file, block, stops):
+    """A checkpoint after any row (every few rows, as ``stops`` says: inside
+    a run of records or at its end, whatever the block size): read again
+    from its resume point, the file gives exactly the rows after that row,
+    as csv's own single pass has them, so a chunk resumed any number of
+    times imports each row once."""
+    data, delimiter = file
+    _, expected = one_pass(data, delimiter)
+    with mock.patch.object(import_rows, "_BLOCK", block):
+        layout = read_layout(data, None)
+        point = ResumePoint(layout.data_start, layout.data_first_line)
+        found = []
+        for take in [*stops, len(expected) + 1]:
+            reader = RecordReader(io.BytesIO(data[point.start :]), delimiter, point)
+            rows = iter(reader)
+            taken = [row for _, row in zip(range(take), rows, strict=False)]
+            found += taken
+            if len(taken) < take:  # the end of the file
+                break
+            point = reader.resume_after(taken[-1][0])
+            assert point.start <= layout.data_start + len(data)
+    assert [(line, cells, kind_of(problem)) for line, cells, problem in found] == expected
 
 
 MAPPING = parse_mapping(

@@ -398,6 +398,58 @@ def skip_bytes(stream: IO[bytes], count: int) -> None:
         count -= skipped
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where reading a chunk's range goes on after a checkpoint: at byte
+    ``start`` of the (decompressed) file, a record boundary whose first line
+    is ``line``, the rows that start on line ``done_through`` or before
+    skipped, since they were imported already (0: none)."""
+
+    start: int
+    line: int
+    done_through: int = 0
+
+
+class RecordReader:
+    """The records of a stream of whole rows that starts at ``point`` (the
+    rows up to ``point.done_through`` left out), as iter_records gives them,
+    and where reading again would go on after any of them (``resume_after``).
+
+    A checkpoint falls between two batches of rows, which is seldom between
+    two of the runs the scanner cuts (all the records that end in a block), so
+    the point names the run's first byte and line, and the last line done:
+    read again from there, the same splitter cuts the same records."""
+
+    def __init__(self, stream: IO[bytes], delimiter: str, point: ResumePoint) -> None:
+        self._stream = stream
+        self._delimiter = delimiter
+        self._point = point
+        self._run = (point.start, point.line)  # the current run's first byte and line
+
+    def resume_after(self, line: int) -> ResumePoint:
+        """Where to go on once every row up to the one on ``line`` (the last
+        row given, or one before it in the current run) is imported."""
+        start, first_line = self._run
+        return ResumePoint(start, first_line, line)
+
+    def __iter__(self) -> Iterator[tuple[int, list[str], str | None]]:
+        delimiter, done_through = self._delimiter, self._point.done_through
+        start, line = self._point.start, self._point.line
+        for data, size, newlines in _RecordScanner(self._stream, delimiter, start):
+            self._run = (start, line)
+            text = data.decode("utf-8", "surrogateescape")
+            if size > MAX_ROW_BYTES:
+                rows: Iterable[tuple[int, list[str], str | None]] = [
+                    (line, [text], f"the row has {size} bytes; at most {MAX_ROW_BYTES} are allowed")
+                ]
+            else:
+                rows = _rows(text, delimiter, line)
+            for row in rows:
+                if row[0] > done_through:
+                    yield row
+            start, line = start + size, line + newlines
+
+
 def iter_records(
     stream: IO[bytes], delimiter: str, first_line: int
 ) -> Iterator[tuple[int, list[str], str | None]]:
@@ -409,14 +461,7 @@ def iter_records(
     back exactly as it was. A record csv cannot parse comes back as its raw
     text in one cell, with the problem, instead of stopping the file; one
     over ``MAX_ROW_BYTES`` as its first ``ECHO_BYTES``, never held whole."""
-    line = first_line
-    for data, size, newlines in _RecordScanner(stream, delimiter):
-        text = data.decode("utf-8", "surrogateescape")
-        if size > MAX_ROW_BYTES:
-            yield line, [text], f"the row has {size} bytes; at most {MAX_ROW_BYTES} are allowed"
-        else:
-            yield from _rows(text, delimiter, line)
-        line += newlines
+    return iter(RecordReader(stream, delimiter, ResumePoint(0, first_line)))
 
 
 def _rows(text: str, delimiter: str, line: int) -> Iterator[tuple[int, list[str], str | None]]:

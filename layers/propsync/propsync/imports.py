@@ -77,9 +77,10 @@ from propsync.import_rows import (
     MAX_HEADER_BYTES,
     Chunk,
     FileLayout,
+    RecordReader,
     RejectedRow,
+    ResumePoint,
     RowUpdate,
-    iter_records,
     map_record,
     plan_chunks,
     read_layout,
@@ -101,10 +102,16 @@ R = TypeVar("R")
 # template.yaml's parameter ImportChunkBytes on AWS; the environment of `make run`
 CHUNK_BYTES_ENV = "PROPSYNC_IMPORT_CHUNK_BYTES"
 # 16 MB is about 150,000 rows of ~100 bytes: a few minutes at 1,000 rows/s, well
-# inside Lambda's 15-minute limit; a 1 GB file becomes 64 parallel chunks.
+# inside Lambda's 15-minute limit (a chunk paced slower checkpoints: run_chunk);
+# a 1 GB file becomes 64 parallel chunks.
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
-# four times that, about 10 minutes of rows: the most one invocation can finish
+# four times that: the most a chunk downloads to /tmp (one that takes longer than
+# an invocation at its pace checkpoints and goes on in another: run_chunk)
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
+# A chunk stops between batches when its invocation has less than this left
+# (and twice its slowest batch so far): time to upload its rejected rows,
+# count the rows done, and send the rest of its range back to the queue.
+CHECKPOINT_SECONDS = 60.0
 # template.yaml's parameters ImportWritesPerSecond (the ceiling of all imports'
 # writes together) and ImportConcurrency (the chunk queue's maximum concurrency)
 WRITES_PER_SECOND_ENV = "PROPSYNC_IMPORT_WRITES_PER_SECOND"
@@ -812,13 +819,26 @@ class _ChunkOutcome:
 
 
 @_logged_as_its_execution
-def run_chunk(services: Services, execution_id: str, index: int) -> None:
-    """Import chunk ``index`` of an execution (a byte range of whole rows);
-    count it once; finalize the execution if it was the last.
+def run_chunk(
+    services: Services,
+    execution_id: str,
+    index: int,
+    time_left: Callable[[], float] | None = None,
+) -> None:
+    """Import chunk ``index`` of an execution (a byte range of whole rows),
+    from where it goes on (its planned start, or its last checkpoint); count
+    it once; finalize the execution if it was the last.
+
+    ``time_left`` says the seconds the invocation has left (None: no limit).
+    When the next batch might not finish with CHECKPOINT_SECONDS to spare,
+    the chunk stops between batches: the rows so far are counted as a piece
+    and the rest of the range goes back to the queue (_checkpoint), so no
+    chunk runs into Lambda's timeout, however slowly its share lets it write.
 
     A chunk that crashes part way is simply run again (the queue redelivers
-    it): every write is idempotent under the merge rule (same timestamps, same
-    sequences), and the counts are added only when the chunk completes."""
+    it) from the same point: every write is idempotent under the merge rule
+    (same timestamps, same sequences), and the counts are added only when a
+    piece completes, once (conditional on the point it started from)."""
     record = _planned(services, execution_id, index)
     if index in record.done_chunks:
         # a redelivered message of a chunk already counted: the run that
@@ -831,15 +851,22 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
     target = _target(record)
     mapping = parse_mapping(record.plan["mapping"])
     header, delimiter = record.plan["header"], record.plan["delimiter"]
-    start, end, first_line = record.plan["chunks"][index]
+    planned_start, end, first_line = record.plan["chunks"][index]
+    resumed = record.resume_points.get(index)
+    point = ResumePoint(*resumed) if resumed else ResumePoint(planned_start, first_line)
 
     outcome = _ChunkOutcome()
+    stop: ResumePoint | None = None
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as rejected:
-        with _downloaded(services.bucket, target, start, end, record.plan.get("etag")) as stream:
+        with _downloaded(
+            services.bucket, target, point.start, end, record.plan.get("etag")
+        ) as stream:
             counting = _CountingReader(stream)
-            buffered = io.BufferedReader(counting, 1 << 16)
+            reader = RecordReader(io.BufferedReader(counting, 1 << 16), delimiter, point)
+            slowest = 0.0
             with _Progress(services, execution_id) as progress:
-                for batch in _batches(iter_records(buffered, delimiter, first_line)):
+                for batch in _batches(iter(reader)):
+                    began = time.monotonic()
                     progress.read(len(batch), counting.count)
                     mapped = [
                         mapped_row(
@@ -854,17 +881,36 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
                     refused = _write_batch(services, record.project, mapped, outcome)
                     if refused:
                         rejected.write(rejected_csv(refused, header, delimiter, with_header=False))
+                    slowest = max(slowest, time.monotonic() - began)
+                    if time_left is not None and time_left() < CHECKPOINT_SECONDS + 2 * slowest:
+                        stop = reader.resume_after(batch[-1][0])
+                        break
                 progress.read(0, counting.count)
             progress.flush()
-            outcome.counters["bytes_done"] = counting.count
+            # bytes of the range this piece read (when it stops, to its resume point)
+            outcome.counters["bytes_done"] = (
+                stop.start if stop else point.start + counting.count
+            ) - point.start
             outcome.counters["throttled_ms"] = progress.throttled_ms()
+        # the piece's rows: after line done_through, to the stop's (or the end);
+        # padded, so the part files of a chunk sort in file order
+        piece = f"{point.done_through:010d}_" + (f"{stop.done_through:010d}" if stop else "end")
         if outcome.counters["rows_rejected"]:
             rejected.seek(0)  # uploaded as a stream: a chunk's rejects are never all in memory
-            services.bucket.put(target.part_key(index, "rejected.csv"), rejected, "text/csv")
+            services.bucket.put(
+                target.part_key(index, f"{piece}.rejected.csv"), rejected, "text/csv"
+            )
     services.bucket.put(
-        target.part_key(index, "errors.json"), _json(outcome.errors), "application/json"
+        target.part_key(index, f"{piece}.errors.json"), _json(outcome.errors), "application/json"
     )
-    after = services.imports.complete_chunk(execution_id, index, outcome.counters)
+    if stop is not None:
+        _checkpoint(
+            services, record, index, outcome=outcome, resumed=resumed, stop=stop, piece=piece
+        )
+        return
+    after = services.imports.complete_chunk(
+        execution_id, index, outcome.counters, resumed_from=resumed, piece=piece
+    )
     logger.info(
         "import chunk done",
         extra={"chunk": index, **outcome.counters},
@@ -873,6 +919,44 @@ def run_chunk(services: Services, execution_id: str, index: int) -> None:
         _send_next(services, after, index)
         if after.chunks_done >= after.chunks_total:
             _finalize(services, execution_id)
+
+
+def _checkpoint(
+    services: Services,
+    record: ExecutionRecord,
+    index: int,
+    *,
+    outcome: _ChunkOutcome,
+    resumed: tuple[int, int, int] | None,
+    stop: ResumePoint,
+    piece: str,
+) -> None:
+    """Count the rows of the piece done, record where the chunk goes on, and
+    send the chunk again for the rest: a new message, so the rest gets the
+    queue's receives afresh. A crash after the count and before the send
+    leaves this run's message to come back, and it goes on from the point
+    recorded."""
+    counted = services.imports.checkpoint_chunk(
+        record.execution_id,
+        index,
+        outcome.counters,
+        resumed_from=resumed,
+        resume_at=(stop.start, stop.line, stop.done_through),
+        piece=piece,
+    )
+    if not counted:  # a copy of this message run at the same time got there first
+        logger.info("import chunk piece counted by another run", extra={"chunk": index})
+        return
+    logger.info(
+        "import chunk checkpointed",
+        extra={
+            "chunk": index,
+            "resume_byte": stop.start,
+            "after_line": stop.done_through,
+            **outcome.counters,
+        },
+    )
+    _enqueue(services, record, [index])
 
 
 def _planned(services: Services, execution_id: str, index: int) -> ExecutionRecord:
@@ -893,10 +977,15 @@ def _target(record: ExecutionRecord) -> ImportFile:
 
 @_logged_as_its_execution
 def deliver_chunk(
-    services: Services, execution_id: str, index: int, receive_count: int = 1
+    services: Services,
+    execution_id: str,
+    index: int,
+    receive_count: int = 1,
+    time_left: Callable[[], float] | None = None,
 ) -> None:
     """Handle the ``receive_count``-th delivery of a chunk message: run the
-    chunk, and raise only for the queue to deliver it again. A failure the
+    chunk (checkpointing before ``time_left`` runs out: run_chunk), and
+    raise only for the queue to deliver it again. A failure the
     data causes, any failure from the LAST_ATTEMPT_RECEIVE-th receive on, and
     every receive from GIVE_UP_RECEIVE on fail the chunk instead: recorded,
     counted as done, named in the report. AWS faults and the network are what
@@ -914,7 +1003,7 @@ def deliver_chunk(
         )
         return
     try:
-        run_chunk(services, execution_id, index)
+        run_chunk(services, execution_id, index, time_left)
     except UnknownChunkError:
         raise
     except Exception as error:
@@ -960,6 +1049,9 @@ def _chunk_failure(
     None: to the end) and why it failed: the rows to upload again."""
     chunks = record.plan["chunks"]
     start, end, first_line = chunks[index]
+    if index in record.resume_points:  # the pieces before it were imported and counted
+        start, _, done_through = record.resume_points[index]
+        first_line = done_through + 1
     return {
         "chunk": index,
         "start_byte": start,
@@ -1202,12 +1294,13 @@ def _finalize(services: Services, execution_id: str) -> None:
     rejected_parts = []
     failures = {i: _chunk_failure(record, i, None, "unknown") for i in record.failed_chunks}
     for key in part_keys:
-        index = int(key.removeprefix(target.parts_prefix).split(".", 1)[0])
+        name = key.removeprefix(target.parts_prefix)
+        index = int(name.split(".", 1)[0])
         if key.endswith(".failed.json"):
             if index in failures:  # (not if the chunk completed on a later receive)
                 failures[index] = json.loads(services.bucket.read(key) or b"{}") or failures[index]
-        elif index in record.failed_chunks:
-            continue  # parts of a run that did not complete: its rows are not counted
+        elif not _counted_part(record, index, name):
+            continue  # parts of a run that was not counted: its rows are not in the counts
         elif key.endswith(".errors.json"):
             errors += json.loads(services.bucket.read(key) or b"[]")
         elif key.endswith(".rejected.csv"):
@@ -1245,6 +1338,18 @@ def _finalize(services: Services, execution_id: str) -> None:
     services.imports.finish(execution_id, status, now, report_key=target.report_key)
     services.bucket.delete(part_keys)
     logger.info("import finished", extra={"status": status})
+
+
+def _counted_part(record: ExecutionRecord, index: int, name: str) -> bool:
+    """Whether a part file (``<chunk>.<piece>.<kind>``) holds rows the
+    record's counts include: its piece was counted (a run that lost the race
+    to count it, or stopped uncounted, may have left one with another end).
+    A part named without a piece is of a record from before pieces: counted
+    unless its chunk failed."""
+    piece = name.split(".", 1)[1].rsplit(".", 2)[0]
+    if "_" not in piece:  # <chunk>.errors.json, <chunk>.rejected.csv
+        return index not in record.failed_chunks
+    return f"{index}:{piece}" in record.counted_pieces
 
 
 def _report(

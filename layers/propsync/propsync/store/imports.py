@@ -5,7 +5,7 @@ EXECUTIONS_INDEX (template.yaml) lists a project's executions, newest first."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -138,6 +138,12 @@ class ExecutionRecord:
     # when the execution's first chunk started to run (None: none has yet);
     # the time between started_at and this is the wait in the chunk queue
     running_since: float | None = None
+    # where each chunk that checkpointed goes on: (byte, line, last line
+    # done), as ImportStore.checkpoint_chunk stored it
+    resume_points: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    # the pieces of chunks counted ("<chunk>:<label>"): a piece's part files
+    # go into the report only if it was counted
+    counted_pieces: frozenset[str] = frozenset()
 
     @property
     def throttled_seconds(self) -> float:
@@ -360,19 +366,76 @@ class ImportStore:
         )
 
     def complete_chunk(
-        self, execution_id: str, chunk_index: int, counters: dict[str, int]
+        self,
+        execution_id: str,
+        chunk_index: int,
+        counters: dict[str, int],
+        *,
+        resumed_from: tuple[int, int, int] | None = None,
+        piece: str | None = None,
     ) -> ExecutionRecord | None:
-        """Add a chunk's counts, once. None if the chunk was already counted
-        (a redelivered message); else the record after the addition."""
+        """Add the counts of a chunk's last piece (its only one, unless it
+        checkpointed), once: only if the chunk still goes on from
+        ``resumed_from`` (None: from its planned start), as this run found it.
+        None if the chunk was already counted (a redelivered message) or
+        another run moved it on; else the record after the addition."""
         values: dict[str, Any] = {
             ":chunk": {"SS": [str(chunk_index)]},
             ":idx": {"S": str(chunk_index)},
         }
         adds = ["chunks_done :chunk"]
+        if piece is not None:
+            values[":piece"] = {"SS": [f"{chunk_index}:{piece}"]}
+            adds.append("chunk_pieces :piece")
         for name in COUNTERS:
             values[f":{name}"] = {"N": str(counters.get(name, 0))}
             adds.append(f"{name} :{name}")
-        return self._mark_chunk_done(execution_id, "ADD " + ", ".join(adds), values)
+        names, condition = _resumed_from(chunk_index, resumed_from, values)
+        return self._mark_chunk_done(
+            execution_id, "ADD " + ", ".join(adds), values, names=names, condition=condition
+        )
+
+    def checkpoint_chunk(
+        self,
+        execution_id: str,
+        chunk_index: int,
+        counters: dict[str, int],
+        *,
+        resumed_from: tuple[int, int, int] | None,
+        resume_at: tuple[int, int, int],
+        piece: str,
+    ) -> bool:
+        """Add the counts of a piece of a chunk that stops before its end
+        (its invocation's time runs out) and record where the chunk goes on,
+        once: only if it still goes on from ``resumed_from``, as for
+        complete_chunk. False if the chunk was counted or moved on meanwhile
+        (by a copy of its message run at the same time)."""
+        values: dict[str, Any] = {
+            ":idx": {"S": str(chunk_index)},
+            ":piece": {"SS": [f"{chunk_index}:{piece}"]},
+            ":at": {"S": _point(resume_at)},
+        }
+        adds = ["chunk_pieces :piece"]
+        for name in COUNTERS:
+            values[f":{name}"] = {"N": str(counters.get(name, 0))}
+            adds.append(f"{name} :{name}")
+        names, condition = _resumed_from(chunk_index, resumed_from, values)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": execution_key(execution_id)}},
+                UpdateExpression=f"SET #resume = :at ADD {', '.join(adds)}",
+                ConditionExpression=(
+                    f"attribute_exists(pk) AND NOT contains(chunks_done, :idx) AND {condition}"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return False
+        return True
 
     def fail_chunk(self, execution_id: str, chunk_index: int) -> ExecutionRecord | None:
         """Give up on a chunk: it counts as done (so the execution can finish)
@@ -385,19 +448,30 @@ class ImportStore:
         )
 
     def _mark_chunk_done(
-        self, execution_id: str, update: str, values: dict[str, Any]
+        self,
+        execution_id: str,
+        update: str,
+        values: dict[str, Any],
+        *,
+        names: dict[str, str] | None = None,
+        condition: str | None = None,
     ) -> ExecutionRecord | None:
         """``update`` (which adds the chunk ``:idx`` to chunks_done) applied
-        once per chunk: None when the chunk was already done or failed."""
+        once per chunk, and only where ``condition`` holds too: None when the
+        chunk was already done or failed, or the condition did not hold."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": execution_key(execution_id)}},
+            "UpdateExpression": update,
+            "ConditionExpression": "attribute_exists(pk) AND NOT contains(chunks_done, :idx)"
+            + (f" AND {condition}" if condition else ""),
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
         try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": execution_key(execution_id)}},
-                UpdateExpression=update,
-                ConditionExpression="attribute_exists(pk) AND NOT contains(chunks_done, :idx)",
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
+            response = self._client.update_item(**request)
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
@@ -433,6 +507,34 @@ class ImportStore:
         )
 
 
+_RESUME_PREFIX = "resume_"
+
+
+def _point(point: tuple[int, int, int]) -> str:
+    return ",".join(map(str, point))
+
+
+def _resumed_from(
+    chunk_index: int, resumed_from: tuple[int, int, int] | None, values: dict[str, Any]
+) -> tuple[dict[str, str], str]:
+    """The condition that a chunk still goes on where a run found it: its
+    resume point unchanged (none yet: from its planned start)."""
+    names = {"#resume": f"{_RESUME_PREFIX}{chunk_index}"}
+    if resumed_from is None:
+        return names, "attribute_not_exists(#resume)"
+    values[":from"] = {"S": _point(resumed_from)}
+    return names, "#resume = :from"
+
+
+def _resume_points(item: Item) -> dict[int, tuple[int, int, int]]:
+    points = {}
+    for name, value in item.items():
+        if name.startswith(_RESUME_PREFIX):
+            start, line, done = (int(part) for part in value["S"].split(","))
+            points[int(name.removeprefix(_RESUME_PREFIX))] = (start, line, done)
+    return points
+
+
 def _execution(item: Item) -> ExecutionRecord:
     return ExecutionRecord(
         execution_id=str(item["pk"]["S"]).removeprefix(_EXECUTION_PREFIX),
@@ -454,6 +556,8 @@ def _execution(item: Item) -> ExecutionRecord:
         progress_throttled_ms=int(item.get("progress_throttled_ms", {}).get("N", 0)),
         sent_chunks=frozenset(int(i) for i in item.get("chunks_sent", {}).get("SS", [])),
         running_since=float(item["running_since"]["N"]) if "running_since" in item else None,
+        resume_points=_resume_points(item),
+        counted_pieces=frozenset(item.get("chunk_pieces", {}).get("SS", [])),
     )
 
 
