@@ -80,9 +80,14 @@ def _watch_propsync_client() -> None:
     from propsync.store.dynamo import (  # noqa: PLC0415
         client_and_table_from_environment,
         import_client_and_table_from_environment,
+        import_record_client_and_table_from_environment,
     )
 
-    for factory in (client_and_table_from_environment, import_client_and_table_from_environment):
+    for factory in (
+        client_and_table_from_environment,
+        import_client_and_table_from_environment,
+        import_record_client_and_table_from_environment,
+    ):
         try:
             client, _ = factory()
         except RuntimeError:  # no table configured: the handler will say so itself

@@ -1,13 +1,12 @@
-"""S3 notifications and the SQS event source, done locally for `make run`.
-
-A thread polls the local bucket: each new data file under ``imports/``
-invokes ImportFunction with the S3 event AWS would send (from the sample in
-events/, key URL-encoded as S3 does); each message on the chunk queue invokes
-ImportChunkFunction with an SQS event, and messages its partial-failure answer
-names stay on the queue to come back, as with Lambda's event source mapping,
-their ApproximateReceiveCount rising with each receive (the chunk function
-gives a chunk up after a bounded number of them). With the queued tracking
-mode, another thread does the same for the tracking queue and
+"""S3 notifications and the SQS event source, done locally for `make run`. A
+thread polls the local bucket: each new data file under ``imports/`` invokes
+ImportFunction with the S3 event AWS would send (from the sample in events/,
+key URL-encoded as S3 does); another takes the chunk queue's messages one at a
+time, each invoking ImportChunkFunction with an SQS event, and messages its
+partial-failure answer names stay on the queue to come back, as with Lambda's
+event source mapping, their ApproximateReceiveCount rising with each receive
+(the chunk function gives a chunk up after a bounded number of them). With the
+queued tracking mode, another thread does the same for the tracking queue and
 TrackingWorkerFunction (:class:`QueueTrigger`).
 """
 
@@ -40,11 +39,36 @@ class ImportTriggers(threading.Thread):
         self._stop.set()
 
     def run(self) -> None:
+        """Two loops, as on AWS S3's events and the queue's event source are
+        two: new uploads are planned while a long chunk runs (on its own
+        thread), so an upload's execution starts, and waits in the queue,
+        from the moment it is made."""
+        chunks = threading.Thread(target=self._run_chunks, name="import-chunks", daemon=True)
+        chunks.start()
         while not self._stop.wait(POLL_SECONDS):
             try:
-                self.poll_once()
+                self._plan_new_uploads()
             except Exception:
                 logger.exception("import trigger poll failed")
+        chunks.join()
+
+    def _run_chunks(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                while not self._stop.is_set() and self._run_one_chunk():
+                    pass
+            except Exception:
+                logger.exception("chunk queue poll failed")
+
+    def _run_one_chunk(self) -> int:
+        return drain(
+            self._sqs,
+            self._queue_url,
+            "ImportChunkFunction",
+            visibility_timeout=30,
+            max_events=1,
+            batch_size=1,
+        )
 
     def poll_once(self) -> None:
         """Plan the new uploads, then run the chunk queue until it is empty,
@@ -53,14 +77,7 @@ class ImportTriggers(threading.Thread):
         is planned at once, and its chunks take turns with the large one's
         (an execution keeps only a window of chunks on the queue)."""
         self._plan_new_uploads()
-        while not self._stop.is_set() and drain(
-            self._sqs,
-            self._queue_url,
-            "ImportChunkFunction",
-            visibility_timeout=30,
-            max_events=1,
-            batch_size=1,
-        ):
+        while not self._stop.is_set() and self._run_one_chunk():
             self._plan_new_uploads()
 
     def _plan_new_uploads(self) -> None:

@@ -186,6 +186,9 @@ def test_a_throttled_execution_says_how_long_and_one_that_was_not_says_so(
         )
         report = detail["report"]
         shown = page.locator(".report")
+        expect(shown.locator('[data-pace="queued_seconds"] .pace-figure')).to_have_text(
+            duration_words(report["queued_seconds"])
+        )
         expect(shown.locator('[data-pace="rows_per_second"] .pace-figure')).to_have_text(
             rate_words(report["rows_per_second"])
         )

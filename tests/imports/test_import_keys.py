@@ -42,8 +42,9 @@ def derived_keys(target) -> list[str]:
     return [
         target.report_key,
         target.rejected_key,
-        target.part_key(999_999, "rejected.csv"),
-        target.part_key(0, "failed.json"),
+        # the longest part file name: the last chunk's piece with the most lines
+        target.parts_prefix("e" * 32) + f"999999.{'9' * 10}_{'9' * 10}.rejected.csv",
+        target.parts_prefix(None) + "000000.failed.json",
     ]
 
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from propsync import imports as imports_module
 from propsync.import_api import execution_view
+from tests.conftest import PROJECT
 
 MAPPING = {
     "properties": [{"from_column": "name", "to_property": "first_name", "type": "string"}],
@@ -194,40 +195,75 @@ def test_the_pace_is_measured_from_the_first_chunk_and_the_wait_is_reported(chun
     )
 
 
-def test_live_progress_moves_while_a_slow_batch_is_written(imports, monkeypatch):
-    """The first batch's rows are reported while its writes still wait (a
-    low share, throttling), not only when the batch ends."""
+def test_live_progress_counts_rows_as_they_are_written_during_a_slow_batch(imports, monkeypatch):
+    """A batch whose writes trickle (a low share, throttling): the record's
+    rows follow the writes, reported every few seconds while the batch is
+    still being written, not the whole batch at once when it is read."""
     monkeypatch.setattr(imports_module._Progress, "INTERVAL_SECONDS", 0.05)
     imports.put_mapping("slow", MAPPING)
     record, _ = imports.drop("slow", "slow.csv", rows("w", 40), run_chunks=False)
-    release = threading.Event()
+    allowed = threading.Semaphore(0)
     real_write = imports_module.write_update
 
     def slow_write(*args, **kwargs):
-        assert release.wait(30), "the test never released the writes"
+        assert allowed.acquire(timeout=30), "the test never let the write go"
         return real_write(*args, **kwargs)
 
     monkeypatch.setattr(imports_module, "write_update", slow_write)
     worker = threading.Thread(target=imports.run_queue)
     worker.start()
     try:
+        for _ in range(5):
+            allowed.release()  # five rows of the batch of 40 written
         seen = None
-        for _ in range(400):
+        for _ in range(600):
             seen = imports.services.imports.get(record.execution_id)
-            if seen.progress.rows:
+            if seen.progress.rows >= 5:
                 break
-            release.wait(0.05)
-        assert seen.progress.rows == 40  # read, while no row was written yet
-        assert seen.counters["rows_written"] == 0
+            threading.Event().wait(0.05)
+        assert seen.progress.rows == 5  # the rows written, not the 40 read
         assert seen.status == "running"
+        assert seen.counters["rows_read"] == 0  # the batch has not ended
     finally:
-        release.set()
+        for _ in range(40):
+            allowed.release()
         worker.join(60)
     assert not worker.is_alive()
     report = imports.report("slow", "slow.csv")
     assert (report["rows_read"], report["rows_written"]) == (40, 40)
-    # the final report is the counted one; the live one did not add rows twice
+    # the reports during the run and the final one add up to the rows once
     assert imports.services.imports.get(record.execution_id).progress_rows == 40
+
+
+def test_the_chunk_functions_record_writes_never_wait_behind_its_rows(environment):
+    """The chunk function's execution record is on a client of its own: its
+    progress does not queue behind the rows' paced writes, nor does its time
+    count as theirs; a throttled record write is still retried until it
+    passes."""
+    from propsync.imports import chunk_services_from_environment  # noqa: PLC0415
+    from tests.support.faults import FaultInjector  # noqa: PLC0415
+
+    services = chunk_services_from_environment()
+    record_client = services.imports._client
+    assert record_client is not services.customers._client
+    assert services.pacer is not None
+    before = services.pacer.figures()
+    record, _ = environment.drop("p", "p.csv", rows("p", 1), run_chunks=False)
+    twelve = iter(range(12))
+    faults = FaultInjector(
+        1.0,
+        kinds=("throttling",),
+        should_fail=lambda operation, _params: (
+            operation == "UpdateItem" and next(twelve, None) is not None
+        ),
+    ).attach(record_client)
+    try:
+        services.imports.add_progress(record.execution_id, 3, 10, 0)
+    finally:
+        faults.detach(record_client)
+    assert faults.injected["throttling"] == 12
+    assert services.imports.get(record.execution_id).progress_rows == 3
+    assert services.pacer.figures().writes == before.writes  # not the rows' pacer
 
 
 def test_a_failing_progress_report_does_not_stop_the_chunk(imports, monkeypatch, caplog):
@@ -338,3 +374,100 @@ def test_any_delivery_order_duplicates_and_stops_import_every_chunk_once(chunked
     assert done.done_chunks == set(range(done.chunks_total))
     assert done.sent_chunks == set(range(done.chunks_total))  # every chunk went out
     assert (done.counters["rows_read"], done.counters["rows_written"]) == (60, 60)
+
+
+def test_an_execution_planned_before_windows_and_part_folders_still_finishes(chunked):
+    """A plan stored by the previous version (no window, part files in the
+    file's folder, no chunks recorded as sent): each chunk is its own lane,
+    so the chunks it sent all at once send nothing more, and its report is
+    merged from the file's folder."""
+    imports = chunked
+    imports.put_mapping(
+        "big",
+        {
+            **MAPPING,
+            "properties": [
+                *MAPPING["properties"],
+                {"from_column": "age", "to_property": "age", "type": "number"},
+            ],
+        },
+    )
+    data = b"id,name,age\n" + b"".join(
+        b"b%03d,Name %d,%s\n" % (i, i, b"x" if i % 9 == 4 else b"%d" % i) for i in range(40)
+    )
+    record, _ = imports.drop("big", "big.csv", data, run_chunks=False)
+    imports.messages()  # (the new version's first lanes, dropped: sent again below as of old)
+    old_plan = {
+        key: value
+        for key, value in record.plan.items()
+        if key not in {"window", "parts_by_execution"}
+    }
+    imports.services.imports.set_plan(
+        record.execution_id, old_plan, record.chunks_total, record.bytes_total
+    )
+    imports.services.queue.send(
+        [{"execution_id": record.execution_id, "chunk": i} for i in range(record.chunks_total)]
+    )
+
+    delivered = imports.run_queue()
+
+    assert sorted(m["chunk"] for m in delivered) == list(range(record.chunks_total))
+    report = imports.report("big", "big.csv")
+    bad = [i for i in range(40) if i % 9 == 4]
+    assert (report["rows_written"], report["rows_rejected"]) == (40 - len(bad), len(bad))
+    assert [error["line"] for error in report["errors"]] == [i + 2 for i in bad]
+    assert not [key for key in imports.keys("reports/") if "/.parts/" in key]
+
+
+def test_make_runs_trigger_starts_an_upload_while_a_chunk_of_another_runs(environment, monkeypatch):
+    """make run's trigger (its thread, as `make run` starts it): an upload
+    made while a long chunk of another import runs gets its execution at
+    once, so its wait in the queue is measured from its upload, as on AWS."""
+    from propsync_local.triggers import ImportTriggers  # noqa: PLC0415
+
+    imports = environment
+    imports.put_mapping("big", MAPPING)
+    imports.put_mapping("small", MAPPING)
+    release = threading.Event()
+    real_write = imports_module.write_update
+
+    def held(store, project, ids, *args, **kwargs):
+        if ids["registered"].startswith("b"):
+            assert release.wait(30), "the test never let the big import go on"
+        return real_write(store, project, ids, *args, **kwargs)
+
+    monkeypatch.setattr(imports_module, "write_update", held)
+    monkeypatch.setattr("propsync_local.triggers.POLL_SECONDS", 0.05)
+    triggers = ImportTriggers(imports.s3, imports.sqs, imports.bucket, imports.services.queue.url)
+    triggers.start()
+    try:
+        big_key = f"imports/{PROJECT}/big/big.csv"
+        imports.s3.put_object(Bucket=imports.bucket, Key=big_key, Body=rows("b", 5))
+        big = wait_for(lambda: imports.services.imports.latest_for_file(big_key))
+        wait_for(lambda: imports.services.imports.get(big.execution_id).running_since)
+        small_key = f"imports/{PROJECT}/small/small.csv"
+        imports.s3.put_object(Bucket=imports.bucket, Key=small_key, Body=rows("s", 2))
+
+        small = wait_for(lambda: imports.services.imports.latest_for_file(small_key))
+
+        assert imports.services.imports.get(big.execution_id).status == "running"  # still held
+        assert small.status == "running"
+        release.set()
+        wait_for(lambda: imports.services.imports.get(small.execution_id).finished_at)
+        wait_for(lambda: imports.services.imports.get(big.execution_id).finished_at)
+    finally:
+        release.set()
+        triggers.stop()
+        triggers.join(30)
+    assert imports.report("small", "small.csv")["rows_written"] == 2
+    assert imports.report("big", "big.csv")["rows_written"] == 5
+
+
+def wait_for(found):
+    """``found()`` once it is truthy (a thread of the test's makes it so)."""
+    for _ in range(600):
+        value = found()
+        if value:
+            return value
+        threading.Event().wait(0.05)
+    raise AssertionError("never happened")

@@ -146,3 +146,48 @@ def test_chunks_stay_pinned_without_an_etag_in_the_event(imports, monkeypatch):
         f"reports/{PROJECT}/crm/customers.csv.replaced-{record.execution_id}.json"
     )
     assert report["status"] == "incomplete"
+
+
+def test_two_uploads_of_one_file_imported_at_once_keep_their_part_files_apart(imports, monkeypatch):
+    """The file uploaded again while its import runs: the two executions'
+    chunks take turns on the queue and the newer one finishes first. Each
+    report has its own rejected rows, errors and failed chunks, never the
+    other's (their part files are in folders of their own)."""
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "200")
+    imports.put_mapping(
+        "crm",
+        {
+            **MAPPING,
+            "properties": [
+                *MAPPING["properties"],
+                {"from_column": "n", "to_property": "n", "type": "number"},
+            ],
+        },
+    )
+    old_rows = b"".join(
+        b"o%d,Old %d,%s\n" % (i, i, b"x" if i % 10 == 7 else b"%d" % i) for i in range(60)
+    )
+    old, _ = imports.drop("crm", "customers.csv", b"id,First Name,n\n" + old_rows, run_chunks=False)
+    queued = imports.messages()
+    imports.deliver_messages(queued[:1])  # the old upload is under way: one chunk done
+    new_rows = b"".join(b"n%d,New %d,%d\n" % (i, i, i) for i in range(10))
+    new, _ = imports.drop("crm", "customers.csv", b"id,First Name,n\n" + new_rows, run_chunks=False)
+    imports.deliver_messages(imports.messages())  # the newer one's chunk, before the old rest
+    imports.deliver_messages(queued[1:])
+    imports.run_queue()
+
+    newer = imports.report("crm", "customers.csv")
+    assert newer["execution_id"] == new.execution_id
+    assert (newer["status"], newer["rows_written"], newer["rows_rejected"]) == ("succeeded", 10, 0)
+    assert (newer["errors"], newer["rejected_file"]) == ([], None)
+    replaced = imports.report_at(
+        f"reports/{PROJECT}/crm/customers.csv.replaced-{old.execution_id}.json"
+    )
+    assert replaced["status"] == "incomplete"
+    assert replaced["rows_rejected"] == len(replaced["errors"]) > 0
+    rejected = imports.s3.get_object(Bucket=imports.bucket, Key=replaced["rejected_file"])
+    rejected_ids = [line.split(b",")[2] for line in rejected["Body"].read().splitlines()[1:]]
+    assert rejected_ids == [b'"o%d"' % i for i in range(60) if i % 10 == 7][: len(rejected_ids)]
+    assert len(rejected_ids) == replaced["rows_rejected"]
+    assert replaced["failed_chunks"]
+    assert all(REPLACED in failed["error"] for failed in replaced["failed_chunks"])

@@ -33,7 +33,7 @@ export function rowsWords(count) {
  * The pace of an execution: {rowsPerSecond, throttledSeconds}. A finished
  * execution's are its report's (the whole run's, as the report states
  * them); a running one's, or one whose report predates them, the
- * execution's progress (rows read per second since its first chunk ran). null when
+ * execution's progress (rows done per second since its first chunk ran). null when
  * the answer has none (an API from before they existed).
  */
 export function paceOf(execution, report = null) {
@@ -332,21 +332,35 @@ const COUNTS = [
 ];
 
 /**
- * The pace of an execution as a report's facts: its rows per second and
- * the time its writes waited on throttling, each with what it means.
+ * The pace of an execution as a report's facts: the wait in the queue
+ * before its first part ran (a finished report's), its rows per second
+ * from then on, and the time its writes waited on throttling, each with
+ * what it means.
  */
 function paceFacts(execution, report) {
   const figures = paceOf(execution, report);
   if (!figures) return null;
   const running = execution.status === "running";
   const throttled = wasThrottled(figures.throttledSeconds);
+  const queued = report ? measured(report.queued_seconds) : null;
   return [
+    ...(queued === null
+      ? []
+      : [
+          h("dt", {}, "Waited in the queue"),
+          h(
+            "dd",
+            { dataset: { pace: "queued_seconds" } },
+            h("span", { class: "pace-figure" }, durationWords(queued)),
+            " before its first part started, behind other imports' parts",
+          ),
+        ]),
     h("dt", {}, "Pace"),
     h(
       "dd",
       { dataset: { pace: "rows_per_second" } },
       h("span", { class: "pace-figure" }, rateWords(figures.rowsPerSecond)),
-      running ? " (rows read per second so far)" : " (rows read per second, from its first part's start to its end)",
+      running ? " (rows imported per second so far)" : " (rows imported per second, from its first part's start to its end)",
     ),
     h("dt", {}, "Time throttled"),
     h(

@@ -16,6 +16,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -622,14 +623,22 @@ def _follow(
     return record
 
 
+def _figure(value: float) -> str:
+    """A figure as the API rounds it (to 0.1) and the web console then shows
+    it: one decimal under 10, else whole, halves away from zero (the
+    browser's Intl.NumberFormat), so both say the same pace."""
+    shown = Decimal(str(round(value, 1)))
+    places = Decimal("0.1") if abs(shown) < 10 else Decimal(1)
+    return f"{shown.quantize(places, ROUND_HALF_UP):,}"
+
+
 def _progress(record: ExecutionRecord) -> None:
     progress = record.progress
     bar = "#" * int(progress.fraction * 30)
     if record.status == "running" and record.running_since is None:
         pace = "waiting in the chunk queue"  # behind other imports' chunks
     else:
-        rate = record.rows_per_second(time.time())
-        pace = f"{rate:,.0f} rows/s" if rate >= 10 else f"{rate:.1f} rows/s"
+        pace = f"{_figure(record.rows_per_second(time.time()))} rows/s"
     sys.stderr.write(
         f"\r[{bar:<30}] {progress.fraction:6.1%}  {progress.bytes / 1e6:8.1f} of "
         f"{progress.bytes_total / 1e6:.1f} MB  {progress.rows} rows  {pace}  "

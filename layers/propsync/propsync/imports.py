@@ -143,11 +143,20 @@ GIVE_UP_RECEIVE = 7
 _DATA_SUFFIXES = (".csv", ".csv.gz")
 REFUSED_FOLDER = "refused-keys"
 EXECUTION_ID_CHARS = 32
-# The longest key derived from a data key is the rejected rows of a replaced
-# execution, reports/<project>/<import>/<file>.replaced-<execution id>.rejected.csv
-# (a part file, reports/<project>/<import>/.parts/<file>/000000.rejected.csv, is shorter)
+# A piece of a chunk, in its part files' names: the last line done before it
+# and its own last line (or "end"), each padded to 10 digits
+PIECE_LABEL_CHARS = 10 + 1 + 10
+# The longest key derived from a data key is a part file of an execution's,
+# reports/<project>/<import>/.parts/<file>.<execution id>/000000.<piece>.rejected.csv;
+# the rejected rows of a replaced execution,
+# reports/<project>/<import>/<file>.replaced-<execution id>.rejected.csv, are shorter
 _LONGEST_DERIVED_KEY = max(
-    len(".parts/") + len("/000000.rejected.csv"),
+    len(".parts/")
+    + len(".")
+    + EXECUTION_ID_CHARS
+    + len("/000000.")
+    + PIECE_LABEL_CHARS
+    + len(".rejected.csv"),
     len(".replaced-") + EXECUTION_ID_CHARS + len(".rejected.csv"),
 )
 FILE_REPLACED = (
@@ -232,12 +241,13 @@ class ImportFile:
         overwrite (executions of two uploads may finish in any order)."""
         return dataclasses.replace(self, replaced_execution=execution_id)
 
-    def part_key(self, chunk_index: int, suffix: str) -> str:
-        return f"{self.parts_prefix}{chunk_index:06d}.{suffix}"
-
-    @property
-    def parts_prefix(self) -> str:
-        return f"reports/{self.project}/{self.import_name}/.parts/{self.file_name}/"
+    def parts_prefix(self, execution_id: str | None) -> str:
+        """The folder of an execution's part files (its chunks' rejected
+        rows, errors and failures until the report merges them): its own, as
+        two uploads of one file may be imported at once. None: the file's
+        folder, which executions planned before that shared."""
+        folder = self.file_name if execution_id is None else f"{self.file_name}.{execution_id}"
+        return f"reports/{self.project}/{self.import_name}/.parts/{folder}/"
 
     @property
     def compressed(self) -> bool:
@@ -350,15 +360,24 @@ class Services:
 @per_container
 def _chunk_stores() -> tuple[CustomerStore, AccessStore, ImportStore, WritePacer]:
     """The chunk function's stores, on a client of their own whose writes
-    are paced to the chunk's share (store.dynamo.import_client_and_table_from_environment)."""
-    from propsync.store.dynamo import import_client_and_table_from_environment  # noqa: PLC0415
+    are paced to the chunk's share (store.dynamo.import_client_and_table_from_environment),
+    and the execution record's on another: its progress written every few
+    seconds must not wait its turn behind a batch of rows (nor its time
+    throttled count as the rows'), and it too is retried until it passes."""
+    from propsync.store.dynamo import (  # noqa: PLC0415
+        import_client_and_table_from_environment,
+        import_record_client_and_table_from_environment,
+    )
 
+    share = chunk_write_share()
     client, table = import_client_and_table_from_environment()
-    pacer = WritePacer(chunk_write_share()).attach(client)
+    pacer = WritePacer(share).attach(client)
+    record_client, _ = import_record_client_and_table_from_environment()
+    WritePacer(share).attach(record_client)
     return (
         CustomerStore(client, table),
         AccessStore(client, table),
-        ImportStore(client, table),
+        ImportStore(record_client, table),
         pacer,
     )
 
@@ -513,6 +532,8 @@ def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dic
         "chunks": [[c.start, c.end, c.first_line] for c in chunks],
         # fixed per execution: a stack update mid-import keeps its lanes whole
         "window": import_concurrency(),
+        # its part files in a folder of its own (ImportFile.parts_prefix)
+        "parts_by_execution": True,
     }
     problem = _plan_size_problem(plan)
     if problem:
@@ -867,7 +888,7 @@ def run_chunk(
             with _Progress(services, execution_id) as progress:
                 for batch in _batches(iter(reader)):
                     began = time.monotonic()
-                    progress.read(len(batch), counting.count)
+                    progress.read(counting.count)
                     mapped = [
                         mapped_row(
                             mapping,
@@ -878,14 +899,16 @@ def run_chunk(
                         )
                         for read in batch
                     ]
-                    refused = _write_batch(services, record.project, mapped, outcome)
+                    refused = _write_batch(
+                        services, record.project, mapped, outcome, progress.rows_done
+                    )
                     if refused:
                         rejected.write(rejected_csv(refused, header, delimiter, with_header=False))
                     slowest = max(slowest, time.monotonic() - began)
                     if time_left is not None and time_left() < CHECKPOINT_SECONDS + 2 * slowest:
                         stop = reader.resume_after(batch[-1][0])
                         break
-                progress.read(0, counting.count)
+                progress.read(counting.count)
             progress.flush()
             # bytes of the range this piece read (when it stops, to its resume point)
             outcome.counters["bytes_done"] = (
@@ -898,10 +921,12 @@ def run_chunk(
         if outcome.counters["rows_rejected"]:
             rejected.seek(0)  # uploaded as a stream: a chunk's rejects are never all in memory
             services.bucket.put(
-                target.part_key(index, f"{piece}.rejected.csv"), rejected, "text/csv"
+                _part_key(record, target, index, f"{piece}.rejected.csv"), rejected, "text/csv"
             )
     services.bucket.put(
-        target.part_key(index, f"{piece}.errors.json"), _json(outcome.errors), "application/json"
+        _part_key(record, target, index, f"{piece}.errors.json"),
+        _json(outcome.errors),
+        "application/json",
     )
     if stop is not None:
         _checkpoint(
@@ -968,6 +993,16 @@ def _planned(services: Services, execution_id: str, index: int) -> ExecutionReco
     return record
 
 
+def _part_key(record: ExecutionRecord, target: ImportFile, index: int, suffix: str) -> str:
+    return f"{_parts_prefix(record, target)}{index:06d}.{suffix}"
+
+
+def _parts_prefix(record: ExecutionRecord, target: ImportFile) -> str:
+    return target.parts_prefix(
+        record.execution_id if record.plan.get("parts_by_execution") else None
+    )
+
+
 def _target(record: ExecutionRecord) -> ImportFile:
     target = import_file(record.file_key)
     if target is None or target.problem is not None:  # never planned, so never here
@@ -1031,7 +1066,7 @@ def fail_chunk(
         return
     target = _target(record)
     services.bucket.put(
-        target.part_key(index, "failed.json"),
+        _part_key(record, target, index, "failed.json"),
         _json(_chunk_failure(record, index, receive_count, error)),
         "application/json",
     )
@@ -1117,17 +1152,24 @@ def _batches(records: Iterator[tuple[int, list[str], str | None]]) -> Iterator[l
 
 
 def _write_batch(
-    services: Services, project: str, rows: list[RowUpdate | RejectedRow], outcome: _ChunkOutcome
+    services: Services,
+    project: str,
+    rows: list[RowUpdate | RejectedRow],
+    outcome: _ChunkOutcome,
+    rows_done: Callable[[int], None] = lambda _count: None,
 ) -> list[RejectedRow]:
-    """Write the batch's updates and return the rows rejected (by the mapping
-    or by the store). Rows naming the same ids are merged first with the merge
-    rule itself, which gives the same result as writing them one by one (the
-    rule is order-independent), in one write instead of several racing for
-    the same item. Ids are looked up together. Updates that may meet on one
-    customer (ids shared or owned by one known customer: a cookie row, then
-    the row that adds its registered id) are written one after another in file
-    order, as tracking writes one customer's commands; the others concurrently."""
+    """Write the batch's updates and return the rows rejected (by the mapping or
+    by the store); ``rows_done`` hears of the rows as each is done (from the
+    writers' threads), for the live progress. Rows naming the same ids are
+    merged first with the merge rule itself, which gives the same result as
+    writing them one by one (the rule is order-independent), in one write
+    instead of several racing for the same item. Ids are looked up together.
+    Updates that may meet on one customer (ids shared or owned by one known
+    customer: a cookie row, then the row that adds its registered id) are
+    written one after another in file order, as tracking writes one customer's
+    commands; the others concurrently."""
     refused = [row for row in rows if isinstance(row, RejectedRow)]
+    rows_done(len(refused))
     by_ids: dict[tuple[tuple[str, str], ...], list[RowUpdate]] = {}
     for row in rows:
         if isinstance(row, RowUpdate):
@@ -1162,7 +1204,9 @@ def _write_batch(
                 )
             except Exception as error:  # identity conflict, customer too large, ...
                 results.append((same_ids, 0, 0, False, _rejection(error, same_ids[0].line)))
+                rows_done(len(same_ids))
                 continue
+            rows_done(len(same_ids))
             held = result.customer_id is None  # older than an erasure of its ids
             if result.customer_id is not None:
                 owners = with_owner(owners, ids, result.customer_id)
@@ -1188,10 +1232,11 @@ def _write_batch(
 
 
 class _Progress:
-    """Reports rows and bytes read, and the time the chunk's writes waited on
-    throttling, to the execution record every INTERVAL_SECONDS while the
-    chunk runs: from a thread of its own, so a batch that writes slowly
-    (a low share, throttling) still shows its rows read and the time it is
+    """Reports the rows done (written, rejected or held back) and the bytes
+    read, and the time the chunk's writes waited on throttling, to the
+    execution record every INTERVAL_SECONDS while the chunk runs: from a
+    thread of its own, so a batch that writes slowly (a low share,
+    throttling) shows its rows as they are written and the time it is
     throttled, instead of freezing the bar until the batch ends."""
 
     INTERVAL_SECONDS = 2.0
@@ -1200,7 +1245,7 @@ class _Progress:
         self._services = services
         self._execution_id = execution_id
         self._lock = threading.Lock()
-        self._rows = 0  # read and not reported yet
+        self._rows = 0  # done and not reported yet
         self._bytes_read = 0
         self._reported_bytes = 0
         self._reported_throttled_ms = 0
@@ -1227,11 +1272,15 @@ class _Progress:
             return 0
         return round((self._pacer.figures().throttled_seconds - self._throttled_before) * 1000)
 
-    def read(self, rows: int, bytes_read: int) -> None:
-        """``rows`` more rows were read; ``bytes_read`` of the chunk so far."""
+    def read(self, bytes_read: int) -> None:
+        """``bytes_read`` of the chunk's range so far."""
+        with self._lock:
+            self._bytes_read = bytes_read
+
+    def rows_done(self, rows: int) -> None:
+        """``rows`` more rows were written, rejected or held back (from any thread)."""
         with self._lock:
             self._rows += rows
-            self._bytes_read = bytes_read
 
     def _report_until_stopped(self) -> None:
         while not self._stopped.wait(self.INTERVAL_SECONDS):
@@ -1241,22 +1290,22 @@ class _Progress:
                 logger.warning("import progress not reported", exc_info=True)
 
     def flush(self) -> None:
-        """Add what was read and throttled since the last report."""
+        """Add what was done and throttled since the last report. Called by
+        the reporting thread only, and once more after it stopped, so the
+        record is never written by two flushes at once; the lock is held to
+        read the figures only, so the rows' writers never wait on a report."""
         throttled_ms = self.throttled_ms()
         with self._lock:
             rows, bytes_read = self._rows, self._bytes_read
-            new_bytes = bytes_read - self._reported_bytes
-            new_throttled_ms = throttled_ms - self._reported_throttled_ms
-            if not (rows or new_bytes > 0 or new_throttled_ms > 0):
-                return
-            # the lock is held while the record is written: the final flush
-            # waits for the thread's, and no report is added twice
-            self._services.imports.add_progress(
-                self._execution_id, rows, new_bytes, new_throttled_ms
-            )
+        new_bytes = bytes_read - self._reported_bytes
+        new_throttled_ms = throttled_ms - self._reported_throttled_ms
+        if not (rows or new_bytes > 0 or new_throttled_ms > 0):
+            return
+        self._services.imports.add_progress(self._execution_id, rows, new_bytes, new_throttled_ms)
+        with self._lock:
             self._rows -= rows
-            self._reported_bytes = bytes_read
-            self._reported_throttled_ms = throttled_ms
+        self._reported_bytes = bytes_read
+        self._reported_throttled_ms = throttled_ms
 
 
 class _CountingReader(io.RawIOBase):
@@ -1289,23 +1338,8 @@ def _finalize(services: Services, execution_id: str) -> None:
     if target is None:
         return
     target = _report_target(services, target, execution_id, record.plan.get("etag"))
-    part_keys = sorted(services.bucket.keys(target.parts_prefix))
-    errors: list[dict[str, Any]] = []
-    rejected_parts = []
-    failures = {i: _chunk_failure(record, i, None, "unknown") for i in record.failed_chunks}
-    for key in part_keys:
-        name = key.removeprefix(target.parts_prefix)
-        index = int(name.split(".", 1)[0])
-        if key.endswith(".failed.json"):
-            if index in failures:  # (not if the chunk completed on a later receive)
-                failures[index] = json.loads(services.bucket.read(key) or b"{}") or failures[index]
-        elif not _counted_part(record, index, name):
-            continue  # parts of a run that was not counted: its rows are not in the counts
-        elif key.endswith(".errors.json"):
-            errors += json.loads(services.bucket.read(key) or b"[]")
-        elif key.endswith(".rejected.csv"):
-            rejected_parts.append(key)
-    errors.sort(key=lambda error: error["line"])
+    parts = _read_parts(services, record, _parts_prefix(record, target))
+    errors, rejected_parts, failures = parts.errors, parts.rejected, parts.failures
     rejected_key = None
     if rejected_parts:
         header = record.plan["header"]
@@ -1336,8 +1370,41 @@ def _finalize(services: Services, execution_id: str) -> None:
     # the report first: whoever sees the record finished must find it
     services.bucket.put(target.report_key, _json(report), "application/json")
     services.imports.finish(execution_id, status, now, report_key=target.report_key)
-    services.bucket.delete(part_keys)
+    services.bucket.delete(parts.keys)
     logger.info("import finished", extra={"status": status})
+
+
+@dataclass
+class _Parts:
+    """What an execution's part files hold: the errors (sorted by line) and
+    rejected-rows files of the pieces counted, the failure of each chunk
+    given up on, and every part's key (to delete once the report is written)."""
+
+    keys: list[str]
+    errors: list[dict[str, Any]]
+    rejected: list[str]
+    failures: dict[int, dict[str, Any]]
+
+
+def _read_parts(services: Services, record: ExecutionRecord, prefix: str) -> _Parts:
+    keys = sorted(services.bucket.keys(prefix))  # chunk by chunk, piece by piece
+    parts = _Parts(keys, [], [], {})
+    parts.failures = {i: _chunk_failure(record, i, None, "unknown") for i in record.failed_chunks}
+    for key in keys:
+        name = key.removeprefix(prefix)
+        index = int(name.split(".", 1)[0])
+        if key.endswith(".failed.json"):
+            if index in parts.failures:  # (not if the chunk completed on a later receive)
+                stored = json.loads(services.bucket.read(key) or b"{}")
+                parts.failures[index] = stored or parts.failures[index]
+        elif not _counted_part(record, index, name):
+            continue  # parts of a run that was not counted: its rows are not in the counts
+        elif key.endswith(".errors.json"):
+            parts.errors += json.loads(services.bucket.read(key) or b"[]")
+        elif key.endswith(".rejected.csv"):
+            parts.rejected.append(key)
+    parts.errors.sort(key=lambda error: error["line"])
+    return parts
 
 
 def _counted_part(record: ExecutionRecord, index: int, name: str) -> bool:

@@ -348,7 +348,10 @@ class StartAnswer(Answer):
 
 
 class ImportProgress(Answer):
-    rows: int = Field(description="Rows read so far.")
+    rows: int = Field(
+        description="Rows done so far (written, rejected or held back by an erasure), as the "
+        "running chunks report them every few seconds."
+    )
     bytes: int = Field(description="Bytes of the file read so far.")
     bytes_total: int = Field(description="The file's size (0 until the execution is planned).")
     fraction: float = Field(description="bytes / bytes_total, 0.0 to 1.0; 1.0 once finished.")

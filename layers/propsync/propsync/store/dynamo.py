@@ -130,6 +130,15 @@ def import_client_and_table_from_environment() -> tuple[DynamoDBClient, str]:
     return boto3.client("dynamodb", config=client_config()), _table_from_environment()
 
 
+@per_container
+def import_record_client_and_table_from_environment() -> tuple[DynamoDBClient, str]:
+    """The import chunks' client for their execution record (progress,
+    counts, checkpoints), a third one: those few writes are retried until
+    they pass like the rows' (propsync.imports attaches a pacer of its own),
+    but never wait their turn behind a batch of rows."""
+    return boto3.client("dynamodb", config=client_config()), _table_from_environment()
+
+
 def _table_from_environment() -> str:
     table = os.environ.get(TABLE_NAME_ENV)
     if not table:
