@@ -228,3 +228,25 @@ def test_make_run_gives_each_function_its_templates_time():
     assert function_timeout("TrackingFunction") == 29
     left = LambdaContext("ImportChunkFunction").get_remaining_time_in_millis()
     assert 890_000 < left <= 900_000
+
+
+@pytest.mark.parametrize(("share", "rows"), [(1.0, 30), (2.0, 60), (10_000.0, 500)])
+def test_a_slow_chunk_writes_smaller_batches_so_one_fits_well_inside_an_invocation(
+    imports, dynamodb_client, share, rows
+):
+    """A checkpoint falls between batches: at a share of a write a second a
+    batch of 500 rows (up to 1,000 writes) would outlast the invocation, so
+    a batch is sized to BATCH_SECONDS at the chunk's pace."""
+    import dataclasses  # noqa: PLC0415
+
+    from propsync.store.throttling import WritePacer  # noqa: PLC0415
+
+    pacer = WritePacer(share, sleep=lambda _seconds: None).attach(dynamodb_client)
+    imports.services = dataclasses.replace(imports.services, pacer=pacer)
+    imports.put_mapping("ck", MAPPING)
+    big = b"id,name,age\n" + b"".join(b"s%04d,N,%d\n" % (i, i) for i in range(600))
+    record, _ = imports.drop("ck", "f.csv", big, run_chunks=False)
+
+    imports.deliver_messages(imports.messages(), 1, NO_TIME_LEFT)  # one batch, then a checkpoint
+
+    assert imports.services.imports.get(record.execution_id).counters["rows_read"] == rows

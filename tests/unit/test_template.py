@@ -161,6 +161,28 @@ def test_an_executions_window_is_the_chunks_that_may_run_at_once():
     assert planner[imports.CONCURRENCY_ENV] == {"Ref": "ImportConcurrency"}
 
 
+def test_every_function_given_the_chunk_queue_may_send_to_it():
+    """ImportFunction sends each lane's first chunk; the chunk function sends
+    the next chunk of a lane as one is done, and the rest of a chunk that
+    checkpoints. make run's IAM check covers DynamoDB only, so the policy is
+    pinned here: without it every import of more chunks than the window, and
+    every checkpoint, would stop at AccessDenied on AWS."""
+    given = {
+        name
+        for name, resource in RESOURCES.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        and "PROPSYNC_CHUNK_QUEUE_URL"
+        in resource["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert given == {"ImportFunction", "ImportChunkFunction"}
+    for name in given:
+        statements = RESOURCES[name]["Properties"]["Policies"][0]["Statement"]
+        sends = [statement for statement in statements if "sqs:SendMessage" in statement["Action"]]
+        assert [statement["Resource"] for statement in sends] == [
+            {"Fn::GetAtt": ["ChunkQueue", "Arn"]}
+        ], name
+
+
 def test_only_the_chunk_function_writes_imported_rows_and_nothing_else_is_paced():
     """ImportFunction plans and queues every chunk, a one-chunk file's too;
     tracking and the API are never paced by an import's settings."""

@@ -34,7 +34,11 @@ ALLOWED_SYNC = {
     "ImportFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     | S3_OBJECTS
     | {"s3:ListBucket", "sqs:SendMessage"},
-    "ImportChunkFunction": DYNAMODB_READ | DYNAMODB_WRITE | S3_OBJECTS | {"s3:ListBucket"},
+    # sends the next chunk of a lane, and the rest of a chunk that checkpoints
+    "ImportChunkFunction": DYNAMODB_READ
+    | DYNAMODB_WRITE
+    | S3_OBJECTS
+    | {"s3:ListBucket", "sqs:SendMessage"},
     # serves files: nothing but the logs SAM's basic execution role gives
     "ConsoleFunction": set(),
     # reads executions (the index, then the records), writes mappings, reads reports

@@ -112,6 +112,8 @@ MAX_CHUNK_BYTES = 64 * 1024 * 1024
 # (and twice its slowest batch so far): time to upload its rejected rows,
 # count the rows done, and send the rest of its range back to the queue.
 CHECKPOINT_SECONDS = 60.0
+# ... and a batch is sized to take at most this long at the chunk's pace
+BATCH_SECONDS = 60.0
 # template.yaml's parameters ImportWritesPerSecond (the ceiling of all imports'
 # writes together) and ImportConcurrency (the chunk queue's maximum concurrency)
 WRITES_PER_SECOND_ENV = "PROPSYNC_IMPORT_WRITES_PER_SECOND"
@@ -853,8 +855,10 @@ def run_chunk(
     ``time_left`` says the seconds the invocation has left (None: no limit).
     When the next batch might not finish with CHECKPOINT_SECONDS to spare,
     the chunk stops between batches: the rows so far are counted as a piece
-    and the rest of the range goes back to the queue (_checkpoint), so no
-    chunk runs into Lambda's timeout, however slowly its share lets it write.
+    and the rest of the range goes back to the queue (_checkpoint); batches
+    are sized to BATCH_SECONDS at the chunk's pace (_rows_per_batch), so a
+    chunk runs into Lambda's timeout only if throttling holds its rate near
+    its floor for most of an invocation in the middle of a batch.
 
     A chunk that crashes part way is simply run again (the queue redelivers
     it) from the same point: every write is idempotent under the merge rule
@@ -886,7 +890,7 @@ def run_chunk(
             reader = RecordReader(io.BufferedReader(counting, 1 << 16), delimiter, point)
             slowest = 0.0
             with _Progress(services, execution_id) as progress:
-                for batch in _batches(iter(reader)):
+                for batch in _batches(iter(reader), lambda: _rows_per_batch(services.pacer)):
                     began = time.monotonic()
                     progress.read(counting.count)
                     mapped = [
@@ -1137,18 +1141,34 @@ def _rejection(error: Exception, line: int) -> str:
     return f"the row could not be imported: {_describe(error)}"
 
 
-def _batches(records: Iterator[tuple[int, list[str], str | None]]) -> Iterator[list[Any]]:
-    """ROWS_PER_BATCH records, or fewer that hold BATCH_BYTES of cells."""
+def _batches(
+    records: Iterator[tuple[int, list[str], str | None]],
+    rows_per_batch: Callable[[], int] | None = None,
+) -> Iterator[list[Any]]:
+    """ROWS_PER_BATCH records (or ``rows_per_batch()``, asked at the start of
+    each batch), or fewer that hold BATCH_BYTES of cells."""
     batch: list[Any] = []
     size = 0
+    limit = rows_per_batch() if rows_per_batch else ROWS_PER_BATCH
     for record in records:
         batch.append(record)
         size += sum(map(len, record[1]))
-        if len(batch) >= ROWS_PER_BATCH or size >= BATCH_BYTES:
+        if len(batch) >= limit or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
+            limit = rows_per_batch() if rows_per_batch else ROWS_PER_BATCH
     if batch:
         yield batch
+
+
+def _rows_per_batch(pacer: WritePacer | None) -> int:
+    """ROWS_PER_BATCH, or fewer when the chunk's pace is so slow that a batch
+    would take longer than BATCH_SECONDS (a row is up to two writes): a
+    checkpoint falls between batches, so a batch must fit well inside an
+    invocation, at a share of a write a second or a rate throttling cut."""
+    if pacer is None:
+        return ROWS_PER_BATCH
+    return max(1, min(ROWS_PER_BATCH, int(pacer.rate * BATCH_SECONDS / 2)))
 
 
 def _write_batch(
