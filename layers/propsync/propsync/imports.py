@@ -476,7 +476,7 @@ def _start(
     # function: the queue's maximum concurrency times each chunk's share is
     # the ceiling of all imports' writes (docs/DECISIONS.md: "Imports are paced").
     # Only the first chunk of each lane is sent now; each chunk done sends the
-    # next of its lane (_send_next). A rerun (crash, redelivered event) sends
+    # next of its lane (_hand_on). A rerun (crash, redelivered event) sends
     # whichever lane's next chunk is not on the queue yet.
     if record.chunks_total == 0:
         _finalize(services, execution_id)
@@ -570,8 +570,8 @@ def _window(record: ExecutionRecord) -> int:
     """How many of the execution's chunks are on the chunk queue or running
     at once: its lanes. Chunk i is in lane i mod window, and a lane's chunks
     run one after another, so an execution holds at most ``window`` of the
-    queue's messages and a file dropped later waits for one chunk, not for a
-    whole import (docs/DECISIONS.md: "A window of chunks per import").
+    queue's messages and a file dropped later waits for at most that many of
+    its chunks, not for the whole import (docs/DECISIONS.md: "A window of chunks per import").
     Executions planned before windows sent every chunk at once: one lane each."""
     return int(record.plan.get("window") or record.chunks_total or 1)
 
@@ -593,9 +593,13 @@ def _send(services: Services, record: ExecutionRecord, lanes: Iterable[int]) -> 
         services.imports.mark_sent(record.execution_id, unsent)
 
 
-def _send_next(services: Services, record: ExecutionRecord, index: int) -> None:
-    """Chunk ``index`` is done (``record`` says so): send the next of its lane."""
+def _hand_on(services: Services, record: ExecutionRecord, index: int) -> None:
+    """Chunk ``index`` is done or given up on (``record`` says so): send the
+    next chunk of its lane and, if it was the last, write the report. Also
+    what a message of a chunk already done does: the run that counted it may
+    have stopped before either."""
     _send(services, record, [index % _window(record)])
+    _finalize_if_complete(services, record)
 
 
 def _enqueue(services: Services, record: ExecutionRecord, indexes: list[int]) -> None:
@@ -865,12 +869,8 @@ def run_chunk(
     (same timestamps, same sequences), and the counts are added only when a
     piece completes, once (conditional on the point it started from)."""
     record = _planned(services, execution_id, index)
-    if index in record.done_chunks:
-        # a redelivered message of a chunk already counted: the run that
-        # counted it may have stopped before it sent the next chunk of its
-        # lane or, for the last chunk, before the report
-        _send_next(services, record, index)
-        _finalize_if_complete(services, record)
+    if index in record.done_chunks:  # a redelivered message of a chunk already counted
+        _hand_on(services, record, index)
         return
     services.imports.mark_running(execution_id, services.clock())
     target = _target(record)
@@ -945,9 +945,7 @@ def run_chunk(
         extra={"chunk": index, **outcome.counters},
     )
     if after is not None:  # (None: a run at the same time counted it, and goes on)
-        _send_next(services, after, index)
-        if after.chunks_done >= after.chunks_total:
-            _finalize(services, execution_id)
+        _hand_on(services, after, index)
 
 
 def _checkpoint(
@@ -970,7 +968,7 @@ def _checkpoint(
         index,
         outcome.counters,
         resumed_from=resumed,
-        resume_at=(stop.start, stop.line, stop.done_through),
+        resume_at=dataclasses.astuple(stop),
         piece=piece,
     )
     if not counted:  # a copy of this message run at the same time got there first
@@ -1065,8 +1063,7 @@ def fail_chunk(
     under the merge rule); none of its rows is counted."""
     record = _planned(services, execution_id, index)
     if index in record.done_chunks:
-        _send_next(services, record, index)
-        _finalize_if_complete(services, record)
+        _hand_on(services, record, index)
         return
     target = _target(record)
     services.bucket.put(
@@ -1077,8 +1074,7 @@ def fail_chunk(
     after = services.imports.fail_chunk(execution_id, index)
     logger.warning("import chunk given up", extra={"chunk": index})
     if after is not None:
-        _send_next(services, after, index)
-        _finalize_if_complete(services, after)
+        _hand_on(services, after, index)
 
 
 def _chunk_failure(
@@ -1147,16 +1143,15 @@ def _batches(
 ) -> Iterator[list[Any]]:
     """ROWS_PER_BATCH records (or ``rows_per_batch()``, asked at the start of
     each batch), or fewer that hold BATCH_BYTES of cells."""
+    next_limit = rows_per_batch or (lambda: ROWS_PER_BATCH)
     batch: list[Any] = []
-    size = 0
-    limit = rows_per_batch() if rows_per_batch else ROWS_PER_BATCH
+    size, limit = 0, next_limit()
     for record in records:
         batch.append(record)
         size += sum(map(len, record[1]))
         if len(batch) >= limit or size >= BATCH_BYTES:
             yield batch
-            batch, size = [], 0
-            limit = rows_per_batch() if rows_per_batch else ROWS_PER_BATCH
+            batch, size, limit = [], 0, next_limit()
     if batch:
         yield batch
 
