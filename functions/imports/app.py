@@ -16,11 +16,12 @@ from propsync.imports import (
     services_from_environment,
     start_execution,
 )
-from propsync.observability import capture_lambda_handler, logger
+from propsync.observability import capture_lambda_handler, logger, metrics
 from propsync.store.throttling import within_time_budget
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 @capture_lambda_handler
 # planning's writes (the execution record) retry throttling while the
 # invocation has time: an S3 event is retried twice, then dropped
@@ -47,6 +48,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
 @capture_lambda_handler
 def chunk_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Each message names one chunk of an execution. A chunk that fails is

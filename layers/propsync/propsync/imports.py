@@ -53,6 +53,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Concatenate, ParamSpec, TypeVar, cast
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from propsync.bucket import ChunkQueue, ImportBucket, ObjectReplacedError
 from propsync.container import per_container
 from propsync.customer_updates import (
@@ -89,6 +91,7 @@ from propsync.import_rows import (
 )
 from propsync.limits import MAX_KEY_BYTES, MAX_MAPPING_BYTES, MAX_PLAN_BYTES
 from propsync.merge_rule import merge
+from propsync.observability import metrics
 from propsync.store.access import AccessStore
 from propsync.store.customers import CustomerStore
 from propsync.store.dynamo import is_transient_error
@@ -166,6 +169,20 @@ FILE_REPLACED = (
     "the new upload is imported as its own execution"
 )
 MAX_DATA_KEY_BYTES = MAX_KEY_BYTES - _LONGEST_DERIVED_KEY
+
+
+def _count(**counts: int) -> None:
+    """Publish import figures as metrics (Powertools, EMF: the stack's
+    namespace, its one ``service`` dimension, never an execution or a project),
+    each where it is recorded once: ImportChunksFailed (a chunk given up, which
+    ImportChunkFunction's Errors never shows: its handler reports failures to
+    the queue instead of raising), ImportRowsFailed (rows rejected),
+    ImportRowsWritten, ImportsFinished (with a report, any status). Only
+    counts above 0: an alarm reads no datapoint as none. The handlers flush
+    them (``metrics.log_metrics``); the only place imports publish metrics."""
+    for name, value in counts.items():
+        if value > 0:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 class UnknownChunkError(RuntimeError):
@@ -777,6 +794,7 @@ def _fail(
         record.execution_id, "failed", now, problems, report_key=target.report_key
     )
     logger.info("import failed before any row")
+    _count(ImportsFinished=1)
 
 
 def _report_target(
@@ -945,6 +963,7 @@ def run_chunk(
         extra={"chunk": index, **outcome.counters},
     )
     if after is not None:  # (None: a run at the same time counted it, and goes on)
+        _count_rows(outcome)
         _hand_on(services, after, index)
 
 
@@ -974,6 +993,7 @@ def _checkpoint(
     if not counted:  # a copy of this message run at the same time got there first
         logger.info("import chunk piece counted by another run", extra={"chunk": index})
         return
+    _count_rows(outcome)
     logger.info(
         "import chunk checkpointed",
         extra={
@@ -984,6 +1004,14 @@ def _checkpoint(
         },
     )
     _enqueue(services, record, [index])
+
+
+def _count_rows(outcome: _ChunkOutcome) -> None:
+    """A piece's rows, once it is counted in the execution record."""
+    _count(
+        ImportRowsWritten=outcome.counters["rows_written"],
+        ImportRowsFailed=outcome.counters["rows_rejected"],
+    )
 
 
 def _planned(services: Services, execution_id: str, index: int) -> ExecutionRecord:
@@ -1073,7 +1101,8 @@ def fail_chunk(
     )
     after = services.imports.fail_chunk(execution_id, index)
     logger.warning("import chunk given up", extra={"chunk": index})
-    if after is not None:
+    if after is not None:  # (None: already done or given up, and counted then)
+        _count(ImportChunksFailed=1)
         _hand_on(services, after, index)
 
 
@@ -1387,6 +1416,7 @@ def _finalize(services: Services, execution_id: str) -> None:
     services.imports.finish(execution_id, status, now, report_key=target.report_key)
     services.bucket.delete(parts.keys)
     logger.info("import finished", extra={"status": status})
+    _count(ImportsFinished=1)
 
 
 @dataclass
