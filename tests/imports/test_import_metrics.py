@@ -43,7 +43,9 @@ def published(capsys):
     return read
 
 
-def test_a_chunk_that_succeeds_publishes_its_rows_and_no_failure(environment, monkeypatch, published):
+def test_a_chunk_that_succeeds_publishes_its_rows_and_no_failure(
+    environment, monkeypatch, published
+):
     imports = environment
     record = drop_chunked(imports, monkeypatch)
     published()  # what planning published is not the chunks'
