@@ -4,6 +4,7 @@ queues and alarms, so a function or queue added without its alarms fails
 here, whatever its name."""
 
 import copy
+import functools
 import itertools
 import json
 import re
@@ -28,6 +29,13 @@ CHOICES = {name: p["AllowedValues"] for name, p in PARAMETERS.items() if "Allowe
 EVERY_DEPLOYMENT = [
     dict(zip(CHOICES, values, strict=True)) for values in itertools.product(*CHOICES.values())
 ]
+
+
+@functools.cache
+def sam_resources() -> dict:
+    """The default deployment's resources as the SAM transform writes them."""
+    [resources] = (d["Resources"] for d in translated(({}, "layer-1.zip")))
+    return resources
 
 
 def metrics_of(alarm: dict) -> list[tuple[str, str, dict]]:
@@ -220,7 +228,7 @@ def test_the_5xx_alarm_reads_the_stage_the_api_deploys_under_the_name_sam_gives_
         "GreaterThanThreshold",
     )
     assert (properties["DatapointsToAlarm"], properties["EvaluationPeriods"]) == (3, 5)
-    [resources] = (d["Resources"] for d in translated(({}, "layer-1.zip")))
+    resources = sam_resources()
     assert resources["PropsyncApi"]["Properties"]["Body"]["info"]["title"] == {
         "Ref": "AWS::StackName"
     }
@@ -410,6 +418,13 @@ def test_the_api_writes_one_json_access_log_line_per_request_without_secrets():
     assert "$" not in CONTEXT_VARIABLE.sub("", text)  # no $input, $method, $stageVariables
     for secret in ("$context.path", "header", "Authorization", "apiKey", "$input"):
         assert secret not in text
+
+
+def test_sam_sets_the_access_logs_on_the_stage_the_api_is_deployed_to():
+    stage = sam_resources()["PropsyncApiv1Stage"]
+    assert stage["Type"] == "AWS::ApiGateway::Stage"
+    assert stage["Properties"]["StageName"] == RESOURCES["PropsyncApi"]["Properties"]["StageName"]
+    assert stage["Properties"]["AccessLogSetting"] == ACCESS_LOG
 
 
 def test_access_logs_go_to_a_log_group_kept_30_days():
