@@ -10,8 +10,9 @@ own, through propsync's import write path (imports._write_batch over mapped
 rows, batch after batch, as run_chunk runs them). Meanwhile a process of its
 own sends a steady stream of tracking batches through the synchronous path
 (tracking.run_commands, what the batch route runs), its client with the API
-functions' throttling policy (RetryWithinDeadline, a 29 s budget set around
-each batch as the handler's decorator sets it). The import processes run
+functions' throttling policy (RetryWithinDeadline, the tracking function's
+Timeout as the budget, set around each batch as the handler's decorator sets
+it). The import processes run
 niced: on AWS they are other containers with their own vCPU, here they share
 two cores with the tracking process and must not take its CPU.
 
@@ -83,6 +84,7 @@ from propsync.store.customers import CustomerStore
 from propsync.store.dynamo import client_config, is_transient_error
 from propsync.store.throttling import RetryWithinDeadline, WritePacer, set_time_budget
 from propsync.tracking import run_commands
+from propsync_local.apigw import function_timeout
 
 WRITE_CAPACITY = 1200  # W: the table's writes per second
 IMPORT_CEILING = 800  # C: PROPSYNC_IMPORT_WRITES_PER_SECOND
@@ -95,7 +97,7 @@ TRACKING_RATE, TRACKING_BATCH = 4, 50  # batches a second, commands a batch: 200
 IMPORT_NICE = 19
 NAIVE_CAP_SECONDS = 90.0
 PACED_CAP_SECONDS = 2.5 * ROWS / IMPORT_CEILING  # a stuck run ends (and misses its bar)
-TRACKING_BUDGET_SECONDS = 29.0  # the tracking function's timeout (template.yaml)
+TRACKING_BUDGET_SECONDS = function_timeout("TrackingFunction")  # as Lambda gives it
 SHARE_BAR, LATENCY_BAR = 0.9, 1.5
 VARIANTS = ("paced", "naive", "adaptive")
 MAPPING = parse_mapping(MAPPING_DOCUMENT)

@@ -24,7 +24,7 @@ from propsync.api import (
     received_at,
     require_permission,
 )
-from propsync.bucket import bucket_from_environment
+from propsync.bucket import api_bucket_from_environment
 from propsync.errors import UnknownProjectError
 from propsync.id_types import IdTypes
 from propsync.import_api import ImportPreviewRequest, ImportStartRequest
@@ -75,7 +75,7 @@ def start(event: dict[str, Any]) -> Response:
     principal = _importer(event)
     request = parse(ImportStartRequest, json_body(event))
     project = principal.project
-    answer = import_api.start(project, _id_types(project), bucket_from_environment(), request)
+    answer = import_api.start(project, _id_types(project), api_bucket_from_environment(), request)
     metrics.add_metric("ImportUploadForms", MetricUnit.Count, 1)
     logger.info("import upload form given", extra={"file_key": answer["file_key"]})
     return Response(201, answer)
@@ -100,7 +100,10 @@ def list_executions(event: dict[str, Any]) -> Response:
 def get_execution(event: dict[str, Any], execution_id: str) -> Response:
     principal = _importer(event)
     answer = import_api.execution_with_report(
-        import_store_from_environment(), bucket_from_environment(), principal.project, execution_id
+        import_store_from_environment(),
+        api_bucket_from_environment(),
+        principal.project,
+        execution_id,
     )
     return Response(200, answer)
 

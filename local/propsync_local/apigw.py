@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
 
+from propsync.limits import MAX_REQUEST_BYTES
 from propsync_local import iam
 from propsync_local.cfn_template import REPO_ROOT, load_template, resources_of_type
 
@@ -257,6 +258,21 @@ class HttpResponse:
         return json.loads(self.body)
 
 
+# Lambda refuses a synchronous invocation whose payload, the whole event, is
+# over 6 MB; API Gateway then answers the request itself
+LAMBDA_PAYLOAD_LIMIT = MAX_REQUEST_BYTES
+# API Gateway's REQUEST_TOO_LARGE gateway response (template.yaml)
+REQUEST_TOO_LARGE = "Request too large: at most 6 MB"
+
+
+def lambda_payload_bytes(event: Mapping[str, Any]) -> int:
+    """Bytes of ``event`` as Lambda's invoke payload limit counts them: the
+    event as JSON, the body a string in it (its quotes and backslashes
+    escaped, and, counted as the response side is, its non-ASCII characters
+    as \\u escapes)."""
+    return len(json.dumps(event, separators=(",", ":")))
+
+
 def _gateway_response(status: int, message: str) -> HttpResponse:
     return HttpResponse(
         status,
@@ -301,7 +317,7 @@ def _handle(
     matched, params = found
     headers = dict(headers or {})
     if body is not None and len(body) > 10 * 1024 * 1024:  # API Gateway's payload limit
-        return _gateway_response(413, "Request too large: at most 6 MB")
+        return _gateway_response(413, REQUEST_TOO_LARGE)
     event = rest_event(matched, path_parameters=params, query=query, headers=headers, body=body)
     if matched.private:
         if not any(name.lower() == "authorization" for name in headers):
@@ -321,6 +337,10 @@ def _handle(
             **decision.get("context", {}),
             "principalId": decision["principalId"],
         }
+    if lambda_payload_bytes(event) > LAMBDA_PAYLOAD_LIMIT:
+        # a body API Gateway takes (up to 10 MB) but Lambda cannot: the
+        # function never runs (docs/DECISIONS.md: "Bodies over 6 MB")
+        return _gateway_response(413, REQUEST_TOO_LARGE)
     result = load_handler(matched.function)(event, LambdaContext(matched.function))
     response_body = result.get("body") or ""
     if result.get("isBase64Encoded"):

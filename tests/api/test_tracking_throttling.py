@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from propsync.store import throttling
-from propsync.store.dynamo import client_and_table_from_environment
+from propsync.store.dynamo import client_and_table_from_environment, client_config
 from propsync.store.throttling import WRITE_OPERATIONS, RetryWithinDeadline, WritePacer
 from propsync.tracking import RETRY_LATER
 from propsync_local import apigw
@@ -107,24 +107,37 @@ def test_without_a_time_budget_the_same_write_fails_with_retry_later(api, monkey
     assert stored(api, "impatient") in (None, {})  # nothing of it stored
 
 
-@pytest.mark.parametrize("remaining_ms", [throttling.ANSWER_SECONDS * 1000 + 300, 500])
+# the longest one attempt of the API functions' DynamoDB client may take
+ATTEMPT_SECONDS = throttling.attempt_seconds(client_config())
+
+
+@pytest.mark.parametrize(
+    ("remaining_ms", "attempted"),
+    [((throttling.ANSWER_SECONDS + ATTEMPT_SECONDS) * 1000 + 300, True), (500, False)],
+)
 def test_throttling_that_never_ends_answers_retry_later_within_the_budget(
-    api, monkeypatch, remaining_ms
+    api, monkeypatch, remaining_ms, attempted
 ):
-    """A budget of 0.3 s after the time kept to answer, or none at all (less
-    time left than that): the throttled write is given up in time and the
-    single route answers 503, after a bounded number of attempts."""
+    """A budget of 0.3 s beyond the time kept to answer and the longest an
+    attempt may take: the throttled write is tried a bounded number of
+    times, then given up in time, and the single route answers 503. Less
+    time left than that (500 ms): no request is sent that could not end in
+    time, and the route answers the same 503 at once."""
     api.batch([{"name": "system/time"}])
     monkeypatch.setattr(RetryWithinDeadline, "MAX_DELAY", 1.0)  # the real waits: few attempts
-    monkeypatch.setattr(
-        apigw.LambdaContext, "get_remaining_time_in_millis", lambda _self: remaining_ms
-    )
-    faults = throttle(None)
+    with monkeypatch.context() as budget:
+        budget.setattr(
+            apigw.LambdaContext, "get_remaining_time_in_millis", lambda _self: remaining_ms
+        )
+        faults = throttle(None)
 
-    response = api.track_customer(command("doomed", 1)["data"])
+        response = api.track_customer(command("doomed", 1)["data"])
 
     assert (response.status, response.json()) == (503, {"success": False, "errors": [RETRY_LATER]})
-    assert 1 <= faults.injected["throttling"] <= 50
+    if attempted:
+        assert 1 <= faults.injected["throttling"] <= 50
+    else:
+        assert faults.injected["throttling"] == 0
     faults.detach(service_client())
     assert stored(api, "doomed") in (None, {})
 

@@ -87,6 +87,7 @@ def per_container_objects() -> dict[str, object]:
         "access store": access_store.access_store_from_environment(),
         "import store": import_store.import_store_from_environment(),
         "import bucket": bucket.bucket_from_environment(),
+        "import API bucket": bucket.api_bucket_from_environment(),
         "chunk queue": bucket.queue_from_environment(),
         "thread pool": customer_updates._shared_pool(),
     }

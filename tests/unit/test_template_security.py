@@ -129,13 +129,14 @@ def test_the_import_api_writes_mappings_reads_reports_and_queries_the_index_only
     """The upload forms are signed with this role, so they can put a file
     under imports/ and nowhere else; the routes read reports/, never the data
     files; the executions are found through their index."""
-    bucket = "arn:${AWS::Partition}:s3:::${AWS::StackName}-imports-${AWS::AccountId}-${AWS::Region}"
+    bucket = "arn:${AWS::Partition}:s3:::${Bucket}"
+    name = {"Bucket": DEPLOYED[SYNC]["Resources"]["ImportBucket"]["Properties"]["BucketName"]}
     assert grants("ImportsApiFunction", SYNC) == {
         ("dynamodb:GetItem", json.dumps(TABLE)),
         ("dynamodb:BatchGetItem", json.dumps(TABLE)),
         ("dynamodb:Query", json.dumps(EXECUTIONS_INDEX)),
-        ("s3:PutObject", json.dumps({"Fn::Sub": f"{bucket}/imports/*"})),
-        ("s3:GetObject", json.dumps({"Fn::Sub": f"{bucket}/reports/*"})),
+        ("s3:PutObject", json.dumps({"Fn::Sub": [f"{bucket}/imports/*", name]})),
+        ("s3:GetObject", json.dumps({"Fn::Sub": [f"{bucket}/reports/*", name]})),
     }
     assert grants("ImportsApiFunction", QUEUED) == grants("ImportsApiFunction", SYNC)
     from propsync.store.imports import EXECUTIONS_INDEX as INDEX_NAME  # noqa: PLC0415

@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from propsync.container import per_container
+from propsync.store.throttling import RetryWithinDeadline
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -151,10 +152,35 @@ class ChunkQueue:
 
 @per_container
 def bucket_from_environment() -> ImportBucket:
+    """The import bucket as the import functions use it (boto3's defaults:
+    a chunk's long reads may wait on S3 as long as they need)."""
+    return ImportBucket(boto3.client("s3"), _bucket_name(), upload_signer())
+
+
+def api_client_config() -> Config:
+    """The import API's S3 client: bounded waits and botocore's standard
+    retries, so that with RetryWithinDeadline its requests (a mapping
+    written, a report read) end within the route's time budget."""
+    return Config(
+        connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+    )
+
+
+@per_container
+def api_bucket_from_environment() -> ImportBucket:
+    """The import bucket as the import API's routes use it: requests that
+    end before the route must answer (store.throttling.RetryWithinDeadline,
+    the budget set by within_time_budget)."""
+    client = boto3.client("s3", config=api_client_config())
+    RetryWithinDeadline().attach(client)
+    return ImportBucket(client, _bucket_name(), upload_signer())
+
+
+def _bucket_name() -> str:
     bucket = os.environ.get(BUCKET_ENV)
     if not bucket:
         raise RuntimeError(f"{BUCKET_ENV} is not set: name the import bucket")
-    return ImportBucket(boto3.client("s3"), bucket, upload_signer())
+    return bucket
 
 
 def upload_signer() -> S3Client:

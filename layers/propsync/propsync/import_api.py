@@ -20,6 +20,8 @@ import csv
 import io
 import itertools
 import json
+import math
+import os
 import re
 import time
 from typing import Annotated, Any
@@ -62,6 +64,11 @@ _EXECUTION_ID = re.compile(f"[0-9a-f]{{{EXECUTION_ID_CHARS}}}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 _STORED_NUMBER = re.compile(r"-?[0-9]{1,38}(\.[0-9]{1,38})?([eE][-+]?[0-9]{1,3})?")
 _LIMIT = re.compile(r"[1-9][0-9]{0,2}")
+# The days S3 keeps reports (template parameter ReportRetentionDays: the
+# import bucket's lifecycle rule on reports/); unset where nothing deletes
+# them (make run)
+REPORT_RETENTION_ENV = "PROPSYNC_REPORT_RETENTION_DAYS"
+_DAY_SECONDS = 86400
 
 
 # ---------------------------------------------------------------- requests
@@ -366,6 +373,25 @@ def _own_file_key(project: str, file_key: str) -> str:
     return file_key
 
 
+def report_kept_until(finished_at: float | None, retention_days: int | None) -> float | None:
+    """Until when S3 keeps the report of an execution that finished at
+    ``finished_at`` (None: running, or reports are never deleted): S3 expires
+    an object at the first midnight UTC after its creation plus the rule's
+    days, and the report is written once the execution's end time is taken,
+    so it is kept at least until the first midnight UTC after
+    ``finished_at`` plus the days."""
+    if finished_at is None or retention_days is None:
+        return None
+    expires = finished_at + retention_days * _DAY_SECONDS
+    return float(math.ceil(expires / _DAY_SECONDS) * _DAY_SECONDS)
+
+
+def report_retention_days() -> int | None:
+    """ReportRetentionDays as the stack gives it to this function."""
+    raw = os.environ.get(REPORT_RETENTION_ENV, "").strip()
+    return int(raw) if raw else None
+
+
 def execution_view(record: ExecutionRecord, now: float | None = None) -> dict[str, Any]:
     """An execution as the routes show it (its pace measured to ``now``,
     the time of the answer, while it runs)."""
@@ -381,6 +407,7 @@ def execution_view(record: ExecutionRecord, now: float | None = None) -> dict[st
         "status": record.status,
         "started_at": record.started_at,
         "finished_at": record.finished_at,
+        "report_kept_until": report_kept_until(record.finished_at, report_retention_days()),
         "progress": {
             "rows": progress.rows,
             "bytes": progress.bytes,

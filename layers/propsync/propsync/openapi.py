@@ -391,6 +391,12 @@ class Execution(Answer):
     )
     started_at: float = Field(description="UNIX seconds; the default update timestamp of rows.")
     finished_at: float | None = Field(description="UNIX seconds; null while running.")
+    report_kept_until: float | None = Field(
+        description="UNIX seconds: S3 keeps the report and its rejected rows at least until "
+        "then (midnight UTC, ReportRetentionDays after the end), then deletes them and the "
+        "execution's `report` is null; null while running, or where reports are not deleted "
+        "(`make run`)."
+    )
     progress: ImportProgress
     counts: ImportCounts
 
@@ -417,7 +423,8 @@ class ExecutionAnswer(Answer):
     success: Literal[True]
     execution: Execution
     report: dict[str, Any] | None = Field(
-        description="The report the execution wrote (docs/API.md, Imports); null while it runs."
+        description="The report the execution wrote (docs/API.md, Imports); null while it "
+        "runs, and once S3 deleted it (after the execution's `report_kept_until`)."
     )
     rejected_rows: list[RejectedRowEntry] = Field(
         description="The first 100 rejected rows (the report's `errors`) with their cells."

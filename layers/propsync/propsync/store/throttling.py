@@ -10,13 +10,16 @@ module's requests follow it without a change to the stores):
   DynamoDB throttles a write and climbs back linearly while writes are
   accepted. A throttled request, read or write, is tried again for as long
   as it takes: a chunk never fails because of throttling, it slows down.
-- **API functions retry within their time budget**
+- **API functions answer within their time budget**
   (:class:`RetryWithinDeadline`): a throttled request is tried again with
-  jittered exponential back-off until the invocation's budget would be
-  passed, then given up (the route answers 503). Their writes are never paced:
-  tracking does not wait on an import.
+  jittered exponential back-off, and any other error as botocore's standard
+  mode decides, but no attempt is started that could not end (its connect
+  and read timeouts) before the invocation's answer is due: then the request
+  fails with :class:`TimeBudgetSpent` and the route answers 503 in time
+  (docs/DECISIONS.md: "API functions answer before API Gateway's 29 s").
+  Their writes are never paced: tracking does not wait on an import.
 
-Both decide only about throttling; every other error is left to botocore's
+Both decide about throttling; every other error is left to botocore's
 standard retry mode (store.dynamo.client_config), whose handler the policy
 calls for it, and which never sees the throttles the policy answers (they
 would spend its retry quota: ``_take_over_throttling``). A client has one
@@ -36,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from botocore.exceptions import BotoCoreError
 from botocore.retries.standard import (
     RetryEventAdapter,
     ThrottlingErrorDetector,
@@ -46,15 +50,41 @@ from botocore.retries.standard import (
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 # the unique id of the one throttling policy a client has (the last attached replaces any other)
 _POLICY_ID = "propsync-throttling"
-# every hook a policy registers, by event and unique id
-_HOOKS = (
-    ("needs-retry.dynamodb", _POLICY_ID),
-    *((f"request-created.dynamodb.{op}", f"{_POLICY_ID}-{op}") for op in WRITE_OPERATIONS),
-    ("after-call.dynamodb", f"{_POLICY_ID}-done"),
-    ("after-call-error.dynamodb", f"{_POLICY_ID}-error"),
-)
-# the unique id botocore gives a DynamoDB client's standard retry handler
-_STANDARD_HANDLER_ID = "retry-config-dynamodb"
+
+
+def _hooks(service: str) -> tuple[tuple[str, str], ...]:
+    """Every hook a policy registers on a client of ``service`` (botocore's
+    event name of it: "dynamodb", "s3"), by event and unique id."""
+    return (
+        (f"needs-retry.{service}", _POLICY_ID),
+        (f"before-call.{service}", f"{_POLICY_ID}-budget"),
+        *((f"request-created.{service}.{op}", f"{_POLICY_ID}-{op}") for op in WRITE_OPERATIONS),
+        (f"after-call.{service}", f"{_POLICY_ID}-done"),
+        (f"after-call-error.{service}", f"{_POLICY_ID}-error"),
+    )
+
+
+def _service(client: Any) -> str:
+    """The client's service as botocore names it in events."""
+    return str(client.meta.service_model.service_id.hyphenize())
+
+
+def attempt_seconds(config: Any) -> float:
+    """The longest one attempt of a request can take with a client's
+    botocore ``config``: the connect timeout, then the read timeout (botocore
+    gives up an answer that sends nothing for that long; propsync's answers
+    are small enough to come in one read)."""
+    return float(config.connect_timeout) + float(config.read_timeout)
+
+
+class TimeBudgetSpent(BotoCoreError):
+    """A request not started: it could not end before the invocation's
+    answer is due. Transient (store.dynamo.is_transient_error): the route
+    answers 503, "retry"."""
+
+    fmt = "{operation} not sent: it could not end within the invocation's time budget"
+
+
 # in a call's request context: the throttles of the call a policy retried
 _RETRIED_THROTTLES = "propsync_retried_throttles"
 _throttling = ThrottlingErrorDetector(RetryEventAdapter())
@@ -239,10 +269,16 @@ class WritePacer:
 
 
 class RetryWithinDeadline:
-    """Retries a throttled request of an API function until its invocation's
-    time budget would be passed (the deadline, on the monotonic clock, set
-    per invocation by ``within_time_budget``). Without a deadline, botocore's
-    standard mode decides as for any error."""
+    """Keeps an API function's requests within its invocation's time budget
+    (the deadline, on the monotonic clock, when the answer is due: set per
+    invocation by ``within_time_budget``). A throttled request is retried
+    with jittered back-off, any other error as botocore's standard mode
+    decides; but an attempt, the first of a request or a retry, starts only
+    if it can end by the deadline, however long it hangs (``attempt_seconds``
+    of the client's config): else the retry is not made, or the request is
+    not sent (TimeBudgetSpent). So every request of an invocation has ended
+    by the deadline. Without a deadline, botocore's standard mode decides
+    alone, as for any client."""
 
     BASE_DELAY = 0.025
     MAX_DELAY = 1.0
@@ -254,30 +290,58 @@ class RetryWithinDeadline:
         rng: Callable[[], float] = random.random,
     ):
         self._clock, self._rng = clock, rng
+        self._attempt_seconds = 0.0
 
     def attach(self, client: Any) -> RetryWithinDeadline:
-        """Retry ``client``'s throttled requests within the deadline (in place
-        of any other throttling policy it had: its writes are not paced)."""
-        _take_over_throttling(client, self._retry_throttled)
+        """Keep ``client``'s requests within the deadline (in place of any
+        other throttling policy it had: its writes are not paced)."""
+        self._attempt_seconds = attempt_seconds(client.meta.config)
+        events = _take_over_throttling(client, self._retry_throttled, self._within_deadline)
+        events.register(
+            f"before-call.{_service(client)}",
+            self._before_call,
+            unique_id=f"{_POLICY_ID}-budget",
+        )
         return self
 
-    def _retry_throttled(self, **kwargs: Any) -> float | bool | None:
+    def _last_start(self) -> float | None:
+        """The last moment an attempt may start and still end by the deadline."""
         deadline = _deadline.at
-        if deadline is None:
+        return None if deadline is None else deadline - self._attempt_seconds
+
+    def _before_call(self, model: Any, **_kwargs: Any) -> None:
+        last_start = self._last_start()
+        if last_start is not None and self._clock() > last_start:
+            raise TimeBudgetSpent(operation=model.name)
+
+    def _within_deadline(self, delay: float | bool | None) -> float | bool | None:
+        """botocore's answer to another error, unless its retry could not
+        end by the deadline (False: no retry)."""
+        last_start = self._last_start()
+        if last_start is None or delay is None or delay is False:
+            return delay
+        return delay if self._clock() + float(delay) <= last_start else False
+
+    def _retry_throttled(self, **kwargs: Any) -> float | bool | None:
+        if _deadline.at is None:
             return None  # botocore's standard mode decides
         # full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter")
         attempts: int = kwargs["attempts"]
         delay = self._rng() * min(self.MAX_DELAY, self.BASE_DELAY * 2.0**attempts)
-        if self._clock() + delay >= deadline:
-            return False  # no time left for another try: botocore raises the throttling
-        return delay
+        # False: no time left for another try, botocore raises the throttling
+        return self._within_deadline(delay)
 
 
-def _take_over_throttling(client: Any, retry_throttled: Callable[..., float | bool | None]) -> Any:
+def _take_over_throttling(
+    client: Any,
+    retry_throttled: Callable[..., float | bool | None],
+    vet_other: Callable[[float | bool | None], float | bool | None] | None = None,
+) -> Any:
     """Make ``retry_throttled`` (the ``needs-retry`` arguments in; a delay,
     False for no retry, or None to leave it to botocore) the answer of
     ``client`` to a throttled request, in place of every hook of another
-    policy; returns the client's events.
+    policy; ``vet_other``, if given, sees botocore's answer to any other
+    error and may refuse its retry (False). Returns the client's events.
 
     botocore's standard retry handler answers every other request, and a
     throttle the policy leaves to it. It must not see the throttles the
@@ -295,12 +359,14 @@ def _take_over_throttling(client: Any, retry_throttled: Callable[..., float | bo
             "a throttling policy needs a client in botocore's standard retry mode "
             f"(store.dynamo.client_config), not {retries.get('mode')!r}"
         )
+    service = _service(client)
     events = client.meta.events
-    for event, unique_id in _HOOKS:
+    for event, unique_id in _hooks(service):
         events.unregister(event, unique_id=unique_id)
-    events.unregister("needs-retry.dynamodb", unique_id=_STANDARD_HANDLER_ID)
+    standard_id = f"retry-config-{service}"  # botocore's unique id of its handler
+    events.unregister(f"needs-retry.{service}", unique_id=standard_id)
     standard = register_retry_handler(client, max_attempts=retries.get("total_max_attempts"))
-    events.unregister("needs-retry.dynamodb", unique_id=_STANDARD_HANDLER_ID)
+    events.unregister(f"needs-retry.{service}", unique_id=standard_id)
 
     def needs_retry(**kwargs: Any) -> float | bool | None:
         call = kwargs["request_dict"]["context"]  # one per call, kept between its attempts
@@ -311,9 +377,10 @@ def _take_over_throttling(client: Any, retry_throttled: Callable[..., float | bo
                 return answer
         # the attempts botocore counts are those of the other errors
         attempts = kwargs["attempts"] - call.get(_RETRIED_THROTTLES, 0)
-        return standard.needs_retry(**{**kwargs, "attempts": attempts})
+        answer = standard.needs_retry(**{**kwargs, "attempts": attempts})
+        return answer if vet_other is None else vet_other(answer)
 
-    events.register("needs-retry.dynamodb", needs_retry, unique_id=_POLICY_ID)
+    events.register(f"needs-retry.{service}", needs_retry, unique_id=_POLICY_ID)
     return events
 
 
@@ -332,8 +399,8 @@ ANSWER_SECONDS = 1.0
 
 
 def set_time_budget(remaining_seconds: float | None) -> None:
-    """Throttled requests of API functions are retried for ``remaining_seconds``
-    less ANSWER_SECONDS from now (None: as botocore's standard mode allows)."""
+    """The requests of API functions end within ``remaining_seconds`` less
+    ANSWER_SECONDS from now (None: as botocore's standard mode allows)."""
     _deadline.at = (
         None if remaining_seconds is None else time.monotonic() + remaining_seconds - ANSWER_SECONDS
     )
@@ -341,8 +408,8 @@ def set_time_budget(remaining_seconds: float | None) -> None:
 
 def within_time_budget(handler: H) -> H:
     """For a function API Gateway invokes (its ``context`` says the time
-    left): while it runs, throttled requests are retried until then, less
-    ANSWER_SECONDS."""
+    left): while it runs, its requests end by then, less ANSWER_SECONDS
+    (RetryWithinDeadline)."""
 
     @functools.wraps(handler)
     def budgeted(event: Any, context: Any) -> Any:
