@@ -326,3 +326,19 @@ def test_a_late_count_neither_lifts_nor_extends_a_lock(key):
 def test_a_lockout_whose_lock_is_shorter_than_its_window_is_refused():
     with pytest.raises(ValueError, match="window <= lock"):
         Lockout(failures=3, window_seconds=600, lock_seconds=60)
+
+
+def test_make_runs_restart_checks_the_demo_secret_without_counting_or_meeting_a_lock(api):
+    """On a persistent engine `make run` checks the demo key's secret at start:
+    a lock the demo key got meanwhile must not stop it, and a wrong secret
+    there is refused as before, not counted."""
+    from propsync_local.stack import create_demo_access  # noqa: PLC0415
+
+    create_demo_access(PROJECT, "demo-lock", "demo-secret")
+    for _ in range(LOCKOUT.failures):
+        get(basic("demo-lock", "wrong"))
+    locked = api.access.key_failures("demo-lock")
+    create_demo_access(PROJECT, "demo-lock", "demo-secret")
+    with pytest.raises(InvalidSecretError):
+        create_demo_access(PROJECT, "demo-lock", "another-secret")
+    assert api.access.key_failures("demo-lock") == locked

@@ -183,6 +183,13 @@ def parse_basic_authorization(header: str | None) -> tuple[str, str]:
     return key_id, secret
 
 
+def secret_matches(record: ApiKeyRecord, secret: str) -> bool:
+    """The secret is the key's (compared in constant time). Counts nothing:
+    authenticate counts the wrong secrets of requests."""
+    candidate = hash_secret(secret, record.salt, record.iterations)
+    return hmac.compare_digest(candidate, record.secret_hash)
+
+
 def locked_error(locked_until: float) -> KeyLockedError:
     until = datetime.fromtimestamp(locked_until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return KeyLockedError(
@@ -217,8 +224,7 @@ def authenticate(
     locked_until = _locked_until(failures, now)
     if locked_until is not None:
         raise locked_error(locked_until)
-    candidate = hash_secret(secret, record.salt, record.iterations)
-    if not hmac.compare_digest(candidate, record.secret_hash):
+    if not secret_matches(record, secret):
         counted = _count_failed_secret(access, key_id, now, lockout, failures)
         locked_until = _locked_until(counted, now)
         if counted is not None and locked_until is not None:
