@@ -22,23 +22,32 @@ from propsync.access import (
     parse_permissions,
 )
 from propsync.errors import AuthenticationError
-from propsync.store.access import ApiKeyRecord
+from propsync.store.access import ApiKeyRecord, KeyFailures
 
 PROJECT = "00000000-0000-0000-0000-000000000000"
 ALL = frozenset(p.value for p in Permission)
 
 
 class Keys:
-    """The two AccessStore methods API keys use, over a dict."""
+    """The AccessStore methods API keys use, over a dict. Wrong secrets are
+    counted but never lock a key here (the lock: tests/api/test_key_lockout.py)."""
 
     def __init__(self) -> None:
         self.records: dict[str, ApiKeyRecord] = {}
+        self.failures: dict[str, int] = {}
 
     def put_api_key(self, record: ApiKeyRecord) -> None:
         self.records[record.key_id] = record
 
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         return self.records.get(key_id)
+
+    def key_failures(self, key_id: str) -> None:
+        return None
+
+    def count_failed_secret(self, key_id: str, now: float, **_lockout) -> KeyFailures:
+        self.failures[key_id] = self.failures.get(key_id, 0) + 1
+        return KeyFailures(self.failures[key_id], now, None)
 
 
 def basic(credential: str) -> str:

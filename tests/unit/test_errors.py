@@ -35,6 +35,7 @@ from propsync.errors import (
     InvalidPropertyError,
     InvalidSecretError,
     InvalidTimestampError,
+    KeyLockedError,
     NumberOutOfRangeError,
     PartiallyAppliedError,
     PropsyncError,
@@ -77,6 +78,7 @@ ANSWERS: list[tuple[PropsyncError, int, dict[str, object]]] = [
     ),
     (AuthenticationError("Access key not found"), 401, refused("Access key not found")),
     (InvalidSecretError("invalid secret"), 403, refused("invalid secret")),
+    (KeyLockedError("locked until then"), 429, refused("locked until then")),
     (ForbiddenError("no permission"), 403, refused("no permission")),
     (IdentityConflictError("two customers"), 409, refused("two customers")),
     (
@@ -171,7 +173,8 @@ def test_the_error_mapping_needs_no_module_that_raises_the_errors():
 
 
 @pytest.mark.parametrize(
-    ("status", "error_class"), [(401, AuthenticationError), (403, InvalidSecretError)]
+    ("status", "error_class"),
+    [(401, AuthenticationError), (403, InvalidSecretError), (429, KeyLockedError)],
 )
 def test_the_authorizers_status_gives_back_its_error(status, error_class):
     error = AuthenticationError.with_status(status, "refused")

@@ -28,7 +28,9 @@ ALLOWED_SYNC = {
     # an edit of a merged-away customer completes the merge (claims, releases)
     "CustomersFunction": DYNAMODB_READ | DYNAMODB_WRITE,
     "CustomersEraseFunction": DYNAMODB_READ | DYNAMODB_WRITE,
-    "AuthorizerFunction": {"dynamodb:GetItem"},
+    # UpdateItem: wrong secrets counted, keys locked, on apikeyfailures# items
+    # only (tests/api/test_key_lockout.py pins the condition)
+    "AuthorizerFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     # plans (the project's id types, the execution record) and queues every
     # chunk: it writes no customer
     "ImportFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}

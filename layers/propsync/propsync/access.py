@@ -2,7 +2,9 @@
 
 Secrets are shown once, when a key is created, and stored only as a salted
 PBKDF2-SHA256 hash; verification compares hashes in constant time. A key
-belongs to one project and carries permissions.
+belongs to one project and carries permissions. Too many wrong secrets lock
+a key for a while (LOCKOUT), so guessing costs the guesser time, not the
+service hashes (docs/DECISIONS.md: "Wrong secrets lock a key").
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from propsync.errors import AuthenticationError, InvalidSecretError
-from propsync.store.access import AccessStore, ApiKeyRecord
+from botocore.exceptions import BotoCoreError, ClientError
+
+from propsync.errors import AuthenticationError, InvalidSecretError, KeyLockedError
+from propsync.observability import logger
+from propsync.store.access import AccessStore, ApiKeyRecord, KeyFailures
 
 _PROJECT_TOKEN = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -32,6 +38,31 @@ MAX_API_KEY_ID_CHARS = 128
 # when its cached answer expires (docs/DECISIONS.md: "A revoked key stops
 # working within 300 s"). tests/api/test_admin.py checks the two agree.
 AUTHORIZER_CACHE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """``failures`` wrong secrets within ``window_seconds`` of the first lock
+    the key for ``lock_seconds``: while locked every request with it is 429,
+    its secret not even hashed. ``lock_seconds >= window_seconds``, so a
+    window has closed when its lock ends and the next wrong secret starts
+    counting from one."""
+
+    failures: int
+    window_seconds: float
+    lock_seconds: float
+
+    def __post_init__(self) -> None:
+        if not (self.failures >= 1 and 0 < self.window_seconds <= self.lock_seconds):
+            raise ValueError(f"a lockout needs failures >= 1 and 0 < window <= lock: {self}")
+
+
+# Generated secrets (256 bits) cannot be guessed at any rate; the lock bounds
+# what guessing costs the service (at most 20 hashes per key per 15 minutes)
+# and protects a secret a person chose. 20 in 10 minutes leaves a person or a
+# misconfigured client room for typos before the key's other users lose it
+# (docs/DECISIONS.md: "Wrong secrets lock a key").
+LOCKOUT = Lockout(failures=20, window_seconds=600, lock_seconds=900)
 
 
 class Permission(StrEnum):
@@ -152,16 +183,89 @@ def parse_basic_authorization(header: str | None) -> tuple[str, str]:
     return key_id, secret
 
 
-def authenticate(access: AccessStore, authorization_header: str | None) -> Principal:
+def secret_matches(record: ApiKeyRecord, secret: str) -> bool:
+    """The secret is the key's (compared in constant time). Counts nothing:
+    authenticate counts the wrong secrets of requests."""
+    candidate = hash_secret(secret, record.salt, record.iterations)
+    return hmac.compare_digest(candidate, record.secret_hash)
+
+
+def locked_error(locked_until: float) -> KeyLockedError:
+    until = datetime.fromtimestamp(locked_until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return KeyLockedError(
+        f"too many wrong secrets: this API key is locked until {until}; "
+        "retry after that time, or ask the project's administrator to unlock it"
+    )
+
+
+def authenticate(
+    access: AccessStore,
+    authorization_header: str | None,
+    *,
+    now: float | None = None,
+    lockout: Lockout = LOCKOUT,
+) -> Principal:
     """Check a Basic credential against the stored key, or raise
-    AuthenticationError (401: not provided / not found) or InvalidSecretError (403)."""
+    AuthenticationError (401: not provided / not found), InvalidSecretError
+    (403) or KeyLockedError (429: the key is locked, whatever the secret).
+
+    An unknown or revoked key costs one read, as it did before keys could be
+    locked, and says nothing more. A known key costs a second read (its
+    wrong secrets); a locked one is refused without hashing; a wrong secret
+    is counted, and the one that locks the key is answered 429 already."""
     key_id, secret = parse_basic_authorization(authorization_header)
     # an id no key can have is not looked up (a long one would fail DynamoDB's key check)
     record = access.get_api_key(key_id) if len(key_id) <= MAX_API_KEY_ID_CHARS else None
     if record is None or record.revoked:
         # a revoked key is as good as unknown: say nothing more about it
         raise AuthenticationError("Access key not found")
-    candidate = hash_secret(secret, record.salt, record.iterations)
-    if not hmac.compare_digest(candidate, record.secret_hash):
+    now = time.time() if now is None else now
+    failures = access.key_failures(key_id)
+    locked_until = _locked_until(failures, now)
+    if locked_until is not None:
+        raise locked_error(locked_until)
+    if not secret_matches(record, secret):
+        counted = _count_failed_secret(access, key_id, now, lockout, failures)
+        locked_until = _locked_until(counted, now)
+        if counted is not None and locked_until is not None:
+            logger.warning(
+                "API key locked after wrong secrets",
+                extra={
+                    "key_id": key_id,
+                    "failed_secrets": counted.failed_secrets,
+                    "locked_until": locked_until,
+                },
+            )
+            raise locked_error(locked_until)
         raise InvalidSecretError("invalid secret")
     return Principal(key_id=record.key_id, project=record.project, permissions=record.permissions)
+
+
+def _locked_until(failures: KeyFailures | None, now: float) -> float | None:
+    """When the key's lock ends, if it is locked at ``now``."""
+    return failures.locked_until if failures is not None and failures.locked(now) else None
+
+
+def _count_failed_secret(
+    access: AccessStore,
+    key_id: str,
+    now: float,
+    lockout: Lockout,
+    current: KeyFailures | None,
+) -> KeyFailures | None:
+    """Count the wrong secret; None if the store would not (the answer is
+    still 403: a failed count must not turn a refusal into a 5xx)."""
+    try:
+        return access.count_failed_secret(
+            key_id,
+            now,
+            window_seconds=lockout.window_seconds,
+            lock_after=lockout.failures,
+            lock_seconds=lockout.lock_seconds,
+            current=current,
+        )
+    except (BotoCoreError, ClientError, RuntimeError) as error:
+        logger.exception(
+            "wrong secret not counted", extra={"key_id": key_id, "error_type": type(error).__name__}
+        )
+        return None

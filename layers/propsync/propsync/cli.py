@@ -35,6 +35,7 @@ from botocore.exceptions import (
 from propsync.access import (
     AUTHORIZER_CACHE_SECONDS,
     DEFAULT_PERMISSIONS,
+    LOCKOUT,
     Permission,
     create_api_key,
     is_project_token,
@@ -42,6 +43,7 @@ from propsync.access import (
 )
 from propsync.bucket import ImportBucket
 from propsync.cli_config import (
+    API_OUTPUT,
     BUCKET_OUTPUT,
     LOCAL_DIR_ENV,
     STACK_ENV,
@@ -157,8 +159,9 @@ def _failure(error: BaseException, found: Settings | None) -> str:
 WHERE = f"""\
 where it finds propsync (`{PROG} config` shows what it found):
   --stack NAME   a deployed stack (or {STACK_ENV}=NAME): its outputs
-                 {TABLE_OUTPUT} and {BUCKET_OUTPUT}, read with
-                 AWS_PROFILE / AWS_REGION as any AWS tool does
+                 {TABLE_OUTPUT} and {BUCKET_OUTPUT} (and {API_OUTPUT}, the
+                 API whose authorizer cache revoke-key and unlock-key flush),
+                 read with AWS_PROFILE / AWS_REGION as any AWS tool does
   --local        the local stack: the .local/credentials.json that `make run`
                  writes, found from the repository or any folder in it
                  ({LOCAL_DIR_ENV} names another folder)
@@ -195,7 +198,11 @@ EXAMPLES = {
   propsync list-keys --project TOKEN
   propsync list-keys --project TOKEN --stack propsync""",
     "revoke-key": """\
-  propsync revoke-key KEY_ID""",
+  propsync revoke-key KEY_ID
+  propsync --stack propsync revoke-key KEY_ID  # flushes the authorizer cache""",
+    "unlock-key": """\
+  propsync unlock-key KEY_ID
+  propsync --stack propsync unlock-key KEY_ID  # flushes the authorizer cache""",
     "import": """\
   propsync import --project TOKEN --name crm --mapping mapping.json people.csv
   propsync import --project TOKEN --name crm june.csv.gz  # its mapping is there
@@ -322,12 +329,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     _project_option(command("list-keys", "list a project's keys (never secrets)"))
 
+    flush = (
+        "With --stack it then flushes the authorizer cache of the stack's API stage "
+        "(needs apigateway:DELETE on .../stages/STAGE/cache/authorizers), so the next "
+        "request runs the authorizer again; exit 2 if that fails."
+    )
     revoke = command(
         "revoke-key",
         f"revoke a key; requests with it are refused within {AUTHORIZER_CACHE_SECONDS} s "
-        "(API Gateway caches each authorizer answer that long)",
+        "(API Gateway caches each authorizer answer that long), sooner when its cache is flushed",
+        flush,
     )
     revoke.add_argument("key_id", metavar="KEY_ID")
+
+    unlock = command(
+        "unlock-key",
+        f"lift the lock of a key that got {LOCKOUT.failures} wrong secrets within "
+        f"{LOCKOUT.window_seconds:.0f} s (locked for {LOCKOUT.lock_seconds:.0f} s), and forget "
+        "its wrong secrets",
+        f"{flush} A key whose id an attacker keeps guessing at is locked again; give its "
+        "users a new key (create-key) and revoke this one.",
+    )
+    unlock.add_argument("key_id", metavar="KEY_ID")
 
     upload = command(
         "import",
@@ -449,32 +472,109 @@ def create_key(context: _Context) -> int:
 
 def list_keys(context: _Context) -> int:
     access, _ = _project(context)
-    for record in access.list_api_keys(context.args.project):
+    records = access.list_api_keys(context.args.project)
+    failures = access.key_failures_of([record.key_id for record in records])
+    now = time.time()
+    for record in records:
+        failed = failures.get(record.key_id)
         _print(
             {
                 "api_key_id": record.key_id,
                 "permissions": sorted(record.permissions),
                 "created": record.created,
                 "revoked": record.revoked,
+                # the end of its lock while one is in force (unlock-key lifts it)
+                "locked_until": failed.locked_until if failed and failed.locked(now) else None,
             }
         )
     return 0
 
 
 def revoke_key(context: _Context) -> int:
+    """Exit 0 when revoked and the authorizer cache flushed (or there is none
+    to flush, or none is known), 2 when revoked but the flush failed, 1 when
+    there is no such key."""
     key_id = context.args.key_id
     if not context.settings.access_store().revoke_api_key(key_id):
         raise CommandError(f"no API key {key_id}")
+    cache, code = _flush_authorizer_cache(context.settings, "refused", "refused_within_seconds")
+    _print({"api_key_id": key_id, "revoked": True, **cache})
+    return code
+
+
+def unlock_key(context: _Context) -> int:
+    """Exit codes as revoke-key's."""
+    key_id = context.args.key_id
+    access = context.settings.access_store()
+    if access.get_api_key(key_id) is None:
+        raise CommandError(f"no API key {key_id}")
+    cleared = access.clear_key_failures(key_id)
+    was_locked = cleared is not None and cleared.locked(time.time())
+    cache, code = _flush_authorizer_cache(
+        context.settings, "authorized again", "authorized_within_seconds"
+    )
     _print(
         {
             "api_key_id": key_id,
-            "revoked": True,
-            "refused_within_seconds": AUTHORIZER_CACHE_SECONDS,
-            "note": f"requests with this key are refused within {AUTHORIZER_CACHE_SECONDS} s: "
-            "API Gateway caches each authorizer answer for that long",
+            "was_locked": was_locked,
+            "wrong_secrets_cleared": cleared.failed_secrets if cleared else 0,
+            **cache,
         }
     )
-    return 0
+    return code
+
+
+def _flush_authorizer_cache(
+    found: Settings, outcome: str, seconds_field: str
+) -> tuple[dict[str, Any], int]:
+    """Flush the authorizer cache of the stack's API stage, so the next request
+    with a key whose item changed is ``outcome`` (refused, authorized again):
+    what to print about it (``seconds_field``: how long API Gateway may still
+    answer from its cache), and the exit code (2 if the flush failed)."""
+    seconds = found.authorizer_cache_seconds
+    if seconds == 0:
+        return {
+            "authorizer_cache": "none",
+            seconds_field: 0,
+            "note": f"{found.source} runs the authorizer for every request: the next one "
+            f"is {outcome}",
+        }, 0
+    stage = found.api_stage
+    later = (
+        f"requests with this key are {outcome} within {seconds} s: API Gateway caches "
+        "each authorizer answer for that long"
+    )
+    if stage is None:
+        return {
+            "authorizer_cache": "not flushed",
+            seconds_field: seconds,
+            "note": f"{later} ({found.source} names no API; --stack NAME flushes its cache)",
+        }, 0
+    try:
+        found.client("apigateway").flush_stage_authorizers_cache(
+            restApiId=stage.rest_api_id, stageName=stage.stage
+        )
+    except (BotoCoreError, ClientError) as error:
+        _say(
+            f"the authorizer cache of API {stage.rest_api_id} stage {stage.stage} was not "
+            f"flushed ({_failure(error, found)}): {later}; flushing needs apigateway:DELETE "
+            f"on {stage.cache_path(found.region())}"
+        )
+        return {
+            "authorizer_cache": "not flushed",
+            seconds_field: seconds,
+            "note": later,
+        }, 2
+    return {
+        "authorizer_cache": "flushed",
+        "api": stage.rest_api_id,
+        "stage": stage.stage,
+        seconds_field: seconds,
+        "note": f"API Gateway accepted the flush of stage {stage.stage}'s authorizer cache: "
+        f"the next request with this key runs the authorizer again and is {outcome}. It "
+        f"flushes in the background (202 Accepted) and documents no delay; {seconds} s, the "
+        "cache's lifetime, is the most it can take",
+    }, 0
 
 
 def show_config(context: _Context) -> int:
@@ -654,6 +754,7 @@ COMMANDS: dict[str, Callable[[_Context], int]] = {
     "create-key": create_key,
     "list-keys": list_keys,
     "revoke-key": revoke_key,
+    "unlock-key": unlock_key,
     "import": run_import,
     "config": show_config,
 }

@@ -5,8 +5,9 @@ propsync command finds its stack by itself").
 One source gives all of them:
 
 - a deployed stack (``--stack NAME`` or ``PROPSYNC_STACK``): its CloudFormation
-  outputs ``PropsyncTableName`` and ``ImportBucketName``, read with the usual
-  ``AWS_PROFILE`` / ``AWS_REGION`` and credentials;
+  outputs ``PropsyncTableName`` and ``ImportBucketName`` (and ``ApiUrl``, the
+  API and stage whose authorizer cache revoke-key and unlock-key flush), read
+  with the usual ``AWS_PROFILE`` / ``AWS_REGION`` and credentials;
 - the local stack (``--local``, or found by itself): the
   ``.local/credentials.json`` that `make run` writes, looked for in
   ``PROPSYNC_LOCAL_DIR``, else in ``.local/`` of the working directory or of
@@ -28,11 +29,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from propsync.access import AUTHORIZER_CACHE_SECONDS
 from propsync.bucket import BUCKET_ENV, ImportBucket
 from propsync.store.access import AccessStore
 from propsync.store.dynamo import TABLE_NAME_ENV, client_config
@@ -44,6 +47,7 @@ LOCAL_CREDENTIALS = "credentials.json"
 # the outputs of template.yaml the command reads
 TABLE_OUTPUT = "PropsyncTableName"
 BUCKET_OUTPUT = "ImportBucketName"
+API_OUTPUT = "ApiUrl"
 # what make run signs with unless the environment has credentials (stack.py)
 LOCAL_REGION = "eu-west-1"
 LOCAL_KEY = "local"
@@ -61,6 +65,33 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class ApiStage:
+    """A REST API and its stage: where API Gateway caches the authorizer's answers."""
+
+    rest_api_id: str
+    stage: str
+
+    @classmethod
+    def from_url(cls, url: str) -> ApiStage | None:
+        """From the stack's ApiUrl output, ``https://<api id>.execute-api.
+        <region>.<domain>/<stage>``; None for any other URL (a custom domain
+        names no API)."""
+        parts = urlsplit(url)
+        api_id, _, rest = (parts.hostname or "").partition(".")
+        stage = parts.path.strip("/")
+        if not (api_id and rest.startswith("execute-api.") and stage) or "/" in stage:
+            return None
+        return cls(api_id, stage)
+
+    def cache_path(self, region: str | None) -> str:
+        """The resource flushing needs apigateway:DELETE on."""
+        return (
+            f"arn:aws:apigateway:{region or '<region>'}::/restapis/{self.rest_api_id}"
+            f"/stages/{self.stage}/cache/authorizers"
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where the command's requests go, and where that was found (``source``,
     shown in errors and by `propsync config`)."""
@@ -75,6 +106,11 @@ class Settings:
     unreachable_hint: str = "check the endpoint (AWS_ENDPOINT_URL) and the network"
     # the error when a command needs the import bucket and none was found
     no_bucket: str = ""
+    # the API whose authorizer cache a revocation flushes (a deployed stack's)
+    api_stage: ApiStage | None = None
+    # the longest API Gateway may answer for a key from its cache: none with
+    # make run, which runs the authorizer for every request
+    authorizer_cache_seconds: int = AUTHORIZER_CACHE_SECONDS
 
     def client(self, service: str, config: Config | None = None) -> Any:
         return _client(self.session, service, self.endpoints.get(service), config)
@@ -216,6 +252,7 @@ def _local_settings(directory: Path) -> Settings:
             "s3": None if _environment_endpoint("s3") else aws_url,
         },
         unreachable_hint=f"is `make run` running? (its address comes from {path})",
+        authorizer_cache_seconds=0,
     )
 
 
@@ -264,6 +301,7 @@ def _stack_settings(name: str) -> Settings:
         table=outputs.get(TABLE_OUTPUT),
         bucket=outputs.get(BUCKET_OUTPUT),
         no_bucket=f"{source} has no output {BUCKET_OUTPUT}: {_GIVE_BUCKET}",
+        api_stage=ApiStage.from_url(outputs.get(API_OUTPUT, "")),
     )
 
 

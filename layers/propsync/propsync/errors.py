@@ -138,6 +138,8 @@ class AuthenticationError(PropsyncError):
         authorizer's context carries strings and numbers, not exceptions)."""
         if status == InvalidSecretError.status:
             return InvalidSecretError(message)
+        if status == KeyLockedError.status:
+            return KeyLockedError(message)
         return AuthenticationError(message)
 
 
@@ -145,6 +147,15 @@ class InvalidSecretError(AuthenticationError):
     """A known key with the wrong secret."""
 
     status = 403
+
+
+class KeyLockedError(AuthenticationError):
+    """A known key locked after too many wrong secrets (propsync.access:
+    LOCKOUT): refused, whatever its secret, until the lock ends or an
+    administrator lifts it. Not retryable in the 5xx sense: a retry before the
+    time the message names gets the same answer."""
+
+    status = 429
 
 
 class ForbiddenError(PropsyncError):

@@ -1,5 +1,7 @@
 """Projects and API keys: items of the customers' table under their own key
-prefixes (``project#<token>``, ``apikey#<key id>``). A project item also holds
+prefixes (``project#<token>``, ``apikey#<key id>``, and
+``apikeyfailures#<key id>`` for the wrong secrets given for a key: the only
+items the authorizer may write, see KeyFailures). A project item also holds
 the project's id types (``id_types``: id type -> ``"hard"`` or ``"soft"``,
 see propsync.id_types); a project created before it had them reads as
 id_types.DEFAULT_ID_TYPES. And its erasure salt (``erasure_salt``: the key
@@ -40,6 +42,15 @@ def api_key_key(key_id: str) -> str:
     return f"apikey#{key_id}"
 
 
+# template.yaml's AuthorizerFunction may update items of this prefix only
+# (dynamodb:LeadingKeys): its role can count and lock, never rewrite a key
+KEY_FAILURES_PREFIX = "apikeyfailures#"
+
+
+def key_failures_key(key_id: str) -> str:
+    return f"{KEY_FAILURES_PREFIX}{key_id}"
+
+
 @dataclass(frozen=True)
 class ApiKeyRecord:
     """An API key as stored: only a salted hash of its secret."""
@@ -52,6 +63,21 @@ class ApiKeyRecord:
     iterations: int
     created: float
     revoked: bool
+
+
+@dataclass(frozen=True)
+class KeyFailures:
+    """The wrong secrets given for one key, in an item of its own (one per
+    key that ever got one: it never grows, and needs no expiry): how many
+    since ``since`` (the first of the current window), and the end of the
+    key's lock if one was set."""
+
+    failed_secrets: int
+    since: float
+    locked_until: float | None
+
+    def locked(self, now: float) -> bool:
+        return self.locked_until is not None and now < self.locked_until
 
 
 class AccessStore:
@@ -209,6 +235,131 @@ class AccessStore:
             records += [_api_key_record(i) for i in batch_get(self._client, self._table, request)]
         return sorted(records, key=lambda r: r.created)
 
+    def key_failures(self, key_id: str) -> KeyFailures | None:
+        """The key's wrong secrets (None if it never had one, or they were cleared)."""
+        item = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": key_failures_key(key_id)}},
+            ConsistentRead=True,
+        ).get("Item")
+        return _key_failures(item) if item else None
+
+    def key_failures_of(self, key_ids: list[str]) -> dict[str, KeyFailures]:
+        """key_failures of many keys at once (keys without any are left out)."""
+        found: dict[str, KeyFailures] = {}
+        for start in range(0, len(key_ids), BATCH_GET_MAX_KEYS):
+            chunk = key_ids[start : start + BATCH_GET_MAX_KEYS]
+            keys = [{"pk": {"S": key_failures_key(k)}} for k in chunk]
+            request = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            for item in batch_get(self._client, self._table, request):
+                key_id = str(item["pk"]["S"]).removeprefix(KEY_FAILURES_PREFIX)
+                found[key_id] = _key_failures(item)
+        return found
+
+    def count_failed_secret(
+        self,
+        key_id: str,
+        now: float,
+        *,
+        window_seconds: float,
+        lock_after: int,
+        lock_seconds: float,
+        current: KeyFailures | None = None,
+    ) -> KeyFailures:
+        """Count one wrong secret for the key, and lock it for
+        ``lock_seconds`` when the window (``window_seconds`` from its first
+        wrong secret) holds ``lock_after`` of them. ``current``: the state
+        as last read, which only chooses the first write to try.
+
+        Every write is one conditional UpdateItem, so concurrent wrong
+        secrets are each counted once: ADD to a window still open, or start
+        a new one (count 1) where there is none or it has closed; a request
+        that loses the race between the two tries the other. A lock is set
+        only where none is in force, so it is never extended or lifted by a
+        late request."""
+        window_start = now - window_seconds
+        open_window = current is not None and current.since > window_start
+        writes = [self._one_more_failure, self._first_failure]
+        if not open_window:
+            writes.reverse()
+        for attempt in range(2 * (MAX_CONDITIONAL_RETRIES + 1)):
+            item = writes[attempt % 2](key_id, now, window_start)
+            if item is not None:
+                break
+        else:
+            raise RuntimeError(f"the wrong secrets of key {key_id} kept changing; not counted")
+        failures = _key_failures(item)
+        if failures.failed_secrets >= lock_after and not failures.locked(now):
+            failures = self._lock(key_id, failures, now, now + lock_seconds)
+        return failures
+
+    def _one_more_failure(self, key_id: str, now: float, window_start: float) -> Item | None:
+        return self._update_failures(
+            key_id,
+            UpdateExpression="ADD failed_secrets :one",
+            ConditionExpression="failed_since > :window_start",
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":window_start": {"N": number(window_start)},
+            },
+        )
+
+    def _first_failure(self, key_id: str, now: float, window_start: float) -> Item | None:
+        # locked_until stays: a lock outlasts its window, and only its end lifts it
+        return self._update_failures(
+            key_id,
+            UpdateExpression="SET failed_secrets = :one, failed_since = :now",
+            ConditionExpression="attribute_not_exists(failed_since) OR "
+            "failed_since <= :window_start",
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":now": {"N": number(now)},
+                ":window_start": {"N": number(window_start)},
+            },
+        )
+
+    def _lock(self, key_id: str, failures: KeyFailures, now: float, until: float) -> KeyFailures:
+        item = self._update_failures(
+            key_id,
+            UpdateExpression="SET locked_until = :until",
+            ConditionExpression="failed_since = :since AND "
+            "(attribute_not_exists(locked_until) OR locked_until <= :now)",
+            ExpressionAttributeValues={
+                ":until": {"N": number(until)},
+                ":since": {"N": number(failures.since)},
+                ":now": {"N": number(now)},
+            },
+        )
+        if item is not None:
+            return _key_failures(item)
+        # another request locked it (or opened a new window) meanwhile
+        return self.key_failures(key_id) or failures
+
+    def _update_failures(self, key_id: str, **update: Any) -> Item | None:
+        """The item after a conditional update, or None if the condition failed."""
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key_failures_key(key_id)}},
+                ReturnValues="ALL_NEW",
+                **update,
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return None
+        return response["Attributes"]
+
+    def clear_key_failures(self, key_id: str) -> KeyFailures | None:
+        """Forget the key's wrong secrets, and lift its lock; what there was."""
+        response = self._client.delete_item(
+            TableName=self._table,
+            Key={"pk": {"S": key_failures_key(key_id)}},
+            ReturnValues="ALL_OLD",
+        )
+        item = response.get("Attributes")
+        return _key_failures(item) if item else None
+
     def revoke_api_key(self, key_id: str) -> bool:
         """Mark the key revoked; False if there is no such key."""
         try:
@@ -262,6 +413,15 @@ def _api_key_record(item: Item) -> ApiKeyRecord:
         iterations=int(item["iterations"]["N"]),
         created=float(item["created"]["N"]),
         revoked=bool(item.get("revoked", {}).get("BOOL", False)),
+    )
+
+
+def _key_failures(item: Item) -> KeyFailures:
+    locked_until = item.get("locked_until")
+    return KeyFailures(
+        failed_secrets=int(item["failed_secrets"]["N"]),
+        since=float(item["failed_since"]["N"]),
+        locked_until=float(locked_until["N"]) if locked_until else None,
     )
 
 
