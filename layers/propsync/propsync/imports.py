@@ -18,8 +18,9 @@ sequencer), so a redelivered event or a rerun after a crash finds the same
 record and the same start time: the default timestamp of its rows. Every
 read of the file is pinned to the version (ETag) the event announced: an
 execution never reads a later upload under the same key. A file is cut into
-byte ranges of whole rows (one range for a file of at most one chunk, or a
-gzipped one); each range is a queue message handled by its own invocation of
+byte ranges of whole rows (one range for a file of at most one chunk; a
+gzipped file's ranges are of its decompressed bytes, and it may have at most
+gzip_max_bytes() of them); each range is a queue message handled by its own invocation of
 the chunk function, its counts added to the record once, and the invocation
 that completes the last chunk writes the report. A chunk paces its writes to
 its share of the stack's import ceiling (store.throttling.WritePacer).
@@ -108,6 +109,17 @@ DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 # four times that: the most a chunk downloads to /tmp (one that takes longer than
 # an invocation at its pace checkpoints and goes on in another: run_chunk)
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
+# template.yaml's parameter ImportGzipMaxBytes; the environment of `make run`
+GZIP_MAX_BYTES_ENV = "PROPSYNC_IMPORT_GZIP_MAX_BYTES"
+# A .csv.gz file is cut into chunks by decompressed offsets, and a chunk can
+# reach its range only by decompressing the file from its start: the last
+# chunk of a file at this limit decompresses 1 GiB first (a few seconds),
+# and all the chunks together about (chunks / 2) times the file
+# (docs/DECISIONS.md: "Gzipped files are cut into chunks, up to a limit").
+DEFAULT_GZIP_MAX_BYTES = 1024 * 1024 * 1024
+# planning must decompress a file at the most within ImportFunction's 15
+# minutes, and a chunk reach its range within its own (docs/PERFORMANCE.md)
+MAX_GZIP_MAX_BYTES = 8 * 1024 * 1024 * 1024
 # A chunk stops between batches when its invocation has less than this left
 # (and twice its slowest batch so far): time to upload its rejected rows,
 # count the rows done, and send the rest of its range back to the queue.
@@ -300,6 +312,21 @@ def chunk_bytes() -> int:
     trying chunking locally.)"""
     return _whole_number(
         CHUNK_BYTES_ENV, DEFAULT_CHUNK_BYTES, 1, MAX_CHUNK_BYTES, "a chunk size", unit="of bytes "
+    )
+
+
+def gzip_max_bytes() -> int:
+    """The most bytes a .csv.gz file may have, compressed and decompressed
+    alike (GZIP_MAX_BYTES_ENV; DEFAULT_GZIP_MAX_BYTES if unset or empty): a
+    whole number from 1 to MAX_GZIP_MAX_BYTES, else ValueError saying so. (The
+    stack parameter allows 1 MiB and up; smaller values are for tests.)"""
+    return _whole_number(
+        GZIP_MAX_BYTES_ENV,
+        DEFAULT_GZIP_MAX_BYTES,
+        1,
+        MAX_GZIP_MAX_BYTES,
+        "a size of .csv.gz files",
+        unit="of bytes ",
     )
 
 
@@ -519,10 +546,14 @@ def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dic
     if id_types is None:
         raise InvalidMappingError([f"Invalid project id: no project {target.project!r}"])
     size, etag = services.bucket.version(target.key, etag)
+    if target.compressed and size > gzip_max_bytes():
+        raise InvalidMappingError([_gzip_limit_problem(target, f"is {size} bytes compressed")])
     mapping_document, layout = _prepare(services, target, etag, id_types)
-    if target.compressed or size - layout.data_start <= chunk_bytes():
+    if target.compressed:
+        chunks, size = _plan_compressed(services, target, etag, layout)
+    elif size - layout.data_start <= chunk_bytes():
         chunks = [Chunk(layout.data_start, None, layout.data_first_line)]
-        if not target.compressed and size <= layout.data_start:
+        if size <= layout.data_start:
             chunks = []  # only a header: nothing to write
     else:
         chunks = plan_chunks(services.bucket.open(target.key, etag=etag), layout, chunk_bytes())
@@ -541,6 +572,59 @@ def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dic
     if problem:
         raise InvalidMappingError([problem])
     return plan, size
+
+
+def _plan_compressed(
+    services: Services, target: ImportFile, etag: str, layout: FileLayout
+) -> tuple[list[Chunk], int]:
+    """A .csv.gz file cut into chunks as a .csv file is, by offsets in its
+    decompressed bytes, in one pass that decompresses it as a stream; and its
+    decompressed size (what its chunks read, and the progress counts). A file
+    that decompresses to more than gzip_max_bytes() is refused as soon as
+    the pass reads past it (a gzip bomb included), and one damaged after its
+    header as one damaged in it."""
+    with services.bucket.open(target.key, etag=etag) as compressed:
+        decompressed = _WithinLimit(_decompressed(compressed), gzip_max_bytes(), target)
+        try:
+            chunks = plan_chunks(decompressed, layout, chunk_bytes())
+        except _GZIP_ERRORS as error:
+            raise InvalidMappingError([_damaged_gzip(target, error)]) from None
+    return chunks, decompressed.count
+
+
+def _gzip_limit_problem(target: ImportFile, size: str) -> str:
+    """Why a .csv.gz file is refused for its size (``size`` says what it has)."""
+    limit = gzip_max_bytes()
+    return (
+        f"{target.file_name[:200]!r} {size}; a .csv.gz file may have at most {limit} bytes, "
+        f"compressed and decompressed alike (the stack parameter ImportGzipMaxBytes, "
+        f"{GZIP_MAX_BYTES_ENV} for make run): split it into .csv.gz files of at most "
+        f"{limit} bytes each, or upload it uncompressed as .csv, which has no such limit"
+    )
+
+
+class _WithinLimit(io.RawIOBase):
+    """The decompressed bytes of a .csv.gz file, counted (``count``), until
+    more than ``limit`` have come: then InvalidMappingError, having read one
+    byte past it and no more."""
+
+    def __init__(self, stream: IO[bytes], limit: int, target: ImportFile):
+        self._stream = stream
+        self._limit = limit
+        self._target = target
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(min(len(buffer), self._limit + 1 - self.count))
+        self.count += len(data)
+        if self.count > self._limit:
+            size = f"decompresses to more than {self._limit} bytes"
+            raise InvalidMappingError([_gzip_limit_problem(self._target, size)])
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _plan_size_problem(plan: dict[str, Any]) -> str | None:
@@ -713,18 +797,24 @@ def _declared_delimiter(document: Any) -> str | None:
     return delimiter if isinstance(delimiter, str) and delimiter in DELIMITERS else None
 
 
+# what reading a damaged gzip stream (or one that is none) raises
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
 def _read_layout(data: IO[bytes], target: ImportFile, delimiter: str | None) -> FileLayout:
     try:
         head = (_decompressed(data) if target.compressed else data).read(MAX_HEADER_BYTES)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise InvalidMappingError(
-            [
-                f"{target.file_name[:200]!r} is not a gzip file, or a damaged one "
-                f"({_describe(error)}): a .csv.gz file must be gzip-compressed CSV"
-            ]
-        ) from None
+    except _GZIP_ERRORS as error:
+        raise InvalidMappingError([_damaged_gzip(target, error)]) from None
     # (for a .gz file, offsets count bytes of the decompressed stream)
     return read_layout(head, delimiter)
+
+
+def _damaged_gzip(target: ImportFile, error: Exception) -> str:
+    return (
+        f"{target.file_name[:200]!r} is not a gzip file, or a damaged one "
+        f"({_describe(error)}): a .csv.gz file must be gzip-compressed CSV"
+    )
 
 
 def _decompressed(stream: IO[bytes]) -> IO[bytes]:
@@ -734,28 +824,41 @@ def _decompressed(stream: IO[bytes]) -> IO[bytes]:
 def _downloaded(
     bucket: ImportBucket, target: ImportFile, start: int, end: int | None, etag: str | None
 ) -> IO[bytes]:
-    """The chunk's bytes copied to a temporary file first (8 MB in memory, the
-    rest on disk), then read from there. Rows are written for minutes; an S3
-    download held open that long while it is read row by row can be cut by S3,
-    and blocks a single-threaded local engine that must answer the writes
-    meanwhile. Downloading first takes about a second per 16 MB chunk. The
-    version is the planned one (``etag``; None only in a plan stored before
-    plans had it): ObjectReplacedError if the key now holds another."""
+    """The chunk's bytes [start, end) copied to a temporary file first (8 MB
+    in memory, the rest on disk), then read from there. Rows are written for
+    minutes; an S3 download held open that long while it is read row by row
+    can be cut by S3, and blocks a single-threaded local engine that must
+    answer the writes meanwhile. Downloading first takes about a second per
+    16 MB chunk. The version is the planned one (``etag``; None only in a plan
+    stored before plans had it): ObjectReplacedError if the key now holds
+    another.
+
+    A .csv.gz file's offsets are of its decompressed bytes, which cannot be
+    reached without decompressing all those before them: the file is read
+    from its start, as a stream, up to ``end``, and only the chunk's range is
+    kept, so a chunk's temporary file holds its range alone, as for a .csv."""
     spooled = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - returned open
-    compressed = (
-        bucket.open(target.key, etag=etag)
-        if target.compressed
-        else bucket.open(target.key, start, end, etag=etag)
-    )
-    with compressed:
-        shutil.copyfileobj(compressed, spooled, 1 << 20)
+    if target.compressed:
+        with bucket.open(target.key, etag=etag) as compressed:
+            stream = _decompressed(compressed)
+            skip_bytes(stream, start)
+            _copy_range(stream, spooled, None if end is None else end - start)
+    else:
+        with bucket.open(target.key, start, end, etag=etag) as stream:
+            shutil.copyfileobj(stream, spooled, 1 << 20)
     spooled.seek(0)
-    if not target.compressed:
-        return cast(IO[bytes], spooled)
-    stream = cast(IO[bytes], gzip.GzipFile(fileobj=spooled, mode="rb"))
-    if start:
-        skip_bytes(stream, start)
-    return stream
+    return cast(IO[bytes], spooled)
+
+
+def _copy_range(source: IO[bytes], target: IO[bytes], size: int | None) -> None:
+    """Copy ``size`` bytes of ``source`` (all that is left: None), a block at a time."""
+    while size is None or size > 0:
+        block = source.read(1 << 20 if size is None else min(1 << 20, size))
+        if not block:
+            return
+        target.write(block)
+        if size is not None:
+            size -= len(block)
 
 
 def _fail(
