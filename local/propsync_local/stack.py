@@ -424,7 +424,11 @@ def serve(
     import boto3  # noqa: PLC0415
 
     triggers = ImportTriggers(
-        boto3.client("s3"), boto3.client("sqs"), names["ImportBucket"], names["ChunkQueue"]
+        boto3.client("s3"),
+        boto3.client("sqs"),
+        names["ImportBucket"],
+        names["ChunkQueue"],
+        names["ImportFailureQueue"],
     )
     triggers.start()
     workers = []

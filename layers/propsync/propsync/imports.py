@@ -52,7 +52,9 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any, Concatenate, ParamSpec, TypeVar, cast
+from urllib.parse import unquote_plus
 
 from propsync.bucket import ChunkQueue, ImportBucket, ObjectReplacedError
 from propsync.container import per_container
@@ -426,7 +428,9 @@ def chunk_services_from_environment() -> Services:
     )
 
 
-def services_from_environment() -> Services:
+def services_from_environment(*, with_queue: bool = True) -> Services:
+    """The import function's services; ``with_queue=False``: without the
+    chunk queue (ImportFailureFunction, which queues no chunk)."""
     from propsync.bucket import bucket_from_environment, queue_from_environment  # noqa: PLC0415
     from propsync.store.access import access_store_from_environment  # noqa: PLC0415
     from propsync.store.customers import store_from_environment  # noqa: PLC0415
@@ -437,11 +441,46 @@ def services_from_environment() -> Services:
         access=access_store_from_environment(),
         imports=import_store_from_environment(),
         bucket=bucket_from_environment(),
-        queue=queue_from_environment(),
+        queue=queue_from_environment() if with_queue else None,
     )
 
 
 # ---------------------------------------------------------------- start
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One upload as an S3 "object created" record names it."""
+
+    bucket: str
+    key: str  # decoded (S3 event keys arrive URL-encoded)
+    sequencer: str  # with the bucket and key, the execution's identity
+    etag: str | None  # the version every read of the execution is pinned to
+    event_time: float | None  # when S3 made the upload (None: not given)
+
+
+def upload_of(record: Mapping[str, Any]) -> Upload:
+    """The upload an S3 event record names (KeyError if it names none)."""
+    s3 = record["s3"]
+    etag = s3["object"].get("eTag")
+    return Upload(
+        bucket=s3["bucket"]["name"],
+        key=unquote_plus(s3["object"]["key"]),
+        sequencer=s3["object"].get("sequencer") or etag or "",
+        etag=etag,
+        event_time=_event_time(record.get("eventTime")),
+    )
+
+
+def _event_time(text: Any) -> float | None:
+    """An S3 event's eventTime (ISO 8601, ``2026-11-29T08:00:00.000Z``) in seconds."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
 
 
 def start_execution(
@@ -867,7 +906,12 @@ def _fail(
     target: ImportFile,
     problems: list[str],
     etag: str | None,
-) -> None:
+    *,
+    unless_queued: bool = False,
+) -> bool:
+    """Fail the execution before any row, with its report. ``unless_queued``:
+    only if none of its chunks was queued meanwhile (ImportStore.finish);
+    False if one was, and the record was left to its chunks."""
     target = _report_target(services, target, record.execution_id, etag)
     now = services.clock()
     problems = _bounded(problems)  # they are stored in the execution record too
@@ -876,10 +920,20 @@ def _fail(
     services.bucket.put(
         target.report_key, _json(_report(failed, target, [], None, now)), "application/json"
     )
-    services.imports.finish(
-        record.execution_id, "failed", now, problems, report_key=target.report_key
-    )
+    if not services.imports.finish(
+        record.execution_id,
+        "failed",
+        now,
+        problems,
+        report_key=target.report_key,
+        unless_queued=unless_queued,
+    ):
+        # its planning went on meanwhile (a copy of the S3 event) and queued
+        # its chunks: they write the report again when they finish
+        logger.warning("import planned meanwhile: left to its chunks")
+        return False
     logger.info("import failed before any row")
+    return True
 
 
 def _report_target(
@@ -928,6 +982,102 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+# ------------------------------------------------------ planning that failed
+
+# What Lambda's on-failure destination record says of why it gave up on an
+# asynchronous invocation (requestContext.condition)
+_GIVE_UP_CONDITIONS = {
+    "RetriesExhausted": "ImportFunction failed on each of its {attempts} attempt(s)",
+    "EventAgeExceeded": (
+        "the S3 event waited longer than ImportFunction's maximum event age to be handled"
+    ),
+}
+
+
+def record_failed_planning(
+    services: Services, invocation: Mapping[str, Any]
+) -> list[ExecutionRecord | None]:
+    """ImportFunction's on-failure destination record (``invocation``: Lambda
+    gave up on an S3 event after its retries, or the event grew too old):
+    each upload its S3 event names gets a failed execution with a report
+    saying why, as fail_unplanned does. ValueError if ``invocation`` holds
+    no S3 event: nothing to record (the failure queue's dead-letter queue
+    keeps it)."""
+    payload = invocation.get("requestPayload")
+    records = payload.get("Records") if isinstance(payload, Mapping) else None
+    if not isinstance(records, list) or not records:
+        raise ValueError("not an on-failure record of an S3 event: no requestPayload.Records")
+    reason = _gave_up_reason(invocation)
+    executions = []
+    for record in records:
+        upload = upload_of(record)
+        if upload.bucket != services.bucket.name:
+            logger.warning("failure of another bucket ignored", extra={"bucket": upload.bucket})
+            continue
+        executions.append(fail_unplanned(services, upload, reason))
+    return executions
+
+
+def _gave_up_reason(invocation: Mapping[str, Any]) -> str:
+    """Why Lambda gave up, in the report's words: the condition and the last
+    error's type and message (the stack trace left out), at most
+    MAX_ERROR_CHARS of it, control characters removed."""
+    context = invocation.get("requestContext") or {}
+    condition = str(context.get("condition") or "unknown")
+    attempts = context.get("approximateInvokeCount", "?")
+    reason = _GIVE_UP_CONDITIONS.get(
+        condition, "ImportFunction gave up on the S3 event ({condition})"
+    ).format(attempts=attempts, condition=condition)
+    response = invocation.get("responsePayload")
+    if isinstance(response, Mapping):
+        kind, message = response.get("errorType"), response.get("errorMessage")
+        error = ": ".join(str(part) for part in (kind, message) if part)
+        error = "".join(c for c in error if unicodedata.category(c) != "Cc")
+        if len(error) > MAX_ERROR_CHARS:
+            error = error[:MAX_ERROR_CHARS] + "..."
+        if error:
+            reason += f", the last with {error}"
+    return reason
+
+
+def fail_unplanned(services: Services, upload: Upload, reason: str) -> ExecutionRecord | None:
+    """The execution of ``upload``, failed with a report saying its planning
+    failed and ``reason``, unless it finished or its chunks were queued (they
+    finish it). Created if its planning failed before it existed (it is
+    then the file's newest execution only if no later upload has one).
+    Idempotent: a copy of the failure finds the execution finished. Never
+    touches another upload's execution: the upload's identity (bucket, key,
+    sequencer) names this one, and its report goes beside a newer upload's
+    (.replaced-<execution id>), as any execution's does."""
+    target = import_file(upload.key)
+    if target is None:
+        return None
+    execution_id = execution_id_for(services.bucket.name, upload.key, upload.sequencer)
+    with execution_logged(execution_id):
+        if not target.reportable:
+            logger.warning("import key refused", extra={"key": target.key[:300]})
+            return None
+        record = services.imports.get(execution_id) or services.imports.start(
+            execution_id,
+            target.project,
+            target.key,
+            upload.event_time or services.clock(),
+            unless_newer=True,
+        )
+        if record.status != "running":
+            logger.info("execution already finished")
+            return record
+        if record.sent_chunks:
+            logger.info("execution's chunks were queued: they finish it")
+            return record
+        problems = [] if target.problem is None else [target.problem]
+        problems.append(
+            f"the import could not be planned: {reason}; upload the file again to import it"
+        )
+        _fail(services, record, target, problems, upload.etag, unless_queued=True)
+        return services.imports.get(execution_id)
+
+
 # ---------------------------------------------------------------- chunks
 
 
@@ -974,6 +1124,8 @@ def run_chunk(
     record = _planned(services, execution_id, index)
     if index in record.done_chunks:  # a redelivered message of a chunk already counted
         _hand_on(services, record, index)
+        return
+    if _failed_before_its_chunks(record, index):
         return
     services.imports.mark_running(execution_id, services.clock())
     target = _target(record)
@@ -1168,6 +1320,8 @@ def fail_chunk(
     if index in record.done_chunks:
         _hand_on(services, record, index)
         return
+    if _failed_before_its_chunks(record, index):
+        return
     target = _target(record)
     services.bucket.put(
         _part_key(record, target, index, "failed.json"),
@@ -1178,6 +1332,20 @@ def fail_chunk(
     logger.warning("import chunk given up", extra={"chunk": index})
     if after is not None:
         _hand_on(services, after, index)
+
+
+def _failed_before_its_chunks(record: ExecutionRecord, index: int) -> bool:
+    """Whether the execution of a chunk not done is finished: only one whose
+    planning was recorded as failed (record_failed_planning) after its chunks
+    were sent and before they were marked sent is. Its report says nothing
+    was written: the chunk is not run."""
+    if record.status == "running":
+        return False
+    logger.warning(
+        "import chunk of an execution that failed before its chunks not run",
+        extra={"chunk": index, "status": record.status},
+    )
+    return True
 
 
 def _chunk_failure(
