@@ -120,7 +120,8 @@ GZIP_MAX_BYTES_ENV = "PROPSYNC_IMPORT_GZIP_MAX_BYTES"
 # (docs/DECISIONS.md: "Gzipped files are cut into chunks, up to a limit").
 DEFAULT_GZIP_MAX_BYTES = 1024 * 1024 * 1024
 # planning must decompress a file at the most within ImportFunction's 15
-# minutes, and a chunk reach its range within its own (docs/PERFORMANCE.md)
+# minutes, and a chunk reach its range well within its own (the figures are
+# in that paragraph of docs/DECISIONS.md)
 MAX_GZIP_MAX_BYTES = 8 * 1024 * 1024 * 1024
 # A chunk stops between batches when its invocation has less than this left
 # (and twice its slowest batch so far): time to upload its rejected rows,
@@ -625,7 +626,7 @@ def _plan_compressed(
     with services.bucket.open(target.key, etag=etag) as compressed:
         decompressed = _WithinLimit(_decompressed(compressed), gzip_max_bytes(), target)
         try:
-            chunks = plan_chunks(decompressed, layout, chunk_bytes())
+            chunks = plan_chunks(cast(IO[bytes], decompressed), layout, chunk_bytes())
         except _GZIP_ERRORS as error:
             raise InvalidMappingError([_damaged_gzip(target, error)]) from None
     return chunks, decompressed.count
