@@ -24,6 +24,7 @@ from propsync.identity import find_customer_id
 from propsync_local import triggers
 from propsync_local.apigw import LambdaContext, load_handler
 from tests.conftest import PROJECT
+from tests.support.faults import Crash, CrashAt
 
 MAPPING = {
     "properties": [{"from_column": "n", "to_property": "n", "type": "number"}],
@@ -396,3 +397,44 @@ def test_make_runs_trigger_records_the_failure_after_the_third_attempt(failing, 
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+# ---------------------------------------------------------------- the class
+
+
+def test_wherever_planning_dies_the_failure_record_leaves_no_execution_running(
+    imports, dynamodb_client
+):
+    """The class of the finding: planning stopped dead before each of its
+    DynamoDB requests in turn (a timeout, the process killed: no request
+    after it gets out, no cleanup), on every attempt; then the record Lambda
+    sends. Every time, the execution ends with a report: failed with nothing
+    written, or, when its chunk was queued before the crash, imported by its
+    chunk."""
+    imports.put_mapping("crm", MAPPING)
+    crash = CrashAt().attach(dynamodb_client)  # the client of the harness's stores
+    crash.count()
+    key, etag = upload(imports, "counted.csv")
+    imports_module.start_execution(imports.services, key, "0C00", etag)
+    requests = crash.sent
+    assert requests >= 4  # the record, the file's pointer, reads, the plan, the chunk sent
+
+    for n in range(1, requests + 1):
+        key, etag = upload(imports, f"crash{n}.csv", b"id,n\nc%d,%d\n" % (n, n))
+        crash.arm(n)
+        with pytest.raises(Crash):
+            imports_module.start_execution(imports.services, key, f"0C{n:02d}", etag)
+        crash.recover()
+        event = s3_event(imports, key, etag, f"0C{n:02d}")
+        imports_module.record_failed_planning(imports.services, given_up(event))
+        imports.run_queue()
+
+        record = imports.services.imports.get(execution_id(imports, key, f"0C{n:02d}"))
+        assert record is not None, n
+        assert record.status in {"failed", "succeeded"}, (n, record)
+        report = imports.report_at(record.report_key)
+        assert report["status"] == record.status
+        if record.status == "failed":
+            assert_planning_failed(imports, report, row=f"c{n}")
+        else:  # its chunk was queued: the chunk imported the file
+            assert written(imports, f"c{n}") == {"n": n}

@@ -1024,7 +1024,7 @@ def _gave_up_reason(invocation: Mapping[str, Any]) -> str:
     error's type and message (the stack trace left out), at most
     MAX_ERROR_CHARS of it, control characters removed."""
     context = invocation.get("requestContext") or {}
-    condition = str(context.get("condition") or "unknown")
+    condition = _printable(str(context.get("condition") or "unknown"), 100)
     attempts = context.get("approximateInvokeCount", "?")
     reason = _GIVE_UP_CONDITIONS.get(
         condition, "ImportFunction gave up on the S3 event ({condition})"
@@ -1032,13 +1032,16 @@ def _gave_up_reason(invocation: Mapping[str, Any]) -> str:
     response = invocation.get("responsePayload")
     if isinstance(response, Mapping):
         kind, message = response.get("errorType"), response.get("errorMessage")
-        error = ": ".join(str(part) for part in (kind, message) if part)
-        error = "".join(c for c in error if unicodedata.category(c) != "Cc")
-        if len(error) > MAX_ERROR_CHARS:
-            error = error[:MAX_ERROR_CHARS] + "..."
+        error = _printable(": ".join(str(part) for part in (kind, message) if part))
         if error:
             reason += f", the last with {error}"
     return reason
+
+
+def _printable(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` without control characters, at most ``limit`` of it."""
+    text = "".join(char for char in text if unicodedata.category(char) != "Cc")
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def fail_unplanned(services: Services, upload: Upload, reason: str) -> ExecutionRecord | None:
