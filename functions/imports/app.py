@@ -26,7 +26,8 @@ from propsync.store.throttling import within_time_budget
 @logger.inject_lambda_context(clear_state=True)
 @capture_lambda_handler
 # planning's writes (the execution record) retry throttling while the
-# invocation has time: an S3 event is retried twice, then dropped
+# invocation has time: an S3 event is retried only twice, then its record
+# goes to ImportFailureQueue and the execution fails (failure_handler)
 @within_time_budget
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services = services_from_environment()
