@@ -44,7 +44,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from propsync.access import api_key_id_problem, is_project_token
 from propsync.errors import shown
-from propsync.imports import chunk_bytes, chunk_write_share
+from propsync.imports import chunk_bytes, chunk_write_share, gzip_max_bytes
 from propsync.tracking_queue import (
     DEAD_LETTER_QUEUE_URL_ENV,
     QUEUE_URL_ENV,
@@ -425,7 +425,11 @@ def serve(
     import boto3  # noqa: PLC0415
 
     triggers = ImportTriggers(
-        boto3.client("s3"), boto3.client("sqs"), names["ImportBucket"], names["ChunkQueue"]
+        boto3.client("s3"),
+        boto3.client("sqs"),
+        names["ImportBucket"],
+        names["ChunkQueue"],
+        names["ImportFailureQueue"],
     )
     triggers.start()
     workers = []
@@ -530,6 +534,7 @@ def run() -> int:
     try:
         chunk_bytes()  # read at each import: a bad value is refused now, not at the first one
         chunk_write_share()  # read by the first chunk: the same
+        gzip_max_bytes()  # read at each .csv.gz import: the same
         tracking_writes()  # read at each request: the same
     except ValueError as error:
         raise StartupError(str(error)) from None

@@ -1,7 +1,10 @@
 """S3 notifications and the SQS event source, done locally for `make run`. A
 thread polls the local bucket: each new data file under ``imports/`` invokes
 ImportFunction with the S3 event AWS would send (from the sample in events/,
-key URL-encoded as S3 does); another takes the chunk queue's messages one at a
+key URL-encoded as S3 does), up to three times while it raises, as Lambda
+retries an asynchronous invocation twice; after the third, the on-failure
+destination record Lambda would send goes to the import failure queue, whose
+messages invoke ImportFailureFunction. Another takes the chunk queue's messages one at a
 time, each invoking ImportChunkFunction with an SQS event, and messages its
 partial-failure answer names stay on the queue to come back, as with Lambda's
 event source mapping, their ApproximateReceiveCount rising with each receive
@@ -16,6 +19,8 @@ import copy
 import json
 import logging
 import threading
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -28,10 +33,20 @@ MAX_ATTEMPTS = 3  # Lambda retries an asynchronous S3 invocation twice
 
 
 class ImportTriggers(threading.Thread):
-    def __init__(self, s3: Any, sqs: Any, bucket: str, queue_url: str):
+    def __init__(
+        self,
+        s3: Any,
+        sqs: Any,
+        bucket: str,
+        queue_url: str,
+        failure_queue_url: str | None = None,
+    ):
+        """``failure_queue_url``: ImportFunction's on-failure destination
+        (None: an event given up on is only logged)."""
         super().__init__(name="import-triggers", daemon=True)
         self._s3, self._sqs = s3, sqs
         self._bucket, self._queue_url = bucket, queue_url
+        self._failure_queue_url = failure_queue_url
         self._seen: dict[str, int] = {}  # object version -> attempts
         self._stop = threading.Event()
 
@@ -48,6 +63,7 @@ class ImportTriggers(threading.Thread):
         while not self._stop.wait(POLL_SECONDS):
             try:
                 self._plan_new_uploads()
+                self._record_failures()
             except Exception:
                 logger.exception("import trigger poll failed")
         chunks.join()
@@ -77,8 +93,17 @@ class ImportTriggers(threading.Thread):
         is planned at once, and its chunks take turns with the large one's
         (an execution keeps only a window of chunks on the queue)."""
         self._plan_new_uploads()
+        self._record_failures()
         while not self._stop.is_set() and self._run_one_chunk():
             self._plan_new_uploads()
+            self._record_failures()
+
+    def _record_failures(self) -> None:
+        """The failure queue's records, each through ImportFailureFunction
+        (its event source mapping on AWS)."""
+        if self._failure_queue_url is not None:
+            queue = self._failure_queue_url
+            drain(self._sqs, queue, "ImportFailureFunction", visibility_timeout=30)
 
     def _plan_new_uploads(self) -> None:
         paginator = self._s3.get_paginator("list_objects_v2")
@@ -92,15 +117,24 @@ class ImportTriggers(threading.Thread):
                 attempts = self._seen.get(version, 0)
                 if attempts >= MAX_ATTEMPTS or attempts < 0:
                     continue
+                event = s3_event(self._bucket, item["Key"], sequencer, item["Size"], etag)
                 try:
-                    load_handler("ImportFunction")(
-                        s3_event(self._bucket, item["Key"], sequencer, item["Size"], etag),
-                        LambdaContext("ImportFunction"),
-                    )
+                    load_handler("ImportFunction")(event, LambdaContext("ImportFunction"))
                     self._seen[version] = -1  # done
-                except Exception:
+                except Exception as error:
                     self._seen[version] = attempts + 1
                     logger.exception("ImportFunction failed for %s", item["Key"])
+                    if attempts + 1 == MAX_ATTEMPTS:
+                        self._give_up(event, error)
+
+    def _give_up(self, event: dict[str, Any], error: Exception) -> None:
+        """What Lambda does with an event after its last retry: its on-failure
+        destination record to the failure queue."""
+        if self._failure_queue_url is None:
+            logger.error("ImportFunction gave up on an S3 event; no failure queue to record it")
+            return
+        record = on_failure_record(event, error, MAX_ATTEMPTS)
+        self._sqs.send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(record))
 
 
 class QueueTrigger(threading.Thread):
@@ -190,6 +224,23 @@ def s3_event(bucket: str, key: str, sequencer: str, size: int, etag: str) -> dic
         {"key": quote_plus(key, safe="/"), "sequencer": sequencer, "size": size, "eTag": etag}
     )
     return {"Records": [record]}
+
+
+def on_failure_record(event: dict[str, Any], error: Exception, attempts: int) -> dict[str, Any]:
+    """Lambda's on-failure destination record of an asynchronous invocation
+    of ImportFunction with ``event`` whose ``attempts`` all raised, the last
+    ``error`` (the shape of the sample in events/, as the Python runtime
+    reports an unhandled exception: its type and message)."""
+    sample = json.loads((EVENTS_DIR / "ImportFailureFunction.SQS.json").read_text())
+    record: dict[str, Any] = json.loads(sample["Records"][0]["body"])
+    now = datetime.now(UTC)
+    record["timestamp"] = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    record["requestContext"].update(
+        {"requestId": str(uuid.uuid4()), "approximateInvokeCount": attempts}
+    )
+    record["requestPayload"] = event
+    record["responsePayload"] = {"errorMessage": str(error), "errorType": type(error).__name__}
+    return record
 
 
 def sqs_event(

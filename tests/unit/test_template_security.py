@@ -41,6 +41,10 @@ ALLOWED_SYNC = {
     | DYNAMODB_WRITE
     | S3_OBJECTS
     | {"s3:ListBucket", "sqs:SendMessage"},
+    # fails the execution of an S3 event ImportFunction gave up on, with its
+    # report (tests/unit/test_template_import_failures.py pins the resources)
+    "ImportFailureFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    | {"s3:GetObject", "s3:PutObject"},
     # serves files: nothing but the logs SAM's basic execution role gives
     "ConsoleFunction": set(),
     # reads executions (the index, then the records), writes mappings, reads reports
@@ -246,6 +250,7 @@ def test_the_table_has_point_in_time_recovery_and_encryption():
 QUEUES_AND_DEAD_LETTER_QUEUES = {
     "ChunkQueue": "ChunkDeadLetterQueue",
     "TrackingQueue": "TrackingDeadLetterQueue",
+    "ImportFailureQueue": "ImportFailureDeadLetterQueue",
 }
 
 

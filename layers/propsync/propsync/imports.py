@@ -18,8 +18,9 @@ sequencer), so a redelivered event or a rerun after a crash finds the same
 record and the same start time: the default timestamp of its rows. Every
 read of the file is pinned to the version (ETag) the event announced: an
 execution never reads a later upload under the same key. A file is cut into
-byte ranges of whole rows (one range for a file of at most one chunk, or a
-gzipped one); each range is a queue message handled by its own invocation of
+byte ranges of whole rows (one range for a file of at most one chunk; a
+gzipped file's ranges are of its decompressed bytes, and it may have at most
+gzip_max_bytes() of them); each range is a queue message handled by its own invocation of
 the chunk function, its counts added to the record once, and the invocation
 that completes the last chunk writes the report. A chunk paces its writes to
 its share of the stack's import ceiling (store.throttling.WritePacer).
@@ -51,7 +52,9 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any, Concatenate, ParamSpec, TypeVar, cast
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -111,6 +114,18 @@ DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
 # four times that: the most a chunk downloads to /tmp (one that takes longer than
 # an invocation at its pace checkpoints and goes on in another: run_chunk)
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
+# template.yaml's parameter ImportGzipMaxBytes; the environment of `make run`
+GZIP_MAX_BYTES_ENV = "PROPSYNC_IMPORT_GZIP_MAX_BYTES"
+# A .csv.gz file is cut into chunks by decompressed offsets, and a chunk can
+# reach its range only by decompressing the file from its start: the last
+# chunk of a file at this limit decompresses 1 GiB first (a few seconds),
+# and all the chunks together about (chunks / 2) times the file
+# (docs/DECISIONS.md: "Gzipped files are cut into chunks, up to a limit").
+DEFAULT_GZIP_MAX_BYTES = 1024 * 1024 * 1024
+# planning must decompress a file at the most within ImportFunction's 15
+# minutes, and a chunk reach its range well within its own (the figures are
+# in that paragraph of docs/DECISIONS.md)
+MAX_GZIP_MAX_BYTES = 8 * 1024 * 1024 * 1024
 # A chunk stops between batches when its invocation has less than this left
 # (and twice its slowest batch so far): time to upload its rejected rows,
 # count the rows done, and send the rest of its range back to the queue.
@@ -320,6 +335,21 @@ def chunk_bytes() -> int:
     )
 
 
+def gzip_max_bytes() -> int:
+    """The most bytes a .csv.gz file may have, compressed and decompressed
+    alike (GZIP_MAX_BYTES_ENV; DEFAULT_GZIP_MAX_BYTES if unset or empty): a
+    whole number from 1 to MAX_GZIP_MAX_BYTES, else ValueError saying so. (The
+    stack parameter allows 1 MiB and up; smaller values are for tests.)"""
+    return _whole_number(
+        GZIP_MAX_BYTES_ENV,
+        DEFAULT_GZIP_MAX_BYTES,
+        1,
+        MAX_GZIP_MAX_BYTES,
+        "a size of .csv.gz files",
+        unit="of bytes ",
+    )
+
+
 def _whole_number(
     name: str, default: int, low: int, high: int, meaning: str, *, unit: str = ""
 ) -> int:
@@ -416,7 +446,9 @@ def chunk_services_from_environment() -> Services:
     )
 
 
-def services_from_environment() -> Services:
+def services_from_environment(*, with_queue: bool = True) -> Services:
+    """The import function's services; ``with_queue=False``: without the
+    chunk queue (ImportFailureFunction, which queues no chunk)."""
     from propsync.bucket import bucket_from_environment, queue_from_environment  # noqa: PLC0415
     from propsync.store.access import access_store_from_environment  # noqa: PLC0415
     from propsync.store.customers import store_from_environment  # noqa: PLC0415
@@ -427,11 +459,46 @@ def services_from_environment() -> Services:
         access=access_store_from_environment(),
         imports=import_store_from_environment(),
         bucket=bucket_from_environment(),
-        queue=queue_from_environment(),
+        queue=queue_from_environment() if with_queue else None,
     )
 
 
 # ---------------------------------------------------------------- start
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One upload as an S3 "object created" record names it."""
+
+    bucket: str
+    key: str  # decoded (S3 event keys arrive URL-encoded)
+    sequencer: str  # with the bucket and key, the execution's identity
+    etag: str | None  # the version every read of the execution is pinned to
+    event_time: float | None  # when S3 made the upload (None: not given)
+
+
+def upload_of(record: Mapping[str, Any]) -> Upload:
+    """The upload an S3 event record names (KeyError if it names none)."""
+    s3 = record["s3"]
+    etag = s3["object"].get("eTag")
+    return Upload(
+        bucket=s3["bucket"]["name"],
+        key=unquote_plus(s3["object"]["key"]),
+        sequencer=s3["object"].get("sequencer") or etag or "",
+        etag=etag,
+        event_time=_event_time(record.get("eventTime")),
+    )
+
+
+def _event_time(text: Any) -> float | None:
+    """An S3 event's eventTime (ISO 8601, ``2026-11-29T08:00:00.000Z``) in seconds."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
 
 
 def start_execution(
@@ -536,10 +603,14 @@ def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dic
     if id_types is None:
         raise InvalidMappingError([f"Invalid project id: no project {target.project!r}"])
     size, etag = services.bucket.version(target.key, etag)
+    if target.compressed and size > gzip_max_bytes():
+        raise InvalidMappingError([_gzip_limit_problem(target, f"is {size} bytes compressed")])
     mapping_document, layout = _prepare(services, target, etag, id_types)
-    if target.compressed or size - layout.data_start <= chunk_bytes():
+    if target.compressed:
+        chunks, size = _plan_compressed(services, target, etag, layout)
+    elif size - layout.data_start <= chunk_bytes():
         chunks = [Chunk(layout.data_start, None, layout.data_first_line)]
-        if not target.compressed and size <= layout.data_start:
+        if size <= layout.data_start:
             chunks = []  # only a header: nothing to write
     else:
         chunks = plan_chunks(services.bucket.open(target.key, etag=etag), layout, chunk_bytes())
@@ -558,6 +629,59 @@ def _plan(services: Services, target: ImportFile, etag: str | None) -> tuple[dic
     if problem:
         raise InvalidMappingError([problem])
     return plan, size
+
+
+def _plan_compressed(
+    services: Services, target: ImportFile, etag: str, layout: FileLayout
+) -> tuple[list[Chunk], int]:
+    """A .csv.gz file cut into chunks as a .csv file is, by offsets in its
+    decompressed bytes, in one pass that decompresses it as a stream; and its
+    decompressed size (what its chunks read, and the progress counts). A file
+    that decompresses to more than gzip_max_bytes() is refused as soon as
+    the pass reads past it (a gzip bomb included), and one damaged after its
+    header as one damaged in it."""
+    with services.bucket.open(target.key, etag=etag) as compressed:
+        decompressed = _WithinLimit(_decompressed(compressed), gzip_max_bytes(), target)
+        try:
+            chunks = plan_chunks(cast(IO[bytes], decompressed), layout, chunk_bytes())
+        except _GZIP_ERRORS as error:
+            raise InvalidMappingError([_damaged_gzip(target, error)]) from None
+    return chunks, decompressed.count
+
+
+def _gzip_limit_problem(target: ImportFile, size: str) -> str:
+    """Why a .csv.gz file is refused for its size (``size`` says what it has)."""
+    limit = gzip_max_bytes()
+    return (
+        f"{target.file_name[:200]!r} {size}; a .csv.gz file may have at most {limit} bytes, "
+        f"compressed and decompressed alike (the stack parameter ImportGzipMaxBytes, "
+        f"{GZIP_MAX_BYTES_ENV} for make run): split it into .csv.gz files of at most "
+        f"{limit} bytes each, or upload it uncompressed as .csv, which has no such limit"
+    )
+
+
+class _WithinLimit(io.RawIOBase):
+    """The decompressed bytes of a .csv.gz file, counted (``count``), until
+    more than ``limit`` have come: then InvalidMappingError, having read one
+    byte past it and no more."""
+
+    def __init__(self, stream: IO[bytes], limit: int, target: ImportFile):
+        self._stream = stream
+        self._limit = limit
+        self._target = target
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(min(len(buffer), self._limit + 1 - self.count))
+        self.count += len(data)
+        if self.count > self._limit:
+            size = f"decompresses to more than {self._limit} bytes"
+            raise InvalidMappingError([_gzip_limit_problem(self._target, size)])
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _plan_size_problem(plan: dict[str, Any]) -> str | None:
@@ -730,18 +854,24 @@ def _declared_delimiter(document: Any) -> str | None:
     return delimiter if isinstance(delimiter, str) and delimiter in DELIMITERS else None
 
 
+# what reading a damaged gzip stream (or one that is none) raises
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
 def _read_layout(data: IO[bytes], target: ImportFile, delimiter: str | None) -> FileLayout:
     try:
         head = (_decompressed(data) if target.compressed else data).read(MAX_HEADER_BYTES)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise InvalidMappingError(
-            [
-                f"{target.file_name[:200]!r} is not a gzip file, or a damaged one "
-                f"({_describe(error)}): a .csv.gz file must be gzip-compressed CSV"
-            ]
-        ) from None
+    except _GZIP_ERRORS as error:
+        raise InvalidMappingError([_damaged_gzip(target, error)]) from None
     # (for a .gz file, offsets count bytes of the decompressed stream)
     return read_layout(head, delimiter)
+
+
+def _damaged_gzip(target: ImportFile, error: Exception) -> str:
+    return (
+        f"{target.file_name[:200]!r} is not a gzip file, or a damaged one "
+        f"({_describe(error)}): a .csv.gz file must be gzip-compressed CSV"
+    )
 
 
 def _decompressed(stream: IO[bytes]) -> IO[bytes]:
@@ -751,28 +881,41 @@ def _decompressed(stream: IO[bytes]) -> IO[bytes]:
 def _downloaded(
     bucket: ImportBucket, target: ImportFile, start: int, end: int | None, etag: str | None
 ) -> IO[bytes]:
-    """The chunk's bytes copied to a temporary file first (8 MB in memory, the
-    rest on disk), then read from there. Rows are written for minutes; an S3
-    download held open that long while it is read row by row can be cut by S3,
-    and blocks a single-threaded local engine that must answer the writes
-    meanwhile. Downloading first takes about a second per 16 MB chunk. The
-    version is the planned one (``etag``; None only in a plan stored before
-    plans had it): ObjectReplacedError if the key now holds another."""
+    """The chunk's bytes [start, end) copied to a temporary file first (8 MB
+    in memory, the rest on disk), then read from there. Rows are written for
+    minutes; an S3 download held open that long while it is read row by row
+    can be cut by S3, and blocks a single-threaded local engine that must
+    answer the writes meanwhile. Downloading first takes about a second per
+    16 MB chunk. The version is the planned one (``etag``; None only in a plan
+    stored before plans had it): ObjectReplacedError if the key now holds
+    another.
+
+    A .csv.gz file's offsets are of its decompressed bytes, which cannot be
+    reached without decompressing all those before them: the file is read
+    from its start, as a stream, up to ``end``, and only the chunk's range is
+    kept, so a chunk's temporary file holds its range alone, as for a .csv."""
     spooled = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - returned open
-    compressed = (
-        bucket.open(target.key, etag=etag)
-        if target.compressed
-        else bucket.open(target.key, start, end, etag=etag)
-    )
-    with compressed:
-        shutil.copyfileobj(compressed, spooled, 1 << 20)
+    if target.compressed:
+        with bucket.open(target.key, etag=etag) as compressed:
+            stream = _decompressed(compressed)
+            skip_bytes(stream, start)
+            _copy_range(stream, spooled, None if end is None else end - start)
+    else:
+        with bucket.open(target.key, start, end, etag=etag) as stream:
+            shutil.copyfileobj(stream, spooled, 1 << 20)
     spooled.seek(0)
-    if not target.compressed:
-        return cast(IO[bytes], spooled)
-    stream = cast(IO[bytes], gzip.GzipFile(fileobj=spooled, mode="rb"))
-    if start:
-        skip_bytes(stream, start)
-    return stream
+    return cast(IO[bytes], spooled)
+
+
+def _copy_range(source: IO[bytes], target: IO[bytes], size: int | None) -> None:
+    """Copy ``size`` bytes of ``source`` (all that is left: None), a block at a time."""
+    while size is None or size > 0:
+        block = source.read(1 << 20 if size is None else min(1 << 20, size))
+        if not block:
+            return
+        target.write(block)
+        if size is not None:
+            size -= len(block)
 
 
 def _fail(
@@ -781,7 +924,12 @@ def _fail(
     target: ImportFile,
     problems: list[str],
     etag: str | None,
-) -> None:
+    *,
+    unless_queued: bool = False,
+) -> bool:
+    """Fail the execution before any row, with its report. ``unless_queued``:
+    only if none of its chunks was queued meanwhile (ImportStore.finish);
+    False if one was, and the record was left to its chunks."""
     target = _report_target(services, target, record.execution_id, etag)
     now = services.clock()
     problems = _bounded(problems)  # they are stored in the execution record too
@@ -790,11 +938,21 @@ def _fail(
     services.bucket.put(
         target.report_key, _json(_report(failed, target, [], None, now)), "application/json"
     )
-    services.imports.finish(
-        record.execution_id, "failed", now, problems, report_key=target.report_key
-    )
+    if not services.imports.finish(
+        record.execution_id,
+        "failed",
+        now,
+        problems,
+        report_key=target.report_key,
+        unless_queued=unless_queued,
+    ):
+        # its planning went on meanwhile (a copy of the S3 event) and queued
+        # its chunks: they write the report again when they finish
+        logger.warning("import planned meanwhile: left to its chunks")
+        return False
     logger.info("import failed before any row")
     _count(ImportsFinished=1)
+    return True
 
 
 def _report_target(
@@ -843,6 +1001,105 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+# ------------------------------------------------------ planning that failed
+
+# What Lambda's on-failure destination record says of why it gave up on an
+# asynchronous invocation (requestContext.condition)
+_GIVE_UP_CONDITIONS = {
+    "RetriesExhausted": "ImportFunction failed on each of its {attempts} attempt(s)",
+    "EventAgeExceeded": (
+        "the S3 event waited longer than ImportFunction's maximum event age to be handled"
+    ),
+}
+
+
+def record_failed_planning(
+    services: Services, invocation: Mapping[str, Any]
+) -> list[ExecutionRecord | None]:
+    """ImportFunction's on-failure destination record (``invocation``: Lambda
+    gave up on an S3 event after its retries, or the event grew too old):
+    each upload its S3 event names gets a failed execution with a report
+    saying why, as fail_unplanned does. ValueError if ``invocation`` holds
+    no S3 event: nothing to record (the failure queue's dead-letter queue
+    keeps it)."""
+    payload = invocation.get("requestPayload")
+    records = payload.get("Records") if isinstance(payload, Mapping) else None
+    if not isinstance(records, list) or not records:
+        raise ValueError("not an on-failure record of an S3 event: no requestPayload.Records")
+    reason = _gave_up_reason(invocation)
+    executions = []
+    for record in records:
+        upload = upload_of(record)
+        if upload.bucket != services.bucket.name:
+            logger.warning("failure of another bucket ignored", extra={"bucket": upload.bucket})
+            continue
+        executions.append(fail_unplanned(services, upload, reason))
+    return executions
+
+
+def _gave_up_reason(invocation: Mapping[str, Any]) -> str:
+    """Why Lambda gave up, in the report's words: the condition and the last
+    error's type and message (the stack trace left out), at most
+    MAX_ERROR_CHARS of it, control characters removed."""
+    context = invocation.get("requestContext") or {}
+    condition = _printable(str(context.get("condition") or "unknown"), 100)
+    attempts = context.get("approximateInvokeCount", "?")
+    reason = _GIVE_UP_CONDITIONS.get(
+        condition, "ImportFunction gave up on the S3 event ({condition})"
+    ).format(attempts=attempts, condition=condition)
+    response = invocation.get("responsePayload")
+    if isinstance(response, Mapping):
+        kind, message = response.get("errorType"), response.get("errorMessage")
+        error = _printable(": ".join(str(part) for part in (kind, message) if part))
+        if error:
+            reason += f", the last with {error}"
+    return reason
+
+
+def _printable(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` without control characters, at most ``limit`` of it."""
+    text = "".join(char for char in text if unicodedata.category(char) != "Cc")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def fail_unplanned(services: Services, upload: Upload, reason: str) -> ExecutionRecord | None:
+    """The execution of ``upload``, failed with a report saying its planning
+    failed and ``reason``, unless it finished or its chunks were queued (they
+    finish it). Created if its planning failed before it existed (it is
+    then the file's newest execution only if no later upload has one).
+    Idempotent: a copy of the failure finds the execution finished. Never
+    touches another upload's execution: the upload's identity (bucket, key,
+    sequencer) names this one, and its report goes beside a newer upload's
+    (.replaced-<execution id>), as any execution's does."""
+    target = import_file(upload.key)
+    if target is None:
+        return None
+    execution_id = execution_id_for(services.bucket.name, upload.key, upload.sequencer)
+    with execution_logged(execution_id):
+        if not target.reportable:
+            logger.warning("import key refused", extra={"key": target.key[:300]})
+            return None
+        record = services.imports.get(execution_id) or services.imports.start(
+            execution_id,
+            target.project,
+            target.key,
+            upload.event_time or services.clock(),
+            unless_newer=True,
+        )
+        if record.status != "running":
+            logger.info("execution already finished")
+            return record
+        if record.sent_chunks:
+            logger.info("execution's chunks were queued: they finish it")
+            return record
+        problems = [] if target.problem is None else [target.problem]
+        problems.append(
+            f"the import could not be planned: {reason}; upload the file again to import it"
+        )
+        _fail(services, record, target, problems, upload.etag, unless_queued=True)
+        return services.imports.get(execution_id)
+
+
 # ---------------------------------------------------------------- chunks
 
 
@@ -889,6 +1146,8 @@ def run_chunk(
     record = _planned(services, execution_id, index)
     if index in record.done_chunks:  # a redelivered message of a chunk already counted
         _hand_on(services, record, index)
+        return
+    if _failed_before_its_chunks(record, index):
         return
     services.imports.mark_running(execution_id, services.clock())
     target = _target(record)
@@ -1093,6 +1352,8 @@ def fail_chunk(
     if index in record.done_chunks:
         _hand_on(services, record, index)
         return
+    if _failed_before_its_chunks(record, index):
+        return
     target = _target(record)
     services.bucket.put(
         _part_key(record, target, index, "failed.json"),
@@ -1104,6 +1365,20 @@ def fail_chunk(
     if after is not None:  # (None: already done or given up, and counted then)
         _count(ImportChunksFailed=1)
         _hand_on(services, after, index)
+
+
+def _failed_before_its_chunks(record: ExecutionRecord, index: int) -> bool:
+    """Whether the execution of a chunk not done is finished: only one whose
+    planning was recorded as failed (record_failed_planning) after its chunks
+    were sent and before they were marked sent is. Its report says nothing
+    was written: the chunk is not run."""
+    if record.status == "running":
+        return False
+    logger.warning(
+        "import chunk of an execution that failed before its chunks not run",
+        extra={"chunk": index, "status": record.status},
+    )
+    return True
 
 
 def _chunk_failure(

@@ -205,9 +205,20 @@ class ImportStore:
         self._client = client
         self._table = table_name
 
-    def start(self, execution_id: str, project: str, file_key: str, now: float) -> ExecutionRecord:
+    def start(
+        self,
+        execution_id: str,
+        project: str,
+        file_key: str,
+        now: float,
+        *,
+        unless_newer: bool = False,
+    ) -> ExecutionRecord:
         """Create the record unless it exists; either way return it. The first
-        start time stays: a redelivered event or a rerun reuses it."""
+        start time stays: a redelivered event or a rerun reuses it. A record
+        created here becomes the file's newest execution; with
+        ``unless_newer``, only if the file has none started after ``now`` (a
+        failed planning recorded late must not hide a newer upload's)."""
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -222,22 +233,36 @@ class ImportStore:
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
-            # the newest execution of a file, for whoever uploaded it to follow
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": f"importfile#{file_key}"},
-                    "execution_id": {"S": execution_id},
-                    "started_at": {"N": number(now)},
-                },
-            )
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
+        else:
+            self._point_file_at(file_key, execution_id, now, unless_newer=unless_newer)
         record = self.get(execution_id)
         if record is None:
             raise RuntimeError(f"import execution {execution_id} vanished")
         return record
+
+    def _point_file_at(
+        self, file_key: str, execution_id: str, started_at: float, *, unless_newer: bool
+    ) -> None:
+        """The newest execution of a file, for whoever uploaded it to follow."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                "pk": {"S": f"importfile#{file_key}"},
+                "execution_id": {"S": execution_id},
+                "started_at": {"N": number(started_at)},
+            },
+        }
+        if unless_newer:
+            request["ConditionExpression"] = "attribute_not_exists(pk) OR started_at <= :at"
+            request["ExpressionAttributeValues"] = {":at": {"N": number(started_at)}}
+        try:
+            self._client.put_item(**request)
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
 
     def get(self, execution_id: str, *, with_plan: bool = True) -> ExecutionRecord | None:
         """The execution, read consistently; ``with_plan=False`` leaves its
@@ -486,9 +511,13 @@ class ImportStore:
         problems: list[str] | None = None,
         *,
         report_key: str,
-    ) -> None:
+        unless_queued: bool = False,
+    ) -> bool:
         """Close the record, naming where its report was written (the file's
-        report key, or the key of its own when the file was uploaded again)."""
+        report key, or the key of its own when the file was uploaded again).
+        With ``unless_queued``, only a running execution none of whose chunks
+        was queued (ImportStore.mark_sent): False if it is finished, or its
+        chunks were queued (they finish it)."""
         values: dict[str, Any] = {
             ":status": {"S": status},
             ":now": {"N": number(now)},
@@ -498,13 +527,25 @@ class ImportStore:
         if problems is not None:
             values[":problems"] = {"L": [{"S": p} for p in problems]}
             update += ", problems = :problems"
-        self._client.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": execution_key(execution_id)}},
-            UpdateExpression=update,
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values,
-        )
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": execution_key(execution_id)}},
+            "UpdateExpression": update,
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values,
+        }
+        if unless_queued:
+            request["ConditionExpression"] = (
+                "#status = :running AND attribute_not_exists(chunks_sent)"
+            )
+            values[":running"] = {"S": "running"}
+        try:
+            self._client.update_item(**request)
+        except ClientError as error:
+            if not unless_queued or not is_conditional_failure(error):
+                raise
+            return False
+        return True
 
 
 _RESUME_PREFIX = "resume_"
