@@ -144,9 +144,7 @@ def test_compaction_never_shows_what_the_rule_would_not_and_keeps_writes_newer_t
             properties = {n: v for n, v in properties.items() if n not in result.removed}
             horizon = result.horizon
         else:
-            command = {
-                name: version(value, step[1], step[2]) for name, value in step[0].items()
-            }
+            command = {name: version(value, step[1], step[2]) for name, value in step[0].items()}
             for name, candidate in command.items():
                 decided_by_horizon = (
                     name not in properties

@@ -261,22 +261,37 @@ def conditional_update(
         )
         update_expression += f", {sets} ADD {adds}"
     condition = " AND ".join(conditions)
-    # DynamoDB refuses a placeholder no expression uses: the conditions
-    # against a read item need not use every one (a property absent and
-    # covered compares no "t" or "v")
-    used = set(_PLACEHOLDER.findall(update_expression)) | set(_PLACEHOLDER.findall(condition))
-    return {
-        "TableName": table,
-        "Key": {"pk": {"S": key}},
-        "UpdateExpression": update_expression,
-        "ConditionExpression": condition,
-        "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
-        "ExpressionAttributeValues": {k: v for k, v in values.items() if k in used},
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }
+    return _update_request(table, key, update_expression, condition, names=names, values=values)
 
 
 _PLACEHOLDER = re.compile(r"[#:]\w+")
+
+
+def _update_request(
+    table: str,
+    key: str,
+    update: str,
+    condition: str,
+    *,
+    names: Mapping[str, str],
+    values: Mapping[str, Any],
+) -> dict[str, Any]:
+    """UpdateItem arguments with only the placeholders the expressions use:
+    DynamoDB refuses any other, and not every shape uses every one (a
+    property absent and covered compares no "t" or "v"; a compaction may
+    remove no property)."""
+    used = set(_PLACEHOLDER.findall(update)) | set(_PLACEHOLDER.findall(condition))
+    request: dict[str, Any] = {
+        "TableName": table,
+        "Key": {"pk": {"S": key}},
+        "UpdateExpression": update,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    if any(k in used for k in values):
+        request["ExpressionAttributeValues"] = {k: v for k, v in values.items() if k in used}
+    return request
 
 
 def _unread_condition(attr: str, value: str, ts: str | None) -> str:
@@ -406,17 +421,8 @@ def compaction_update(
         )
         if part
     )
-    request: dict[str, Any] = {
-        "TableName": table,
-        "Key": {"pk": {"S": key}},
-        "UpdateExpression": expression + adds,
-        "ConditionExpression": " AND ".join(conditions),
-        "ExpressionAttributeNames": names,
-        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-    }
-    if values:
-        request["ExpressionAttributeValues"] = values
-    return request
+    condition = " AND ".join(conditions)
+    return _update_request(table, key, expression + adds, condition, names=names, values=values)
 
 
 def oldest_tombstone(properties: Mapping[str, PropertyVersion]) -> float | None:
