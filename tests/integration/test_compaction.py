@@ -358,6 +358,38 @@ def test_a_compaction_never_moves_a_later_horizon_back(compacting, store):
     assert record.horizon == Horizon(later.timestamp, later.buckets | {horizon_bucket("a")})
 
 
+@pytest.mark.parametrize("covered_before", [False, True])
+def test_a_retry_meets_a_horizon_raised_since_its_read(store, dynamodb_client, covered_before):
+    """A write fails (one of its properties is stale), and before its retry
+    a merge gives the customer a later horizon covering the other property,
+    absent: the retry must not store what the later horizon beats."""
+    customer = new_customer_id()
+    store.write_properties(PROJECT, customer, versions({"b": "newer"}, T0))
+    if covered_before:
+        store.absorb_horizon(
+            PROJECT, customer, Horizon(T0 - 30 * DAY, frozenset({horizon_bucket("a")}))
+        )
+    later = Horizon(T0 - 10 * DAY, frozenset({horizon_bucket("a")}))
+    writes, raised = [], []
+
+    def raise_horizon(params, **_kwargs):
+        if not params["UpdateExpression"].startswith("SET #p0"):
+            return  # not a property write (the merge's own request)
+        writes.append(params)
+        if len(writes) == 2:  # the retry, after the first attempt failed on "b"
+            raised.append(True)
+            store.absorb_horizon(PROJECT, customer, later)
+
+    dynamodb_client.meta.events.register("provide-client-params.dynamodb.UpdateItem", raise_horizon)
+    result = store.write_properties(
+        PROJECT, customer, {**versions({"a": "old"}, T0 - 20 * DAY), **versions({"b": "x"}, 1.0)}
+    )
+
+    assert raised
+    assert set(result.stale) == {"a", "b"}
+    assert plain_properties(store.read_customer(PROJECT, customer)) == {"b": "newer"}
+
+
 def test_concurrent_writers_during_compactions_lose_nothing(compacting, store):
     """60 old tombstones, due; 4 threads write to them and to new names, each
     write newer than the grace period (so the rule without compaction decides
