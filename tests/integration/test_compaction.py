@@ -41,6 +41,16 @@ from tests.support.builders import expression_operators, versions
 GRACE = 10 * DAY_SECONDS
 T0 = 1_700_000_000.0  # the clock's start: "now"
 DAY = DAY_SECONDS
+# the figures docs/RELIABILITY.md states (tests/unit/test_reliability_doc_compaction.py)
+ORDERS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+WRITERS = 4
+WRITES_EACH = 8
+OLD_TOMBSTONES = 60
+CYCLES = 60
 
 
 class Clock:
@@ -245,11 +255,7 @@ def visible(properties: dict) -> dict:
     return {n: v for n, v in properties.items() if not v.is_tombstone}
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@ORDERS
 @given(steps=steps)
 def test_any_order_of_writes_deletions_and_time_is_decided_by_the_rule_with_the_horizon(
     compacting, clock, steps
@@ -391,12 +397,12 @@ def test_a_retry_meets_a_horizon_raised_since_its_read(store, dynamodb_client, c
 
 
 def test_concurrent_writers_during_compactions_lose_nothing(compacting, store):
-    """60 old tombstones, due; 4 threads write to them and to new names, each
+    """Old tombstones, due; threads write to them and to new names, each
     write newer than the grace period (so the rule without compaction decides
     them all), each one of them may compact. Every acknowledged write counts,
     in whatever order it landed: the merge rule is a join."""
     customer = new_customer_id()
-    old = [f"t{i}" for i in range(60)]
+    old = [f"t{i}" for i in range(OLD_TOMBSTONES)]
     store.write_properties(PROJECT, customer, versions(dict.fromkeys(old), T0 - 30 * DAY))
     initial = compacting.read_customer(PROJECT, customer).properties
     names = [*old[:12], *(f"n{i}" for i in range(6))]
@@ -404,12 +410,12 @@ def test_concurrent_writers_during_compactions_lose_nothing(compacting, store):
     lock = threading.Lock()
 
     def writer(seed: int) -> None:
-        for i in range(8):
+        for i in range(WRITES_EACH):
             picked = [names[(seed * 7 + i * 5 + k) % len(names)] for k in range(3)]
             values = {
                 n: None if (seed + i + k) % 3 == 0 else f"{seed}-{i}" for k, n in enumerate(picked)
             }
-            command = versions(values, T0 - (seed * 8 + i), sequence=seed)
+            command = versions(values, T0 - (seed * WRITES_EACH + i), sequence=seed)
             try:
                 compacting.write_properties(PROJECT, customer, command)
             except WriteContentionError:
@@ -417,7 +423,7 @@ def test_concurrent_writers_during_compactions_lose_nothing(compacting, store):
             with lock:
                 acknowledged.append(command)
 
-    threads = [threading.Thread(target=writer, args=(seed,)) for seed in range(4)]
+    threads = [threading.Thread(target=writer, args=(seed,)) for seed in range(WRITERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -427,7 +433,7 @@ def test_concurrent_writers_during_compactions_lose_nothing(compacting, store):
     expected = merge(initial, [pair for c in acknowledged for pair in c.items()])
     expected = merge(expected, versions({"last": 1}, T0).items())
     record = compacting.read_customer(PROJECT, customer)
-    assert len(acknowledged) >= 16
+    assert len(acknowledged) >= WRITERS * WRITES_EACH // 2
     assert visible(record.properties) == visible(expected)
     # every old tombstone nobody wrote again went into the horizon
     assert not any(v.is_tombstone and v.timestamp <= T0 - GRACE for v in record.properties.values())
@@ -457,9 +463,9 @@ def test_the_item_stays_bounded_under_repeated_set_and_delete_cycles(
 ):
     compacted, kept = new_customer_id(), new_customer_id()
     sizes = []
-    for _cycle in set_and_delete_cycles(compacting, clock, compacted, 60):
+    for _cycle in set_and_delete_cycles(compacting, clock, compacted, CYCLES):
         sizes.append(item_size(raw(dynamodb_client, table_name, compacted)))
-    for _cycle in set_and_delete_cycles(store, clock, kept, 60):  # no compaction
+    for _cycle in set_and_delete_cycles(store, clock, kept, CYCLES):  # no compaction
         pass
     uncompacted_size = item_size(raw(dynamodb_client, table_name, kept))
 
@@ -473,7 +479,7 @@ def test_the_item_stays_bounded_under_repeated_set_and_delete_cycles(
         + item_size({HORIZON: {"N": str(T0)}, HORIZON_BUCKETS: {"SS": []}})
     )
     assert max(sizes) <= bound
-    assert uncompacted_size >= sizes[0] + 59 * tombstone > bound
+    assert uncompacted_size >= sizes[0] + (CYCLES - 1) * tombstone > bound
     # and a write is billed accordingly
     assert write_units(None, raw(dynamodb_client, table_name, compacted)) == 1
     assert write_units(None, raw(dynamodb_client, table_name, kept)) >= 3

@@ -79,11 +79,14 @@ commands_with_legacy = st.lists(
 )
 
 
-@settings(
+AGAINST_A_HORIZON = settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
+
+
+@AGAINST_A_HORIZON
 @given(horizon=horizons, commands=commands_with_legacy)
 def test_store_decides_as_the_pure_rule_against_a_horizon(store, horizon, commands):
     customer = new_customer_id()

@@ -128,7 +128,10 @@ def visible(state):
     return {name: v for name, v in state.items() if not v.is_tombstone}
 
 
-@settings(max_examples=400, deadline=None)
+ANY_ORDER = settings(max_examples=400, deadline=None)
+
+
+@ANY_ORDER
 @given(steps=steps)
 def test_compaction_never_shows_what_the_rule_would_not_and_keeps_writes_newer_than_the_horizon(
     steps,
