@@ -600,13 +600,14 @@ def test_an_erased_customer_keeps_no_horizon(compacting, dynamodb_client, table_
     assert not any(attribute.startswith("p:") for attribute in item)
 
 
-def test_reads_show_what_they_showed_before_the_compaction(compacting, clock):
+def test_reads_show_what_they_showed_before_the_compaction(compacting, store):
     customer = new_customer_id()
-    compacting.write_properties(PROJECT, customer, versions({"a": 1, "b": 2}, T0 - 30 * DAY))
-    compacting.write_properties(PROJECT, customer, versions({"b": None}, T0 - 30 * DAY + 1))
+    store.write_properties(PROJECT, customer, versions({"a": 1, "b": 2}, T0 - 30 * DAY))
+    store.write_properties(PROJECT, customer, versions({"b": None}, T0 - 30 * DAY + 1))
+    store.write_properties(PROJECT, customer, versions({"c": None}, T0 - 2 * DAY))
     before = compacting.read_customer(PROJECT, customer)
-    compacting.write_properties(PROJECT, customer, versions({}, T0))  # nothing: no request
-    compacting.compact(PROJECT, customer)
+
+    compacting.write_properties(PROJECT, customer, versions({"c": None}, T0 - 2 * DAY))  # compacts
 
     after = compacting.read_customer(PROJECT, customer)
     assert "b" in before.properties

@@ -296,20 +296,6 @@ class CustomerStore:
             if len(plan.removed) < TOMBSTONES_PER_COMPACTION:
                 return stored
 
-    def compact(self, project: str, customer_id: str) -> StoredProperties | None:
-        """Compact the customer now, whatever its noted tombstone time says
-        (its writes compact it when due; this is for operations and
-        measurements): what it holds after, None if there is no such item.
-        CustomerMergedAway or CustomerErased if it is closed."""
-        key = customer_key(project, customer_id)
-        item = get_item(self._client, self._table, key)
-        if item is None:
-            return None
-        refusal = refusal_of(customer_id, item)
-        if refusal is not None:
-            raise refusal
-        return self._compact(key, stored_properties_of(item))
-
     def absorb_horizon(self, project: str, customer_id: str, horizon: Horizon) -> None:
         """Give the customer ``horizon`` too (a customer merged into it had
         compacted tombstones: propsync.merging): its buckets are added, and
