@@ -17,7 +17,9 @@ the `bench` section of docs/PERFORMANCE.md, and exits 1 when a bar is missed.
 7. imports beside tracking (bench/pacing.py): a 200,000-row import in
    parallel chunk processes on a table of limited write capacity, paced, naive
    and with botocore's adaptive retries, while a tracking stream runs beside
-   it; the import's share of its ceiling and the stream's failures and p99.
+   it; the import's share of its ceiling and the stream's failures and p99;
+8. customer items (bench/items.py): the write units of a one-property update
+   as a customer's tombstones grow, with and without their compaction.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ os.environ.update(
 )
 
 import boto3  # noqa: E402
+import items  # noqa: E402
 import naive  # noqa: E402
 import pacing  # noqa: E402
 from fake_dynamodb import FakeDynamoDB  # noqa: E402
@@ -67,6 +70,7 @@ from propsync.import_rows import iter_records, map_record, plan_chunks, read_lay
 from propsync.imports import Services, _batches, _ChunkOutcome, _write_batch  # noqa: E402
 from propsync.limits import MAX_REQUEST_BYTES  # noqa: E402
 from propsync.store.access import AccessStore, access_store_from_environment  # noqa: E402
+from propsync.store.conditional import PROPERTIES_PER_REQUEST  # noqa: E402
 from propsync.store.customers import CustomerStore, store_from_environment  # noqa: E402
 from propsync.store.dynamo import client_config  # noqa: E402
 from propsync.tracking import run_batch  # noqa: E402
@@ -185,7 +189,8 @@ def requests_per_command() -> dict[str, Any]:
     merges = {size: merge_requests(size) for size in (10, 100)}
     return {
         **{f"merge_{size}_properties": counts for size, counts in merges.items()},
-        "merge_formula": "reads 5 (1 BatchGetItem + 4 GetItem); writes 5 + ceil(N/32) + "
+        "merge_formula": f"reads 5 (1 BatchGetItem + 4 GetItem); writes 5 + "
+        f"ceil(N/{PROPERTIES_PER_REQUEST}) + "
         "the source's ids, for a source of N properties (and 1 id)",
         "first_sighting_writes": writes(first_sighting),
         "first_sighting_reads": reads(first_sighting),
@@ -205,7 +210,7 @@ def requests_per_command() -> dict[str, Any]:
         and reads(batch) <= 2
         and writes(imported) / 1000 <= 1.05
         and all(
-            counts == {"reads": 5, "writes": 5 + math.ceil(size / 32) + 1}
+            counts == {"reads": 5, "writes": 5 + math.ceil(size / PROPERTIES_PER_REQUEST) + 1}
             for size, counts in merges.items()
         ),
     }
@@ -903,6 +908,25 @@ def only_pacing() -> int:
     return 0 if results["bars_met"] else 1
 
 
+def only_items() -> int:
+    """`bench/run.py --only items`: the customer items' write units alone (a
+    minute, deterministic), rewriting only their table and their part of
+    bench/results/bench.json."""
+    started = time.time()
+    results = items.item_write_units()
+    print(json.dumps(results), file=sys.stderr)
+    out = ROOT / "bench" / "results" / "bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    saved = json.loads(out.read_text()) if out.is_file() else {}
+    saved["items"] = {**results, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    out.write_text(json.dumps(saved, indent=2) + "\n")
+    header = _own_run_header("items", round(time.time() - started), "the first table's")
+    table = render_items(results, header)
+    print(table)
+    update_doc(table, ITEMS_MARKERS)
+    return 0 if results["bars_met"] else 1
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--latency-runs"]:
         return latency_runs(int(sys.argv[2]))
@@ -910,9 +934,11 @@ def main() -> int:
         return only_queued()
     if sys.argv[1:] == ["--only", "pacing"]:
         return only_pacing()
+    if sys.argv[1:] == ["--only", "items"]:
+        return only_items()
     if sys.argv[1:]:
         print(
-            "usage: bench/run.py [--latency-runs N | --only queued | --only pacing]",
+            "usage: bench/run.py [--latency-runs N | --only queued | --only pacing | --only items]",
             file=sys.stderr,
         )
         return 2
@@ -927,6 +953,7 @@ def main() -> int:
             ("cold_start", cold_start),
             ("queued", queued_tracking),
             ("pacing", pacing.pacing),
+            ("items", items.item_write_units),
         ):
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
             results[name] = measure()
@@ -970,9 +997,10 @@ def render(r: dict[str, Any]) -> str:
                 "into an account",
                 f"{q[f'merge_{size}_properties']['writes']} / "
                 f"{q[f'merge_{size}_properties']['reads']}",
-                f"{5 + math.ceil(size / 32) + 1} / 5 (5 + ceil(N/32) + ids / 5)",
+                f"{5 + math.ceil(size / PROPERTIES_PER_REQUEST) + 1} / 5 "
+                f"(5 + ceil(N/{PROPERTIES_PER_REQUEST}) + ids / 5)",
                 q[f"merge_{size}_properties"]
-                == {"writes": 5 + math.ceil(size / 32) + 1, "reads": 5},
+                == {"writes": 5 + math.ceil(size / PROPERTIES_PER_REQUEST) + 1, "reads": 5},
             )
             for size in (10, 100)
         ),
@@ -1064,7 +1092,8 @@ def render(r: dict[str, Any]) -> str:
     # can rewrite those tables alone
     queued = "\n".join((QUEUED_MARKERS[0], render_queued(r["queued"]), QUEUED_MARKERS[1]))
     paced = "\n".join((PACING_MARKERS[0], render_pacing(r["pacing"]), PACING_MARKERS[1]))
-    return f"{_table(header, rows)}\n\n{queued}\n\n{paced}"
+    grown = "\n".join((ITEMS_MARKERS[0], render_items(r["items"]), ITEMS_MARKERS[1]))
+    return f"{_table(header, rows)}\n\n{queued}\n\n{paced}\n\n{grown}"
 
 
 Row = tuple[str, Any, str, bool | None]
@@ -1204,7 +1233,18 @@ def render_pacing(p: dict[str, Any], header: str | None = None) -> str:
     return _table(f"{header or 'Same run.'} {setup}:", rows)
 
 
+def render_items(r: dict[str, Any], header: str | None = None) -> str:
+    """The table of customer items' write units."""
+    setup = (
+        f"Customer items: a one-property update's write units (1 per started KB of the larger "
+        f"of the item before and after it), tombstones kept or compacted after the grace of "
+        f"{r['grace_days']:g} days"
+    )
+    return _table(f"{header or 'Same run.'} {setup}:", items.render_items(r))
+
+
 BENCH_MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
+ITEMS_MARKERS = ("<!-- bench-items:start -->", "<!-- bench-items:end -->")
 QUEUED_MARKERS = ("<!-- bench-queued:start -->", "<!-- bench-queued:end -->")
 PACING_MARKERS = ("<!-- bench-pacing:start -->", "<!-- bench-pacing:end -->")
 

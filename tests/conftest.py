@@ -32,6 +32,8 @@ from tests.support.servers import (
 pytest_plugins = ["tests.support.import_harness"]
 
 PROJECT = "00000000-0000-0000-0000-000000000000"
+# a grace period longer than the age of any update time the tests write
+NO_COMPACTION_GRACE_DAYS = 10**7
 ENGINES = ("moto", "dynalite")
 
 
@@ -84,6 +86,11 @@ def _isolated_aws_environment(monkeypatch: pytest.MonkeyPatch, _no_local_stack_d
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.delenv("PROPSYNC_MAX_FUTURE_SKEW_SECONDS", raising=False)
+    # The suite's update times are small numbers (1.0, 10.0: 1970), which the
+    # default grace of 30 days would compact as soon as they are written; the
+    # tests of compaction give their store a grace and a clock of their own
+    # (tests/integration/test_compaction.py).
+    monkeypatch.setenv("PROPSYNC_TOMBSTONE_GRACE_DAYS", str(NO_COMPACTION_GRACE_DAYS))
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tests.conftest import PROJECT
 from tests.support.builders import expression_operators, values_of, versions
 
 CUSTOMER = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
-PROPERTIES_PER_REQUEST = 32  # (MAX_EXPRESSION_OPERATORS - 8 per request) // 9 per property
+PROPERTIES_PER_REQUEST = 35  # (MAX_EXPRESSION_OPERATORS - 18 per request) // 8 per property
 
 
 def stored(store):
@@ -35,9 +35,9 @@ def stored(store):
 
 @pytest.mark.parametrize(
     ("count", "requests"),
-    [(1, [1]), (32, [32]), (33, [32, 1]), (64, [32, 32]), (65, [32, 32, 1])],
+    [(1, [1]), (35, [35]), (36, [35, 1]), (70, [35, 35]), (71, [35, 35, 1])],
 )
-def test_a_request_carries_at_most_32_properties(store, request_log, count, requests):
+def test_a_request_carries_at_most_35_properties(store, request_log, count, requests):
     properties = {f"p{i}": i for i in range(count)}
 
     result = store.write_properties(PROJECT, CUSTOMER, versions(properties, 1.0))
@@ -52,11 +52,14 @@ def test_a_request_carries_at_most_32_properties(store, request_log, count, requ
 
 
 def largest_request(store, request_log, name_of, value_of) -> dict:
-    """The UpdateItem of the largest single request: 32 properties, each with
-    its own timestamp (so each gets its own placeholder), written for a new
+    """The UpdateItem of the largest single request: 35 properties, each with
+    its own timestamp (so each gets its own placeholder), one of them a
+    deletion (which notes its time for compaction), written for a new
     customer whose id rides along, refreshing the seen time of 3 soft ids."""
     updates = {
-        name_of(i): PropertyVersion(value_of(i), 1_000_000_000.0 + i / 7, MAX_SEQUENCE)
+        name_of(i): PropertyVersion(
+            value_of(i) if i else "null", 1_000_000_000.0 + i / 7, MAX_SEQUENCE
+        )
         for i in range(PROPERTIES_PER_REQUEST)
     }
     request_log.clear()
@@ -79,7 +82,7 @@ def test_the_largest_request_stays_within_both_expression_limits(store, request_
         store,
         request_log,
         lambda i: f"{i:03d}" + "🎉" * ((MAX_PROPERTY_NAME_BYTES - 3) // 4),
-        lambda i: '"' + "€" * 2000 + '"',  # 32 of 16 KB would not fit in one item
+        lambda i: '"' + "€" * 2000 + '"',  # 35 of 16 KB would not fit in one item
     )
     for expression in ("UpdateExpression", "ConditionExpression"):
         assert short[expression] == longest[expression]

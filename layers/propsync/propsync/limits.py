@@ -27,6 +27,15 @@ MAX_CONDITIONAL_RETRIES = 8
 DEFAULT_MAX_FUTURE_SKEW_SECONDS = 3600.0
 MAX_FUTURE_SKEW_ENV = "PROPSYNC_MAX_FUTURE_SKEW_SECONDS"
 
+# Deleted properties (tombstones) stay on a customer for this long after
+# their update time, then are compacted into its horizon (store.compaction;
+# docs/DECISIONS.md: "Deleted properties are compacted into a horizon"): an
+# update older than that may lose where the customer holds no value. Longer
+# than SQS keeps a message (14 days at most), so that a redriven command is
+# decided exactly.
+DEFAULT_TOMBSTONE_GRACE_DAYS = 30.0
+TOMBSTONE_GRACE_ENV = "PROPSYNC_TOMBSTONE_GRACE_DAYS"
+
 # The tracking API (the original service's limits where known).
 MAX_BATCH_COMMANDS = 50
 MAX_COMMAND_BYTES = 800 * 1024

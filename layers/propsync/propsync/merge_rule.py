@@ -21,16 +21,31 @@ the value ``null`` (canonical text ``"null"``): a tombstone with a timestamp
 that an older write cannot undo. ``store.conditional.conditional_update`` builds the
 DynamoDB form of :func:`wins` (one condition per property); tests check the
 two agree.
+
+Tombstones do not stay forever (docs/DECISIONS.md: "Deleted properties are
+compacted into a horizon"): once older than a grace period they are removed
+from the customer and folded into its :class:`Horizon`, the time of the
+newest tombstone removed and the buckets (:func:`horizon_bucket`) of their
+names. A property the customer does not hold whose name falls in one of
+those buckets reads as deleted at the horizon's time, by a deletion that
+wins every tie: an update at or before the horizon loses to it, as it would
+have lost to the tombstone. An update older than the horizon to a property
+that was never set, but whose name shares a bucket, loses too: that is the
+price of a bounded item, and the reason the grace period is long.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 TOMBSTONE = "null"
 SEQUENCE_DIGITS = 10
 MAX_SEQUENCE = 10**SEQUENCE_DIGITS - 1
+# The buckets a horizon sorts the names of its tombstones into: at most this
+# many two-digit strings (512 bytes) on a customer, however many it deleted.
+HORIZON_BUCKETS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,19 +103,120 @@ def wins(candidate: PropertyVersion, stored: PropertyVersion | None) -> bool:
     return candidate.order_key > stored.order_key
 
 
+def horizon_bucket(name: str) -> str:
+    """The bucket of a property name: the first byte of the SHA-256 of its
+    UTF-8, as two hex digits (one of HORIZON_BUCKETS)."""
+    digest = hashlib.sha256(name.encode("utf-8", errors="surrogatepass")).digest()
+    return f"{digest[0]:02x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """What a customer keeps of the tombstones it compacted: the time of the
+    newest, and the buckets their names fall in. A property the customer
+    does not hold whose bucket is listed reads as deleted at ``timestamp``,
+    ahead of every version of that time (module docstring)."""
+
+    timestamp: float
+    buckets: frozenset[str]
+
+    def covers(self, name: str) -> bool:
+        return horizon_bucket(name) in self.buckets
+
+    def absorb(self, other: Horizon | None) -> Horizon:
+        """This horizon and ``other`` together (another customer's, merged
+        into this one): the later time, both sets of buckets."""
+        if other is None:
+            return self
+        return Horizon(max(self.timestamp, other.timestamp), self.buckets | other.buckets)
+
+
+def wins_where_absent(candidate: PropertyVersion, name: str, horizon: Horizon | None) -> bool:
+    """True iff ``candidate`` must be stored where the customer holds no
+    version of ``name``: always, unless the horizon covers the name; then
+    only a version timestamped after the horizon (a tie goes to the horizon,
+    so that no tombstone it took can lose to an update it beat)."""
+    if horizon is None or not horizon.covers(name):
+        return True
+    return candidate.timestamp is not None and candidate.timestamp > horizon.timestamp
+
+
+def wins_against(
+    name: str,
+    candidate: PropertyVersion,
+    stored: Mapping[str, PropertyVersion],
+    horizon: Horizon | None = None,
+) -> bool:
+    """:func:`wins` against what a customer holds of ``name``, its horizon
+    standing in for a property it does not hold."""
+    current = stored.get(name)
+    if current is None:
+        return wins_where_absent(candidate, name, horizon)
+    return wins(candidate, current)
+
+
 def winners(
-    candidates: Mapping[str, PropertyVersion], stored: Mapping[str, PropertyVersion]
+    candidates: Mapping[str, PropertyVersion],
+    stored: Mapping[str, PropertyVersion],
+    horizon: Horizon | None = None,
 ) -> dict[str, PropertyVersion]:
-    """The subset of ``candidates`` that win against ``stored``."""
-    return {name: cand for name, cand in candidates.items() if wins(cand, stored.get(name))}
+    """The subset of ``candidates`` that win against ``stored`` (and its horizon)."""
+    return {
+        name: cand for name, cand in candidates.items() if wins_against(name, cand, stored, horizon)
+    }
 
 
 def merge(
-    state: Mapping[str, PropertyVersion], updates: Iterable[tuple[str, PropertyVersion]]
+    state: Mapping[str, PropertyVersion],
+    updates: Iterable[tuple[str, PropertyVersion]],
+    horizon: Horizon | None = None,
 ) -> dict[str, PropertyVersion]:
-    """Apply ``updates`` in the given order to ``state`` and return the new state."""
+    """Apply ``updates`` in the given order to ``state`` (a customer whose
+    horizon is ``horizon``) and return the new state."""
     merged = dict(state)
     for name, candidate in updates:
-        if wins(candidate, merged.get(name)):
+        if wins_against(name, candidate, merged, horizon):
             merged[name] = candidate
     return merged
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """Which tombstones a compaction removes, and the horizon after it."""
+
+    removed: tuple[str, ...]
+    horizon: Horizon | None
+
+
+def compact(
+    state: Mapping[str, PropertyVersion],
+    horizon: Horizon | None,
+    cutoff: float,
+    *,
+    keep: Iterable[str] = (),
+    limit: int | None = None,
+) -> Compaction:
+    """The tombstones of ``state`` timestamped at or before ``cutoff`` (but
+    those named in ``keep``), the oldest first and at most ``limit`` of
+    them, folded into ``horizon``. After it every update decides as before
+    against every property the customer still holds, and loses wherever it
+    lost to a removed tombstone (the horizon is at least as new, and covers
+    its name). A tombstone without a timestamp (written before
+    synchronization) is never removed: the horizon would beat updates that
+    it loses to."""
+    kept = frozenset(keep)
+    due = sorted(
+        (version.timestamp, name)
+        for name, version in state.items()
+        if version.is_tombstone
+        and version.timestamp is not None
+        and version.timestamp <= cutoff
+        and name not in kept
+    )[:limit]
+    if not due:
+        return Compaction((), horizon)
+    compacted = Horizon(due[-1][0], frozenset(horizon_bucket(name) for _t, name in due))
+    return Compaction(
+        tuple(name for _t, name in due),
+        compacted if horizon is None else horizon.absorb(compacted),
+    )

@@ -15,7 +15,9 @@ customer completes ("helping"):
    happened before the mark, and step 3 reads after it;
 3. the source's property versions are copied into the destination with the
    newer-wins condition of every write (repeating or reordering copies changes
-   nothing: the merge rule is a join);
+   nothing: the merge rule is a join), then the source's horizon (the
+   tombstones it compacted) joins the destination's: after the copy, so
+   that it never beats the source's own properties;
 4. the source's identity items are pointed at the destination (conditional on
    still pointing at the source);
 5. the source is marked done.
@@ -69,6 +71,12 @@ def complete_merge(store: CustomerStore, project: str, source: CustomerRecord) -
                         "merged customer too large: properties left on the source",
                         extra={"source": source.customer_id, "destination": destination},
                     )
+            if source.horizon is not None:
+                # Its compacted deletions go on beating older writes at the
+                # destination. A property the destination holds stays (the
+                # horizon does not say which names it took): docs/DECISIONS.md,
+                # "Deleted properties are compacted into a horizon".
+                store.absorb_horizon(project, destination, source.horizon)
             if source.ids:
                 store.identities.add_to_customer(
                     project, destination, source.ids, frozenset(), seen=source.seen
@@ -160,14 +168,26 @@ def view_following_merges(
     if not unfinished:
         return final
     sources = [unfinished[c] for c in sorted(unfinished)]
+    # as step 3 copies them: against the destination's horizon, which takes
+    # the sources' horizons after their properties
     properties = merge_rule.merge(
-        final.properties, (pair for source in sources for pair in source.properties.items())
+        final.properties,
+        (pair for source in sources for pair in source.properties.items()),
+        final.horizon,
     )
+    horizon = final.horizon
     ids = {t: set(values) for t, values in final.ids.items()}
     for source in sources:
         for id_type, values in source.ids.items():
             ids.setdefault(id_type, set()).update(values)
-    return replace(final, properties=properties, ids={t: sorted(v) for t, v in ids.items()})
+        if source.horizon is not None:
+            horizon = source.horizon.absorb(horizon)
+    return replace(
+        final,
+        properties=properties,
+        ids={t: sorted(v) for t, v in ids.items()},
+        horizon=horizon,
+    )
 
 
 def follow_merges(store: CustomerStore, project: str, customer_id: str) -> CustomerRecord | None:
@@ -212,7 +232,9 @@ def merge_into(
     customers changed since they were read (the caller decides again).
     CustomerTooLargeError, before anything is written, when the two would not
     fit in one item."""
-    merged = merge_rule.merge(destination.properties, source.properties.items())
+    merged = merge_rule.merge(
+        destination.properties, source.properties.items(), destination.horizon
+    )
     if stored_size(merged) > MAX_ITEM_BYTES:
         raise CustomerTooLargeError(
             "merging these customers would exceed DynamoDB's 400 KB item limit "

@@ -6,7 +6,7 @@ with the merge rule inside DynamoDB, and read back. The requests are built by
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,27 +16,37 @@ from propsync import merge_rule
 from propsync.container import per_container
 from propsync.errors import CustomerTooLargeError, PartiallyAppliedError, WriteContentionError
 from propsync.limits import MAX_CONDITIONAL_RETRIES, MAX_ITEM_BYTES
-from propsync.merge_rule import PropertyVersion
+from propsync.merge_rule import Horizon, PropertyVersion
+from propsync.store.compaction import CompactionPolicy
 from propsync.store.conditional import (
     CLOSED_NAMES,
     ERASED_AT,
+    HORIZON,
+    HORIZON_BUCKETS,
     ID_SET_PREFIX,
     MERGE_DONE,
     MERGED_FROM,
     MERGED_INTO,
     NOT_CLOSED,
+    TOMBSTONES_PER_COMPACTION,
     IdsToRecord,
+    StoredProperties,
     chunks,
+    compaction_update,
     conditional_update,
     customer_key,
+    horizon_of,
     ids_of,
     may_exceed_item,
+    oldest_tombstone,
     properties_of,
     refusal_of,
     seen_of,
+    stored_properties_of,
     stored_size,
 )
 from propsync.store.dynamo import (
+    Item,
     client_and_table_from_environment,
     get_item,
     is_conditional_failure,
@@ -84,6 +94,8 @@ class CustomerRecord:
     merged_from: frozenset[str] = frozenset()
     # set when the customer was erased (it then holds nothing else)
     erased_at: float | None = None
+    # what it keeps of the tombstones it compacted (store.compaction)
+    horizon: Horizon | None = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +112,16 @@ class CustomerStore:
     """Customer items of one DynamoDB table, (``identities``) the identity
     items that point at them, and (``erasures``) the marks of erased ids."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str):
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        compaction: CompactionPolicy | None = None,
+    ):
         self._client = client
         self._table = table_name
+        # the grace period from the environment, read once (per container)
+        self.compaction = compaction or CompactionPolicy()
         self.identities = IdentityStore(client, table_name)
         self.erasures = ErasureStore(client, table_name)
 
@@ -120,8 +139,11 @@ class CustomerStore:
         Common case: one ``UpdateItem``. When a condition fails, the stored
         item (from the error, or read when the engine does not return it) tells
         which properties still win; only those are retried, at most
-        ``MAX_CONDITIONAL_RETRIES`` times. Commands too large for one request
-        are split into several, each with its own conditions.
+        ``MAX_CONDITIONAL_RETRIES`` times, each against the item as read. A
+        customer whose tombstones are due for compaction fails the first
+        attempt too: it is compacted (store.compaction) before the retry.
+        Commands too large for one request are split into several, each with
+        its own conditions.
 
         ``new_ids``: the id a command has just claimed for a customer it
         created (identity.resolve_customer), recorded on the customer item by
@@ -140,7 +162,8 @@ class CustomerStore:
         stale: list[str] = []
         unrecorded = ids
         try:
-            parts = chunks(self._table, key, updates, ids, seen)
+            due = self.compaction.due(self.compaction.clock())
+            parts = chunks(self._table, key, updates, ids, seen, compaction_due=due)
             for index, (chunk, request) in enumerate(parts):
                 # chunks() puts the ids and seen times in the first request
                 carried = (ids, seen) if index == 0 else (None, None)
@@ -186,15 +209,19 @@ class CustomerStore:
         """Applied and stale property names, and whether ``new_ids`` were
         recorded (by a request that succeeded). ``request`` is the chunk's
         UpdateItem as chunks() built it, with ``new_ids`` if given; retries
-        build their own for the properties that still win, with the same ids."""
+        build their own for the properties that still win against the item
+        as the failure returned it, with the same ids."""
         pending = chunk
         applied: list[str] = []
         stale: list[str] = []
+        stored: StoredProperties | None = None  # as the last failure found it
         for attempt in range(MAX_CONDITIONAL_RETRIES + 1):
             if not pending:
                 return applied, stale, False
             if attempt:
-                request = conditional_update(self._table, key, pending, new_ids, seen)
+                request = conditional_update(
+                    self._table, key, pending, new_ids, seen, stored=stored
+                )
             try:
                 self._client.update_item(**request)
                 return applied + list(pending), stale, new_ids is not None
@@ -203,26 +230,110 @@ class CustomerStore:
                     raise CustomerTooLargeError(_TOO_LARGE) from None
                 if not is_conditional_failure(error):
                     raise
-                stored_item = returned_item(error)
-                if stored_item is None:  # engines without ReturnValuesOnConditionCheckFailure
-                    stored_item = get_item(self._client, self._table, key) or {}
-                refusal = refusal_of(key.rsplit("#", 1)[-1], stored_item)
-                if refusal is not None:
-                    raise refusal from None
-            stored = properties_of(stored_item)
-            still_winning = merge_rule.winners(pending, stored)
+                stored = self._stored_after_failure(key, error)
+            if self.compaction.is_due(stored, self.compaction.clock()):
+                # the properties this write decides keep their tombstones: it
+                # replaces those it wins, and those it loses to stay as they are
+                stored = self._compact(key, stored, keep=pending)
+            still_winning = merge_rule.winners(pending, stored.properties, stored.horizon)
             for name, version in pending.items():
                 if name in still_winning:
                     continue
                 # Already stored exactly (a retry whose first attempt landed but
                 # whose answer was lost, or the same update delivered twice):
                 # the value is there, so it counts as applied, not as stale.
-                (applied if stored.get(name) == version else stale).append(name)
+                (applied if stored.properties.get(name) == version else stale).append(name)
             pending = still_winning
         raise WriteContentionError(
             f"{len(pending)} properties were changed by other writers during each of "
             f"{MAX_CONDITIONAL_RETRIES + 1} attempts; retry the command"
         )
+
+    def _stored_after_failure(self, key: str, error: ClientError) -> StoredProperties:
+        """The item a conditional failure found (returned with the error, or
+        read on engines that do not return it), or the refusal it holds."""
+        stored_item: Item | None = returned_item(error)
+        if stored_item is None:  # engines without ReturnValuesOnConditionCheckFailure
+            stored_item = get_item(self._client, self._table, key) or {}
+        refusal = refusal_of(key.rsplit("#", 1)[-1], stored_item)
+        if refusal is not None:
+            raise refusal from None
+        return stored_properties_of(stored_item)
+
+    def _compact(
+        self, key: str, stored: StoredProperties, *, keep: Iterable[str] = ()
+    ) -> StoredProperties:
+        """Compact the customer as read (merge_rule.compact, with the grace
+        period's cutoff), in requests of up to TOMBSTONES_PER_COMPACTION
+        tombstones, and correct its noted tombstone time; what it holds
+        after. A request that finds the customer changed (a tombstone
+        written again, a later horizon) ends it: the caller goes on with the
+        customer as that failure found it, and a later write compacts."""
+        cutoff = self.compaction.cutoff(self.compaction.clock())
+        while True:
+            plan = merge_rule.compact(
+                stored.properties,
+                stored.horizon,
+                cutoff,
+                keep=keep,
+                limit=TOMBSTONES_PER_COMPACTION,
+            )
+            left = {n: v for n, v in stored.properties.items() if n not in plan.removed}
+            since = oldest_tombstone(left)
+            if not plan.removed and since == stored.tombstones_since:
+                return stored
+            try:
+                self._client.update_item(**compaction_update(self._table, key, stored, plan, since))
+            except ClientError as error:
+                if not is_conditional_failure(error):
+                    raise
+                return self._stored_after_failure(key, error)
+            logger.info(
+                "compacted tombstones",
+                extra={"tombstones": len(plan.removed), "tombstones_left": since is not None},
+            )
+            stored = StoredProperties(left, plan.horizon, since)
+            if len(plan.removed) < TOMBSTONES_PER_COMPACTION:
+                return stored
+
+    def absorb_horizon(self, project: str, customer_id: str, horizon: Horizon) -> None:
+        """Give the customer ``horizon`` too (a customer merged into it had
+        compacted tombstones: propsync.merging): its buckets are added, and
+        its time unless a later one is stored. CustomerMergedAway or
+        CustomerErased if the customer is closed."""
+        key = customer_key(project, customer_id)
+        names = {**CLOSED_NAMES, "#hb": HORIZON_BUCKETS}
+        buckets = {":hb": {"SS": sorted(horizon.buckets)}}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="SET #h = :h ADD #hb :hb",
+                ConditionExpression=f"{NOT_CLOSED} AND NOT #h > :h",
+                ExpressionAttributeNames={**names, "#h": HORIZON},
+                ExpressionAttributeValues={**buckets, ":h": {"N": number(horizon.timestamp)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            self._stored_after_failure(key, error)  # raises if it is closed
+        # a later time is stored: it stays, and the buckets are added
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression="ADD #hb :hb",
+                ConditionExpression=NOT_CLOSED,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=buckets,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            self._stored_after_failure(key, error)  # it was closed meanwhile
 
     def read_customer(self, project: str, customer_id: str) -> CustomerRecord | None:
         """The customer item as stored, merged away or not (propsync.identity
@@ -239,6 +350,7 @@ class CustomerStore:
             seen=seen_of(item),
             merged_from=frozenset(item.get(MERGED_FROM, {}).get("SS", [])),
             erased_at=float(item[ERASED_AT]["N"]) if ERASED_AT in item else None,
+            horizon=horizon_of(item),
         )
 
     def erase(
