@@ -269,6 +269,8 @@ def _exists(owner: str, name: str) -> bool:
     assert module is not None
     if hasattr(module, name):
         return True
+    if hasattr(module, "__path__") and _module(f"{owner}.{name}") is not None:
+        return True  # a module of a package (`propsync.store.capacity`), imported or not
     classes = [value for value in vars(module).values() if inspect.isclass(value)]
     # a method: `customers.CustomerStore.write_properties`
     return any(name in vars(cls) for cls in classes)

@@ -316,7 +316,11 @@ def queues_without_alarms(template: dict) -> dict[str, str]:
 
 
 def test_every_dead_letter_queue_alarms_on_any_message_and_every_queue_on_its_age():
-    assert dead_letter_queues(TEMPLATE) == {"ChunkDeadLetterQueue", "TrackingDeadLetterQueue"}
+    assert dead_letter_queues(TEMPLATE) == {
+        "ChunkDeadLetterQueue",
+        "ImportFailureDeadLetterQueue",
+        "TrackingDeadLetterQueue",
+    }
     assert queues_without_alarms(TEMPLATE) == {}
     for alarm in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm").values():
         if metrics_of(alarm)[0][0] == "AWS/SQS":

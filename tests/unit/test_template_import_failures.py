@@ -11,7 +11,8 @@ from tests.unit.test_template import translated
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
-BUCKET = "arn:${AWS::Partition}:s3:::${AWS::StackName}-imports-${AWS::AccountId}-${AWS::Region}"
+# the import bucket's one name (test_template_protection pins the expression)
+BUCKET_NAME = RESOURCES["ImportBucket"]["Properties"]["BucketName"]
 TABLE = {"Fn::GetAtt": ["PropsyncTable", "Arn"]}
 FAILURE_QUEUE_ARN = {"Fn::GetAtt": ["ImportFailureQueue", "Arn"]}
 
@@ -82,8 +83,28 @@ def test_the_failure_function_is_granted_only_what_failing_an_execution_takes():
         ("dynamodb:GetItem", json.dumps(TABLE)),
         ("dynamodb:PutItem", json.dumps(TABLE)),
         ("dynamodb:UpdateItem", json.dumps(TABLE)),
-        ("s3:GetObject", json.dumps({"Fn::Sub": f"{BUCKET}/imports/*"})),
-        ("s3:PutObject", json.dumps({"Fn::Sub": f"{BUCKET}/reports/*"})),
+        (
+            "s3:GetObject",
+            json.dumps(
+                {
+                    "Fn::Sub": [
+                        "arn:${AWS::Partition}:s3:::${Bucket}/imports/*",
+                        {"Bucket": BUCKET_NAME},
+                    ]
+                }
+            ),
+        ),
+        (
+            "s3:PutObject",
+            json.dumps(
+                {
+                    "Fn::Sub": [
+                        "arn:${AWS::Partition}:s3:::${Bucket}/reports/*",
+                        {"Bucket": BUCKET_NAME},
+                    ]
+                }
+            ),
+        ),
     }
 
 

@@ -237,7 +237,7 @@ def test_one_expression_names_the_bucket_everywhere():
     by the same expression as the bucket itself (they cannot !Ref it: a
     cycle), and nothing derives a bucket name from the stack's name."""
     places = [path for path, _node in named_bucket_places(RESOURCES)]
-    assert len(places) == 11, places  # the bucket, 3 environments, 6 policies, the origin
+    assert len(places) == 14, places  # the bucket, 4 environments, 8 policies, the origin
     assert not any("StackName}-imports" in s for s in strings(TEMPLATE))
     for function in ("ImportFunction", "ImportChunkFunction", "ImportsApiFunction"):
         variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
