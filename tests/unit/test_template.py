@@ -424,15 +424,20 @@ def test_the_queue_the_worker_and_the_alarms_are_deployed_in_queued_mode_only():
         ("Resources", QUEUED_ONLY_RESOURCES),
         ("Outputs", QUEUED_ONLY_OUTPUTS),
     ):
-        # resources of another parameter's condition (the optional web ACL)
+        # resources of another parameter's condition (the optional web ACL,
+        # the account's logging role): the same in both modes
         others = {
             name
             for name, entry in TEMPLATE[section].items()
             if entry.get("Condition") not in (None, "QueuedTracking")
         }
+        queued, sync = (
+            set(DEPLOYED[mode][section]) for mode in (tracking_queue.QUEUED, tracking_queue.SYNC)
+        )
         unconditional = set(TEMPLATE[section]) - others
-        assert set(DEPLOYED[tracking_queue.QUEUED][section]) == unconditional
-        assert unconditional - set(DEPLOYED[tracking_queue.SYNC][section]) == queued_only
+        assert queued - others == unconditional
+        assert unconditional - sync == queued_only
+        assert queued & others == sync & others
 
 
 @pytest.mark.parametrize("mode", tracking_queue.MODES)

@@ -439,19 +439,21 @@ def test_access_logs_go_to_a_log_group_kept_30_days():
     assert "Condition" not in group
 
 
-def test_the_account_role_api_gateway_logs_with_is_the_accounts_unless_asked_for():
-    """API Gateway's CloudWatch role is one per account and region: the
-    stack sets it only with ApiGatewayLoggingRole=create, then keeps it (and
-    its role) when deleted, since the account's other APIs log with it; the
-    stage then waits for it through the log group it logs to."""
+def test_the_stack_sets_the_account_role_api_gateway_logs_with_unless_told_not_to():
+    """API Gateway's CloudWatch role is one per account and region, and a
+    stage with access logs cannot be created without it: by default the
+    stack creates and sets it (so a first deploy in a fresh account works),
+    then keeps both when deleted, since the account's other APIs log with it;
+    the stage waits for it through the log group it logs to.
+    ApiGatewayLoggingRole=existing leaves the account's setting alone."""
     parameter = PARAMETERS["ApiGatewayLoggingRole"]
     assert (parameter["AllowedValues"], parameter["Default"]) == (
-        ["existing", "create"],
-        "existing",
+        ["create", "existing"],
+        "create",
     )
     account_wide = {"ApiGatewayCloudWatchRole", "ApiGatewayAccount"}
-    existing = deployed(TEMPLATE)["Resources"]
-    created = deployed(TEMPLATE, ApiGatewayLoggingRole="create")["Resources"]
+    existing = deployed(TEMPLATE, ApiGatewayLoggingRole="existing")["Resources"]
+    created = deployed(TEMPLATE)["Resources"]
     assert account_wide.isdisjoint(existing)
     assert set(created) - set(existing) == account_wide
     assert "Tags" not in existing["ApiAccessLogGroup"]["Properties"]
