@@ -2,8 +2,9 @@
 status and body are checked against docs/openapi.json (tests/support/api.py
 validates every answer). These are the answers no other API test receives:
 the gateway's and the handlers' 413 on every route, 401 on every private
-route, 500 on every route, the 503s of reads, edits and the single-command
-route, and the partial answers (``applied``) of each route that writes.
+route, 500 and the 503 of a store that did not answer in time on every
+route, the 503s of reads, edits and the single-command route, and the
+partial answers (``applied``) of each route that writes.
 
 In the queued mode the tracking routes write nothing: their 503 is the queue
 failing, and a command that fails when the worker writes it was answered
@@ -15,11 +16,13 @@ import json
 import pytest
 
 from propsync import merging, tracking_queue
+from propsync.api import OUT_OF_TIME
 from propsync.store.access import AccessStore
 from propsync.store.customers import CustomerStore
 from propsync.store.dynamo import client_and_table_from_environment
 from propsync.store.imports import ImportStore
 from propsync.tracking import RETRY_LATER
+from propsync_local import apigw
 from tests.support.api import reset_service_caches
 from tests.support.faults import FaultInjector
 from tests.support.tracking_modes import accepted
@@ -293,3 +296,64 @@ def test_a_read_past_too_many_merges_is_a_503_to_retry(api, merged_away, route):
     response = api.request(method, path, json_body=body)
     assert response.status == 503
     assert "is at the end of more than 1 merges; retry" in response.json()["error"]
+
+
+# the routes that call AWS (system/time answers from the clock alone)
+CALLING_THE_STORE = [route for route in ROUTES if route != "time"]
+
+
+def route_body(route):
+    if route in ("batch",):
+        return {"commands": [{"name": "customers", "data": {"customer_ids": IDS}}]}
+    if route == "single":
+        return {"customer_ids": IDS, "properties": {"tier": "silver"}}
+    return IMPORT_BODIES.get(route) or (private_body(route, IDS) if route in PRIVATE else None)
+
+
+@pytest.mark.parametrize("route", CALLING_THE_STORE)
+def test_a_route_whose_store_cannot_answer_in_time_is_503(
+    api, customer, route, monkeypatch, request
+):
+    """Half a second left of the function's time: no request to the store
+    could end before the answer is due, so none is sent
+    (store.throttling.RetryWithinDeadline), and the route says so with a 503
+    worth retrying, not a 500 (the server did not fail) nor API Gateway's 504
+    (docs/API.md, "Conventions")."""
+    if route in IMPORT_ROUTES:
+        monkeypatch.setenv("PROPSYNC_IMPORT_BUCKET", request.getfixturevalue("imports").bucket)
+    reset_service_caches()  # the project is read again
+    monkeypatch.setattr(apigw.LambdaContext, "get_remaining_time_in_millis", lambda _self: 500)
+    method, path = routes(api, customer)[route]
+    tracking = path.startswith("/track/")
+    response = api.request(
+        method, path, json_body=route_body(route), authorization=None if tracking else "default"
+    )
+    assert response.status == 503, response.body
+    assert response.json() == {"success": False, "error": OUT_OF_TIME}
+    monkeypatch.undo()
+    assert api.export_one(IDS).json()["properties"] == {"tier": "gold"}  # nothing was written
+
+
+def test_an_edit_that_stops_part_way_is_503_naming_what_it_stored(api, customer):
+    """An edit of more properties than one request carries is written in
+    several requests; when one after the first fails (here the store failing
+    past botocore's retries), the answer names what the earlier ones stored
+    and says to retry for the rest, whatever the failure was."""
+    updates = iter(range(1_000))
+    faults = FaultInjector(
+        probability=1.0,
+        kinds=("internal",),
+        should_fail=lambda op, _params: op == "UpdateItem" and next(updates) > 0,
+    ).attach(client_and_table_from_environment()[0])
+    properties = {f"p{i:02}": i for i in range(60)}
+
+    response = api.patch_customer(customer, {"properties": properties})
+
+    faults.detach(client_and_table_from_environment()[0])
+    assert response.status == 503, response.body
+    body = response.json()
+    assert body["error"].startswith("the store failed part way")
+    stored = api.export_one(IDS).json()["properties"]
+    assert 0 < len(body["applied"]) < len(properties)
+    assert set(body["applied"]) == set(stored) - {"tier"}
+    assert faults.injected["internal"] > 0

@@ -23,6 +23,13 @@ from propsync.id_type_cache import id_types_of
 from propsync.id_types import IdTypes
 from propsync.observability import logger
 from propsync.store.access import AccessStore
+from propsync.store.throttling import TimeBudgetSpent
+
+# A route that ran out of time waiting for the store (throttled or slow):
+# nothing more was stored than the answer says, and a retry may pass.
+OUT_OF_TIME = (
+    "the store did not answer in time (throttled or slow); the request was not completed, retry it"
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,11 @@ def error_response(error: Exception) -> Response:
     ``{"success": false, "error": "..."}`` (``"errors": [...]`` for batches)."""
     if isinstance(error, PropsyncError):
         return Response(error.status, error.body())
+    if isinstance(error, TimeBudgetSpent):
+        # not the server's fault: the table throttled (or hung) until the
+        # answer was due (store.throttling.RetryWithinDeadline)
+        logger.warning("time budget spent", extra={"operation": error.kwargs.get("operation")})
+        return Response(503, {"success": False, "error": OUT_OF_TIME})
     # Truly the server's failure (DynamoDB unreachable after retries, a bug):
     # clients retry on 5xx, and nothing partial was acknowledged.
     logger.exception("unhandled error", extra={"error_type": type(error).__name__})

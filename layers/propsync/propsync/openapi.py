@@ -476,8 +476,9 @@ _STATUS_WORDS = {
     413: "The body is larger than 6 MB (API Gateway refuses more than 10 MB on any route)",
     429: "Too many requests: retry with backoff",
     500: "The server failed; retry",
-    503: "Not completed, worth a retry: the store failing, other writers winning every "
-    "attempt, or a customer at the end of too many merges",
+    503: "Not completed, worth a retry: the store too slow or throttled to answer in time "
+    "(any route), failing part way, other writers winning every attempt, or a customer at "
+    "the end of too many merges",
 }
 
 
@@ -508,8 +509,9 @@ def _responses(
 
 _ERROR: Schema = _ref(ErrorAnswer)
 _EITHER_ERROR: Schema = {"oneOf": [_ref(ErrorAnswer), _ref(CommandFailure)]}
-# every route: API Gateway's 413 (over 10 MB, any method) and 429, and a 500
-_GATEWAY: dict[int, Schema] = {413: _ERROR, 429: _ERROR, 500: _ERROR}
+# every route: API Gateway's 413 (over 10 MB, any method) and 429, a 500, and
+# a 503 when the store did not answer in time (api.error_response)
+_GATEWAY: dict[int, Schema] = {413: _ERROR, 429: _ERROR, 500: _ERROR, 503: _ERROR}
 _PRIVATE: dict[int, Schema] = {401: _ERROR, 403: _ERROR, **_GATEWAY}
 
 _PROJECT_TOKEN = {
@@ -625,8 +627,7 @@ def _paths() -> dict[str, Any]:
                 "requestBody": _body(CustomersCommandData),
                 "responses": _responses(
                     CustomersResult,
-                    {400: _EITHER_ERROR, 409: _ref(CommandFailure), 503: _ref(CommandFailure)}
-                    | _GATEWAY,
+                    _GATEWAY | {400: _EITHER_ERROR, 409: _ref(CommandFailure), 503: _EITHER_ERROR},
                     ok_schema={
                         "oneOf": [_ref(CustomersResult), _ref(ErasedResult), _ref(QueuedResult)]
                     },
@@ -660,9 +661,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "A customer's properties (a customer merged away reads as the one "
                 "it was merged into)",
                 "parameters": [_CUSTOMER_ID, _INCLUDE_TIMESTAMPS, _INCLUDE_IDS, _ID_TYPE],
-                "responses": _responses(
-                    CustomerAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
-                ),
+                "responses": _responses(CustomerAnswer, {400: _ERROR, 404: _ERROR, **_PRIVATE}),
             },
             "patch": {
                 "operationId": "editCustomer",
@@ -670,9 +669,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Edit properties, stamped with the time the request arrived",
                 "parameters": [_CUSTOMER_ID, _ID_TYPE],
                 "requestBody": _body(CustomerPatch),
-                "responses": _responses(
-                    EditAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
-                ),
+                "responses": _responses(EditAnswer, {400: _ERROR, 404: _ERROR, **_PRIVATE}),
             },
         },
         "/data/v2/projects/{project_token}/customers/export-one": {
@@ -682,9 +679,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "A customer's ids and properties, found by its ids",
                 "parameters": [_KEYS_PROJECT_TOKEN],
                 "requestBody": _body(ExportOneRequest),
-                "responses": _responses(
-                    ExportOneAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
-                ),
+                "responses": _responses(ExportOneAnswer, {400: _ERROR, 404: _ERROR, **_PRIVATE}),
             }
         },
         "/data/v2/projects/{project_token}/customers/attributes": {
@@ -699,9 +694,7 @@ def _paths() -> dict[str, Any]:
                 "malformed attribute refuses the whole request (400).",
                 "parameters": [_KEYS_PROJECT_TOKEN, _ATTRIBUTE_TIMESTAMPS],
                 "requestBody": _body(AttributesRequest),
-                "responses": _responses(
-                    AttributesAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
-                ),
+                "responses": _responses(AttributesAnswer, {400: _ERROR, 404: _ERROR, **_PRIVATE}),
             }
         },
         "/data/v2/projects/{project_token}/customers/anonymize": {
@@ -716,9 +709,7 @@ def _paths() -> dict[str, Any]:
                 "one starts a new customer.",
                 "parameters": [_KEYS_PROJECT_TOKEN],
                 "requestBody": _body(AnonymizeRequest),
-                "responses": _responses(
-                    AnonymizeAnswer, {400: _ERROR, 404: _ERROR, 503: _ERROR, **_PRIVATE}
-                ),
+                "responses": _responses(AnonymizeAnswer, {400: _ERROR, 404: _ERROR, **_PRIVATE}),
             }
         },
         "/api/imports/preview": {

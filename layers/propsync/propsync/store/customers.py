@@ -66,6 +66,10 @@ _TOO_LARGE = (
     "the customer would exceed DynamoDB's 400 KB item limit; "
     "store fewer or smaller properties (at most 16 KB each)"
 )
+_STOPPED_PART_WAY = (
+    "the store failed part way (throttled, slow or failing); "
+    "the properties in applied were stored, retry the request for the rest"
+)
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,12 @@ class CustomerStore:
                     )
                 except PartiallyAppliedError as error:
                     raise type(error)(str(error), tuple(applied)) from None
+                except Exception as error:
+                    if not applied:
+                        raise
+                    # an earlier request stored properties: the answer must
+                    # name them, whatever stopped this one
+                    raise PartiallyAppliedError(_STOPPED_PART_WAY, tuple(applied)) from error
                 if recorded:
                     unrecorded = None
                 applied += chunk_applied
