@@ -198,8 +198,9 @@ def test_a_chunk_that_fails_and_then_succeeds_counts_once(environment, monkeypat
 
 def test_a_one_chunk_file_that_keeps_failing_ends_with_a_report(environment, monkeypatch):
     """A small file's one chunk goes to the queue like any other (ImportFunction
-    only plans: its S3 event, retried twice by Lambda and then dropped, never
-    carries the writes), where the bounded receives end it either way."""
+    only plans: its S3 event, retried twice by Lambda and then handed to
+    ImportFailureFunction, never carries the writes), where the bounded
+    receives end it either way."""
     imports = environment
     imports.put_mapping("small", MAPPING)
 

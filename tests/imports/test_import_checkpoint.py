@@ -54,28 +54,14 @@ def small_batches(imports, monkeypatch):
     return imports
 
 
-@pytest.fixture
-def writes(monkeypatch):
-    """How often each registered id was written."""
-    counted: Counter[str] = Counter()
-    real = imports_module.write_update
-
-    def counting(store, project, ids, *args, **kwargs):
-        counted[ids["registered"]] += 1
-        return real(store, project, ids, *args, **kwargs)
-
-    monkeypatch.setattr(imports_module, "write_update", counting)
-    return counted
-
-
-def assert_imported_once(imports, report, writes) -> None:
+def assert_imported_once(imports, report, counted_writes) -> None:
     good = ROWS - len(BAD)
     assert (report["rows_read"], report["rows_written"], report["rows_rejected"]) == (
         ROWS,
         good,
         len(BAD),
     )
-    assert writes == Counter({f"k{i:02d}": 1 for i in range(ROWS) if i not in BAD})
+    assert counted_writes == Counter({f"k{i:02d}": 1 for i in range(ROWS) if i not in BAD})
     rejected = list(csv.reader(io.StringIO(imports.rejected("ck", "f.csv").decode())))
     assert [row[2] for row in rejected[1:]] == [f"k{i:02d}" for i in sorted(BAD)]
     assert [error["line"] for error in report["errors"]] == sorted(line_of(i) for i in BAD)
@@ -89,7 +75,7 @@ def line_of(row: int) -> int:
 
 @pytest.mark.parametrize("block", [import_rows._BLOCK, 64], ids=["one-run", "many-runs"])
 def test_a_chunk_without_time_checkpoints_after_every_batch_and_imports_each_row_once(
-    small_batches, writes, block
+    small_batches, counted_writes, block
 ):
     imports = small_batches
     with mock.patch.object(import_rows, "_BLOCK", block):
@@ -102,13 +88,13 @@ def test_a_chunk_without_time_checkpoints_after_every_batch_and_imports_each_row
     assert done.status == "partially_succeeded"  # the BAD rows rejected, the others written
     assert done.counters["bytes_done"] == len(the_file()) - len(b"id,name,age\n")
     report = imports.report("ck", "f.csv")
-    assert_imported_once(imports, report, writes)
+    assert_imported_once(imports, report, counted_writes)
     assert not [key for key in imports.keys("reports/") if "/.parts/" in key]  # merged, removed
 
 
 @pytest.mark.parametrize("pieces_before", [0, 2], ids=["from-the-start", "from-a-checkpoint"])
 def test_a_copy_of_the_message_run_at_the_same_time_counts_nothing_twice(
-    small_batches, writes, pieces_before
+    small_batches, counted_writes, pieces_before
 ):
     """Two runs of one message from the same point (the chunk's planned
     start, or a checkpoint): the copy read the record before the other
@@ -141,7 +127,7 @@ def test_a_copy_of_the_message_run_at_the_same_time_counts_nothing_twice(
     copy.join(60)
     assert not copy.is_alive()
     imports.services.imports.mark_running = real_mark
-    writes.clear()  # the copy wrote two batches again: the same values, the same times
+    counted_writes.clear()  # the copy wrote two batches again: the same values, the same times
 
     queued = imports.messages()
     assert len(queued) == 1  # the first run's rest; the copy sent nothing
@@ -156,7 +142,7 @@ def test_a_copy_of_the_message_run_at_the_same_time_counts_nothing_twice(
 
 
 def test_a_crash_between_counting_a_piece_and_sending_the_rest_goes_on_from_the_piece(
-    small_batches, writes
+    small_batches, counted_writes
 ):
     imports = small_batches
     record, _ = imports.drop("ck", "f.csv", the_file(), run_chunks=False)
@@ -175,10 +161,12 @@ def test_a_crash_between_counting_a_piece_and_sending_the_rest_goes_on_from_the_
 
     imports.deliver_messages([message], 2)  # the message comes back, with time enough
     report = imports.report("ck", "f.csv")
-    assert_imported_once(imports, report, writes)
+    assert_imported_once(imports, report, counted_writes)
 
 
-def test_a_chunk_failed_after_some_pieces_names_only_the_rows_not_imported(small_batches, writes):
+def test_a_chunk_failed_after_some_pieces_names_only_the_rows_not_imported(
+    small_batches, counted_writes
+):
     imports = small_batches
     imports.drop("ck", "f.csv", the_file(), run_chunks=False)
     for _ in range(3):  # rows 0-11: three pieces counted
@@ -236,7 +224,7 @@ def test_a_slow_chunk_writes_smaller_batches_so_one_fits_well_inside_an_invocati
     imports, dynamodb_client, share, rows
 ):
     """A checkpoint falls between batches: at a share of a write a second a
-    batch of 500 rows (up to 1,000 writes) would outlast the invocation, so
+    batch of 500 rows (up to 1,000 counted_writes) would outlast the invocation, so
     a batch is sized to BATCH_SECONDS at the chunk's pace."""
     import dataclasses  # noqa: PLC0415
 

@@ -204,19 +204,6 @@ def spooled(monkeypatch):
     return sizes
 
 
-@pytest.fixture
-def counted_writes(monkeypatch):
-    counted: Counter[str] = Counter()
-    real = imports_module.write_update
-
-    def counting(store, project, ids, *args, **kwargs):
-        counted[ids["registered"]] += 1
-        return real(store, project, ids, *args, **kwargs)
-
-    monkeypatch.setattr(imports_module, "write_update", counting)
-    return counted
-
-
 @pytest.mark.parametrize("checkpoints", [False, True], ids=["whole-chunks", "checkpoints"])
 def test_a_gzipped_file_is_cut_into_chunks_that_keep_only_their_range(
     gz, monkeypatch, spooled, counted_writes, checkpoints

@@ -154,8 +154,8 @@ def test_a_chunk_size_that_is_not_one_fails_the_import_with_a_report_naming_it(
 def test_planning_retries_throttling_while_its_invocation_has_time(environment, monkeypatch):
     """ImportFunction's writes (the execution record) meet throttling more
     often than botocore's 6 attempts: retried within the invocation's time,
-    the execution is planned and its chunk queued; an S3 event retried twice
-    and dropped would have left it running for ever."""
+    the execution is planned and its chunk queued, rather than failed by
+    ImportFailureFunction after Lambda's two retries of the S3 event."""
     from propsync.store.dynamo import client_and_table_from_environment  # noqa: PLC0415
     from propsync.store.throttling import RetryWithinDeadline  # noqa: PLC0415
     from tests.support.faults import FaultInjector  # noqa: PLC0415

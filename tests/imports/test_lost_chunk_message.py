@@ -35,19 +35,6 @@ def lane_heads(item: dict) -> list[int]:
     return heads
 
 
-@pytest.fixture
-def counted_writes(monkeypatch):
-    counted: Counter[str] = Counter()
-    real = imports_module.write_update
-
-    def counting(store, project, ids, *args, **kwargs):
-        counted[ids["registered"]] += 1
-        return real(store, project, ids, *args, **kwargs)
-
-    monkeypatch.setattr(imports_module, "write_update", counting)
-    return counted
-
-
 @pytest.mark.parametrize("lost_after", [0, 3], ids=["first-messages", "mid-import"])
 def test_lost_chunk_messages_are_sent_again_by_lane_head(
     imports, monkeypatch, dynamodb_client, table_name, counted_writes, lost_after
