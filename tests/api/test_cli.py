@@ -13,7 +13,6 @@ import uuid
 from io import BytesIO
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +27,7 @@ from propsync.store.access import AccessStore
 from propsync_local.cfn_template import REPO_ROOT
 from tests.conftest import PROJECT
 from tests.support.servers import free_port
+from tests.support.stacks import create_stack
 
 UNKNOWN = "44444444-4444-4444-4444-444444444444"
 PEOPLE = b"id,first_name,email\nanna,Anna,anna@example.com\n"
@@ -327,20 +327,6 @@ def test_a_damaged_credentials_file_is_one_line(
 
 
 # ------------------------------------------------------------ a deployed stack
-
-
-def create_stack(moto_endpoint: str, outputs: dict[str, str]) -> str:
-    """A CloudFormation stack on the moto server with these outputs."""
-    name = f"propsync-{uuid.uuid4().hex[:8]}"
-    template = {
-        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-    }
-    cloudformation = boto3.client(
-        "cloudformation", endpoint_url=moto_endpoint, region_name="eu-west-1"
-    )
-    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
-    return name
 
 
 @pytest.fixture

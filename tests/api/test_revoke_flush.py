@@ -8,7 +8,6 @@ FlushStageAuthorizersCache, so API Gateway is botocore's Stubber; the stack
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from propsync_local.apigw import handle
 from propsync_local.cfn_template import load_template
 from tests.conftest import PROJECT
 from tests.support.api import basic
+from tests.support.stacks import create_stack
 
 API_ID = "a1b2c3d4e5"
 STAGE = "v1"
@@ -49,17 +49,7 @@ def run(capsys, *argv: str) -> tuple[int, list[dict[str, Any]], str]:
 def stack(api, moto_endpoint, table_name, monkeypatch) -> str:
     """A propsync stack on moto: its outputs name the test's table (which the
     handlers find in PROPSYNC_TABLE_NAME, as in Lambda) and an API."""
-    name = f"propsync-{uuid.uuid4().hex[:8]}"
-    outputs = {"PropsyncTableName": table_name, "ApiUrl": API_URL}
-    template = {
-        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-    }
-    cloudformation = boto3.client(
-        "cloudformation", endpoint_url=moto_endpoint, region_name="eu-west-1"
-    )
-    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
-    return name
+    return create_stack(moto_endpoint, {"PropsyncTableName": table_name, "ApiUrl": API_URL})
 
 
 class ApiGateway:

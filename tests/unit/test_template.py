@@ -2,6 +2,7 @@
 the choices the rest of the code relies on."""
 
 import ast
+import itertools
 import json
 import os
 import re
@@ -440,11 +441,34 @@ def test_the_queue_the_worker_and_the_alarms_are_deployed_in_queued_mode_only():
         assert queued & others == sync & others
 
 
-@pytest.mark.parametrize("mode", tracking_queue.MODES)
-def test_every_reference_names_something_deployed_in_that_mode(mode):
-    """A resource or output left out in one mode is referred to by nothing
-    deployed in it (CloudFormation refuses such a template at deploy time)."""
-    stack = DEPLOYED[mode]
+# every value of each parameter a condition reads that changes what is deployed
+CONDITIONAL_PARAMETERS = {
+    "TrackingWrites": tracking_queue.MODES,
+    "ProtectionWebAcl": ("false", "true"),
+    "ApiGatewayLoggingRole": ("create", "existing"),
+    "AlarmTopicArn": ("", "arn:aws:sns:eu-west-1:123456789012:on-call"),
+    "ImportBucketName": ("", "acme-propsync-imports"),
+}
+
+
+def test_the_conditional_parameters_are_those_the_conditions_read():
+    read = {name for _, name in references(TEMPLATE["Conditions"])}
+    assert read == set(CONDITIONAL_PARAMETERS)
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        dict(zip(CONDITIONAL_PARAMETERS, values, strict=True))
+        for values in itertools.product(*CONDITIONAL_PARAMETERS.values())
+    ],
+    ids=lambda parameters: "-".join(value.split(":")[0] or "none" for value in parameters.values()),
+)
+def test_every_reference_names_something_deployed_with_any_parameters(parameters):
+    """A resource or output a condition leaves out is referred to by nothing
+    deployed with it (CloudFormation refuses such a template at deploy
+    time), whatever the parameters the conditions read."""
+    stack = deployed(TEMPLATE, **parameters)
     known = set(stack["Resources"]) | set(stack["Parameters"])
     dangling = [
         (path, name)

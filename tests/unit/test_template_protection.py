@@ -22,7 +22,7 @@ from propsync.limits import MAX_REQUEST_BYTES
 from propsync_local.apigw import api_routes
 from propsync_local.cfn_template import load_template, resources_of_type
 from propsync_local.deployed_template import deployed
-from tests.unit.test_template import references, translated
+from tests.unit.test_template import translated
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -461,15 +461,3 @@ def test_the_table_cannot_be_deleted_by_accident():
     assert table["Properties"]["DeletionProtectionEnabled"] is True
     assert table["DeletionPolicy"] == "Retain"
     assert table["UpdateReplacePolicy"] == "Retain"
-
-
-@pytest.mark.parametrize("web_acl", ["false", "true"])
-def test_every_reference_names_something_deployed_with_or_without_the_web_acl(web_acl):
-    stack = deployed(TEMPLATE, ProtectionWebAcl=web_acl)
-    known = set(stack["Resources"]) | set(stack["Parameters"])
-    dangling = [
-        (path, name)
-        for path, name in references(stack)
-        if not name.startswith("AWS::") and name not in known
-    ]
-    assert dangling == []
