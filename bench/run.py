@@ -888,43 +888,33 @@ def _own_run_header(only: str, seconds: int, not_of: str) -> str:
     )
 
 
-def only_pacing() -> int:
-    """`bench/run.py --only pacing`: the pacing measurement alone, rewriting
-    only its table in docs/PERFORMANCE.md (under a line of its own that says
-    when it was measured) and its part of bench/results/bench.json."""
+def _only(name: str, measure, render, markers) -> int:
+    """`bench/run.py --only <name>`: one measurement alone, rewriting only its
+    table in docs/PERFORMANCE.md (under a line of its own that says when it
+    was measured) and its part of bench/results/bench.json."""
     started = time.time()
-    results = pacing.pacing()
+    results = measure()
     seconds = round(time.time() - started)
     print(json.dumps(results), file=sys.stderr)
     out = ROOT / "bench" / "results" / "bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     saved = json.loads(out.read_text()) if out.is_file() else {}
-    saved["pacing"] = {**results, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    saved[name] = {**results, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     out.write_text(json.dumps(saved, indent=2) + "\n")
-    header = _own_run_header("pacing", seconds, "the first table's")
-    table = render_pacing(results, header)
+    table = render(results, _own_run_header(name, seconds, "the first table's"))
     print(table)
-    update_doc(table, PACING_MARKERS)
+    update_doc(table, markers)
     return 0 if results["bars_met"] else 1
+
+
+def only_pacing() -> int:
+    """The pacing measurement alone (a few minutes)."""
+    return _only("pacing", pacing.pacing, render_pacing, PACING_MARKERS)
 
 
 def only_items() -> int:
-    """`bench/run.py --only items`: the customer items' write units alone (a
-    minute, deterministic), rewriting only their table and their part of
-    bench/results/bench.json."""
-    started = time.time()
-    results = items.item_write_units()
-    print(json.dumps(results), file=sys.stderr)
-    out = ROOT / "bench" / "results" / "bench.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    saved = json.loads(out.read_text()) if out.is_file() else {}
-    saved["items"] = {**results, "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    out.write_text(json.dumps(saved, indent=2) + "\n")
-    header = _own_run_header("items", round(time.time() - started), "the first table's")
-    table = render_items(results, header)
-    print(table)
-    update_doc(table, ITEMS_MARKERS)
-    return 0 if results["bars_met"] else 1
+    """The customer items' write units alone (a minute, deterministic)."""
+    return _only("items", items.item_write_units, render_items, ITEMS_MARKERS)
 
 
 def main() -> int:
