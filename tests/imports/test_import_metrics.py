@@ -6,11 +6,13 @@ metric format documents on stdout, which the tests read as Powertools
 documents it (capsys). Through the real handler and the moto queue, on both
 DynamoDB engines."""
 
+import dataclasses
 import json
 import os
 
 import pytest
 
+from propsync import imports as imports_module
 from propsync.observability import metrics
 from tests.imports.test_failing_chunks import ROWS, drop_chunked, fail_chunk_reads, pump
 
@@ -57,6 +59,53 @@ def test_a_chunk_that_succeeds_publishes_its_rows_and_no_failure(
     assert figures["ImportRowsWritten"] == ROWS
     assert figures["ImportsFinished"] == 1
     assert imports.services.imports.get(record.execution_id).status == "succeeded"
+
+
+def test_an_import_finalized_again_is_counted_once(environment, monkeypatch, published):
+    """A copy of the last chunk's message (SQS delivers at least once) may
+    finalize the execution again: it rewrites the same report, and counts
+    no second import finished."""
+    imports = environment
+    record = drop_chunked(imports, monkeypatch)
+    pump(imports)
+    assert published()["ImportsFinished"] == 1
+    imports_module._finalize(imports.services, record.execution_id)
+    metrics.flush_metrics()
+    assert "ImportsFinished" not in published()
+    assert imports.services.imports.get(record.execution_id).status == "succeeded"
+
+
+def test_a_finalize_that_lost_the_race_leaves_the_report_whole(environment, monkeypatch):
+    """Two runs finalize at once (a copy of the last chunk's message): the
+    one that read the record running, then the parts after the other
+    finished and deleted them, must not rewrite the report without its
+    rejected rows and errors."""
+    imports = environment
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "60")
+    imports.put_mapping(
+        "rows",
+        {
+            "properties": [{"from_column": "n", "to_property": "n", "type": "number"}],
+            "ids": [{"from_column": "id", "to_id": "registered"}],
+        },
+    )
+    data = b"id,n\n" + b"".join(b"r%02d,%s\n" % (i, b"x" if i == 3 else b"1") for i in range(9))
+    record, _ = imports.drop("rows", "f.csv", data, run_chunks=False)
+    pump(imports)
+    report = imports.report("rows", "f.csv")
+    assert [error["line"] for error in report["errors"]] == [5]
+    finished = imports.services.imports.get(record.execution_id)
+    stale = dataclasses.replace(finished, status="running", finished_at=None)
+    real_get, reads = imports.services.imports.get, []
+
+    def read_before_the_other_finished(execution_id, **kwargs):
+        reads.append(execution_id)
+        return stale if len(reads) == 1 else real_get(execution_id, **kwargs)
+
+    monkeypatch.setattr(imports.services.imports, "get", read_before_the_other_finished)
+    imports_module._finalize(imports.services, record.execution_id)
+    assert len(reads) == 2
+    assert imports.report("rows", "f.csv") == report
 
 
 def test_a_chunk_given_up_publishes_one_failed_chunk(environment, monkeypatch, published):

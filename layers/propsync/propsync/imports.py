@@ -1649,7 +1649,8 @@ class _CountingReader(io.RawIOBase):
 
 def _finalize(services: Services, execution_id: str) -> None:
     """Merge the chunks' rejected rows and errors, write the report, close the
-    record. Safe to run twice (it rewrites the same files)."""
+    record. Safe to run twice, at once too: a run that finds the record
+    finished once it has read the parts writes nothing."""
     record = services.imports.get(execution_id)
     if record is None:
         return
@@ -1658,6 +1659,14 @@ def _finalize(services: Services, execution_id: str) -> None:
         return
     target = _report_target(services, target, execution_id, record.plan.get("etag"))
     parts = _read_parts(services, record, _parts_prefix(record, target))
+    now_running = services.imports.get(execution_id, with_plan=False)
+    if now_running is None or now_running.status != "running":
+        # Another run (a copy of the last chunk's message) finalized it since
+        # the record was read, and may have deleted the parts read above: its
+        # report stands. A run that still finds the record running after
+        # reading the parts read them all (they are deleted only once it is
+        # finished), so a second report is the same as the first.
+        return
     errors, rejected_parts, failures = parts.errors, parts.rejected, parts.failures
     rejected_key = None
     if rejected_parts:
@@ -1688,10 +1697,11 @@ def _finalize(services: Services, execution_id: str) -> None:
     )
     # the report first: whoever sees the record finished must find it
     services.bucket.put(target.report_key, _json(report), "application/json")
-    services.imports.finish(execution_id, status, now, report_key=target.report_key)
+    first = services.imports.finish(execution_id, status, now, report_key=target.report_key)
     services.bucket.delete(parts.keys)
     logger.info("import finished", extra={"status": status})
-    _count(ImportsFinished=1)
+    if first:  # a copy of the last chunk's message finalizing again counts nothing
+        _count(ImportsFinished=1)
 
 
 @dataclass

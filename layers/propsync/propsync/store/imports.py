@@ -515,7 +515,9 @@ class ImportStore:
     ) -> bool:
         """Close the record, naming where its report was written (the file's
         report key, or the key of its own when the file was uploaded again).
-        With ``unless_queued``, only a running execution none of whose chunks
+        True if this call finished a running execution; False if it was
+        finished already (a second finalize rewrites the same report). With
+        ``unless_queued``, only a running execution none of whose chunks
         was queued (ImportStore.mark_sent): False if it is finished, or its
         chunks were queued (they finish it)."""
         values: dict[str, Any] = {
@@ -533,6 +535,7 @@ class ImportStore:
             "UpdateExpression": update,
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": values,
+            "ReturnValues": "UPDATED_OLD",  # the status before: was it running?
         }
         if unless_queued:
             request["ConditionExpression"] = (
@@ -540,12 +543,12 @@ class ImportStore:
             )
             values[":running"] = {"S": "running"}
         try:
-            self._client.update_item(**request)
+            before = self._client.update_item(**request).get("Attributes", {})
         except ClientError as error:
             if not unless_queued or not is_conditional_failure(error):
                 raise
             return False
-        return True
+        return before.get("status", {}).get("S") == "running"
 
 
 _RESUME_PREFIX = "resume_"
