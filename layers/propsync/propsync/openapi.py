@@ -474,7 +474,9 @@ _STATUS_WORDS = {
     "execution (import routes)",
     409: "The ids belong to customers that never merge",
     413: "The body is larger than 6 MB (API Gateway refuses more than 10 MB on any route)",
-    429: "Too many requests: retry with backoff",
+    429: "Too many requests: the stage's throttling (retry with backoff), or on the routes "
+    "that take an API key, a key locked after too many wrong secrets (the message names "
+    "when the lock ends)",
     500: "The server failed; retry",
     503: "Not completed, worth a retry: the store too slow or throttled to answer in time "
     "(any route), failing part way, other writers winning every attempt, or a customer at "
