@@ -18,7 +18,14 @@ from playwright.sync_api import Page, expect
 
 from propsync.store.imports import ImportStore
 from tests.console.conftest import api_call, basic
-from tests.console.pages import duration_words, figure, open_console, rate_words, sign_in
+from tests.console.pages import (
+    duration_words,
+    figure,
+    local_date_time,
+    open_console,
+    rate_words,
+    sign_in,
+)
 from tests.console.test_accessibility import check_page
 from tests.console.test_wizard import execution_of_file, start_import_through_the_api
 
@@ -186,6 +193,9 @@ def test_a_throttled_execution_says_how_long_and_one_that_was_not_says_so(
         )
         report = detail["report"]
         shown = page.locator(".report")
+        # make run's bucket deletes no report: no "kept until" (API.md)
+        assert detail["execution"]["report_kept_until"] is None
+        expect(shown.locator('[data-fact="report_kept_until"]')).to_have_count(0)
         expect(shown.locator('[data-pace="queued_seconds"] .pace-figure')).to_have_text(
             duration_words(report["queued_seconds"])
         )
@@ -202,3 +212,26 @@ def test_a_throttled_execution_says_how_long_and_one_that_was_not_says_so(
             expect(time_throttled.locator(".pace-figure")).to_have_text("Not throttled")
             expect(time_throttled).to_contain_text("the database kept up with every write")
         check_page(page)
+
+
+def test_a_report_says_until_when_it_is_kept(page: Page, stack: dict[str, Any]):
+    """On AWS the bucket deletes a report ReportRetentionDays after its
+    execution ended, and the API says when (`report_kept_until`); make run's
+    bucket deletes nothing, so the answer is given that date here."""
+    key = start_import_through_the_api(stack, "kept", "id,tier\nkept-1,gold\n")
+    execution = finished_execution(stack, key)
+    kept_until = execution["finished_at"] + 90 * 86400
+
+    def with_retention(route):
+        answer = route.fetch()
+        detail = answer.json()
+        detail["execution"]["report_kept_until"] = kept_until
+        route.fulfill(response=answer, json=detail)
+
+    page.route(f"**/api/imports/{execution['execution_id']}", with_retention)
+    sign_in(page, stack)
+    page.goto(f"{stack['api']}/console#/imports/{execution['execution_id']}")
+    expect(page.locator('.report [data-fact="report_kept_until"] time')).to_have_text(
+        local_date_time(kept_until)
+    )
+    check_page(page)

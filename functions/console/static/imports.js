@@ -392,6 +392,10 @@ export function reportElement(detail) {
     h("dt", {}, "Started"),
     h("dd", {}, updateTime(execution.started_at)),
     execution.finished_at ? [h("dt", {}, "Finished"), h("dd", {}, updateTime(execution.finished_at))] : null,
+    // S3 deletes the report and its rejected rows then (the bucket's lifecycle rule)
+    execution.report_kept_until
+      ? [h("dt", {}, "Report kept until"), h("dd", { dataset: { fact: "report_kept_until" } }, updateTime(execution.report_kept_until))]
+      : null,
     report && report.update_timestamp_from ? [h("dt", {}, "Rows stamped with"), h("dd", {}, report.update_timestamp_from)] : null,
     ...COUNTS.map(([key, label]) => [h("dt", {}, label), h("dd", { dataset: { count: key } }, formatCount(counts[key]))]),
   );
