@@ -576,10 +576,8 @@ def run() -> int:
     aws_url = f"http://127.0.0.1:{aws_port}"
     os.environ["AWS_ENDPOINT_URL"] = aws_url  # every service; DynamoDB may be overridden
     dynamodb_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", aws_url)
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "propsync")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "propsync")
-    os.environ.setdefault("POWERTOOLS_DEV", "false")
+    # Powertools' settings are set by the package (propsync_local/__init__.py),
+    # before the handlers' Logger and Metrics are created.
 
     signal.signal(signal.SIGTERM, _stop)
     MOTO_LOG_PATH.parent.mkdir(parents=True, exist_ok=True)
