@@ -399,6 +399,14 @@ class _Front(BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (OPTIONS, TRACE, ...) goes to the routes too, which
+        answer 404 JSON as API Gateway does where no route has it; http.server
+        answered 501 with an HTML page."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _body(self) -> bytes | None:
         """The request's body, by its Content-Length or chunked (as API
         Gateway takes either); past API Gateway's 10 MB only its first byte

@@ -90,3 +90,18 @@ def test_a_body_over_10_mb_is_kept_to_one_byte_over_for_the_413(front):
     length = stack.MAX_REQUEST_BODY_BYTES + 5000
     status, answer = exchange(front, post(f"Content-Length: {length}\r\n", b"x" * length))
     assert (status, answer["bytes"]) == (200, stack.MAX_REQUEST_BODY_BYTES + 1)
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "FOO"])
+def test_any_method_reaches_the_routes_never_a_501(front, method):
+    """API Gateway answers a method no route has with its 404 (apigw's), not 501."""
+    request = f"{method} /api/key HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+    assert exchange(front, request) == (200, {"bytes": None, "start": ""})
+
+
+def test_a_method_no_route_has_is_apigws_404():
+    response = apigw.handle("OPTIONS", "/api/key")
+    assert (response.status, json.loads(response.body)) == (
+        404,
+        {"success": False, "error": "Not found"},
+    )
