@@ -32,6 +32,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -331,6 +332,17 @@ def create_sample_customer(project: str) -> None:
 HANDLER_LOCK = threading.Lock()
 
 
+# API Gateway's payload limit: a longer body is answered 413 by apigw
+MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
+_DECIMAL = re.compile(r"[0-9]+")
+_HEXADECIMAL = re.compile(rb"[0-9A-Fa-f]+")
+_LINE_LIMIT = 4096
+
+
+class _BadFraming(Exception):
+    """The request's body cannot be read: its length is not a number."""
+
+
 class _FrontServer(HTTPServer):
     # Clients that connect while a request is served wait in the listen
     # backlog; socketserver's default of 5 reset the sixth of a burst.
@@ -346,8 +358,16 @@ class _Front(BaseHTTPRequestHandler):
         from propsync_local.apigw import handle  # noqa: PLC0415
 
         url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
+        try:
+            body = self._body()
+        except _BadFraming as error:
+            self.close_connection = True  # what is left of the body cannot be told from a request
+            self._answer(
+                400,
+                {"Content-Type": "application/json"},
+                json.dumps({"success": False, "error": f"Bad request: {error}"}),
+            )
+            return
         # HEAD is answered as GET without its body (http.server answered 501)
         method = "GET" if self.command == "HEAD" else self.command
         try:
@@ -364,6 +384,9 @@ class _Front(BaseHTTPRequestHandler):
         except Exception as error:  # a crash of a handler is a 502 at API Gateway
             status, headers = 502, {"Content-Type": "application/json"}
             payload = json.dumps({"message": "Internal server error", "detail": repr(error)})
+        self._answer(status, headers, payload)
+
+    def _answer(self, status: int, headers: dict[str, str], payload: str) -> None:
         data = payload.encode("utf-8")
         self.send_response(status)
         for name, value in headers.items():
@@ -375,6 +398,55 @@ class _Front(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     do_GET = do_HEAD = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (OPTIONS, TRACE, ...) goes to the routes too, which
+        answer 404 JSON as API Gateway does where no route has it; http.server
+        answered 501 with an HTML page."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def _body(self) -> bytes | None:
+        """The request's body, by its Content-Length or chunked (as API
+        Gateway takes either); past API Gateway's 10 MB only its first byte
+        over is kept, enough for apigw to answer 413, the rest read and
+        dropped. A length or chunk size that is not a number raises
+        _BadFraming (a 400, never a dropped connection or a server that
+        waits for the end of the input)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._chunked_body()
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            return None
+        if not _DECIMAL.fullmatch(declared.strip()):
+            raise _BadFraming(f"Content-Length {shown(declared)} is not a number of bytes")
+        body = bytearray()
+        self._read_into(body, int(declared))
+        return bytes(body) or None
+
+    def _chunked_body(self) -> bytes:
+        body = bytearray()
+        while True:
+            size = self.rfile.readline(_LINE_LIMIT).split(b";", 1)[0].strip()
+            if not _HEXADECIMAL.fullmatch(size):
+                raise _BadFraming("a chunk of the chunked body does not start with its size")
+            if int(size, 16) == 0:
+                break
+            self._read_into(body, int(size, 16))
+            if self.rfile.readline(_LINE_LIMIT) not in (b"\r\n", b"\n"):
+                raise _BadFraming("a chunk of the chunked body is longer than its size")
+        while self.rfile.readline(_LINE_LIMIT) not in (b"\r\n", b"\n", b""):
+            pass  # trailer fields
+        return bytes(body)
+
+    def _read_into(self, body: bytearray, length: int) -> None:
+        while length > 0:
+            piece = self.rfile.read(min(length, 1 << 16))
+            if not piece:
+                raise _BadFraming("the body ended before its length")
+            length -= len(piece)
+            body += piece[: max(0, MAX_REQUEST_BODY_BYTES + 1 - len(body))]
 
     _request_id = ""
 
@@ -576,10 +648,8 @@ def run() -> int:
     aws_url = f"http://127.0.0.1:{aws_port}"
     os.environ["AWS_ENDPOINT_URL"] = aws_url  # every service; DynamoDB may be overridden
     dynamodb_url = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", aws_url)
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "propsync")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "propsync")
-    os.environ.setdefault("POWERTOOLS_DEV", "false")
+    # Powertools' settings are set by the package (propsync_local/__init__.py),
+    # before the handlers' Logger and Metrics are created.
 
     signal.signal(signal.SIGTERM, _stop)
     MOTO_LOG_PATH.parent.mkdir(parents=True, exist_ok=True)

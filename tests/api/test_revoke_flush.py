@@ -214,6 +214,24 @@ def test_unlocking_a_key_that_is_not_locked_says_so(api, capsys):
     assert (code, err) == (1, "no API key no-such-key")
 
 
+def test_a_revoked_key_is_not_unlocked_nor_said_to_be_authorized_again(
+    api, stack, apigateway, capsys
+):
+    lock(api)
+    apigateway.stubber.add_response("flush_stage_authorizers_cache", {}, FLUSH)
+    assert run(capsys, "--stack", stack, "revoke-key", api.key_id)[0] == 0
+    code, out, err = run(capsys, "--stack", stack, "unlock-key", api.key_id)
+    assert (code, out) == (1, [])
+    assert err == (
+        f"API key {api.key_id} is revoked: it stays refused, locked or not; "
+        "create-key makes a new one"
+    )
+    apigateway.stubber.assert_no_pending_responses()
+    assert len(apigateway.seen_at_flush) == 1  # revoke-key's flush only
+    response = handle("GET", "/api/key", headers={"Authorization": api.authorization})
+    assert response.status == 401
+
+
 def test_a_failed_flush_after_unlocking_is_exit_2_and_the_lock_stays_lifted(
     api, stack, apigateway, capsys
 ):

@@ -72,6 +72,8 @@ def running_stack(local_dir: Path, **extra_env: str) -> Iterator[dict]:
         TRACKING_WRITES_ENV,  # make run's default (sync) unless a test asks
     ):
         env.pop(variable, None)
+    for variable in [name for name in env if name.startswith("POWERTOOLS_")]:
+        env.pop(variable)  # a developer's shell has none (tests/conftest.py sets them)
     env.update(extra_env)
     log_path = local_dir / "make-run.log"
     with log_path.open("wb") as log:

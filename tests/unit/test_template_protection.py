@@ -367,6 +367,16 @@ def test_the_name_parameter_refuses_what_s3_would(name):
     assert re.fullmatch(NAME_PATTERN, name) is None
 
 
+def test_the_name_parameter_says_every_rule_it_holds_a_name_to():
+    """CloudFormation shows the ConstraintDescription when it refuses a
+    name: a refusal for a reserved prefix or suffix must name it."""
+    said = " ".join(PARAMETERS["ImportBucketName"]["ConstraintDescription"].split())
+    for rule in ("3 to 63", "no dots", "xn--", "sthree-", "amzn-s3-demo-", "-s3alias"):
+        assert rule in said, rule
+    for reserved_suffix in ("--ol-s3", "--x-s3", "--table-s3"):
+        assert reserved_suffix in said, reserved_suffix
+
+
 # ------------------------------------------------- the bucket: TLS, lifecycle
 
 

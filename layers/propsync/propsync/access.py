@@ -58,10 +58,12 @@ class Lockout:
 
 
 # Generated secrets (256 bits) cannot be guessed at any rate; the lock bounds
-# what guessing costs the service (at most 20 hashes per key per 15 minutes)
-# and protects a secret a person chose. 20 in 10 minutes leaves a person or a
-# misconfigured client room for typos before the key's other users lose it
-# (docs/DECISIONS.md: "Wrong secrets lock a key").
+# what guessing costs the service (20 hashes per key before each 15-minute
+# lock, plus the guesses already past their read when it is set: 40 sent at
+# once are all hashed, 21 of them answered 429) and protects a secret a
+# person chose. 20 in 10 minutes leaves a person or a misconfigured client
+# room for typos before the key's other users lose it (docs/DECISIONS.md:
+# "Wrong secrets lock a key").
 LOCKOUT = Lockout(failures=20, window_seconds=600, lock_seconds=900)
 
 

@@ -503,11 +503,18 @@ def revoke_key(context: _Context) -> int:
 
 
 def unlock_key(context: _Context) -> int:
-    """Exit codes as revoke-key's."""
+    """Exit codes as revoke-key's; 1 for a revoked key too (nothing to unlock)."""
     key_id = context.args.key_id
     access = context.settings.access_store()
-    if access.get_api_key(key_id) is None:
+    record = access.get_api_key(key_id)
+    if record is None:
         raise CommandError(f"no API key {key_id}")
+    if record.revoked:
+        # unlocking would change nothing: a revoked key is refused (401) whatever its lock
+        raise CommandError(
+            f"API key {key_id} is revoked: it stays refused, locked or not; "
+            "create-key makes a new one"
+        )
     cleared = access.clear_key_failures(key_id)
     was_locked = cleared is not None and cleared.locked(time.time())
     cache, code = _flush_authorizer_cache(
