@@ -1682,13 +1682,15 @@ def _finalize(services: Services, execution_id: str) -> None:
     if rejected_parts:
         header = record.plan["header"]
         delimiter = record.plan["delimiter"]
-        with tempfile.SpooledTemporaryFile(max_size=1 << 20) as merged:
-            merged.write(rejected_csv([], header, delimiter, with_header=True))
-            for key in rejected_parts:
-                with services.bucket.open(key) as part:
-                    shutil.copyfileobj(part, merged, 1 << 20)
-            merged.seek(0)
-            services.bucket.put(target.rejected_key, merged, "text/csv")
+        # joined in S3 a part at a time: an import's rejected rows may be
+        # many times its file ("x" rejected is its line, reason and quotes),
+        # more than the function's /tmp or one PutObject holds
+        services.bucket.put_joined(
+            target.rejected_key,
+            rejected_csv([], header, delimiter, with_header=True),
+            rejected_parts,
+            "text/csv",
+        )
         rejected_key = target.rejected_key
     counters = record.counters
     if record.failed_chunks:
