@@ -325,6 +325,36 @@ def test_a_newer_uploads_execution_and_report_are_never_touched(failing, monkeyp
     }
 
 
+def test_a_newer_upload_of_the_same_bytes_keeps_its_report(failing, monkeypatch):
+    """The same bytes uploaded again (the same ETag) while the first upload's
+    planning kept failing, and imported: the first one's failure, recorded
+    late, goes beside the file's report, never over the newer one's."""
+    imports = failing
+    key, first_etag = upload(imports)
+    first = s3_event(imports, key, first_etag, "00F1")
+    monkeypatch.setattr(imports_module, "_start", lambda *_: (_ for _ in ()).throw(THROTTLED))
+    with pytest.raises(ClientError):
+        plan(first)
+    monkeypatch.undo()
+    _, second_etag = upload(imports)  # the same file again: the same ETag
+    assert second_etag == first_etag
+    second = s3_event(imports, key, second_etag, "00F2")
+    second["Records"][0]["eventTime"] = "2026-11-29T08:05:00.000Z"
+    plan(second)
+    imports.run_queue()
+    newer = imports.services.imports.latest_for_file(key)
+    newer_report = imports.report("crm", "people.csv")
+    assert newer_report["status"] == "succeeded"
+
+    record_failures(given_up(first))
+
+    older = imports.services.imports.get(execution_id(imports, key, "00F1"))
+    assert older.status == "failed"
+    assert imports.services.imports.latest_for_file(key) == newer
+    assert imports.report("crm", "people.csv") == newer_report
+    assert older.report_key != newer.report_key
+
+
 def test_a_message_that_is_no_such_record_comes_back(failing):
     """Not JSON, or no S3 event in it: reported in batchItemFailures (it
     comes back, then waits in the dead-letter queue), the others recorded."""

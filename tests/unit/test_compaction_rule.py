@@ -169,3 +169,74 @@ def test_compaction_never_shows_what_the_rule_would_not_and_keeps_writes_newer_t
         assert all(uncompacted.get(name) == v for name, v in shown.items())
         if exact:
             assert shown == visible(uncompacted)
+
+
+# ------------------------------------------------------------ merges
+
+merge_write = st.tuples(
+    st.sampled_from(["S", "D"]),
+    st.dictionaries(st.sampled_from(NAMES), st.sampled_from([None, 1, "x"]), min_size=1),
+    st.sampled_from([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+    st.sampled_from([0, 1]),
+)
+merge_compaction = st.tuples(
+    st.just("compact"), st.sampled_from(["S", "D"]), st.sampled_from([2.0, 3.5, 5.0, 7.0])
+)
+merge_steps = st.lists(st.one_of(merge_write, merge_compaction), max_size=10)
+later_writes = st.lists(
+    st.tuples(
+        st.dictionaries(st.sampled_from(NAMES), st.sampled_from([None, 2, "y"]), min_size=1),
+        st.sampled_from([1.0, 3.0, 5.0, 6.5, 8.0, 9.0]),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(steps=merge_steps, later=later_writes)
+def test_a_merge_shows_only_what_the_rule_would_or_the_documented_exception(steps, later):
+    props = {"S": {}, "D": {}}
+    horizon = {"S": None, "D": None}
+    plain = {"S": {}, "D": {}}
+    for step in steps:
+        if step[0] == "compact":
+            _, who, cutoff = step
+            result = compact(props[who], horizon[who], cutoff)
+            props[who] = {n: v for n, v in props[who].items() if n not in result.removed}
+            horizon[who] = result.horizon
+        else:
+            who, values, t, seq = step
+            command = {n: version(v, t, seq) for n, v in values.items()}
+            props[who] = merge(props[who], command.items(), horizon[who])
+            plain[who] = merge(plain[who], command.items())
+    # the merge: the source's versions copied against the destination (and
+    # its horizon), then the source's horizon joins the destination's
+    held_by_destination = set(props["D"])
+    merged = merge(props["D"], props["S"].items(), horizon["D"])
+    h = horizon["D"].absorb(horizon["S"]) if horizon["D"] else horizon["S"]
+    uncompacted = merge(plain["D"], plain["S"].items())
+    exceptions = set()
+    if horizon["S"] is not None:
+        # documented: a property the destination holds stays, even one older
+        # than a deletion of the same name the source compacted
+        exceptions = {n for n in held_by_destination if horizon["S"].covers(n) and n in merged}
+    for values, t in later:
+        command = {n: version(v, t) for n, v in values.items()}
+        newer_than_horizon = h is None or t > h.timestamp
+        for name, cand in command.items():
+            if newer_than_horizon and name not in exceptions:
+                assert wins_against(name, cand, merged, h) == wins(cand, uncompacted.get(name)), (
+                    name,
+                    cand,
+                    merged.get(name),
+                    uncompacted.get(name),
+                    h,
+                )
+        merged = merge(merged, command.items(), h)
+        uncompacted = merge(uncompacted, command.items())
+        exceptions -= set(command) if newer_than_horizon else set()
+    shown = visible(merged)
+    for name, v in shown.items():
+        if name in exceptions:
+            continue
+        assert uncompacted.get(name) == v, (name, v, uncompacted.get(name), steps)

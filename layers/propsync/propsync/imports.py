@@ -926,11 +926,16 @@ def _fail(
     etag: str | None,
     *,
     unless_queued: bool = False,
+    late: bool = False,
 ) -> bool:
     """Fail the execution before any row, with its report. ``unless_queued``:
     only if none of its chunks was queued meanwhile (ImportStore.finish);
-    False if one was, and the record was left to its chunks."""
-    target = _report_target(services, target, record.execution_id, etag)
+    False if one was, and the record was left to its chunks. ``late``: a
+    planning given up on, recorded minutes after its upload: its report goes
+    beside the file's if another execution is the file's newest by then."""
+    target = _report_target(
+        services, target, record.execution_id, etag, unless_another_is_newest=late
+    )
     now = services.clock()
     problems = _bounded(problems)  # they are stored in the execution record too
     failed = dataclasses.replace(record, status="failed", problems=problems, finished_at=now)
@@ -956,14 +961,28 @@ def _fail(
 
 
 def _report_target(
-    services: Services, target: ImportFile, execution_id: str, etag: str | None
+    services: Services,
+    target: ImportFile,
+    execution_id: str,
+    etag: str | None,
+    *,
+    unless_another_is_newest: bool = False,
 ) -> ImportFile:
     """Where the execution's report goes: beside the newer upload's, under
     keys of its own, when the key holds another version than the execution's
     (``etag``) by now; at the file's report keys otherwise. Checked just before
     the report is written, whatever the execution read, because executions of
-    two uploads may finish in any order."""
-    if etag is None or target.problem is not None:
+    two uploads may finish in any order. ``unless_another_is_newest``: beside
+    too when the file's newest execution is another one (a failed planning
+    recorded minutes late, while an upload of the same bytes, with the same
+    ETag, was imported meanwhile)."""
+    if target.problem is not None:
+        return target
+    if unless_another_is_newest:
+        newest = services.imports.latest_for_file(target.key, with_plan=False)
+        if newest is not None and newest.execution_id != execution_id:
+            return target.replaced_by_newer_upload(execution_id)
+    if etag is None:
         return target
     try:
         services.bucket.version(target.key, etag)
@@ -1096,7 +1115,7 @@ def fail_unplanned(services: Services, upload: Upload, reason: str) -> Execution
         problems.append(
             f"the import could not be planned: {reason}; upload the file again to import it"
         )
-        _fail(services, record, target, problems, upload.etag, unless_queued=True)
+        _fail(services, record, target, problems, upload.etag, unless_queued=True, late=True)
         return services.imports.get(execution_id)
 
 
@@ -1672,13 +1691,15 @@ def _finalize(services: Services, execution_id: str) -> None:
     if rejected_parts:
         header = record.plan["header"]
         delimiter = record.plan["delimiter"]
-        with tempfile.SpooledTemporaryFile(max_size=1 << 20) as merged:
-            merged.write(rejected_csv([], header, delimiter, with_header=True))
-            for key in rejected_parts:
-                with services.bucket.open(key) as part:
-                    shutil.copyfileobj(part, merged, 1 << 20)
-            merged.seek(0)
-            services.bucket.put(target.rejected_key, merged, "text/csv")
+        # joined in S3 a part at a time: an import's rejected rows may be
+        # many times its file ("x" rejected is its line, reason and quotes),
+        # more than the function's /tmp or one PutObject holds
+        services.bucket.put_joined(
+            target.rejected_key,
+            rejected_csv([], header, delimiter, with_header=True),
+            rejected_parts,
+            "text/csv",
+        )
         rejected_key = target.rejected_key
     counters = record.counters
     if record.failed_chunks:
