@@ -11,6 +11,8 @@ writer, holding the item from the failure, removes every tombstone older than
 the grace period, then writes. So a customer's compactions are at least a
 quarter of the grace period apart, and a tombstone stays at most the grace
 period and a quarter past its update time, until the customer's next write.
+Except for a deletion already that old when it is written: it is due at
+once, and the next write pays a failed attempt again (docs/DECISIONS.md).
 """
 
 from __future__ import annotations
