@@ -360,7 +360,8 @@ def test_a_newer_write_to_a_tombstone_during_its_compaction_is_kept(
 @pytest.mark.xfail(
     strict=True,
     reason="the compaction REMOVEs tombstones_since although a racing write stored a"
-    " tombstone after its read (if_not_exists left the old time): reported, not fixed",
+    " tombstone after its read (if_not_exists left the old time): a known cost, stated in"
+    " docs/DECISIONS.md ('A customer's writes compact it')",
 )
 def test_a_tombstone_stored_during_a_compaction_is_still_noted(
     compacting, store, dynamodb_client, table_name, clock
@@ -803,7 +804,8 @@ def test_a_merge_of_compacted_customers_shows_only_what_the_rule_would(
 @pytest.mark.xfail(
     strict=True,
     reason="every write after a tombstone older than the grace period fails its first attempt "
-    "and compacts (or corrects tombstones_since): 3 requests a row: reported, not fixed",
+    "and compacts (or corrects tombstones_since): 3 requests a row: a known cost, stated in "
+    "docs/DECISIONS.md ('A customer's writes compact it') and docs/OPERATIONS.md",
 )
 def test_an_import_of_history_with_empty_cells_compacts_once_a_quarter_grace_at_most(
     compacting, clock, request_log
