@@ -45,6 +45,18 @@ def published(capsys):
     return read
 
 
+def small_chunks_of_numbers(imports, monkeypatch) -> None:
+    """The import "rows": ids and a number column "n", in chunks of 60 bytes."""
+    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "60")
+    imports.put_mapping(
+        "rows",
+        {
+            "properties": [{"from_column": "n", "to_property": "n", "type": "number"}],
+            "ids": [{"from_column": "id", "to_id": "registered"}],
+        },
+    )
+
+
 def test_a_chunk_that_succeeds_publishes_its_rows_and_no_failure(
     environment, monkeypatch, published
 ):
@@ -81,14 +93,7 @@ def test_a_finalize_that_lost_the_race_leaves_the_report_whole(environment, monk
     finished and deleted them, must not rewrite the report without its
     rejected rows and errors."""
     imports = environment
-    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "60")
-    imports.put_mapping(
-        "rows",
-        {
-            "properties": [{"from_column": "n", "to_property": "n", "type": "number"}],
-            "ids": [{"from_column": "id", "to_id": "registered"}],
-        },
-    )
+    small_chunks_of_numbers(imports, monkeypatch)
     data = b"id,n\n" + b"".join(b"r%02d,%s\n" % (i, b"x" if i == 3 else b"1") for i in range(9))
     record, _ = imports.drop("rows", "f.csv", data, run_chunks=False)
     pump(imports)
@@ -142,14 +147,7 @@ def test_a_chunk_failing_on_every_receive_publishes_it_once_when_given_up(
 
 def test_rejected_rows_are_published_as_failed_rows(environment, monkeypatch, published):
     imports = environment
-    monkeypatch.setenv("PROPSYNC_IMPORT_CHUNK_BYTES", "60")
-    imports.put_mapping(
-        "rows",
-        {
-            "properties": [{"from_column": "n", "to_property": "n", "type": "number"}],
-            "ids": [{"from_column": "id", "to_id": "registered"}],
-        },
-    )
+    small_chunks_of_numbers(imports, monkeypatch)
     bad = {3, 7, 11}
     data = b"id,n\n" + b"".join(
         b"r%02d,%s\n" % (i, b"not a number" if i in bad else b"%d" % i) for i in range(ROWS)
