@@ -70,6 +70,17 @@ def given_up(event: dict, error: Exception = THROTTLED) -> dict:
     return triggers.on_failure_record(event, error, 3)
 
 
+def plan_failing_at(monkeypatch, step: str, event: dict, attempts: int = 1) -> None:
+    """Plan ``event`` ``attempts`` times with ``imports.<step>`` throttled
+    past its retries (each attempt raising, as Lambda sees it), then undo
+    the test's patches: planning works again."""
+    monkeypatch.setattr(imports_module, step, lambda *_: (_ for _ in ()).throw(THROTTLED))
+    for _attempt in range(attempts):
+        with pytest.raises(ClientError):
+            plan(event)
+    monkeypatch.undo()
+
+
 def record_failures(*records: dict) -> dict:
     """ImportFailureFunction invoked with these records as SQS messages."""
     event = triggers.sqs_event(
@@ -121,12 +132,8 @@ def test_a_planning_that_failed_before_its_execution_existed_gets_a_failed_one(
     imports = failing
     key, etag = upload(imports)
     event = s3_event(imports, key, etag, "00A1")
-    monkeypatch.setattr(imports_module, "_start", lambda *_: (_ for _ in ()).throw(THROTTLED))
-    for _attempt in range(3):
-        with pytest.raises(ClientError):
-            plan(event)
+    plan_failing_at(monkeypatch, "_start", event, attempts=3)
     assert imports.services.imports.get(execution_id(imports, key, "00A1")) is None
-    monkeypatch.undo()
 
     assert record_failures(given_up(event)) == {"batchItemFailures": []}
 
@@ -148,10 +155,7 @@ def test_a_planning_that_failed_after_its_execution_existed_fails_it(failing, mo
     imports = failing
     key, etag = upload(imports)
     event = s3_event(imports, key, etag, "00A2")
-    monkeypatch.setattr(imports_module, "_plan", lambda *_: (_ for _ in ()).throw(THROTTLED))
-    with pytest.raises(ClientError):
-        plan(event)
-    monkeypatch.undo()
+    plan_failing_at(monkeypatch, "_plan", event)
     running = imports.services.imports.get(execution_id(imports, key, "00A2"))
     assert (running.status, running.plan) == ("running", {})
 
@@ -296,10 +300,7 @@ def test_a_newer_uploads_execution_and_report_are_never_touched(failing, monkeyp
     imports = failing
     key, first_etag = upload(imports, data=b"id,n\nold,1\n")
     first = s3_event(imports, key, first_etag, "00F1")
-    monkeypatch.setattr(imports_module, "_start", lambda *_: (_ for _ in ()).throw(THROTTLED))
-    with pytest.raises(ClientError):
-        plan(first)
-    monkeypatch.undo()
+    plan_failing_at(monkeypatch, "_start", first)
     _, second_etag = upload(imports)
     second = s3_event(imports, key, second_etag, "00F2")
     second["Records"][0]["eventTime"] = "2026-11-29T08:05:00.000Z"
@@ -332,10 +333,7 @@ def test_a_newer_upload_of_the_same_bytes_keeps_its_report(failing, monkeypatch)
     imports = failing
     key, first_etag = upload(imports)
     first = s3_event(imports, key, first_etag, "00F1")
-    monkeypatch.setattr(imports_module, "_start", lambda *_: (_ for _ in ()).throw(THROTTLED))
-    with pytest.raises(ClientError):
-        plan(first)
-    monkeypatch.undo()
+    plan_failing_at(monkeypatch, "_start", first)
     _, second_etag = upload(imports)  # the same file again: the same ETag
     assert second_etag == first_etag
     second = s3_event(imports, key, second_etag, "00F2")

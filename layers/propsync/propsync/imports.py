@@ -952,8 +952,9 @@ def _fail(
         unless_queued=unless_queued,
     ):
         # its planning went on meanwhile (a copy of the S3 event) and queued
-        # its chunks: they write the report again when they finish
-        logger.warning("import planned meanwhile: left to its chunks")
+        # its chunks, which write the report again when they finish; or
+        # (not unless_queued) another run had finished it already
+        logger.warning("import planned or finished meanwhile: left as it is")
         return False
     logger.info("import failed before any row")
     _count(ImportsFinished=1)
